@@ -1,0 +1,1 @@
+"""vaultlens: local search for an Obsidian vault."""

@@ -1,0 +1,5 @@
+import sys
+
+from vaultlens.cli import main
+
+sys.exit(main())

@@ -1,0 +1,256 @@
+"""Each embedded image or PDF → the paragraphs around it: the heart of the product.
+
+For an embed we keep the block that contains it (the list item, for a list), the nearest block of
+real text before it and after it within the same heading section, the heading path, the caption
+(alt text) and the note title, all within a character budget. An embed that stands alone in its
+paragraph gets real text from its neighbours; where its heading section has none, the scope
+widens to the enclosing heading's section.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from vaultlens.embeds import Embed
+from vaultlens.links import Resolver
+from vaultlens.notes import Note, NoteParser, Section
+from vaultlens.vault import Problem, Vault
+
+MAX_NOTE_BYTES = 20 * 1024 * 1024  # past this a .md file is not a note anyone wrote by hand
+_CONTENT_KINDS = frozenset({"paragraph", "list", "callout", "blockquote", "table", "text"})
+_WORD = re.compile(r"[^\W\d_]{2,}|[\u3400-\u9fff\uf900-\ufaff]")  # a real word, or a CJK char
+
+
+@dataclass(frozen=True)
+class ContextBlock:
+    start: int  # 1-based, inclusive
+    end: int
+    text: str
+    role: str  # containing | before | after
+
+    def to_json(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "text": self.text, "role": self.role}
+
+
+@dataclass(frozen=True)
+class EmbedLink:
+    """One place where an image or PDF is embedded, with the text around it."""
+
+    note: str
+    embed: Embed
+    target: str | None  # vault-relative path, None when unresolved or external
+    kind: str  # image | pdf | external
+    reason: str | None  # why target is None
+    title: str
+    headings: tuple[str, ...]
+    context: tuple[ContextBlock, ...]
+
+    @property
+    def line(self) -> int:
+        return self.embed.line
+
+    def to_json(self) -> dict[str, Any]:
+        pasted = self.embed.pasted_at
+        return {
+            "target": self.target,
+            "kind": self.kind,
+            "note": self.note,
+            "line": self.embed.line,
+            "column": self.embed.column,
+            "raw": self.embed.raw,
+            "link": self.embed.target,
+            "page": self.embed.page,
+            "caption": self.embed.alt,
+            "width": self.embed.width,
+            "height": self.embed.height,
+            "pasted_at": pasted.isoformat() if pasted else None,
+            "reason": self.reason,
+            "title": self.title,
+            "headings": list(self.headings),
+            "context": [c.to_json() for c in self.context],
+        }
+
+
+def has_words(text: str, embeds: list[Embed] | None = None) -> bool:
+    """Does the text hold real words once the embeds in it are taken out?"""
+    for e in embeds or ():
+        text = text.replace(e.raw, " ")
+    return _WORD.search(text) is not None
+
+
+def _clip(section: Section, budget: int, keep: str, line: int = 0) -> ContextBlock | None:
+    """Whole lines of ``section`` within ``budget`` chars: head, tail, or around ``line``."""
+    if budget <= 0:
+        return None
+    role = "containing" if keep == "around" else keep
+    lines = section.text.split("\n")
+    if len(section.text) <= budget:
+        return ContextBlock(section.start, section.end, section.text, role)
+    if keep == "before":
+        order = list(range(len(lines) - 1, -1, -1))
+    elif keep == "after":
+        order = list(range(len(lines)))
+    else:  # grow outwards from the embed's line
+        at = min(max(line - section.start, 0), len(lines) - 1)
+        order = [at]
+        for d in range(1, len(lines)):
+            order += [j for j in (at - d, at + d) if 0 <= j < len(lines)]
+    chosen: list[int] = []
+    used = 0
+    for j in order:
+        if used + len(lines[j]) + 1 > budget and chosen:
+            break
+        chosen.append(j)
+        used += len(lines[j]) + 1
+    a, b = min(chosen), max(chosen)
+    text = "\n".join(lines[a : b + 1])
+    if len(text) > budget:  # one line longer than the budget: cut it around the embed
+        text = text[-budget:] if keep == "before" else text[:budget]
+    return ContextBlock(section.start + a, section.start + b, text, role)
+
+
+def _scope(sections: list[Section], i: int, limit: int) -> tuple[int, int]:
+    """Indices [lo, hi) around i up to the headings whose depth is <= limit."""
+    def stops(s: Section) -> bool:
+        return s.kind == "heading" and len(s.headings) <= limit
+
+    lo = i
+    while lo > 0 and not stops(sections[lo - 1]):
+        lo -= 1
+    hi = i + 1
+    while hi < len(sections) and not stops(sections[hi]):
+        hi += 1
+    return lo, hi
+
+
+def _neighbours(note: Note, i: int, own_words: bool) -> tuple[Section | None, Section | None]:
+    """Nearest real-text sections before and after section i, in the narrowest scope that has
+    some (the embed's own heading section first)."""
+    sections = note.sections
+    depth = len(sections[i].headings)
+    for limit in [99, *range(depth, -1, -1)]:
+        lo, hi = _scope(sections, i, limit)
+        before = next((s for s in reversed(sections[lo:i]) if _is_text(s, note)), None)
+        after = next((s for s in sections[i + 1 : hi] if _is_text(s, note)), None)
+        if before or after or own_words:
+            return before, after
+    return None, None
+
+
+def _is_text(s: Section, note: Note) -> bool:
+    if s.kind not in _CONTENT_KINDS:
+        return False
+    inside = [e for e in note.embeds if s.start <= e.line <= s.end]
+    return has_words(s.text, inside)
+
+
+def embed_context(note: Note, embed: Embed, budget: int) -> tuple[ContextBlock, ...]:
+    """The containing block first, then the nearest real text before and after."""
+    i = note.section_index(embed.line)
+    if i is None:
+        return ()
+    section = block = note.sections[i]
+    for a, b in section.items:
+        if a <= embed.line <= b:
+            block = Section(section.kind, a, b, _lines(note, section, a, b), section.headings)
+    inside = [e for e in note.embeds if block.start <= e.line <= block.end]
+    own_words = has_words(block.text, inside)
+    before, after = _neighbours(note, i, own_words)
+    out: list[ContextBlock] = []
+    containing = _clip(block, budget // 2 if (before or after) else budget, "around", embed.line)
+    if containing:
+        out.append(containing)
+        budget -= len(containing.text)
+    if before and after:
+        first = _clip(before, budget // 2, "before")
+        second = _clip(after, budget - (len(first.text) if first else 0), "after")
+    else:
+        first = _clip(before, budget, "before") if before else None
+        second = _clip(after, budget, "after") if after else None
+    out += [c for c in (first, second) if c]
+    return tuple(out)
+
+
+def _lines(note: Note, section: Section, a: int, b: int) -> str:
+    lines = section.text.split("\n")
+    return "\n".join(lines[a - section.start : b - section.start + 1])
+
+
+@dataclass
+class LinkedVault:
+    """A vault read and linked: every note parsed, every image/PDF embed with its context."""
+
+    vault: Vault
+    notes: dict[str, Note] = field(default_factory=dict)
+    links: list[EmbedLink] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def links_to(self, path: str) -> list[EmbedLink]:
+        return [link for link in self.links if link.target == path]
+
+    def unembedded(self, kinds: tuple[str, ...] = ("image", "pdf")) -> list[str]:
+        """Images and PDFs that no note embeds: still known, still indexed."""
+        used = {link.target for link in self.links}
+        return [f.path for f in self.vault.files if f.kind in kinds and f.path not in used]
+
+
+def link_note(
+    note: Note, resolver: Resolver, kinds: Mapping[str, str], budget: int
+) -> list[EmbedLink]:
+    """Image, PDF and external embeds of one note, resolved, each with its context."""
+    out: list[EmbedLink] = []
+    for embed in note.embeds:
+        target: str | None = None
+        reason: str | None = "external URL; not indexed"
+        kind = "external"
+        if embed.kind != "external":
+            res = resolver.resolve(embed.target, note.path)
+            kind = kinds.get(res.path, "other") if res.path else embed.kind
+            target, reason = res.path, res.reason
+        if kind not in ("image", "pdf", "external"):
+            continue  # note embeds and other files are recorded on the note, not linked here
+        section = note.section_at(embed.line)
+        headings = section.headings if section else ()
+        # title, headings and caption travel with the context, so they spend the same budget
+        spent = len(note.title) + sum(len(h) for h in headings) + len(embed.alt or "")
+        out.append(
+            EmbedLink(
+                note=note.path, embed=embed, target=target, kind=kind, reason=reason,
+                title=note.title, headings=headings,
+                context=embed_context(note, embed, max(budget - spent, 100)),
+            )
+        )
+    return out
+
+
+def read_note(vault: Vault, path: str, parser: NoteParser) -> tuple[Note | None, Problem | None]:
+    """Read and parse one note; a file we cannot read is a Problem, never an exception."""
+    try:
+        with open(vault.root / path, "rb") as fh:
+            data = fh.read(MAX_NOTE_BYTES + 1)
+    except OSError as exc:
+        return None, Problem(path, f"cannot read: {exc.strerror or exc}")
+    if len(data) > MAX_NOTE_BYTES:
+        return None, Problem(path, f"larger than {MAX_NOTE_BYTES // 2**20} MB; not parsed")
+    note = parser.parse_bytes(data, path)
+    problem = Problem(path, "; ".join(note.problems)) if note.problems else None
+    return note, problem
+
+
+def link_vault(vault: Vault, parser: NoteParser, budget: int) -> LinkedVault:
+    """Parse every note of a scanned vault and link every image/PDF embed to its context."""
+    linked = LinkedVault(vault=vault, problems=list(vault.problems))
+    resolver = Resolver(f.path for f in vault.files)
+    kinds = {f.path: f.kind for f in vault.files}
+    for f in vault.by_kind("note"):
+        note, problem = read_note(vault, f.path, parser)
+        if problem:
+            linked.problems.append(problem)
+        if note is None:
+            continue
+        linked.notes[f.path] = note
+        linked.links += link_note(note, resolver, kinds, budget)
+    return linked
