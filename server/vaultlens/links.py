@@ -2,7 +2,8 @@
 
 Case-insensitive. ``/x`` is vault-absolute; ``./x`` and ``../x`` are relative to the note; an exact
 vault path wins; otherwise any file whose path ends with the link path, those under the note's
-own folder first, then the shortest path (then alphabetical, so ties are deterministic).
+own folder first, then the shortest path (fewest folders, then fewest characters, then
+alphabetical, so that ties are deterministic).
 A link with no extension, or one Obsidian would not open as a file, also tries ``.md``.
 """
 
@@ -46,8 +47,9 @@ class Resolver:
                 hit = self._exact_match(full)
                 if hit:
                     return Resolution(hit)
-            where = "vault path" if link.startswith("/") else f"path relative to '{folder or '/'}'"
-            return Resolution(None, f"no file at {where} '{link}'")
+            if link.startswith("/"):
+                return Resolution(None, f"no file at vault path '{link}'")
+            return Resolution(None, f"no file at '{link}' relative to '{folder or '/'}'")
 
         for v in variants:
             hit = self._exact_match(posixpath.normpath(v))
@@ -76,7 +78,7 @@ class Resolver:
             return None
         prefix = folder.lower() + "/" if folder else ""
 
-        def rank(p: str) -> tuple[bool, int, str]:
-            return (not p.lower().startswith(prefix), len(p), p)
+        def rank(p: str) -> tuple[bool, int, int, str]:
+            return (not p.lower().startswith(prefix), p.count("/"), len(p), p)
 
         return min(candidates, key=rank)

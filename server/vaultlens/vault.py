@@ -167,9 +167,8 @@ def scan(root: Path, config_dir: str = ".obsidian", exclude: Sequence[str] = ())
     rules = Exclusions(exclude, settings.ignore_filters)
     vault = Vault(root=root, settings=settings, problems=problems + rules.problems)
     real_root = os.path.realpath(root)
-    seen_dirs = {real_root}
     skipped = ALWAYS_SKIPPED_DIRS | {config_dir}
-    for rel, entry in _walk(root, "", real_root, seen_dirs, skipped, rules, vault.problems):
+    for rel, entry in _walk(root, "", real_root, skipped, rules, vault.problems):
         try:
             st = entry.stat()
         except OSError as exc:
@@ -184,7 +183,6 @@ def _walk(
     top: Path,
     prefix: str,
     real_root: str,
-    seen_dirs: set[str],
     skipped: frozenset[str],
     rules: Exclusions,
     problems: list[Problem],
@@ -205,20 +203,14 @@ def _walk(
         except OSError as exc:
             problems.append(Problem(rel, f"cannot stat: {exc.strerror or exc}"))
             continue
-        if is_link:
-            target = os.path.realpath(entry.path)
-            if not _inside(target, real_root):
-                problems.append(Problem(rel, "symlink points outside the vault; not followed"))
-                continue
+        if is_link and not _inside(os.path.realpath(entry.path), real_root):
+            problems.append(Problem(rel, "symlink points outside the vault; not followed"))
+            continue
         if is_dir:
-            if rules.excluded(rel, True):
+            # A folder link inside the vault leads to a folder walked at its real path
+            # anyway; never following folder links also rules out loops.
+            if is_link or rules.excluded(rel, True):
                 continue
-            real = os.path.realpath(entry.path)
-            if real in seen_dirs:  # a link back into a folder we are already walking
-                continue
-            seen_dirs.add(real)
-            yield from _walk(
-                Path(entry.path), rel + "/", real_root, seen_dirs, skipped, rules, problems
-            )
+            yield from _walk(Path(entry.path), rel + "/", real_root, skipped, rules, problems)
         elif is_file and not rules.excluded(rel, False):
             yield rel, entry

@@ -1,0 +1,51 @@
+"""Shared fixtures. ../shared (real vaults, corpus) is optional: tests that need it skip."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from vaultlens.notes import Note, NoteParser
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def shared_path(*parts: str) -> Path:
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent (../shared is only on developer machines and CI)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def parser() -> NoteParser:
+    return NoteParser()
+
+
+@pytest.fixture
+def parse(parser: NoteParser) -> Callable[..., Note]:
+    def run(text: str, path: str = "note.md") -> Note:
+        return parser.parse(text, path)
+
+    return run
+
+
+@pytest.fixture
+def make_vault(tmp_path: Path) -> Callable[[dict[str, str | bytes]], Path]:
+    """Write {relative path: content} under a temp vault and return its root."""
+
+    def make(files: dict[str, str | bytes]) -> Path:
+        root = tmp_path / "vault"
+        root.mkdir(exist_ok=True)
+        for rel, content in files.items():
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content, encoding="utf-8")
+        return root
+
+    return make

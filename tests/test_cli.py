@@ -1,0 +1,76 @@
+"""`vaultlens links`, in process and as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from vaultlens.cli import main
+
+MakeVault = Callable[[dict[str, str | bytes]], Path]
+
+VAULT = {
+    "Notes/Trip.md": "# Trip\n\nThe storm over the pier.\n\n![[storm.png|300]]\n\nAfter words.\n",
+    "Notes/Other.md": "See ![alt text](../Attachments/storm.png) and ![[missing.png]].\n",
+    "Attachments/storm.png": b"\x89PNG",
+    "Attachments/unused.png": b"\x89PNG",
+    "Docs/broken.md": b"\x00\x00",
+}
+
+
+def test_links_json(make_vault: MakeVault, capsys: pytest.CaptureFixture[str]) -> None:
+    root = make_vault(VAULT)
+    assert main(["links", "--vault", str(root), "--json"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    by_place = {(d["note"], d["line"], d["column"]): d for d in data}
+    trip = by_place[("Notes/Trip.md", 5, 1)]
+    assert trip["target"] == "Attachments/storm.png"
+    assert trip["headings"] == ["Trip"]
+    assert [(c["start"], c["end"]) for c in trip["context"]] == [(5, 5), (3, 3), (7, 7)]
+    other = by_place[("Notes/Other.md", 1, 5)]
+    assert other["target"] == "Attachments/storm.png" and other["caption"] == "alt text"
+    missing = [d for d in data if d["target"] is None]
+    assert [d["reason"] for d in missing] == ["no file named 'missing.png' in the vault"]
+    assert "Docs/broken.md: binary content" in captured.err
+
+
+def test_links_text(make_vault: MakeVault, capsys: pytest.CaptureFixture[str]) -> None:
+    root = make_vault(VAULT)
+    assert main(["links", "--vault", str(root), "--context-chars", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "Attachments/storm.png  ← Notes/Trip.md:5  (Trip)" in out
+    assert "not embedded: Attachments/unused.png" in out
+    assert "3 image/PDF embeds in 3 notes: 1 unresolved, 0 external" in out
+
+
+def test_bad_vault_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["links", "--vault", str(tmp_path / "nope")]) == 2
+    assert "nope: not a folder" in capsys.readouterr().err
+
+
+def test_settings_from_environment(make_vault: MakeVault, capsys: pytest.CaptureFixture[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_vault(VAULT)
+    monkeypatch.setenv("VAULTLENS_VAULT", str(root))
+    monkeypatch.setenv("VAULTLENS_EXCLUDE", "Notes/Other.md")
+    assert main(["links", "--json"]) == 0
+    assert {d["note"] for d in json.loads(capsys.readouterr().out)} == {"Notes/Trip.md"}
+    monkeypatch.setenv("VAULTLENS_CONTEXT_CHARS", "lots")
+    assert main(["links"]) == 2
+    assert "VAULTLENS_CONTEXT_CHARS='lots'" in capsys.readouterr().err
+
+
+def test_console_script_runs(make_vault: MakeVault) -> None:
+    root = make_vault(VAULT)
+    exe = Path(sys.executable).with_name("vaultlens")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "vaultlens"]
+    proc = subprocess.run([*cmd, "links", "--vault", str(root), "--json"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)) == 3
