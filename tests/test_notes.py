@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 
 from vaultlens.notes import Note, NoteParser
@@ -188,3 +191,33 @@ def test_section_at(parse: Callable[..., Note]) -> None:
     note = parse("a\n\nb\nc\n")
     assert note.section_at(4) is not None and note.section_at(4).start == 3  # type: ignore[union-attr]
     assert note.section_at(2) is None
+
+
+HOSTILE = {
+    "unclosed wikilinks": "![[" * 100_000,
+    "unclosed wikilinks with text": "![[a " * 100_000,
+    "unclosed angle destinations": "![a](<" * 50_000,
+    "unclosed img tags": '<img src="' * 50_000,
+    "unclosed alt": "![" * 100_000,
+    "nested parens": "![a](" + "(" * 100_000,
+    "deep blockquote": ">" * 100_000 + " x",
+    "comment openers": "<!--" * 50_000 + "\n%%" * 50_000,
+    "heading of spaces": "# a" + " " * 1_000_000 + "#x",
+    "block id lookalikes": "x " + "^a " * 300_000,
+    "backtick runs": "".join("`" * (i % 50 + 1) + " " for i in range(50_000)),
+}
+
+
+def test_hostile_markdown_finishes() -> None:
+    """Inputs that make naive regexes quadratic: each must parse, in a child we can kill."""
+    script = (
+        "import json, sys\n"
+        "from vaultlens.notes import NoteParser\n"
+        "p = NoteParser()\n"
+        "for name, text in json.load(sys.stdin).items():\n"
+        "    p.parse(text, 'x.md')\n"
+        "print('done')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], input=json.dumps(HOSTILE),
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0 and proc.stdout.strip() == "done", proc.stderr

@@ -16,13 +16,16 @@ from urllib.parse import unquote
 
 from vaultlens.vault import file_kind, pasted_at
 
-_WIKI = r"!\[\[(?P<wiki>[^\]\n]+?)\]\]"
-_DEST = r"<(?P<angle>[^>\n]*)>|(?P<bare>[^\s()]*(?:\([^\s()]*\)[^\s()]*)*)"
+# Every repeated part excludes the character that starts another embed ("[", "<"), so a line of
+# ten thousand unclosed "![[" costs linear time, not quadratic. Obsidian forbids brackets in file
+# names, and CommonMark forbids "<" in an <angle> destination.
+_WIKI = r"!\[\[(?P<wiki>[^\[\]\n]+)\]\]"
+_DEST = r"<(?P<angle>[^<>\n]*+)>|(?P<bare>[^\s()]*+(?:\([^\s()]*+\)[^\s()]*+)*+)"
 _MD = (
-    r"!\[(?P<alt>[^\]\n]*)\]\(\s*(?:" + _DEST + r")"
-    r"(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^)\n]*\)))?\s*\)"
+    r"!\[(?P<alt>[^\[\]\n]*+)\]\(\s*(?:" + _DEST + r")"
+    r"(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^()\n]*\)))?\s*\)"
 )
-_IMG = r"<img\b(?P<attrs>[^>]*)>"
+_IMG = r"<img\b(?P<attrs>[^<>]*+)>"
 _EMBED = re.compile(f"{_WIKI}|{_MD}|{_IMG}", re.I)
 _ATTR = re.compile(r"""\b([a-z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
 _SIZE = re.compile(r"^\s*(\d+)(?:\s*x\s*(\d+))?\s*$")

@@ -72,7 +72,6 @@ _BLOCK_ID = re.compile(r"(?:^|\s)\^([A-Za-z0-9-]+)[ \t]*$")
 _CALLOUT = re.compile(r"^[ \t]*>[ \t]*\[!")
 _COMMENT = re.compile(r"%%.*?(?:%%|\Z)|<!--.*?(?:-->|\Z)", re.S)
 _TICKS = re.compile(r"`+")
-_HEADING_MARKS = re.compile(r"^[ \t]*#{1,6}[ \t]*|[ \t]+#+[ \t]*$|[ \t]+\^[A-Za-z0-9-]+[ \t]*$")
 _LIST_SPLIT = re.compile(r"[,\s]+")
 _BLOCK_TYPES = {
     "heading_open": "heading",
@@ -258,7 +257,8 @@ class NoteParser:
             items: tuple[tuple[int, int], ...] = ()
             if kind == "heading":
                 level = int(t.tag[1:])
-                title = _HEADING_MARKS.sub("", tokens[i + 1].content).strip()
+                # markdown-it has dropped the "#" marks; a trailing "^id" is not shown either
+                title = _BLOCK_ID.sub("", tokens[i + 1].content).strip()
                 while path and path[-1][0] >= level:
                     path.pop()
                 path.append((level, title))
