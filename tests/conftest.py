@@ -49,3 +49,11 @@ def make_vault(tmp_path: Path) -> Callable[[dict[str, str | bytes]], Path]:
         return root
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real (random, tiny) Qwen3-VL model folder for the real loading code."""
+    from tiny_qwen import build
+
+    return build(tmp_path_factory.mktemp("tiny-qwen3-vl"))

@@ -1,0 +1,69 @@
+"""The embedding seam: one abstract method, capability flags, and the inputs it takes."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL.Image import Image
+
+Role = Literal["query", "document"]
+Vectors = NDArray[np.float32]
+
+
+class ModelError(RuntimeError):
+    """A model cannot be loaded or cannot take this input; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Input:
+    """Text, an image, or both (a model with ``mixed`` takes both in one input)."""
+
+    text: str | None = None
+    image: Image | None = None
+
+
+class Embedder(ABC):
+    """Turns inputs into L2-normalised float32 vectors of ``dimension`` in one shared space.
+
+    ``signature`` names everything that changes a vector (model, dimension, instructions, image
+    policy): cached embeddings are keyed by it, so changing any of these re-embeds, and nothing
+    else does.
+    """
+
+    name: str
+    signature: str
+    dimension: int
+    supports_images: bool = False  # capability flags
+    mixed: bool = False
+    batch_size: int = 16
+
+    @abstractmethod
+    def embed(self, inputs: Sequence[Input], role: Role) -> Vectors:
+        """One normalised row per input, in order."""
+
+    def embed_texts(self, texts: Sequence[str], role: Role) -> Vectors:
+        return self.embed([Input(text=t) for t in texts], role)
+
+    def embed_images(self, images: Sequence[Image], role: Role) -> Vectors:
+        if not self.supports_images:
+            raise ModelError(f"{self.name} embeds text only; visual search is off")
+        return self.embed([Input(image=im) for im in images], role)
+
+
+def normalise(vectors: NDArray[np.floating], dims: int | None = None) -> Vectors:
+    """Optionally truncate (Matryoshka), then scale each row to unit length."""
+    v = np.asarray(vectors, dtype=np.float32)
+    if dims is not None:
+        v = v[:, :dims]
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    out: Vectors = v / np.maximum(norms, 1e-12)
+    return out
+
+
+def batches(items: Sequence[Input], size: int) -> list[Sequence[Input]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

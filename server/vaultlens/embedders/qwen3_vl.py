@@ -1,0 +1,162 @@
+"""Qwen3-VL-Embedding through transformers: text, images and both in one space, on CPU or GPU.
+
+The prompt is the model's chat template with the instruction as the system message and the
+content as the user message, generation prompt added. The vector is the base model's
+``last_hidden_state`` at the last non-pad token (right padding), optionally truncated to
+``dims`` (Matryoshka), L2-normalised.
+
+No torchvision: the Qwen3-VL processor needs it, so we use the PIL image processor and expand
+each ``<|image_pad|>`` to the image grid's token count ourselves, passing ``mm_token_type_ids``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vaultlens.embedders.base import Embedder, Input, ModelError, Role, Vectors, batches, normalise
+
+MODELS = {
+    "qwen3-vl-2b": "Qwen/Qwen3-VL-Embedding-2B",
+    "qwen3-vl-8b": "Qwen/Qwen3-VL-Embedding-8B",
+}
+DOCUMENT_INSTRUCTION = "Represent the user's input."
+QUERY_INSTRUCTION = "Retrieve images or text relevant to the user's query."
+IMAGE_PAD = "<|image_pad|>"
+
+
+def locate(name: str) -> Path:
+    """A local directory, or a known model name found in the Hugging Face cache, offline."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelError(f"{path}: not a model folder (no config.json)")
+        return path
+    repo = MODELS.get(name, name)
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo, local_files_only=True))
+    except Exception as exc:
+        raise ModelError(
+            f"model {name!r} is not on this machine ({type(exc).__name__}); "
+            f"download it once with `vaultlens model pull {name}`"
+        ) from exc
+
+
+def cpu_has_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+class Qwen3VL(Embedder):
+    supports_images = True
+    mixed = True
+
+    def __init__(
+        self,
+        name: str,
+        dims: int | None = None,
+        max_image_tokens: int = 256,
+        threads: int | None = None,
+        batch_size: int = 4,
+        device: str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        from transformers import (
+            AutoTokenizer,
+            Qwen2VLImageProcessorPil,
+            Qwen3VLForConditionalGeneration,
+        )
+
+        path = locate(name)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if dtype is None:
+            gpu_or_bf16 = self.device != "cpu" or cpu_has_bf16()
+            dtype = torch.bfloat16 if gpu_or_bf16 else torch.float32
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            # Any: transformers' own hints are too loose (unions) to check our use against
+            self._tokenizer: Any = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            self._images: Any = Qwen2VLImageProcessorPil.from_pretrained(path, local_files_only=True)
+            model = Qwen3VLForConditionalGeneration.from_pretrained(
+                path, dtype=dtype, local_files_only=True
+            )
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{path}: cannot load a Qwen3-VL model ({exc})") from exc
+        self._model = model.model.to(self.device).eval()  # the base model: no LM head needed
+        text_config: Any = model.config.text_config
+        full = int(text_config.hidden_size)
+        if dims is not None and not 0 < dims <= full:
+            raise ModelError(f"--dims {dims}: must be between 1 and {full}")
+        self.dimension = dims or full
+        self._dims = dims
+        unit = int(self._images.patch_size) * int(self._images.merge_size)
+        self._max_pixels = max_image_tokens * unit * unit
+        self._min_pixels = min(4 * unit * unit, self._max_pixels)
+        self._merge = int(self._images.merge_size) ** 2
+        self._pad_id = self._tokenizer.convert_tokens_to_ids(IMAGE_PAD)
+        self.batch_size = batch_size
+        self.name = name
+        self.signature = (
+            f"qwen3-vl:{path.name}:{self.dimension}:img{max_image_tokens}:"
+            f"{DOCUMENT_INSTRUCTION}|{QUERY_INSTRUCTION}"
+        )
+
+    def _prompt(self, item: Input, role: Role) -> str:
+        content: list[dict[str, str]] = []
+        if item.image is not None:
+            content.append({"type": "image"})
+        if item.text is not None or item.image is None:
+            content.append({"type": "text", "text": item.text or ""})
+        instruction = QUERY_INSTRUCTION if role == "query" else DOCUMENT_INSTRUCTION
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": [{"type": "text", "text": instruction}]},
+            {"role": "user", "content": content},
+        ]
+        text: str = self._tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
+        return text
+
+    def embed(self, inputs: Sequence[Input], role: Role) -> Vectors:
+        rows = [self._batch(b, role) for b in batches(inputs, self.batch_size)]
+        if not rows:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.concatenate(rows)
+
+    def _batch(self, items: Sequence[Input], role: Role) -> Vectors:
+        prompts = [self._prompt(item, role) for item in items]
+        images = [item.image.convert("RGB") for item in items if item.image is not None]
+        extra: dict[str, Any] = {}
+        if images:
+            pixels = self._images(
+                images=images, return_tensors="pt",
+                size={"shortest_edge": self._min_pixels, "longest_edge": self._max_pixels},
+            )
+            grid = pixels["image_grid_thw"]
+            counts = iter(int(g.prod()) // self._merge for g in grid)
+            prompts = [
+                p.replace(IMAGE_PAD, IMAGE_PAD * next(counts)) if item.image is not None else p
+                for p, item in zip(prompts, items, strict=True)
+            ]
+            extra = {"pixel_values": pixels["pixel_values"].to(self.device, self._model.dtype),
+                     "image_grid_thw": grid.to(self.device)}
+        enc = self._tokenizer(prompts, padding=True, padding_side="right", return_tensors="pt")
+        ids = enc["input_ids"].to(self.device)
+        mask = enc["attention_mask"].to(self.device)
+        with torch.inference_mode():
+            out = self._model(
+                input_ids=ids, attention_mask=mask,
+                mm_token_type_ids=(ids == self._pad_id).int(), **extra,
+            )
+        last = mask.sum(dim=1) - 1  # right padding: the last real token
+        hidden = out.last_hidden_state[torch.arange(ids.shape[0], device=self.device), last]
+        return normalise(hidden.float().cpu().numpy(), self._dims)

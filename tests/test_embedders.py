@@ -1,0 +1,127 @@
+"""The real loading code on a tiny random Qwen3-VL model, and the bundled MiniLM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from vaultlens.embedders import Input, ModelError, load
+from vaultlens.embedders.minilm import MiniLM
+from vaultlens.embedders.qwen3_vl import Qwen3VL
+
+
+def picture(colour: str, size: tuple[int, int] = (120, 80), text: str = "") -> Image.Image:
+    im = Image.new("RGB", size, colour)
+    if text:
+        ImageDraw.Draw(im).text((5, 5), text, fill="white")
+    return im
+
+
+@pytest.fixture(scope="module")
+def qwen(tiny_qwen_path: Path) -> Qwen3VL:
+    return Qwen3VL(str(tiny_qwen_path), dtype=torch.float32, batch_size=3)
+
+
+@pytest.fixture(scope="module")
+def minilm() -> MiniLM:
+    return MiniLM()
+
+
+def test_shape_norm_and_determinism(qwen: Qwen3VL) -> None:
+    texts = ["the storm over the pier", "a purple chart", ""]
+    a = qwen.embed_texts(texts, "document")
+    b = qwen.embed_texts(texts, "document")
+    assert a.shape == (3, 64) and a.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a[0], a[1])
+
+
+def test_batch_equals_one_by_one(qwen: Qwen3VL) -> None:
+    """Padding bugs show up as a vector that depends on its neighbours in the batch."""
+    inputs = [
+        Input(text="short"),
+        Input(image=picture("purple", (200, 90))),
+        Input(text="a much longer piece of text about the storm over the pier at night"),
+        Input(image=picture("teal", (64, 64)), text="a chart"),
+        Input(image=picture("orange", (90, 180))),
+    ]
+    together = qwen.embed(inputs, "document")  # batch_size=3: two batches, mixed lengths
+    alone = np.concatenate([qwen.embed([x], "document") for x in inputs])
+    np.testing.assert_allclose(together, alone, atol=1e-4)
+
+
+def test_roles_use_different_instructions(qwen: Qwen3VL) -> None:
+    q = qwen.embed_texts(["storm"], "query")
+    d = qwen.embed_texts(["storm"], "document")
+    assert not np.allclose(q, d)
+
+
+def test_matryoshka_truncation(tiny_qwen_path: Path, qwen: Qwen3VL) -> None:
+    small = Qwen3VL(str(tiny_qwen_path), dims=16, dtype=torch.float32)
+    full = qwen.embed_texts(["coffee"], "document")
+    cut = small.embed_texts(["coffee"], "document")
+    assert cut.shape == (1, 16) and small.dimension == 16
+    np.testing.assert_allclose(np.linalg.norm(cut), 1.0, atol=1e-5)
+    expected = full[0, :16] / np.linalg.norm(full[0, :16])
+    np.testing.assert_allclose(cut[0], expected, atol=1e-5)
+    assert small.signature != qwen.signature
+    with pytest.raises(ModelError, match="--dims 999"):
+        Qwen3VL(str(tiny_qwen_path), dims=999)
+
+
+def test_text_and_images_share_the_space(qwen: Qwen3VL) -> None:
+    text = qwen.embed_texts(["a purple chart"], "query")
+    images = qwen.embed_images([picture("purple"), picture("green", text="chart")], "document")
+    assert text.shape[1] == images.shape[1] == qwen.dimension
+    np.testing.assert_allclose(np.linalg.norm(images, axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(images[0], images[1])  # the picture changes the vector
+    scores = images @ text[0]
+    assert np.all(np.abs(scores) <= 1.0 + 1e-5)
+    mixed = qwen.embed([Input(text="a purple chart", image=picture("purple"))], "document")
+    assert not np.allclose(mixed, images[0]) and not np.allclose(mixed, text)
+
+
+def test_image_token_budget_changes_the_signature(tiny_qwen_path: Path) -> None:
+    a = Qwen3VL(str(tiny_qwen_path), max_image_tokens=16, dtype=torch.float32)
+    b = Qwen3VL(str(tiny_qwen_path), max_image_tokens=64, dtype=torch.float32)
+    assert a.signature != b.signature
+    big = picture("purple", (800, 600))
+    assert a.embed_images([big], "document").shape == (1, 64)
+
+
+def test_bad_model_paths_fail_clearly(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="not a model folder"):
+        Qwen3VL(str(tmp_path))
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ModelError, match="cannot load a Qwen3-VL model"):
+        Qwen3VL(str(tmp_path))
+    with pytest.raises(ModelError, match="vaultlens model pull qwen3-vl-2b"):
+        load("qwen3-vl-2b")
+    with pytest.raises(ModelError, match="unknown model 'gpt'"):
+        load("gpt")
+
+
+def test_auto_without_weights_falls_back_loudly(monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # an empty cache: no Qwen3-VL here
+    embedder, notice = load("auto")
+    assert embedder.name == "minilm" and not embedder.supports_images
+    assert notice is not None and "Visual search is OFF" in notice
+
+
+def test_minilm_ranks_a_paraphrase_first(minilm: MiniLM) -> None:
+    docs = minilm.embed_texts([
+        "To stop Obsidian Sync from touching a folder, exclude it in selective sync settings.",
+        "The graph view shows notes as circles and links as lines between them.",
+        "Templates insert predefined text into the current note.",
+    ], "document")
+    query = minilm.embed_texts(["how do I keep sync away from one folder"], "query")
+    assert int(np.argmax(docs @ query[0])) == 0
+    np.testing.assert_allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-5)
+    with pytest.raises(ModelError, match="visual search is off"):
+        minilm.embed_images([picture("red")], "document")
