@@ -9,9 +9,20 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from vaultlens import config
+from vaultlens.catalog import CatalogError
 from vaultlens.context import EmbedLink, LinkedVault, link_vault
+from vaultlens.datadir import DataDirError
+from vaultlens.embedders import ModelError, pull
+from vaultlens.indexer import Progress, Summary
 from vaultlens.notes import NoteParser
 from vaultlens.vault import scan
+from vaultlens.workspace import WorkspaceError, open_workspace, progress_line
+
+INDEX_SETTINGS = ["vault", "config_dir", "exclude", "context_chars", "data_dir", "model", "dims",
+                  "vector_dtype", "max_image_tokens", "threads", "ocr", "max_pdf_pages",
+                  "pdf_timeout"]
+READ_SETTINGS = ["vault", "data_dir", "model", "dims", "vector_dtype", "max_image_tokens",
+                 "threads"]
 
 
 def read_vault(cfg: config.Config) -> LinkedVault:
@@ -60,6 +71,103 @@ def cmd_links(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _print_summary(s: Summary, out: TextIO) -> None:
+    print(f"{s.files} files, {s.items} items: {s.indexed} indexed, {s.unchanged} unchanged, "
+          f"{s.removed} removed, {s.renamed} renamed; {s.embedded} embedded, "
+          f"{s.reused} from cache; {s.seconds:.1f} s", file=out)
+    print(f"model {s.model} (visual search {'on' if s.visual else 'OFF'})", file=out)
+    groups: dict[str, list[str]] = {}
+    for x in s.skipped:
+        groups.setdefault(x["reason"], []).append(x["path"])
+    if groups:
+        print(f"skipped {len(s.skipped)}:", file=out)
+    for reason, paths in sorted(groups.items(), key=lambda g: -len(g[1])):
+        more = f" (+{len(paths) - 3} more)" if len(paths) > 3 else ""
+        print(f"  {len(paths):>4}: {reason}: {', '.join(paths[:3])}{more}", file=out)
+    for x in s.retry:
+        print(f"  will retry: {x['path']}: {x['reason']}", file=out)
+
+
+def cmd_index(args: argparse.Namespace, out: TextIO) -> int:
+    ws = open_workspace(config.from_args(args), writer=True)
+    if ws.notice:
+        print(f"vaultlens: {ws.notice}", file=sys.stderr)
+    tty = sys.stderr.isatty() and not args.json
+
+    def show(p: Progress) -> None:
+        if tty:
+            sys.stderr.write(progress_line(p))
+            sys.stderr.flush()
+
+    indexer = ws.indexer(show)
+    try:
+        summary = indexer.run()
+    finally:
+        indexer.save_vectors()  # what is done stays done, even on Ctrl-C
+        indexer.close()
+        if tty:
+            sys.stderr.write("\n")
+        ws.close()
+    if args.json:
+        json.dump(summary.to_json(), out, ensure_ascii=False, indent=1)
+        out.write("\n")
+    else:
+        _print_summary(summary, out)
+    return 0
+
+
+def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
+    ws = open_workspace(config.from_args(args), writer=False)
+    try:
+        hits = ws.searcher().search(" ".join(args.query), args.k)
+    finally:
+        ws.close()
+    if args.json:
+        json.dump({"results": [h.to_json() for h in hits]}, out, ensure_ascii=False, indent=1)
+        out.write("\n")
+        return 0
+    for n, h in enumerate(hits, start=1):
+        where = f":{h.line}" if h.line else (f" page {h.page}" if h.page else "")
+        print(f"{n:>2}. [{h.kind}] {h.path}{where}  ({h.score:.4f})", file=out)
+        print(f"      {_one_line(h.text, 100)}", file=out)
+        for x in h.links[:3]:
+            print(f"      ← {x['note']}:{x['line']}", file=out)
+    if not hits:
+        print("no results", file=out)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    ws = open_workspace(config.from_args(args), writer=False)
+    try:
+        counts = ws.catalog.counts()
+        rows = ws.catalog.files()
+        data = {
+            "vault": str(ws.config.vault), "data_dir": str(ws.data.folder),
+            "model": ws.embedder.signature, "visual": ws.embedder.supports_images,
+            "notice": ws.notice, "vectors": len(ws.vectors), **counts,
+            "skipped": [{"path": p, "reason": r.reason} for p, r in sorted(rows.items())
+                        if r.status in ("skipped", "retry")],
+        }
+    finally:
+        ws.close()
+    if args.json:
+        json.dump(data, out, ensure_ascii=False, indent=1)
+        out.write("\n")
+        return 0
+    for key, value in data.items():
+        if key != "skipped":
+            print(f"{key:>16}: {value}", file=out)
+    print(f"{'skipped':>16}: {len(data['skipped'])}", file=out)  # type: ignore[arg-type]
+    return 0
+
+
+def cmd_model(args: argparse.Namespace, out: TextIO) -> int:
+    path = pull(args.name)
+    print(f"{args.name}: {path}", file=out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vaultlens", description="Local search for an Obsidian vault."
@@ -71,6 +179,29 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_arguments(links, ["vault", "config_dir", "exclude", "context_chars"])
     links.add_argument("--json", action="store_true", help="Print a JSON list instead of text.")
     links.set_defaults(run=cmd_links)
+
+    index = sub.add_parser("index", help="Index a vault: notes, images and PDF pages.")
+    config.add_arguments(index, INDEX_SETTINGS)
+    index.add_argument("--json", action="store_true", help="Print the summary as JSON.")
+    index.set_defaults(run=cmd_index)
+
+    search = sub.add_parser("search", help="Search an indexed vault.")
+    config.add_arguments(search, READ_SETTINGS)
+    search.add_argument("--k", type=int, default=10, help="How many results (default 10).")
+    search.add_argument("--json", action="store_true", help='Print {"results": [...]}.')
+    search.add_argument("query", nargs="+", help="What to look for.")
+    search.set_defaults(run=cmd_search)
+
+    status = sub.add_parser("status", help="What is indexed, with which model, and what not.")
+    config.add_arguments(status, READ_SETTINGS)
+    status.add_argument("--json", action="store_true", help="Print JSON.")
+    status.set_defaults(run=cmd_status)
+
+    model = sub.add_parser("model", help="Manage models.")
+    model_sub = model.add_subparsers(dest="action", required=True)
+    pull_cmd = model_sub.add_parser("pull", help="Download a model (needs the network).")
+    pull_cmd.add_argument("name", help="qwen3-vl-2b or qwen3-vl-8b")
+    pull_cmd.set_defaults(run=cmd_model)
     return parser
 
 
@@ -78,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.run(args, sys.stdout)
-    except config.ConfigError as exc:
+    except (config.ConfigError, ModelError, CatalogError, DataDirError, WorkspaceError) as exc:
         print(f"vaultlens: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `vaultlens links | head` is a normal way to read it

@@ -52,6 +52,26 @@ SETTINGS: tuple[Setting, ...] = (
         "Character budget for the paragraphs kept around each embedded image or PDF.",
         int,
     ),
+    Setting(
+        "data_dir",
+        None,
+        "Folder for the index (outside the vault); default $XDG_DATA_HOME/vaultlens/<vault>.",
+        Path,
+    ),
+    Setting(
+        "model",
+        "auto",
+        "Embedding model: auto (Qwen3-VL if its weights are here, else minilm), minilm, "
+        "qwen3-vl-2b, qwen3-vl-8b, or a model folder.",
+    ),
+    Setting("dims", None, "Keep this many dimensions of Qwen3-VL vectors (Matryoshka).", int),
+    Setting("vector_dtype", "f16", "Precision of the vector index: f16, i8 or f32."),
+    Setting("max_image_tokens", 256, "Qwen3-VL visual tokens per image (more: finer, slower).",
+            int),
+    Setting("threads", None, "CPU threads for the models (default: all cores).", int),
+    Setting("ocr", "on", "Read text inside images and scanned PDF pages: on or off."),
+    Setting("max_pdf_pages", 200, "Index at most this many pages of each PDF.", int),
+    Setting("pdf_timeout", 20.0, "Seconds one PDF may take to read before it is skipped.", float),
 )
 
 
@@ -63,6 +83,15 @@ class Config:
     config_dir: str = ".obsidian"
     exclude: tuple[str, ...] = ()
     context_chars: int = 1500
+    data_dir: Path | None = None
+    model: str = "auto"
+    dims: int | None = None
+    vector_dtype: str = "f16"
+    max_image_tokens: int = 256
+    threads: int | None = None
+    ocr: bool = True
+    max_pdf_pages: int = 200
+    pdf_timeout: float = 20.0
 
 
 def add_arguments(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
@@ -109,11 +138,19 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) ->
     vault = Path(values["vault"]).expanduser()
     if not vault.is_dir():
         raise ConfigError(f"{vault}: not a folder")
-    if values["context_chars"] < 100:
-        raise ConfigError(f"context_chars={values['context_chars']}: must be at least 100")
-    return Config(
-        vault=vault,
-        config_dir=values["config_dir"],
-        exclude=values["exclude"],
-        context_chars=values["context_chars"],
-    )
+    checks = [
+        ("context_chars", values["context_chars"] >= 100, "must be at least 100"),
+        ("vector_dtype", values["vector_dtype"] in ("f16", "i8", "f32"), "use f16, i8 or f32"),
+        ("ocr", values["ocr"] in ("on", "off"), "use on or off"),
+        ("max_pdf_pages", values["max_pdf_pages"] >= 1, "must be at least 1"),
+        ("max_image_tokens", values["max_image_tokens"] >= 4, "must be at least 4"),
+        ("pdf_timeout", values["pdf_timeout"] > 0, "must be positive"),
+        ("dims", values["dims"] is None or values["dims"] >= 8, "must be at least 8"),
+        ("threads", values["threads"] is None or values["threads"] >= 1, "must be at least 1"),
+    ]
+    for name, ok, why in checks:
+        if not ok:
+            raise ConfigError(f"{name}={values[name]!r}: {why}")
+    values["vault"] = vault
+    values["ocr"] = values["ocr"] == "on"
+    return Config(**values)

@@ -37,7 +37,7 @@ def load(name: str = "auto", *, dims: int | None = None, max_image_tokens: int =
             "Visual search is OFF; images are found through their OCR text, alt text, file name "
             "and the paragraphs around them. `vaultlens model pull qwen3-vl-2b` turns it on."
         )
-        log.warning(notice)
+        log.info(notice)
         return MiniLM(threads=threads), notice
     if name in MODELS or Path(name).expanduser().exists() or "/" in name:
         return Qwen3VL(name, dims=dims, max_image_tokens=max_image_tokens, threads=threads), None

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 
 from vaultlens.embedders.base import Embedder, Input, ModelError, Role, Vectors, batches, normalise
 
@@ -31,18 +31,29 @@ class MiniLM(Embedder):
 
     def __init__(self, path: Path | None = None, threads: int | None = None,
                  batch_size: int = 32) -> None:
-        from transformers import AutoModel, AutoTokenizer
-
-        path = path or bundled_path()
-        if threads:
-            torch.set_num_threads(threads)
-        try:
-            self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            self._model = AutoModel.from_pretrained(path, local_files_only=True).eval()
-        except OSError as exc:
-            raise ModelError(f"{path}: cannot load MiniLM ({exc})") from exc
+        self.path = path or bundled_path()
+        if not (self.path / "config.json").is_file():
+            raise ModelError(f"{self.path}: no MiniLM model here (config.json missing)")
+        self.threads = threads
         self.batch_size = batch_size
         self.signature = f"minilm:all-MiniLM-L6-v2:{self.dimension}:mean:{self.max_tokens}"
+        self._loaded: tuple[Any, Any] | None = None
+
+    def _load(self) -> tuple[Any, Any]:
+        """Weights load on first use: a run with nothing to embed never pays for torch."""
+        if self._loaded is None:
+            import torch
+            from transformers import AutoModel, AutoTokenizer
+
+            if self.threads:
+                torch.set_num_threads(self.threads)
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+                model = AutoModel.from_pretrained(self.path, local_files_only=True).eval()
+            except OSError as exc:
+                raise ModelError(f"{self.path}: cannot load MiniLM ({exc})") from exc
+            self._loaded = (tokenizer, model)
+        return self._loaded
 
     def embed(self, inputs: Sequence[Input], role: Role) -> Vectors:
         texts = []
@@ -50,14 +61,17 @@ class MiniLM(Embedder):
             if item.image is not None:
                 raise ModelError("minilm embeds text only; visual search is off")
             texts.append(item.text or "")
+        import torch
+
+        tokenizer, model = self._load()
         rows = []
         for batch in batches([Input(text=t) for t in texts], self.batch_size):
-            enc = self._tokenizer(
+            enc = tokenizer(
                 [b.text or "" for b in batch], padding=True, truncation=True,
                 max_length=self.max_tokens, return_tensors="pt",
             )
             with torch.inference_mode():
-                hidden = self._model(**enc).last_hidden_state
+                hidden = model(**enc).last_hidden_state
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             rows.append(((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).numpy())
         if not rows:

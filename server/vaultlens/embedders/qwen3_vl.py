@@ -11,12 +11,12 @@ each ``<|image_pad|>`` to the image grid's token count ourselves, passing ``mm_t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from vaultlens.embedders.base import Embedder, Input, ModelError, Role, Vectors, batches, normalise
 
@@ -49,6 +49,8 @@ def locate(name: str) -> Path:
 
 
 def cpu_has_bf16() -> bool:
+    import torch
+
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -67,48 +69,62 @@ class Qwen3VL(Embedder):
         threads: int | None = None,
         batch_size: int = 4,
         device: str | None = None,
-        dtype: torch.dtype | None = None,
+        dtype: Any = None,
     ) -> None:
+        self.path = locate(name)
+        try:  # what the signature needs comes from the config files: weights load lazily
+            config = json.loads((self.path / "config.json").read_text())
+            full = int(config["text_config"]["hidden_size"])
+            pre = json.loads((self.path / "preprocessor_config.json").read_text())
+            unit = int(pre.get("patch_size", 16)) * int(pre.get("merge_size", 2))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{self.path}: cannot load a Qwen3-VL model "
+                             f"({type(exc).__name__}: {exc})") from exc
+        if dims is not None and not 0 < dims <= full:
+            raise ModelError(f"--dims {dims}: must be between 1 and {full}")
+        self.dimension = dims or full
+        self._dims = dims
+        self._max_pixels = max_image_tokens * unit * unit
+        self._min_pixels = min(4 * unit * unit, self._max_pixels)
+        self._device, self._dtype, self._threads = device, dtype, threads
+        self.batch_size = batch_size
+        self.name = name
+        self.signature = (
+            f"qwen3-vl:{self.path.name}:{self.dimension}:img{max_image_tokens}:"
+            f"{DOCUMENT_INSTRUCTION}|{QUERY_INSTRUCTION}"
+        )
+        self._model: Any = None
+
+    def _load(self) -> None:
+        if self._model is not None:
+            return
+        import torch
         from transformers import (
             AutoTokenizer,
             Qwen2VLImageProcessorPil,
             Qwen3VLForConditionalGeneration,
         )
 
-        path = locate(name)
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = self._dtype
         if dtype is None:
             gpu_or_bf16 = self.device != "cpu" or cpu_has_bf16()
             dtype = torch.bfloat16 if gpu_or_bf16 else torch.float32
-        if threads:
-            torch.set_num_threads(threads)
+        if self._threads:
+            torch.set_num_threads(self._threads)
         try:
             # Any: transformers' own hints are too loose (unions) to check our use against
-            self._tokenizer: Any = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            self._images: Any = Qwen2VLImageProcessorPil.from_pretrained(path, local_files_only=True)
+            self._tokenizer: Any = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+            self._images: Any = Qwen2VLImageProcessorPil.from_pretrained(
+                self.path, local_files_only=True)
             model = Qwen3VLForConditionalGeneration.from_pretrained(
-                path, dtype=dtype, local_files_only=True
+                self.path, dtype=dtype, local_files_only=True
             )
         except (OSError, ValueError) as exc:
-            raise ModelError(f"{path}: cannot load a Qwen3-VL model ({exc})") from exc
-        self._model = model.model.to(self.device).eval()  # the base model: no LM head needed
-        text_config: Any = model.config.text_config
-        full = int(text_config.hidden_size)
-        if dims is not None and not 0 < dims <= full:
-            raise ModelError(f"--dims {dims}: must be between 1 and {full}")
-        self.dimension = dims or full
-        self._dims = dims
-        unit = int(self._images.patch_size) * int(self._images.merge_size)
-        self._max_pixels = max_image_tokens * unit * unit
-        self._min_pixels = min(4 * unit * unit, self._max_pixels)
+            raise ModelError(f"{self.path}: cannot load a Qwen3-VL model ({exc})") from exc
         self._merge = int(self._images.merge_size) ** 2
         self._pad_id = self._tokenizer.convert_tokens_to_ids(IMAGE_PAD)
-        self.batch_size = batch_size
-        self.name = name
-        self.signature = (
-            f"qwen3-vl:{path.name}:{self.dimension}:img{max_image_tokens}:"
-            f"{DOCUMENT_INSTRUCTION}|{QUERY_INSTRUCTION}"
-        )
+        self._model = model.model.to(self.device).eval()  # the base model: no LM head needed
 
     def _prompt(self, item: Input, role: Role) -> str:
         content: list[dict[str, str]] = []
@@ -127,12 +143,16 @@ class Qwen3VL(Embedder):
         return text
 
     def embed(self, inputs: Sequence[Input], role: Role) -> Vectors:
+        if inputs:
+            self._load()
         rows = [self._batch(b, role) for b in batches(inputs, self.batch_size)]
         if not rows:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.concatenate(rows)
 
     def _batch(self, items: Sequence[Input], role: Role) -> Vectors:
+        import torch
+
         prompts = [self._prompt(item, role) for item in items]
         images = [item.image.convert("RGB") for item in items if item.image is not None]
         extra: dict[str, Any] = {}

@@ -1,0 +1,74 @@
+"""Where a vault's index lives: outside the vault (sync tools must never see it), one folder
+per vault, with a lock so that only one process writes it at a time."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+from pathlib import Path
+from typing import IO
+
+from vaultlens.vectors import atomic_write
+
+
+class DataDirError(RuntimeError):
+    pass
+
+
+def default_root() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "vaultlens"
+
+
+def data_dir_for(vault: Path, override: Path | None = None) -> Path:
+    """``override`` as given, else ``$XDG_DATA_HOME/vaultlens/<vault name>-<hash of path>``."""
+    vault = vault.resolve()
+    if override is not None:
+        folder = override.expanduser().resolve()
+    else:
+        tag = hashlib.sha256(str(vault).encode()).hexdigest()[:10]
+        folder = default_root() / f"{vault.name or 'vault'}-{tag}"
+    if folder == vault or vault in folder.parents:
+        raise DataDirError(f"{folder}: the data directory must be outside the vault {vault}")
+    return folder
+
+
+class DataDir:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.catalog = folder / "catalog.sqlite"
+        self.vectors = folder / "vectors.usearch"
+        self.thumbs = folder / "thumbs"
+        self._lock: IO[str] | None = None
+
+    def lock(self) -> None:
+        """Take the writer lock, or fail at once with who holds it."""
+        fh = open(self.folder / "writer.lock", "a+")  # noqa: SIM115 - held until unlock()
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise DataDirError(f"{self.folder}: already being written by {holder}") from exc
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        self._lock = fh
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+    def thumb_path(self, key: str) -> Path:
+        return self.thumbs / key[:2] / f"{key}.webp"
+
+    def save_thumb(self, key: str, data: bytes) -> None:
+        path = self.thumb_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data)

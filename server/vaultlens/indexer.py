@@ -1,0 +1,377 @@
+"""Reconcile the vault with the catalog and index what changed.
+
+Added, changed (size or mtime, then hash), removed and renamed files are found by comparing a
+scan with the catalog. Each file is extracted and embedded outside any transaction, then written
+in one transaction, so a kill at any moment loses at most the file in hand, and the next run
+finishes the work with no duplicate. OCR, PDF text and vectors are cached by content hash: a
+renamed or unchanged file costs a hash, never a model call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL.Image import Image
+
+from vaultlens.catalog import Catalog, FileRow
+from vaultlens.context import link_note
+from vaultlens.datadir import DataDir
+from vaultlens.documents import Document, image_document, note_document, pdf_document
+from vaultlens.embedders import Embedder, Vectors
+from vaultlens.images import ImageError, open_image, thumbnail_bytes
+from vaultlens.links import Resolver
+from vaultlens.notes import NoteParser
+from vaultlens.ocr import OCR, OCRError
+from vaultlens.pdfs import PdfError, read_pdf
+from vaultlens.vault import VaultFile, scan
+from vaultlens.vectors import VectorIndex
+
+log = logging.getLogger(__name__)
+ORDER = {"note": 0, "image": 1, "pdf": 2, "other": 3}
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    config_dir: str = ".obsidian"
+    exclude: tuple[str, ...] = ()
+    context_chars: int = 1500
+    max_pdf_pages: int = 200
+    pdf_timeout: float = 20.0
+    max_tries: int = 3  # a truncated image is retried this many runs before it is skipped
+    save_every: float = 120.0  # seconds between vector index saves in a long run
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int
+    path: str
+
+
+@dataclass
+class Summary:
+    model: str
+    visual: bool
+    files: int = 0
+    items: int = 0
+    indexed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    renamed: int = 0
+    embedded: int = 0
+    reused: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    retry: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Indexer:
+    def __init__(self, root: Path, data: DataDir, catalog: Catalog, vectors: VectorIndex,
+                 embedder: Embedder, ocr: OCR | None, options: IndexOptions,
+                 progress: Callable[[Progress], None] | None = None) -> None:
+        self.root = root
+        self.data = data
+        self.catalog = catalog
+        self.vectors = vectors
+        self.embedder = embedder
+        self.ocr = ocr
+        self.options = options
+        self.progress = progress
+        self.parser = NoteParser()
+        self.visual = embedder.supports_images
+        self._in_sync = True  # vectors match the catalog's items_version
+
+    def close(self) -> None:
+        if self.ocr is not None:
+            self.ocr.close()
+
+    def open_vectors(self) -> None:
+        """Load the saved vector index, or rebuild it from cached embeddings (no model call)."""
+        version = int(self.catalog.get_meta("items_version") or 0)
+        if not self.vectors.load(version):
+            self.vectors.rebuild(self.catalog.live_vectors(self.embedder.signature))
+            self.vectors.save(version)
+
+    def save_vectors(self) -> None:
+        if self._in_sync:
+            self.vectors.save(int(self.catalog.get_meta("items_version") or 0))
+
+    def run(self) -> Summary:
+        start = time.perf_counter()
+        summary = Summary(model=self.embedder.signature, visual=self.visual)
+        vault = scan(self.root, self.options.config_dir, self.options.exclude)
+        summary.skipped += [{"path": p.path, "reason": p.reason} for p in vault.problems]
+        resolver = Resolver(f.path for f in vault.files)
+        kinds = {f.path: f.kind for f in vault.files}
+        rows = self.catalog.files()
+        if self.catalog.get_meta("model_signature") != self.embedder.signature:
+            rows = {p: FileRow(**{**asdict(r), "hash": None}) for p, r in rows.items()}
+            with self.catalog.transaction():
+                self.catalog.set_meta("model_signature", self.embedder.signature)
+        on_disk = {f.path for f in vault.files}
+        removed = [r for p, r in rows.items() if p not in on_disk]
+        gone_hashes = {r.hash for r in removed if r.hash}
+        dirty: set[str] = set()
+        for r in removed:
+            with self.catalog.transaction():
+                ids = self.catalog.delete_file(r.id)
+                self.catalog.bump_version()
+            self.vectors.remove(ids)
+            dirty.add(r.path)
+        summary.removed = len(removed)
+
+        work = [f for f in vault.files if not self._unchanged(f, rows.get(f.path))]
+        summary.unchanged = len(vault.files) - len(work)
+        work.sort(key=lambda f: (ORDER[f.kind], f.path))
+        done: set[str] = set()
+        last_save = time.monotonic()
+        for n, f in enumerate(work, start=1):
+            if self.progress:
+                self.progress(Progress(n - 1, len(work), f.path))
+            outcome = self._index_file(f, rows.get(f.path), resolver, kinds, dirty, summary)
+            if outcome == "indexed" and f.path not in rows and self._hash_of(f.path) in gone_hashes:
+                summary.renamed += 1  # a new path with a removed file's bytes: all from cache
+            done.add(f.path)
+            if time.monotonic() - last_save > self.options.save_every:
+                self.save_vectors()
+                last_save = time.monotonic()
+        if self.progress and work:
+            self.progress(Progress(len(work), len(work), ""))
+        if removed or any(f.path not in rows for f in work):
+            dirty |= self._retarget(resolver)
+        self._refresh(dirty - done, summary)
+        self.save_vectors()
+        counts = self.catalog.counts()
+        summary.files, summary.items = len(vault.files), counts["items"]
+        for path, row in self.catalog.files().items():
+            if row.status == "skipped":
+                summary.skipped.append({"path": path, "reason": str(row.reason)})
+            elif row.status == "retry":
+                summary.retry.append({"path": path, "reason": str(row.reason)})
+        summary.seconds = round(time.perf_counter() - start, 3)
+        return summary
+
+    def _unchanged(self, f: VaultFile, row: FileRow | None) -> bool:
+        return (row is not None and row.hash is not None and row.kind == f.kind
+                and row.size == f.size and row.mtime_ns == f.mtime_ns
+                and row.status in ("indexed", "skipped"))
+
+    def _hash_of(self, path: str) -> str | None:
+        row = self.catalog.conn.execute("SELECT hash FROM files WHERE path = ?",
+                                        (path,)).fetchone()
+        return None if row is None else row[0]
+
+    # one file -----------------------------------------------------------------------------
+    def _index_file(self, f: VaultFile, row: FileRow | None, resolver: Resolver,
+                    kinds: dict[str, str], dirty: set[str], summary: Summary) -> str:
+        path = self.root / f.path
+        try:
+            h = file_hash(path)
+        except OSError as exc:
+            return self._skip(f, None, f"cannot read: {exc.strerror or exc}", summary)
+        if row is not None and row.hash == h and row.status in ("indexed", "skipped"):
+            with self.catalog.transaction():
+                self.catalog.touch_file(row.id, f.size, f.mtime_ns)
+            summary.unchanged += 1
+            return "unchanged"
+        if f.kind == "other":
+            suffix = Path(f.path).suffix or "no extension"
+            return self._skip(f, h, f"not a note, image or PDF ({suffix})", summary)
+        try:
+            if f.kind == "note":
+                doc, links, warning = self._note(f, path, resolver, kinds)
+            elif f.kind == "image":
+                doc, warning = self._image(f, h, path)
+                links = None
+            else:
+                doc, links, warning = self._pdf(f, h, path), None, None
+        except ImageError as exc:
+            if exc.retry:
+                return self._retry(f, row, h, exc.reason, summary)
+            return self._skip(f, h, exc.reason, summary)
+        except (PdfError, _Skip) as exc:
+            return self._skip(f, h, str(exc), summary)
+        try:
+            vectors = self._embed(doc, summary)
+        except Exception as exc:  # a model that chokes on one input must not stop the run
+            log.exception("%s: embedding failed", f.path)
+            return self._skip(f, h, f"embedding failed: {type(exc).__name__}: {exc}", summary)
+        self._in_sync = False
+        with self.catalog.transaction():
+            file_id = self.catalog.upsert_file(f.path, f.kind, f.size, f.mtime_ns, h, "indexed",
+                                               warning)
+            old, new = self.catalog.replace_items(file_id, doc.items)
+            for item_id, (text, names, context) in zip(new, doc.fts, strict=True):
+                self.catalog.set_fts(item_id, text, names, context)
+            if links is not None:
+                dirty |= self.catalog.link_targets_from(file_id)
+                self.catalog.replace_links(file_id, links)
+                dirty |= {x["target"] for x in links if x["target"]}
+            self.catalog.bump_version()
+        self.vectors.remove(old)
+        self.vectors.upsert(new, vectors)
+        self._in_sync = True
+        summary.indexed += 1
+        return "indexed"
+
+    def _note(self, f: VaultFile, path: Path, resolver: Resolver, kinds: dict[str, str]
+              ) -> tuple[Document, list[dict[str, Any]], str | None]:
+        note = self.parser.parse_bytes(path.read_bytes(), f.path)
+        if note.problems and not note.sections:
+            raise _Skip("; ".join(note.problems))
+        links = [x.to_json() for x in link_note(note, resolver, kinds,
+                                                 self.options.context_chars)
+                 if x.kind != "external"]
+        return note_document(note), links, ("; ".join(note.problems) or None)
+
+    def _image(self, f: VaultFile, h: str, path: Path) -> tuple[Document, str | None]:
+        picture = open_image(path)
+        warning = None
+        try:
+            ocr_text = self._ocr(h, picture.image)
+        except OCRError as exc:  # still findable by its name and the notes around it
+            ocr_text, warning = "", str(exc)
+        self.data.save_thumb(h, thumbnail_bytes(picture.image))
+        doc = image_document(f.path, h, ocr_text, picture.image,
+                             self.catalog.links_to(f.path), self.visual)
+        return doc, warning
+
+    def _ocr(self, h: str, image: Any) -> str:
+        if self.ocr is None:
+            return ""
+        cached = self.catalog.extract(h, self.ocr.signature)
+        if cached is not None:
+            return str(cached)
+        text = self.ocr.read(image)
+        with self.catalog.transaction():
+            self.catalog.store_extract(h, self.ocr.signature, text)
+        return text
+
+    def _pdf(self, f: VaultFile, h: str, path: Path) -> Document:
+        key = f"pdf:{self.options.max_pdf_pages}:{self.ocr.signature if self.ocr else 'no-ocr'}"
+        cached = None if self.visual else self.catalog.extract(h, key)
+        pages: list[tuple[int, str, Image | None]]
+        if cached is not None:
+            pages = [(int(n), str(t), None) for n, t in cached]
+        else:
+            render = "all" if self.visual else ("textless" if self.ocr else "none")
+            result = read_pdf(path, self.options.max_pdf_pages, render, self.options.pdf_timeout)
+            if not result.pages:
+                raise _Skip("the PDF has no pages")
+            pages = []
+            for p in result.pages:
+                text = p.text
+                if not text and p.image is not None:
+                    try:
+                        text = self._ocr(f"{h}:{p.number}", p.image)
+                    except OCRError:
+                        text = ""
+                pages.append((p.number, text, p.image))
+                if p.image is not None and p.number == 1:
+                    self.data.save_thumb(h, thumbnail_bytes(p.image))
+            with self.catalog.transaction():
+                self.catalog.store_extract(h, key, [(n, t) for n, t, _ in pages])
+        return pdf_document(f.path, pages, self.catalog.links_to(f.path), self.visual, h)
+
+    def _embed(self, doc: Document, summary: Summary) -> Vectors:
+        hashes = [it["content_hash"] for it in doc.items]
+        cached = self.catalog.cached_vectors(hashes, self.embedder.signature)
+        missing = {h: inp for h, inp in zip(hashes, doc.inputs, strict=True) if h not in cached}
+        if missing:
+            fresh = self.embedder.embed(list(missing.values()), "document")
+            new = dict(zip(missing, fresh, strict=True))
+            with self.catalog.transaction():
+                self.catalog.store_vectors(self.embedder.signature, new)
+            cached.update(new)
+        summary.embedded += len(missing)
+        summary.reused += len(hashes) - len(missing)
+        if not hashes:
+            return np.zeros((0, self.embedder.dimension), dtype=np.float32)
+        return np.stack([cached[h] for h in hashes])
+
+    def _skip(self, f: VaultFile, h: str | None, reason: str, summary: Summary) -> str:
+        self._in_sync = False
+        with self.catalog.transaction():
+            file_id = self.catalog.upsert_file(f.path, f.kind, f.size, f.mtime_ns, h, "skipped",
+                                               reason)
+            old, _ = self.catalog.replace_items(file_id, [])
+            self.catalog.bump_version()
+        self.vectors.remove(old)
+        self._in_sync = True
+        return "skipped"
+
+    def _retry(self, f: VaultFile, row: FileRow | None, h: str, reason: str,
+               summary: Summary) -> str:
+        tries = (row.tries if row else 0) + 1
+        if tries >= self.options.max_tries:
+            return self._skip(f, h, f"{reason}; gave up after {tries} tries", summary)
+        with self.catalog.transaction():
+            # no hash stored: the next run reads it again whatever its stat says
+            self.catalog.upsert_file(f.path, f.kind, f.size, f.mtime_ns, None, "retry", reason,
+                                     tries)
+        return "retry"
+
+    # links that changed under unchanged files ----------------------------------------------
+    def _retarget(self, resolver: Resolver) -> set[str]:
+        """Files came or went: links in unchanged notes may now point elsewhere."""
+        changed: set[str] = set()
+        with self.catalog.transaction():
+            for row in self.catalog.all_links():
+                res = resolver.resolve(row["link"], row["note"])
+                if res.path != row["target"]:
+                    self.catalog.retarget(row["id"], res.path, res.reason)
+                    changed |= {t for t in (res.path, row["target"]) if t}
+        return changed
+
+    def _refresh(self, targets: set[str], summary: Summary) -> None:
+        """Images and PDFs whose notes changed: new context for keyword search, and a new text
+        vector when the text model describes them by that context."""
+        files = self.catalog.files()
+        for path in sorted(targets):
+            row = files.get(path)
+            if row is None or row.status != "indexed" or row.kind not in ("image", "pdf"):
+                continue
+            links = self.catalog.links_to(path)
+            items = self.catalog.conn.execute(
+                "SELECT id, page, text, content_hash FROM items WHERE file_id = ? ORDER BY id",
+                (row.id,)).fetchall()
+            if row.kind == "image":
+                doc = image_document(path, str(row.hash), items[0]["text"], None, links,
+                                     visual=False)
+            else:
+                doc = pdf_document(path, [(r["page"], r["text"], None) for r in items], links,
+                                   False, str(row.hash))
+            keep_vectors = self.visual  # pixels do not change when the words around them do
+            vectors = None if keep_vectors else self._embed(doc, summary)
+            self._in_sync = False
+            with self.catalog.transaction():
+                for i, item in enumerate(items):
+                    self.catalog.set_fts(item["id"], *doc.fts[i])
+                    if not keep_vectors:
+                        self.catalog.set_content_hash(item["id"], doc.items[i]["content_hash"])
+                self.catalog.bump_version()
+            if vectors is not None:
+                self.vectors.upsert([int(r["id"]) for r in items], vectors)
+            self._in_sync = True
+
+
+class _Skip(Exception):
+    """A file that cannot be indexed, with the reason."""

@@ -1,0 +1,116 @@
+"""Text inside images: RapidOCR with its bundled PP-OCR models (English and Chinese), offline.
+
+OCR runs in a worker process. onnxruntime crashes the process when it is imported after usearch
+(seen with onnxruntime 1.32 and usearch 2.26); in its own process it cannot, a hostile image that
+crashes the OCR engine costs only the worker, and OCR can run beside the embedder on another core.
+Protocol on the worker's stdin/stdout: a header line "width height\\n" then raw RGB bytes; the
+answer is one JSON line {"text": ...} or {"error": ...}.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import threading
+from importlib.metadata import version
+from typing import IO, Any
+
+from PIL import Image
+
+log = logging.getLogger(__name__)
+MIN_CONFIDENCE = 0.5
+
+
+class OCRError(RuntimeError):
+    pass
+
+
+def _lines(result: Any) -> str:
+    """RapidOCR's boxes → the lines of text, top to bottom, left to right."""
+    if not result:
+        return ""
+    lines = []
+    for box, text, score in result:
+        if float(score) >= MIN_CONFIDENCE and str(text).strip():
+            top = min(p[1] for p in box)
+            left = min(p[0] for p in box)
+            lines.append((round(top / 10), left, str(text).strip()))
+    return "\n".join(t for _, _, t in sorted(lines))
+
+
+class OCR:
+    """The parent side: sends pictures to the worker, restarting it if it dies."""
+
+    def __init__(self, timeout: float = 30.0) -> None:
+        self.timeout = timeout
+        self.signature = f"rapidocr-onnxruntime:{version('rapidocr-onnxruntime')}"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "vaultlens.ocr"], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            )
+        return self._proc
+
+    def read(self, image: Image.Image) -> str:
+        rgb = image.convert("RGB")
+        with self._lock:
+            proc = self._start()
+            assert proc.stdin is not None and proc.stdout is not None
+            try:
+                proc.stdin.write(f"{rgb.width} {rgb.height}\n".encode() + rgb.tobytes())
+                proc.stdin.flush()
+            except BrokenPipeError as exc:
+                self.close()
+                raise OCRError("the OCR worker died") from exc
+            line = self._readline(proc.stdout)
+        if line is None:
+            self.close()
+            raise OCRError(f"OCR took longer than {self.timeout:.0f} s or its worker died")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise OCRError(answer["error"])
+        return str(answer["text"])
+
+    def _readline(self, stream: IO[bytes]) -> bytes | None:
+        box: list[bytes] = []
+        reader = threading.Thread(target=lambda: box.append(stream.readline()), daemon=True)
+        reader.start()
+        reader.join(self.timeout)
+        return box[0] if box and box[0] else None
+
+    def close(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+
+
+def _worker() -> None:
+    import numpy as np
+    from rapidocr_onnxruntime import RapidOCR
+
+    for name in ("RapidOCR", "rapidocr_onnxruntime", "onnxruntime"):
+        logging.getLogger(name).setLevel(logging.WARNING)  # it logs every call at INFO
+    engine = RapidOCR()
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    while header := stdin.readline():
+        width, height = (int(x) for x in header.split())
+        data = stdin.read(width * height * 3)
+        try:
+            rgb = np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3)
+            result, _ = engine(np.ascontiguousarray(rgb[:, :, ::-1]))  # it expects BGR
+            answer: dict[str, str] = {"text": _lines(result)}
+        except Exception as exc:
+            answer = {"error": f"OCR failed: {type(exc).__name__}: {exc}"}
+        stdout.write(json.dumps(answer, ensure_ascii=False).encode() + b"\n")
+        stdout.flush()
+
+
+if __name__ == "__main__":
+    _worker()

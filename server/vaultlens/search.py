@@ -1,0 +1,115 @@
+"""Search: vector similarity and BM25 keyword matches, fused by reciprocal rank.
+
+Vectors find what a query means; the full-text index keeps exact words matching (names, error
+messages, OCR'd labels). Each hit carries what an editor needs to open it: the vault path, the
+line or page, and for images and PDF pages the notes and lines that embed them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from vaultlens.catalog import Catalog, cjk_bigrams
+from vaultlens.embedders import Embedder
+from vaultlens.vectors import VectorIndex
+
+RRF_K = 60
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+KINDS = {"section": "note", "image": "image", "page": "pdf"}
+
+
+@dataclass
+class Hit:
+    id: int
+    kind: str  # note | image | pdf
+    path: str
+    line: int | None  # 1-based start line, for notes
+    end_line: int | None
+    page: int | None  # 1-based, for PDFs
+    score: float
+    text: str  # a snippet
+    headings: list[str] = field(default_factory=list)
+    links: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fts_query(query: str) -> str | None:
+    """Any of the query's words (CJK as bigrams), each quoted so FTS5 syntax cannot break."""
+    tokens = list(dict.fromkeys(t.lower() for t in _TOKEN.findall(cjk_bigrams(query))))
+    if not tokens:
+        return None
+    return " OR ".join(f'"{t}"' for t in tokens)
+
+
+def snippet(text: str, query: str, width: int = 240) -> str:
+    flat = " ".join(text.split())
+    lowered = flat.lower()
+    positions = [lowered.find(t.lower()) for t in _TOKEN.findall(query) if len(t) > 2]
+    found = [p for p in positions if p >= 0]
+    start = max(0, min(found) - width // 4) if found else 0
+    cut = flat[start : start + width]
+    return ("…" if start else "") + cut + ("…" if start + width < len(flat) else "")
+
+
+class Searcher:
+    def __init__(self, catalog: Catalog, vectors: VectorIndex, embedder: Embedder) -> None:
+        self.catalog = catalog
+        self.vectors = vectors
+        self.embedder = embedder
+
+    def vector_ranking(self, query: str, pool: int) -> list[int]:
+        vector = self.embedder.embed_texts([query], "query")[0]
+        ids, _ = self.vectors.search(vector, pool)
+        return [int(i) for i in ids]
+
+    def keyword_ranking(self, query: str, pool: int) -> list[int]:
+        match = fts_query(query)
+        if match is None:
+            return []
+        try:
+            rows = self.catalog.conn.execute(
+                "SELECT rowid FROM items_fts WHERE items_fts MATCH ?"
+                " ORDER BY bm25(items_fts, 1.0, 0.6, 0.4) LIMIT ?", (match, pool)).fetchall()
+        except sqlite3.OperationalError:
+            return []
+        return [int(r[0]) for r in rows]
+
+    def search(self, query: str, k: int = 10) -> list[Hit]:
+        pool = max(50, 5 * k)
+        scores: dict[int, float] = {}
+        for ranking in (self.vector_ranking(query, pool), self.keyword_ranking(query, pool)):
+            for rank, item_id in enumerate(ranking):
+                scores[item_id] = scores.get(item_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+        best = sorted(scores, key=lambda i: -scores[i])
+        hits: list[Hit] = []
+        for item_id in best:
+            hit = self.hit(item_id, scores[item_id], query)
+            if hit is not None:
+                hits.append(hit)
+            if len(hits) == k:
+                break
+        return hits
+
+    def hit(self, item_id: int, score: float, query: str) -> Hit | None:
+        row = self.catalog.item(item_id)
+        if row is None:
+            return None
+        kind = KINDS[row["kind"]]
+        links = []
+        if kind in ("image", "pdf"):
+            for x in self.catalog.links_to(row["path"]):
+                if kind == "pdf" and x["page"] not in (None, row["page"]):
+                    continue
+                links.append({"note": x["note"], "line": x["line"], "headings": x["headings"],
+                              "context": x["context"]})
+        return Hit(
+            id=item_id, kind=kind, path=row["path"], line=row["start_line"],
+            end_line=row["end_line"], page=row["page"], score=round(score, 6),
+            text=snippet(row["text"], query), headings=json.loads(row["headings"]), links=links,
+        )

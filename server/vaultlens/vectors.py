@@ -1,0 +1,134 @@
+"""The vector index (usearch): a cache of the catalog's embeddings, keyed by item id.
+
+Saved atomically (temp file, fsync, rename) next to a small JSON sidecar that records the
+catalog version and model signature it matches. Missing, stale or unreadable: rebuilt from the
+catalog's cached embeddings, never by re-embedding. Removals leave tombstones in usearch;
+when they pile up, the index is rebuilt compactly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from usearch.index import Index
+
+from vaultlens.embedders import Vectors
+
+log = logging.getLogger(__name__)
+DTYPES = ("f16", "i8", "f32")
+REBUILD_TOMBSTONE_SHARE = 0.25
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+class VectorIndex:
+    def __init__(self, path: Path, dimension: int, signature: str, dtype: str = "f16") -> None:
+        if dtype not in DTYPES:
+            raise ValueError(f"vector dtype {dtype!r}: use one of {', '.join(DTYPES)}")
+        self.path = path
+        self.sidecar = path.with_suffix(".json")
+        self.dimension = dimension
+        self.signature = signature
+        self.dtype = dtype
+        self.index = self._new()
+        self.removed = 0
+
+    def _new(self) -> Index:
+        return Index(ndim=self.dimension, metric="cos", dtype=self.dtype)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def load(self, version: int) -> bool:
+        """Load the saved index if it matches this catalog version and model; else False."""
+        try:
+            meta = json.loads(self.sidecar.read_text())
+        except (OSError, ValueError):
+            return False
+        expected = {"version": version, "signature": self.signature,
+                    "dimension": self.dimension, "dtype": self.dtype}
+        if {k: meta.get(k) for k in expected} != expected:
+            log.info("%s: saved for another catalog state or model; rebuilding", self.path)
+            return False
+        try:
+            index = self._new()
+            index.load(str(self.path))
+        except Exception as exc:  # usearch raises plain RuntimeError/ValueError on bad files
+            log.warning("%s: unreadable (%s); rebuilding from cached embeddings", self.path, exc)
+            return False
+        if len(index) != meta.get("count"):
+            return False
+        self.index, self.removed = index, 0
+        return True
+
+    def rebuild(self, vectors: Iterable[tuple[int, Vectors]]) -> None:
+        self.index, self.removed = self._new(), 0
+        keys: list[int] = []
+        rows: list[Vectors] = []
+        for key, vec in vectors:
+            keys.append(key)
+            rows.append(vec)
+            if len(keys) >= 4096:
+                self._add(keys, rows)
+                keys, rows = [], []
+        if keys:
+            self._add(keys, rows)
+
+    def _add(self, keys: list[int], rows: list[Vectors]) -> None:
+        self.index.add(np.asarray(keys, dtype=np.uint64), np.stack(rows).astype(np.float32))
+
+    def upsert(self, keys: list[int], vectors: Vectors) -> None:
+        if not keys:
+            return
+        present = [k for k in keys if self.index.contains(k)]
+        self.remove(present)
+        self.index.add(np.asarray(keys, dtype=np.uint64), np.asarray(vectors, dtype=np.float32))
+
+    def remove(self, keys: Iterable[int]) -> None:
+        keys = [k for k in keys if self.index.contains(k)]
+        if keys:
+            self.index.remove(np.asarray(keys, dtype=np.uint64))
+            self.removed += len(keys)
+
+    def needs_compaction(self) -> bool:
+        return self.removed > max(1000, REBUILD_TOMBSTONE_SHARE * max(len(self.index), 1))
+
+    def search(self, query: Vectors, k: int) -> tuple[NDArray[np.uint64], NDArray[np.float32]]:
+        """Item ids and cosine similarities, best first."""
+        if len(self.index) == 0 or k <= 0:
+            return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float32)
+        found = self.index.search(np.asarray(query, dtype=np.float32), min(k, len(self.index)))
+        return (np.asarray(found.keys, dtype=np.uint64),
+                1.0 - np.asarray(found.distances, dtype=np.float32))
+
+    def save(self, version: int) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        self.index.save(str(tmp))
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        meta = {"version": version, "signature": self.signature, "dimension": self.dimension,
+                "dtype": self.dtype, "count": len(self.index)}
+        atomic_write(self.sidecar, json.dumps(meta).encode())

@@ -1,0 +1,92 @@
+"""Everything one vault's index is made of, opened together: data dir, catalog, model, vectors.
+
+The CLI and the daemon both start here, so both open an index the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vaultlens.catalog import Catalog
+from vaultlens.config import Config
+from vaultlens.datadir import DataDir, data_dir_for
+from vaultlens.embedders import Embedder, load
+from vaultlens.indexer import Indexer, IndexOptions, Progress
+from vaultlens.ocr import OCR
+from vaultlens.search import Searcher
+from vaultlens.vectors import VectorIndex
+
+
+class WorkspaceError(RuntimeError):
+    pass
+
+
+@dataclass
+class Workspace:
+    config: Config
+    data: DataDir
+    catalog: Catalog
+    embedder: Embedder
+    notice: str | None  # what the user must be told about the model (e.g. visual search off)
+    vectors: VectorIndex
+    writer: bool
+
+    def indexer(self, progress: object = None) -> Indexer:
+        if not self.writer:
+            raise WorkspaceError("opened read-only")
+        cfg = self.config
+        options = IndexOptions(
+            config_dir=cfg.config_dir, exclude=cfg.exclude, context_chars=cfg.context_chars,
+            max_pdf_pages=cfg.max_pdf_pages, pdf_timeout=cfg.pdf_timeout,
+        )
+        ocr = OCR() if cfg.ocr else None
+        callback = progress if callable(progress) else None
+        return Indexer(cfg.vault, self.data, self.catalog, self.vectors, self.embedder, ocr,
+                       options, callback)
+
+    def searcher(self) -> Searcher:
+        return Searcher(self.catalog, self.vectors, self.embedder)
+
+    def close(self) -> None:
+        self.catalog.close()
+        if self.writer:
+            self.data.unlock()
+
+
+def open_workspace(cfg: Config, writer: bool) -> Workspace:
+    """Open (and for a writer, lock) the vault's index. A reader needs an index built with the
+    same model; a writer re-embeds when the model changed."""
+    data = DataDir(data_dir_for(cfg.vault, cfg.data_dir))
+    if writer:
+        data.lock()
+    try:
+        catalog = Catalog.open(data.catalog)
+        embedder, notice = load(cfg.model, dims=cfg.dims, max_image_tokens=cfg.max_image_tokens,
+                                threads=cfg.threads)
+        indexed_with = catalog.get_meta("model_signature")
+        if not writer and indexed_with is None:
+            raise WorkspaceError(f"{cfg.vault}: not indexed yet; run `vaultlens index` first")
+        if not writer and indexed_with != embedder.signature:
+            raise WorkspaceError(
+                f"the index was built with {indexed_with}, not {embedder.signature}: "
+                "run `vaultlens index` with this model, or pass the model it was built with"
+            )
+        vectors = VectorIndex(data.vectors, embedder.dimension, embedder.signature,
+                              cfg.vector_dtype)
+        version = int(catalog.get_meta("items_version") or 0)
+        if not vectors.load(version):
+            vectors.rebuild(catalog.live_vectors(embedder.signature))
+            if writer:
+                vectors.save(version)
+    except BaseException:
+        if writer:
+            data.unlock()
+        raise
+    return Workspace(cfg, data, catalog, embedder, notice, vectors, writer)
+
+
+def progress_line(p: Progress) -> str:
+    width = 24
+    filled = width * p.done // max(p.total, 1)
+    bar = "#" * filled + "-" * (width - filled)
+    return f"\r[{bar}] {p.done}/{p.total} {p.path[-50:]:<50}"
