@@ -74,3 +74,53 @@ def test_console_script_runs(make_vault: MakeVault) -> None:
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)) == 3
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vaultlens", *args], capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+def test_index_search_status_json(make_vault: MakeVault, tmp_path: Path) -> None:
+    from test_indexer import screenshot
+
+    root = make_vault({
+        "Trips/Pier.md": "# Pier\n\nThe storm over the pier.\n\n![[board.png]]\n\nAfter.\n",
+        "Attachments/board.png": screenshot("ZEBRA METRICS"),
+        "bad.png": b"not an image",
+        "doc.pdf": b"%PDF-1.4 broken",
+        "icon.svg": "<svg/>",
+    })
+    common = ["--vault", str(root), "--data-dir", str(tmp_path / "data"), "--model", "minilm"]
+    proc = run_cli("index", *common, "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert {"files", "items", "embedded", "skipped"} <= summary.keys()
+    assert summary["files"] == 5 and summary["embedded"] == summary["items"] > 0
+    reasons = {x["path"]: x["reason"] for x in summary["skipped"]}
+    assert set(reasons) == {"bad.png", "doc.pdf", "icon.svg"}
+    assert "not an image format" in reasons["bad.png"]
+    assert "not a note, image or PDF (.svg)" == reasons["icon.svg"]
+    assert "visual search is off" in proc.stderr.lower()
+
+    proc = run_cli("search", *common, "--json", "--k", "3", "zebra", "metrics")
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)["results"]
+    top = results[0]
+    assert {"kind", "path", "line", "page", "score", "text", "links"} <= top.keys()
+    assert (top["kind"], top["path"], top["line"], top["page"]) == (
+        "image", "Attachments/board.png", None, None)
+    assert top["links"][0]["note"] == "Trips/Pier.md" and top["links"][0]["line"] == 5
+
+    proc = run_cli("status", *common, "--json")
+    status = json.loads(proc.stdout)
+    assert status["visual"] is False and status["vectors"] == summary["items"]
+    assert {x["path"] for x in status["skipped"]} == {"bad.png", "doc.pdf", "icon.svg"}
+
+
+def test_search_unindexed_vault_is_a_clear_error(make_vault: MakeVault, tmp_path: Path) -> None:
+    root = make_vault({"a.md": "text"})
+    proc = run_cli("search", "--vault", str(root), "--data-dir", str(tmp_path / "d"),
+                   "--model", "minilm", "anything")
+    assert proc.returncode == 2
+    assert "not indexed yet; run `vaultlens index` first" in proc.stderr

@@ -1,7 +1,9 @@
 """What gets searched: items built from a note, an image or a PDF, and what the embedder sees.
 
 An item's ``content_hash`` covers exactly what the embedder is given, so an unchanged item is
-never embedded twice (the catalog caches vectors by hash and model signature).
+never embedded twice (the catalog caches vectors by hash and model signature). File names and
+note titles go to the keyword index only, never into what is embedded: a rename must not
+re-embed anything.
 """
 
 from __future__ import annotations
@@ -58,15 +60,15 @@ def note_document(note: Note) -> Document:
     sections = [s for s in note.sections if s.kind in SEARCHABLE and s.text.strip()]
     if not sections and note.line_count:
         # a note of headings or properties only is still findable by them
-        text = "\n".join([note.title, *(s.text for s in note.sections if s.kind != "yaml")])
+        text = "\n".join(s.text for s in note.sections if s.kind != "yaml") or note.title
         embed = text[:MAX_EMBED_CHARS]
         doc.add({"kind": "section", "section": "note", "start_line": 1,
                  "end_line": note.line_count, "headings": [], "text": text,
                  "content_hash": digest("section", embed)}, Input(text=embed), (text, names, ""))
         return doc
     for s in sections:
-        header = " > ".join([note.title, *s.headings])
-        embed = f"{header}\n{s.text}"[:MAX_EMBED_CHARS]
+        header = " > ".join(s.headings)
+        embed = f"{header}\n{s.text}"[:MAX_EMBED_CHARS] if header else s.text[:MAX_EMBED_CHARS]
         doc.add({"kind": "section", "section": s.kind, "start_line": s.start, "end_line": s.end,
                  "headings": list(s.headings), "text": s.text,
                  "content_hash": digest("section", embed)},
@@ -79,7 +81,7 @@ def link_text(links: Sequence[dict[str, Any]]) -> tuple[str, str]:
     captions = [x["caption"] for x in links if x.get("caption")]
     context: list[str] = []
     for x in links:
-        context += [" > ".join([PurePosixPath(x["note"]).stem, *x["headings"]])]
+        context += [" > ".join(x["headings"])] if x["headings"] else []
         context += [c["text"] for c in x["context"]]
     return " ".join(captions), "\n".join(dict.fromkeys(context))
 
@@ -93,7 +95,7 @@ def image_document(path: str, file_hash: str, ocr_text: str, picture: Image | No
     if visual and picture is not None:
         embed, content_hash = Input(image=picture), digest("image", file_hash)
     else:
-        text = "\n".join(t for t in (readable_name(path), captions, ocr_text, context) if t)
+        text = "\n".join(t for t in (captions, ocr_text, context) if t) or "(no text)"
         text = text[:MAX_EMBED_CHARS]
         embed, content_hash = Input(text=text), digest("image-text", text)
     doc = Document()
@@ -112,7 +114,7 @@ def pdf_document(path: str, pages: Sequence[tuple[int, str, Image | None]],
         if visual and image is not None:
             embed, content_hash = Input(image=image), digest("page", file_hash, str(number))
         else:
-            body = f"{readable_name(path)} page {number}\n{text}"[:MAX_EMBED_CHARS]
+            body = (text or "(no text)")[:MAX_EMBED_CHARS]
             embed, content_hash = Input(text=body), digest("page-text", body)
         doc.add({"kind": "page", "page": number, "text": text, "content_hash": content_hash},
                 embed, (text, names, context))

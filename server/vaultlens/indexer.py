@@ -70,6 +70,11 @@ class Summary:
     skipped: list[dict[str, str]] = field(default_factory=list)
     retry: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: ocr, embed, pdf
+    ocr_images: int = 0  # pictures read by OCR this run (cache misses)
+
+    def timed(self, stage: str, since: float) -> None:
+        self.timings[stage] = round(self.timings.get(stage, 0.0) + time.perf_counter() - since, 3)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,6 +103,7 @@ class Indexer:
         self.parser = NoteParser()
         self.visual = embedder.supports_images
         self._in_sync = True  # vectors match the catalog's items_version
+        self._summary = Summary(model=embedder.signature, visual=self.visual)
 
     def close(self) -> None:
         if self.ocr is not None:
@@ -116,7 +122,7 @@ class Indexer:
 
     def run(self) -> Summary:
         start = time.perf_counter()
-        summary = Summary(model=self.embedder.signature, visual=self.visual)
+        summary = self._summary = Summary(model=self.embedder.signature, visual=self.visual)
         vault = scan(self.root, self.options.config_dir, self.options.exclude)
         summary.skipped += [{"path": p.path, "reason": p.reason} for p in vault.problems]
         resolver = Resolver(f.path for f in vault.files)
@@ -140,6 +146,9 @@ class Indexer:
 
         work = [f for f in vault.files if not self._unchanged(f, rows.get(f.path))]
         summary.unchanged = len(vault.files) - len(work)
+        if removed or any(f.path not in rows for f in work):
+            # before any file is indexed: a moved image must find its notes' links at once
+            dirty |= self._retarget(resolver)
         work.sort(key=lambda f: (ORDER[f.kind], f.path))
         done: set[str] = set()
         last_save = time.monotonic()
@@ -155,8 +164,6 @@ class Indexer:
                 last_save = time.monotonic()
         if self.progress and work:
             self.progress(Progress(len(work), len(work), ""))
-        if removed or any(f.path not in rows for f in work):
-            dirty |= self._retarget(resolver)
         self._refresh(dirty - done, summary)
         self.save_vectors()
         counts = self.catalog.counts()
@@ -260,7 +267,12 @@ class Indexer:
         cached = self.catalog.extract(h, self.ocr.signature)
         if cached is not None:
             return str(cached)
-        text = self.ocr.read(image)
+        start = time.perf_counter()
+        try:
+            text = self.ocr.read(image)
+        finally:
+            self._summary.timed("ocr", start)
+            self._summary.ocr_images += 1
         with self.catalog.transaction():
             self.catalog.store_extract(h, self.ocr.signature, text)
         return text
@@ -273,7 +285,12 @@ class Indexer:
             pages = [(int(n), str(t), None) for n, t in cached]
         else:
             render = "all" if self.visual else ("textless" if self.ocr else "none")
-            result = read_pdf(path, self.options.max_pdf_pages, render, self.options.pdf_timeout)
+            start = time.perf_counter()
+            try:
+                result = read_pdf(path, self.options.max_pdf_pages, render,
+                                  self.options.pdf_timeout)
+            finally:
+                self._summary.timed("pdf", start)
             if not result.pages:
                 raise _Skip("the PDF has no pages")
             pages = []
@@ -296,7 +313,11 @@ class Indexer:
         cached = self.catalog.cached_vectors(hashes, self.embedder.signature)
         missing = {h: inp for h, inp in zip(hashes, doc.inputs, strict=True) if h not in cached}
         if missing:
-            fresh = self.embedder.embed(list(missing.values()), "document")
+            start = time.perf_counter()
+            try:
+                fresh = self.embedder.embed(list(missing.values()), "document")
+            finally:
+                summary.timed("embed", start)
             new = dict(zip(missing, fresh, strict=True))
             with self.catalog.transaction():
                 self.catalog.store_vectors(self.embedder.signature, new)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import sys
 import threading
@@ -21,6 +22,21 @@ from PIL import Image
 
 log = logging.getLogger(__name__)
 MIN_CONFIDENCE = 0.5
+_LONG_WORD = re.compile(r"[A-Za-z]{7,}")
+
+
+def split_run_together(text: str) -> str:
+    """OCR often drops the spaces in UI text ("Togglestackedtabs", "ExporttoPDF"): split such
+    runs into dictionary words, keeping their case. Real long words stay whole."""
+    import wordninja
+
+    def split(m: re.Match[str]) -> str:
+        parts = wordninja.split(m.group(0))
+        if len(parts) < 2 or min(len(p) for p in parts) < 2:
+            return m.group(0)
+        return " ".join(parts)
+
+    return _LONG_WORD.sub(split, text)
 
 
 class OCRError(RuntimeError):
@@ -45,7 +61,8 @@ class OCR:
 
     def __init__(self, timeout: float = 30.0) -> None:
         self.timeout = timeout
-        self.signature = f"rapidocr-onnxruntime:{version('rapidocr-onnxruntime')}"
+        self.signature = (f"rapidocr-onnxruntime:{version('rapidocr-onnxruntime')}"
+                          f"+wordninja:{version('wordninja')}")
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
 
@@ -75,7 +92,7 @@ class OCR:
         answer = json.loads(line)
         if "error" in answer:
             raise OCRError(answer["error"])
-        return str(answer["text"])
+        return split_run_together(str(answer["text"]))
 
     def _readline(self, stream: IO[bytes]) -> bytes | None:
         box: list[bytes] = []

@@ -1,0 +1,86 @@
+"""The catalog: migrations, refusal of newer schemas, CJK full-text search, caches."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vaultlens.catalog import SCHEMA_VERSION, Catalog, CatalogError, cjk_bigrams
+
+
+def test_migrations_apply_once_and_are_named(tmp_path: Path) -> None:
+    cat = Catalog.open(tmp_path / "c.sqlite")
+    assert cat.get_meta("schema_version") == str(SCHEMA_VERSION)
+    assert cat.get_meta("migration:0001_initial") == "applied"
+    cat.close()
+    again = Catalog.open(tmp_path / "c.sqlite")  # no error: nothing left to apply
+    assert again.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    again.close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    cat = Catalog.open(tmp_path / "c.sqlite")
+    with cat.transaction():
+        cat.set_meta("schema_version", str(SCHEMA_VERSION + 5))
+    cat.close()
+    with pytest.raises(CatalogError, match="newer vaultlens"):
+        Catalog.open(tmp_path / "c.sqlite")
+
+
+def test_garbage_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "c.sqlite").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(CatalogError, match="c.sqlite"):
+        Catalog.open(tmp_path / "c.sqlite")
+
+
+def test_cjk_bigrams() -> None:
+    assert cjk_bigrams("插入文件") == " 插入 入文 文件 "
+    assert cjk_bigrams("用 Obsidian 写") == " 用  Obsidian  写 "
+
+
+def test_fts_finds_chinese_words_and_english_stems(tmp_path: Path) -> None:
+    cat = Catalog.open(tmp_path / "c.sqlite")
+    with cat.transaction():
+        fid = cat.upsert_file("n.md", "note", 1, 1, "h", "indexed", None)
+        _, ids = cat.replace_items(fid, [
+            {"kind": "section", "text": "你可以在笔记中插入图片", "content_hash": "a"},
+            {"kind": "section", "text": "Embedding images in notes", "content_hash": "b"},
+        ])
+        for i, (text, _) in zip(ids, [("你可以在笔记中插入图片", 0), ("Embedding images", 0)],
+                                strict=True):
+            cat.set_fts(i, text, "", "")
+
+    def match(q: str) -> list[int]:
+        return [r[0] for r in cat.conn.execute(
+            "SELECT rowid FROM items_fts WHERE items_fts MATCH ?", (q,))]
+
+    assert match('"图片"') == [ids[0]]
+    assert match('"插入" AND "笔记"') == [ids[0]]
+    assert match('"image"') == [ids[1]]  # porter stemming: image ~ images
+    with cat.transaction():
+        cat.delete_file(fid)
+    assert match('"图片"') == [] and cat.counts()["items"] == 0
+
+
+def test_embedding_cache_round_trip(tmp_path: Path) -> None:
+    cat = Catalog.open(tmp_path / "c.sqlite")
+    v = np.arange(4, dtype=np.float32)
+    with cat.transaction():
+        cat.store_vectors("sig", {"h1": v})
+    assert set(cat.cached_vectors(["h1", "h2"], "sig")) == {"h1"}
+    np.testing.assert_array_equal(cat.cached_vectors(["h1"], "sig")["h1"], v)
+    assert cat.cached_vectors(["h1"], "other-model") == {}
+
+
+def test_transaction_rolls_back(tmp_path: Path) -> None:
+    cat = Catalog.open(tmp_path / "c.sqlite")
+    with pytest.raises(RuntimeError), cat.transaction():
+        cat.upsert_file("a.md", "note", 1, 1, "h", "indexed", None)
+        raise RuntimeError("boom")
+    assert cat.files() == {}
+    with pytest.raises(sqlite3.IntegrityError), cat.transaction():
+        cat.conn.execute("INSERT INTO items(file_id, kind, text, content_hash)"
+                         " VALUES (999, 'x', '', '')")  # no such file: foreign key

@@ -1,0 +1,186 @@
+"""The whole index pipeline on generated vaults, with real models (MiniLM, tiny Qwen3-VL)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageDraw
+
+from vaultlens.config import Config
+from vaultlens.datadir import DataDirError
+from vaultlens.indexer import Summary
+from vaultlens.workspace import Workspace, WorkspaceError, open_workspace
+
+MakeVault = Callable[[dict[str, str | bytes]], Path]
+
+
+def screenshot(text: str) -> bytes:
+    im = Image.new("RGB", (700, 140), "white")
+    ImageDraw.Draw(im).text((20, 50), text, fill="black", font_size=34)
+    import io
+
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+VAULT: dict[str, str | bytes] = {
+    "Trips/Pier.md": "# Pier\n\nWe watched the storm roll over the old pier at night.\n\n"
+                     "![[board.png]]\n\nThe board above was in the harbour office.\n",
+    "Sync.md": "# Selective sync\n\nTo stop Obsidian Sync from touching a folder, exclude it in "
+               "the selective sync settings.\n\n## Other\n\nGraph view shows notes as dots.\n",
+    "Attachments/board.png": screenshot("QUARTERLY ZEBRA METRICS"),
+}
+
+
+class Run:
+    """Index a vault again and again with the same settings."""
+
+    def __init__(self, vault: Path, data: Path, model: str = "minilm") -> None:
+        self.config = Config(vault=vault, data_dir=data, model=model)
+
+    def index(self, **changes: Any) -> Summary:
+        ws = open_workspace(Config(**{**self.config.__dict__, **changes}), writer=True)
+        indexer = ws.indexer()
+        try:
+            return indexer.run()
+        finally:
+            indexer.save_vectors()
+            indexer.close()
+            ws.close()
+
+    def reader(self, **changes: Any) -> Workspace:
+        return open_workspace(Config(**{**self.config.__dict__, **changes}), writer=False)
+
+    def search(self, query: str, **changes: Any) -> list[tuple[str, str, int | None]]:
+        ws = self.reader(**changes)
+        try:
+            return [(h.kind, h.path, h.line) for h in ws.searcher().search(query, 5)]
+        finally:
+            ws.close()
+
+
+@pytest.fixture
+def run(make_vault: MakeVault, tmp_path: Path) -> Iterator[Run]:
+    yield Run(make_vault(VAULT), tmp_path / "data")
+
+
+def test_pipeline_minilm(run: Run) -> None:
+    first = run.index()
+    assert (first.files, first.indexed, first.skipped, first.retry) == (3, 3, [], [])
+    assert first.embedded == first.items > 0 and not first.visual
+    # a word found only inside the screenshot finds the screenshot, with the note around it
+    ws = run.reader()
+    hits = ws.searcher().search("zebra metrics", 3)
+    ws.close()
+    assert (hits[0].kind, hits[0].path) == ("image", "Attachments/board.png")
+    assert hits[0].links[0]["note"] == "Trips/Pier.md" and hits[0].links[0]["line"] == 5
+    # a paraphrase of a paragraph finds its note at that paragraph
+    assert run.search("keep sync away from one directory")[0] == ("note", "Sync.md", 3)
+    again = run.index()
+    assert (again.indexed, again.embedded, again.unchanged) == (0, 0, 3)
+
+
+def test_changed_note_embeds_only_changed_sections(run: Run) -> None:
+    run.index()
+    note = run.config.vault / "Sync.md"
+    note.write_text(note.read_text().replace("dots", "small circles"))
+    s = run.index()
+    assert (s.indexed, s.embedded) == (1, 1)
+    assert s.reused >= 1
+
+
+def test_rename_and_move_embed_nothing(run: Run) -> None:
+    run.index()
+    vault = run.config.vault
+    (vault / "Archive").mkdir()
+    shutil.move(vault / "Sync.md", vault / "Archive" / "Sync renamed.md")
+    shutil.move(vault / "Attachments" / "board.png", vault / "Archive" / "board.png")
+    s = run.index()
+    assert (s.removed, s.renamed, s.embedded) == (2, 2, 0)
+    assert run.search("keep sync away from one directory")[0][1] == "Archive/Sync renamed.md"
+
+
+def test_deleted_files_leave_the_index(run: Run) -> None:
+    run.index()
+    (run.config.vault / "Sync.md").unlink()
+    s = run.index()
+    assert s.removed == 1
+    assert all(path != "Sync.md" for _, path, _ in run.search("selective sync settings"))
+
+
+def test_new_note_around_an_old_image_updates_it(run: Run) -> None:
+    run.index()
+    (run.config.vault / "Offsite.md").write_text(
+        "# Offsite\n\nThe llama diagram from the offsite planning day.\n\n![[board.png]]\n")
+    run.index()
+    assert ("image", "Attachments/board.png", None) in run.search("llama offsite planning")[:2]
+
+
+def test_truncated_image_is_retried_then_skipped(run: Run) -> None:
+    data = screenshot("half")
+    (run.config.vault / "half.png").write_bytes(data[: len(data) // 2])
+    first = run.index()
+    assert [r["path"] for r in first.retry] == ["half.png"]
+    second = run.index()
+    assert [r["path"] for r in second.retry] == ["half.png"]
+    third = run.index()
+    (skip,) = [x for x in third.skipped if x["path"] == "half.png"]
+    assert "gave up after 3 tries" in skip["reason"]
+    (run.config.vault / "half.png").write_bytes(data)  # finished writing: indexed at last
+    fourth = run.index()
+    assert fourth.indexed == 1 and not fourth.retry
+
+
+def test_vectors_are_rebuilt_from_cache_not_re_embedded(run: Run) -> None:
+    first = run.index()
+    data = run.config.data_dir
+    assert data is not None
+    (data / "vectors.usearch").unlink()
+    ws = run.reader()
+    assert len(ws.vectors) == first.items
+    ws.close()
+    (data / "vectors.usearch").write_bytes(b"garbage")
+    s = run.index()
+    assert s.embedded == 0 and run.search("zebra metrics")[0][0] == "image"
+
+
+def test_tiny_qwen_pipeline_and_model_switch(run: Run, tiny_qwen_path: Path) -> None:
+    qwen = str(tiny_qwen_path)
+    minilm = run.index()
+    visual = run.index(model=qwen)
+    assert visual.visual and visual.indexed == 3 and visual.embedded == visual.items
+    ws = run.reader(model=qwen)
+    try:
+        assert len(ws.vectors) == visual.items and ws.vectors.dimension == 64
+        hits = ws.searcher().search("zebra metrics", 3)
+        assert hits and hits[0].path == "Attachments/board.png"  # through its OCR words
+    finally:
+        ws.close()
+    back = run.index()  # every minilm vector is still cached
+    assert back.indexed == 3 and back.embedded == 0 and back.items == minilm.items
+    with pytest.raises(WorkspaceError, match="was built with minilm"):
+        run.reader(model=qwen)
+
+
+def test_data_dir_inside_the_vault_is_refused(run: Run) -> None:
+    with pytest.raises(DataDirError, match="outside the vault"):
+        run.index(data_dir=run.config.vault / ".vaultlens")
+
+
+def test_one_writer_at_a_time(run: Run) -> None:
+    ws = open_workspace(run.config, writer=True)
+    try:
+        with pytest.raises(DataDirError, match="already being written"):
+            open_workspace(run.config, writer=True)
+    finally:
+        ws.close()
+
+
+def test_search_before_indexing_says_what_to_do(run: Run) -> None:
+    with pytest.raises(WorkspaceError, match="run `vaultlens index` first"):
+        run.reader()

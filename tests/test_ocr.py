@@ -1,0 +1,60 @@
+"""OCR through the worker process, with the bundled RapidOCR models."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from PIL import Image, ImageDraw
+
+from vaultlens.ocr import OCR, OCRError, split_run_together
+
+
+def screenshot(text: str) -> Image.Image:
+    im = Image.new("RGB", (640, 120), "white")
+    ImageDraw.Draw(im).text((20, 40), text, fill="black", font_size=32)
+    return im
+
+
+@pytest.fixture(scope="module")
+def ocr() -> OCR:
+    engine = OCR(timeout=60)
+    yield engine  # type: ignore[misc]
+    engine.close()
+
+
+def test_reads_words_in_a_picture(ocr: OCR) -> None:
+    text = ocr.read(screenshot("Quarterly friction report"))
+    assert "friction" in text.lower()
+    assert ocr.read(Image.new("RGB", (50, 50), "white")) == ""
+
+
+def test_a_dead_worker_is_restarted(ocr: OCR) -> None:
+    ocr.read(screenshot("warm"))
+    assert ocr._proc is not None
+    ocr._proc.kill()
+    ocr._proc.wait()
+    assert "zebra" in ocr.read(screenshot("zebra crossing")).lower()
+
+
+def test_death_during_a_read_is_an_error_not_a_hang(ocr: OCR) -> None:
+    """What a hostile image that crashes the OCR engine looks like from the indexer."""
+    ocr.read(screenshot("warm"))
+    proc = ocr._proc
+    assert proc is not None
+    noisy = Image.effect_noise((1600, 1600), 100).convert("RGB")  # seconds of OCR work
+    threading.Timer(0.3, proc.kill).start()
+    with pytest.raises(OCRError, match="died"):
+        ocr.read(noisy)
+    assert "zebra" in ocr.read(screenshot("zebra crossing")).lower()
+
+
+@pytest.mark.parametrize(("raw", "split"), [
+    ("QUARTERLYZEBRAMETRICS", "QUARTERLY ZEBRA METRICS"),
+    ("Togglestackedtabs here", "Toggle stacked tabs here"),
+    ("ExporttoPDF", "Export to PDF"),
+    ("Settings and Obsidian stay whole", "Settings and Obsidian stay whole"),
+    ("同步设置 unchanged", "同步设置 unchanged"),
+])
+def test_run_together_words_are_split(raw: str, split: str) -> None:
+    assert split_run_together(raw) == split

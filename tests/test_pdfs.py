@@ -1,0 +1,64 @@
+"""PDF pages in a child process: text, renders, page cap, and skip reasons for bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pymupdf
+import pytest
+
+from vaultlens.pdfs import PdfError, read_pdf
+
+
+def make_pdf(path: Path, pages: list[str], **save: object) -> Path:
+    doc = pymupdf.open()
+    for text in pages:
+        page = doc.new_page(width=595, height=842)
+        if text:
+            page.insert_text((72, 72), text, fontsize=14)
+    doc.save(path, **save)
+    return path
+
+
+def test_text_and_renders(tmp_path: Path) -> None:
+    path = make_pdf(tmp_path / "d.pdf", ["quarterly friction cost", "", "third page"])
+    result = read_pdf(path, render="textless")
+    assert result.page_count == 3
+    assert [p.number for p in result.pages] == [1, 2, 3]
+    assert "friction cost" in result.pages[0].text
+    assert result.pages[0].image is None  # it has text: no render needed for OCR
+    blank = result.pages[1].image
+    assert blank is not None and max(blank.size) <= 1600
+
+
+def test_render_all_caps_resolution(tmp_path: Path) -> None:
+    path = make_pdf(tmp_path / "d.pdf", ["a"])
+    (page,) = read_pdf(path, render="all").pages
+    assert page.image is not None and max(page.image.size) <= 1600
+
+
+def test_page_cap(tmp_path: Path) -> None:
+    path = make_pdf(tmp_path / "long.pdf", [f"page {i}" for i in range(12)])
+    result = read_pdf(path, max_pages=5, render="none")
+    assert len(result.pages) == 5 and result.page_count == 12
+
+
+def test_encrypted_is_skipped_with_reason(tmp_path: Path) -> None:
+    path = make_pdf(tmp_path / "secret.pdf", ["hidden"], encryption=pymupdf.PDF_ENCRYPT_AES_256,
+                    owner_pw="o", user_pw="u")
+    with pytest.raises(PdfError, match="encrypted"):
+        read_pdf(path)
+
+
+def test_broken_file_is_skipped_with_reason(tmp_path: Path) -> None:
+    path = tmp_path / "broken.pdf"
+    path.write_bytes(b"%PDF-1.7\n this is not really a pdf")
+    with pytest.raises(PdfError, match="not a readable PDF|no pages"):
+        if not read_pdf(path).pages:
+            raise PdfError("no pages")
+
+
+def test_timeout_kills_the_reader(tmp_path: Path) -> None:
+    path = make_pdf(tmp_path / "d.pdf", ["x"] * 3)
+    with pytest.raises(PdfError, match="longer than"):
+        read_pdf(path, timeout=0.01)

@@ -1,0 +1,70 @@
+"""The vector index: atomic save, stale or broken files rebuilt, tombstones compacted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vaultlens.vectors import VectorIndex
+
+
+def unit(rows: int, dim: int = 8, seed: int = 0) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=(rows, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("dtype", ["f16", "i8", "f32"])
+def test_search_returns_the_nearest(tmp_path: Path, dtype: str) -> None:
+    idx = VectorIndex(tmp_path / "v.usearch", 8, "sig", dtype)
+    vecs = unit(50)
+    idx.upsert(list(range(100, 150)), vecs)
+    keys, sims = idx.search(vecs[7], 3)
+    assert int(keys[0]) == 107 and sims[0] > 0.95
+
+
+def test_save_then_load_only_for_the_same_version_and_model(tmp_path: Path) -> None:
+    path = tmp_path / "v.usearch"
+    idx = VectorIndex(path, 8, "sig")
+    idx.upsert([1, 2, 3], unit(3))
+    idx.save(version=7)
+    assert not list(tmp_path.glob("*.tmp"))
+    assert VectorIndex(path, 8, "sig").load(7)
+    assert not VectorIndex(path, 8, "sig").load(8)  # the catalog moved on
+    assert not VectorIndex(path, 8, "other-model").load(7)
+    assert not VectorIndex(path, 8, "sig", "i8").load(7)
+
+
+def test_unreadable_file_is_not_loaded(tmp_path: Path) -> None:
+    path = tmp_path / "v.usearch"
+    idx = VectorIndex(path, 8, "sig")
+    idx.upsert([1], unit(1))
+    idx.save(1)
+    path.write_bytes(b"\x00garbage" * 10)
+    assert not VectorIndex(path, 8, "sig").load(1)
+
+
+def test_rebuild_and_upsert_replace(tmp_path: Path) -> None:
+    idx = VectorIndex(tmp_path / "v.usearch", 8, "sig")
+    vecs = unit(10)
+    idx.rebuild((i, vecs[i]) for i in range(10))
+    assert len(idx) == 10
+    idx.upsert([3], vecs[9:10])  # same key, new vector: replaced, not duplicated
+    assert len(idx) == 10
+    keys, _ = idx.search(vecs[9], 2)
+    assert set(int(k) for k in keys) == {3, 9}
+
+
+def test_removals_pile_up_then_compaction_is_due(tmp_path: Path) -> None:
+    idx = VectorIndex(tmp_path / "v.usearch", 8, "sig")
+    idx.upsert(list(range(4000)), unit(4000))
+    idx.remove(range(500))
+    assert len(idx) == 3500 and not idx.needs_compaction()
+    idx.remove(range(500, 1500))
+    assert idx.needs_compaction()
+
+
+def test_bad_dtype() -> None:
+    with pytest.raises(ValueError, match="f16, i8, f32"):
+        VectorIndex(Path("x"), 8, "sig", "f64")
