@@ -32,7 +32,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
 
 def test_garbage_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "c.sqlite").write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(CatalogError, match="c.sqlite"):
+    with pytest.raises(CatalogError, match=r"c\.sqlite"):
         Catalog.open(tmp_path / "c.sqlite")
 
 

@@ -100,7 +100,7 @@ def test_index_search_status_json(make_vault: MakeVault, tmp_path: Path) -> None
     reasons = {x["path"]: x["reason"] for x in summary["skipped"]}
     assert set(reasons) == {"bad.png", "doc.pdf", "icon.svg"}
     assert "not an image format" in reasons["bad.png"]
-    assert "not a note, image or PDF (.svg)" == reasons["icon.svg"]
+    assert reasons["icon.svg"] == "not a note, image or PDF (.svg)"
     assert "visual search is off" in proc.stderr.lower()
 
     proc = run_cli("search", *common, "--json", "--k", "3", "zebra", "metrics")

@@ -53,7 +53,7 @@ def test_encrypted_is_skipped_with_reason(tmp_path: Path) -> None:
 def test_broken_file_is_skipped_with_reason(tmp_path: Path) -> None:
     path = tmp_path / "broken.pdf"
     path.write_bytes(b"%PDF-1.7\n this is not really a pdf")
-    with pytest.raises(PdfError, match="not a readable PDF|no pages"):
+    with pytest.raises(PdfError, match=r"not a readable PDF|no pages"):
         if not read_pdf(path).pages:
             raise PdfError("no pages")
 
