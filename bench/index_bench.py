@@ -56,20 +56,31 @@ def baseline(vault: Path) -> dict[str, float]:
 
 
 def timed_child(cmd: list[str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MB of the largest process, stdout)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """(wall seconds, peak RSS MB of its largest process, stdout). A fresh wrapper process
+    runs the command, so RUSAGE_CHILDREN there covers this command's processes only."""
     start = time.perf_counter()
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    proc = subprocess.run([sys.executable, __file__, "--rss", "--", *cmd], check=True,
+                          capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    peak = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024
-    return seconds, peak, out
+    peak_line, _, out = proc.stdout.partition("\n")
+    return seconds, float(peak_line), out
+
+
+def rss_wrapper(cmd: list[str]) -> None:
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    print(out, end="")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--vault", type=Path, default=DEFAULT_VAULT)
     ap.add_argument("--baseline", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--rss", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.rss is not None:
+        rss_wrapper([a for a in args.rss if a != "--"])
+        return
     if args.baseline:
         print(json.dumps(baseline(args.baseline)))
         return

@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw
 from vaultlens.config import Config
 from vaultlens.datadir import DataDirError
 from vaultlens.indexer import Summary
+from vaultlens.vectors import VectorIndex
 from vaultlens.workspace import Workspace, WorkspaceError, open_workspace
 
 MakeVault = Callable[[dict[str, str | bytes]], Path]
@@ -83,6 +84,10 @@ def test_pipeline_minilm(run: Run) -> None:
     assert run.search("keep sync away from one directory")[0] == ("note", "Sync.md", 3)
     again = run.index()
     assert (again.indexed, again.embedded, again.unchanged) == (0, 0, 3)
+    thumbs = list((run.config.data_dir or Path()).glob("thumbs/*/*.webp"))
+    assert len(thumbs) == 1
+    with Image.open(thumbs[0]) as thumb:
+        assert max(thumb.size) <= 320
 
 
 def test_changed_note_embeds_only_changed_sections(run: Run) -> None:
@@ -165,6 +170,22 @@ def test_tiny_qwen_pipeline_and_model_switch(run: Run, tiny_qwen_path: Path) -> 
     assert back.indexed == 3 and back.embedded == 0 and back.items == minilm.items
     with pytest.raises(WorkspaceError, match="was built with minilm"):
         run.reader(model=qwen)
+
+
+def test_tombstones_are_compacted(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = run.index()
+    rebuilds: list[int] = []
+    real_rebuild = VectorIndex.rebuild
+
+    def spy(self: VectorIndex, vectors: Any) -> None:
+        real_rebuild(self, vectors)
+        rebuilds.append(len(self))
+
+    monkeypatch.setattr(VectorIndex, "rebuild", spy)
+    monkeypatch.setattr(VectorIndex, "needs_compaction", lambda self: self.removed > 0)
+    (run.config.vault / "Sync.md").unlink()
+    s = run.index()
+    assert rebuilds == [first.items - 2] == [s.items]  # rebuilt once, after the removal
 
 
 def test_data_dir_inside_the_vault_is_refused(run: Run) -> None:

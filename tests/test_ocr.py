@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -58,3 +60,13 @@ def test_death_during_a_read_is_an_error_not_a_hang(ocr: OCR) -> None:
 ])
 def test_run_together_words_are_split(raw: str, split: str) -> None:
     assert split_run_together(raw) == split
+
+
+def test_the_main_process_never_loads_onnxruntime() -> None:
+    """onnxruntime segfaults when imported after usearch: it must stay in the OCR worker.
+    (PyMuPDF 2.0 imports it on `import pymupdf`; that is why pymupdf is pinned below 2.)"""
+    code = ("import sys, usearch.index, pymupdf, vaultlens.workspace, vaultlens.cli; "
+            "print('onnxruntime' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert out.strip() == "False"

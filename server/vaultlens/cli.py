@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from vaultlens import config
 from vaultlens.catalog import CatalogError
@@ -168,34 +168,31 @@ def cmd_model(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _command(sub: Any, name: str, help: str, settings: list[str], run: Any,
+             json_help: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help)
+    config.add_arguments(parser, settings)
+    parser.add_argument("--json", action="store_true", help=json_help)
+    parser.set_defaults(run=run)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vaultlens", description="Local search for an Obsidian vault."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    links = sub.add_parser(
-        "links", help="Show every embedded image/PDF with the note, line and paragraphs around it."
-    )
-    config.add_arguments(links, ["vault", "config_dir", "exclude", "context_chars"])
-    links.add_argument("--json", action="store_true", help="Print a JSON list instead of text.")
-    links.set_defaults(run=cmd_links)
-
-    index = sub.add_parser("index", help="Index a vault: notes, images and PDF pages.")
-    config.add_arguments(index, INDEX_SETTINGS)
-    index.add_argument("--json", action="store_true", help="Print the summary as JSON.")
-    index.set_defaults(run=cmd_index)
-
-    search = sub.add_parser("search", help="Search an indexed vault.")
-    config.add_arguments(search, READ_SETTINGS)
+    _command(sub, "links", "Show every embedded image/PDF with the note, line and paragraphs "
+             "around it.", ["vault", "config_dir", "exclude", "context_chars"], cmd_links,
+             "Print a JSON list instead of text.")
+    _command(sub, "index", "Index a vault: notes, images and PDF pages.", INDEX_SETTINGS,
+             cmd_index, "Print the summary as JSON.")
+    search = _command(sub, "search", "Search an indexed vault.", READ_SETTINGS, cmd_search,
+                      'Print {"results": [...]}.')
     search.add_argument("--k", type=int, default=10, help="How many results (default 10).")
-    search.add_argument("--json", action="store_true", help='Print {"results": [...]}.')
     search.add_argument("query", nargs="+", help="What to look for.")
-    search.set_defaults(run=cmd_search)
-
-    status = sub.add_parser("status", help="What is indexed, with which model, and what not.")
-    config.add_arguments(status, READ_SETTINGS)
-    status.add_argument("--json", action="store_true", help="Print JSON.")
-    status.set_defaults(run=cmd_status)
+    _command(sub, "status", "What is indexed, with which model, and what not.", READ_SETTINGS,
+             cmd_status, "Print JSON.")
 
     model = sub.add_parser("model", help="Manage models.")
     model_sub = model.add_subparsers(dest="action", required=True)

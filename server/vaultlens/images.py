@@ -55,6 +55,7 @@ def open_image(path: Path) -> Picture:
     """Decode an image file; raises ImageError with the reason, never anything else."""
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "Invalid APNG": odd, still usable
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as opened:
                 im: Image.Image = opened
@@ -80,7 +81,7 @@ def open_image(path: Path) -> Picture:
         raise ImageError("file vanished before it could be read", retry=True) from exc
     except OSError as exc:
         message = str(exc)
-        if "truncated" in message or "premature end" in message.lower():
+        if "truncated" in message.lower() or "premature end" in message.lower():
             raise ImageError("image is truncated (still being written?)", retry=True) from exc
         raise ImageError(f"cannot decode: {message}") from exc
     except (ValueError, TypeError, SyntaxError, EOFError, MemoryError, IndexError,

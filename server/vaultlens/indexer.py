@@ -155,8 +155,8 @@ class Indexer:
         for n, f in enumerate(work, start=1):
             if self.progress:
                 self.progress(Progress(n - 1, len(work), f.path))
-            outcome = self._index_file(f, rows.get(f.path), resolver, kinds, dirty, summary)
-            if outcome == "indexed" and f.path not in rows and self._hash_of(f.path) in gone_hashes:
+            outcome, h = self._index_file(f, rows.get(f.path), resolver, kinds, dirty, summary)
+            if outcome == "indexed" and f.path not in rows and h in gone_hashes:
                 summary.renamed += 1  # a new path with a removed file's bytes: all from cache
             done.add(f.path)
             if time.monotonic() - last_save > self.options.save_every:
@@ -165,6 +165,8 @@ class Indexer:
         if self.progress and work:
             self.progress(Progress(len(work), len(work), ""))
         self._refresh(dirty - done, summary)
+        if self.vectors.needs_compaction():  # removed keys leave tombstones behind in usearch
+            self.vectors.rebuild(self.catalog.live_vectors(self.embedder.signature))
         self.save_vectors()
         counts = self.catalog.counts()
         summary.files, summary.items = len(vault.files), counts["items"]
@@ -181,27 +183,24 @@ class Indexer:
                 and row.size == f.size and row.mtime_ns == f.mtime_ns
                 and row.status in ("indexed", "skipped"))
 
-    def _hash_of(self, path: str) -> str | None:
-        row = self.catalog.conn.execute("SELECT hash FROM files WHERE path = ?",
-                                        (path,)).fetchone()
-        return None if row is None else row[0]
-
     # one file -----------------------------------------------------------------------------
     def _index_file(self, f: VaultFile, row: FileRow | None, resolver: Resolver,
-                    kinds: dict[str, str], dirty: set[str], summary: Summary) -> str:
+                    kinds: dict[str, str], dirty: set[str], summary: Summary
+                    ) -> tuple[str, str | None]:
+        """Index one file; returns what happened and the file's hash."""
         path = self.root / f.path
         try:
             h = file_hash(path)
         except OSError as exc:
-            return self._skip(f, None, f"cannot read: {exc.strerror or exc}", summary)
+            return self._skip(f, None, f"cannot read: {exc.strerror or exc}"), None
         if row is not None and row.hash == h and row.status in ("indexed", "skipped"):
             with self.catalog.transaction():
                 self.catalog.touch_file(row.id, f.size, f.mtime_ns)
             summary.unchanged += 1
-            return "unchanged"
+            return "unchanged", h
         if f.kind == "other":
             suffix = Path(f.path).suffix or "no extension"
-            return self._skip(f, h, f"not a note, image or PDF ({suffix})", summary)
+            return self._skip(f, h, f"not a note, image or PDF ({suffix})"), h
         try:
             if f.kind == "note":
                 doc, links, warning = self._note(f, path, resolver, kinds)
@@ -212,15 +211,15 @@ class Indexer:
                 doc, links, warning = self._pdf(f, h, path), None, None
         except ImageError as exc:
             if exc.retry:
-                return self._retry(f, row, h, exc.reason, summary)
-            return self._skip(f, h, exc.reason, summary)
+                return self._retry(f, row, h, exc.reason), h
+            return self._skip(f, h, exc.reason), h
         except (PdfError, _Skip) as exc:
-            return self._skip(f, h, str(exc), summary)
+            return self._skip(f, h, str(exc)), h
         try:
             vectors = self._embed(doc, summary)
         except Exception as exc:  # a model that chokes on one input must not stop the run
             log.exception("%s: embedding failed", f.path)
-            return self._skip(f, h, f"embedding failed: {type(exc).__name__}: {exc}", summary)
+            return self._skip(f, h, f"embedding failed: {type(exc).__name__}: {exc}"), h
         self._in_sync = False
         with self.catalog.transaction():
             file_id = self.catalog.upsert_file(f.path, f.kind, f.size, f.mtime_ns, h, "indexed",
@@ -237,7 +236,7 @@ class Indexer:
         self.vectors.upsert(new, vectors)
         self._in_sync = True
         summary.indexed += 1
-        return "indexed"
+        return "indexed", h
 
     def _note(self, f: VaultFile, path: Path, resolver: Resolver, kinds: dict[str, str]
               ) -> tuple[Document, list[dict[str, Any]], str | None]:
@@ -328,7 +327,7 @@ class Indexer:
             return np.zeros((0, self.embedder.dimension), dtype=np.float32)
         return np.stack([cached[h] for h in hashes])
 
-    def _skip(self, f: VaultFile, h: str | None, reason: str, summary: Summary) -> str:
+    def _skip(self, f: VaultFile, h: str | None, reason: str) -> str:
         self._in_sync = False
         with self.catalog.transaction():
             file_id = self.catalog.upsert_file(f.path, f.kind, f.size, f.mtime_ns, h, "skipped",
@@ -339,11 +338,10 @@ class Indexer:
         self._in_sync = True
         return "skipped"
 
-    def _retry(self, f: VaultFile, row: FileRow | None, h: str, reason: str,
-               summary: Summary) -> str:
+    def _retry(self, f: VaultFile, row: FileRow | None, h: str, reason: str) -> str:
         tries = (row.tries if row else 0) + 1
         if tries >= self.options.max_tries:
-            return self._skip(f, h, f"{reason}; gave up after {tries} tries", summary)
+            return self._skip(f, h, f"{reason}; gave up after {tries} tries")
         with self.catalog.transaction():
             # no hash stored: the next run reads it again whatever its stat says
             self.catalog.upsert_file(f.path, f.kind, f.size, f.mtime_ns, None, "retry", reason,

@@ -3,7 +3,9 @@
 Saved atomically (temp file, fsync, rename) next to a small JSON sidecar that records the
 catalog version and model signature it matches. Missing, stale or unreadable: rebuilt from the
 catalog's cached embeddings, never by re-embedding. Removals leave tombstones in usearch;
-when they pile up, the index is rebuilt compactly.
+when they pile up, the index is rebuilt compactly. One lock guards every call: usearch's
+bindings are not safe for concurrent add/search (unum-cloud/usearch#441), and a search takes
+milliseconds.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -54,6 +57,7 @@ class VectorIndex:
         self.dtype = dtype
         self.index = self._new()
         self.removed = 0
+        self._lock = threading.RLock()
 
     def _new(self) -> Index:
         return Index(ndim=self.dimension, metric="cos", dtype=self.dtype)
@@ -80,11 +84,18 @@ class VectorIndex:
             return False
         if len(index) != meta.get("count"):
             return False
-        self.index, self.removed = index, 0
+        with self._lock:
+            self.index, self.removed = index, 0
         return True
 
     def rebuild(self, vectors: Iterable[tuple[int, Vectors]]) -> None:
-        self.index, self.removed = self._new(), 0
+        """Build a fresh index aside, then swap it in: searches meanwhile use the old one."""
+        fresh = VectorIndex(self.path, self.dimension, self.signature, self.dtype)
+        fresh._fill(vectors)
+        with self._lock:
+            self.index, self.removed = fresh.index, 0
+
+    def _fill(self, vectors: Iterable[tuple[int, Vectors]]) -> None:
         keys: list[int] = []
         rows: list[Vectors] = []
         for key, vec in vectors:
@@ -102,33 +113,39 @@ class VectorIndex:
     def upsert(self, keys: list[int], vectors: Vectors) -> None:
         if not keys:
             return
-        present = [k for k in keys if self.index.contains(k)]
-        self.remove(present)
-        self.index.add(np.asarray(keys, dtype=np.uint64), np.asarray(vectors, dtype=np.float32))
+        with self._lock:
+            self.remove(keys)
+            self.index.add(np.asarray(keys, dtype=np.uint64),
+                           np.asarray(vectors, dtype=np.float32))
 
     def remove(self, keys: Iterable[int]) -> None:
-        keys = [k for k in keys if self.index.contains(k)]
-        if keys:
-            self.index.remove(np.asarray(keys, dtype=np.uint64))
-            self.removed += len(keys)
+        with self._lock:
+            present = [k for k in keys if self.index.contains(k)]
+            if present:
+                self.index.remove(np.asarray(present, dtype=np.uint64))
+                self.removed += len(present)
 
     def needs_compaction(self) -> bool:
         return self.removed > max(1000, REBUILD_TOMBSTONE_SHARE * max(len(self.index), 1))
 
     def search(self, query: Vectors, k: int) -> tuple[NDArray[np.uint64], NDArray[np.float32]]:
         """Item ids and cosine similarities, best first."""
-        if len(self.index) == 0 or k <= 0:
-            return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float32)
-        found = self.index.search(np.asarray(query, dtype=np.float32), min(k, len(self.index)))
+        with self._lock:
+            if len(self.index) == 0 or k <= 0:
+                return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float32)
+            found = self.index.search(np.asarray(query, dtype=np.float32),
+                                      min(k, len(self.index)))
         return (np.asarray(found.keys, dtype=np.uint64),
                 1.0 - np.asarray(found.distances, dtype=np.float32))
 
     def save(self, version: int) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
-        self.index.save(str(tmp))
+        with self._lock:
+            self.index.save(str(tmp))
+            count = len(self.index)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
         meta = {"version": version, "signature": self.signature, "dimension": self.dimension,
-                "dtype": self.dtype, "count": len(self.index)}
+                "dtype": self.dtype, "count": count}
         atomic_write(self.sidecar, json.dumps(meta).encode())
