@@ -59,7 +59,7 @@ def timed_child(cmd: list[str]) -> tuple[float, float, str]:
     """(wall seconds, peak RSS MB of its largest process, stdout). A fresh wrapper process
     runs the command, so RUSAGE_CHILDREN there covers this command's processes only."""
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--rss", "--", *cmd], check=True,
+    proc = subprocess.run([sys.executable, __file__, "--rss", *cmd], check=True,
                           capture_output=True, text=True)
     seconds = time.perf_counter() - start
     peak_line, _, out = proc.stdout.partition("\n")
@@ -73,14 +73,13 @@ def rss_wrapper(cmd: list[str]) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--rss"]:  # internal: run the rest of the line, report its peak RSS
+        rss_wrapper(sys.argv[2:])
+        return
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--vault", type=Path, default=DEFAULT_VAULT)
     ap.add_argument("--baseline", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--rss", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.rss is not None:
-        rss_wrapper([a for a in args.rss if a != "--"])
-        return
     if args.baseline:
         print(json.dumps(baseline(args.baseline)))
         return
