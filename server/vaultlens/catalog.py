@@ -80,6 +80,14 @@ MIGRATIONS: list[tuple[str, str]] = [
             text, names, context, tokenize = 'porter unicode61 remove_diacritics 2'
         );
     """),
+    ("0002_note_tags", """
+        CREATE TABLE tags (
+            file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+            tag TEXT NOT NULL COLLATE NOCASE,
+            PRIMARY KEY (file_id, tag)
+        ) WITHOUT ROWID;
+        CREATE INDEX tags_tag ON tags(tag);
+    """),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 _CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
@@ -280,6 +288,11 @@ class Catalog:
             " WHERE links.target = ? ORDER BY files.path, links.line", (target,)).fetchall()
         return [{**dict(r), "headings": json.loads(r["headings"]),
                  "context": json.loads(r["context"])} for r in rows]
+
+    def set_tags(self, file_id: int, tags: Iterable[str]) -> None:
+        self.conn.execute("DELETE FROM tags WHERE file_id = ?", (file_id,))
+        self.conn.executemany("INSERT OR IGNORE INTO tags(file_id, tag) VALUES (?, ?)",
+                              [(file_id, t) for t in tags])
 
     def link_targets_from(self, note_id: int) -> set[str]:
         return {r[0] for r in self.conn.execute(

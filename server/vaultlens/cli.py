@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -11,7 +12,7 @@ from typing import Any, TextIO
 from vaultlens import config
 from vaultlens.catalog import CatalogError
 from vaultlens.context import EmbedLink, LinkedVault, link_vault
-from vaultlens.datadir import DataDirError
+from vaultlens.datadir import DataDir, DataDirError, data_dir_for
 from vaultlens.embedders import ModelError, pull
 from vaultlens.indexer import Progress, Summary
 from vaultlens.notes import NoteParser
@@ -162,6 +163,25 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    from vaultlens.daemon import serve
+
+    cfg = config.from_args(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    def announce(*parts: object, **_: object) -> None:
+        print(*parts, file=out, flush=True)
+
+    serve(cfg, cfg.host, cfg.port, args.allow_remote, cfg.reconcile_every, announce)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace, out: TextIO) -> int:
+    cfg = config.from_args(args)
+    print(DataDir(data_dir_for(cfg.vault, cfg.data_dir)).token(), file=out)
+    return 0
+
+
 def cmd_model(args: argparse.Namespace, out: TextIO) -> int:
     path = pull(args.name)
     print(f"{args.name}: {path}", file=out)
@@ -193,6 +213,15 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("query", nargs="+", help="What to look for.")
     _command(sub, "status", "What is indexed, with which model, and what not.", READ_SETTINGS,
              cmd_status, "Print JSON.")
+    serve = sub.add_parser("serve", help="Run the daemon: keep the vault indexed and answer "
+                           "search over a localhost API.")
+    config.add_arguments(serve, [*INDEX_SETTINGS, "host", "port", "reconcile_every"])
+    serve.add_argument("--allow-remote", action="store_true",
+                       help="Allow --host to be a non-loopback address (it warns).")
+    serve.set_defaults(run=cmd_serve)
+    token = sub.add_parser("token", help="Print the API token (made on first use).")
+    config.add_arguments(token, ["vault", "data_dir"])
+    token.set_defaults(run=cmd_token)
 
     model = sub.add_parser("model", help="Manage models.")
     model_sub = model.add_subparsers(dest="action", required=True)

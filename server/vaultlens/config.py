@@ -72,6 +72,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ocr", "on", "Read text inside images and scanned PDF pages: on or off."),
     Setting("max_pdf_pages", 200, "Index at most this many pages of each PDF.", int),
     Setting("pdf_timeout", 20.0, "Seconds one PDF may take to read before it is skipped.", float),
+    Setting("host", "127.0.0.1", "Address the daemon listens on (loopback unless "
+            "--allow-remote).", str),
+    Setting("port", 27123, "Port the daemon listens on.", int),
+    Setting("reconcile_every", 600.0, "Seconds between full reconcile scans while serving "
+            "(they catch file events that were missed).", float),
 )
 
 
@@ -92,6 +97,9 @@ class Config:
     ocr: bool = True
     max_pdf_pages: int = 200
     pdf_timeout: float = 20.0
+    host: str = "127.0.0.1"
+    port: int = 27123
+    reconcile_every: float = 600.0
 
 
 def add_arguments(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
@@ -147,6 +155,8 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) ->
         ("pdf_timeout", values["pdf_timeout"] > 0, "must be positive"),
         ("dims", values["dims"] is None or values["dims"] >= 8, "must be at least 8"),
         ("threads", values["threads"] is None or values["threads"] >= 1, "must be at least 1"),
+        ("port", 0 <= values["port"] <= 65535, "must be a TCP port"),
+        ("reconcile_every", values["reconcile_every"] >= 5, "must be at least 5 seconds"),
     ]
     for name, ok, why in checks:
         if not ok:

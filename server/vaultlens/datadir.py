@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import secrets
 from pathlib import Path
 from typing import IO
 
@@ -64,6 +65,19 @@ class DataDir:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
             self._lock = None
+
+    def token(self) -> str:
+        """The API's bearer token: made on first use, readable by this user only (0600)."""
+        path = self.folder / "token"
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            pass
+        token = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token + "\n")
+        return token
 
     def thumb_path(self, key: str) -> Path:
         return self.thumbs / key[:2] / f"{key}.webp"

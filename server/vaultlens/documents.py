@@ -47,6 +47,7 @@ class Document:
     items: list[dict[str, Any]] = field(default_factory=list)
     inputs: list[Input] = field(default_factory=list)
     fts: list[tuple[str, str, str]] = field(default_factory=list)  # (text, names, context)
+    tags: list[str] | None = None  # a note's tags (None: not a note)
 
     def add(self, item: dict[str, Any], embed: Input, fts: tuple[str, str, str]) -> None:
         self.items.append(item)
@@ -55,7 +56,7 @@ class Document:
 
 
 def note_document(note: Note) -> Document:
-    doc = Document()
+    doc = Document(tags=list(note.tags))
     names = " ".join([note.title, note.path, *note.aliases, *(f"#{t}" for t in note.tags)])
     sections = [s for s in note.sections if s.kind in SEARCHABLE and s.text.strip()]
     if not sections and note.line_count:

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from queue import Empty, SimpleQueue
 from typing import Any
 
 import numpy as np
@@ -30,7 +33,7 @@ from vaultlens.links import Resolver
 from vaultlens.notes import NoteParser
 from vaultlens.ocr import OCR, OCRError
 from vaultlens.pdfs import PdfError, read_pdf
-from vaultlens.vault import VaultFile, scan
+from vaultlens.vault import VaultFile, file_kind, scan
 from vaultlens.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,7 @@ class Summary:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: ocr, embed, pdf
     ocr_images: int = 0  # pictures read by OCR this run (cache misses)
+    stopped: bool = False  # asked to stop before the work was done
 
     def timed(self, stage: str, since: float) -> None:
         self.timings[stage] = round(self.timings.get(stage, 0.0) + time.perf_counter() - since, 3)
@@ -101,6 +105,9 @@ class Indexer:
         self.options = options
         self.progress = progress
         self.parser = NoteParser()
+        self.urgent: SimpleQueue[str] = SimpleQueue()  # vault paths to index before the rest
+        self.stop = threading.Event()  # set: the run ends after the file in hand
+        self.state = Progress(0, 0, "")
         self.visual = embedder.supports_images
         self._in_sync = True  # vectors match the catalog's items_version
         self._summary = Summary(model=embedder.signature, visual=self.visual)
@@ -150,11 +157,16 @@ class Indexer:
             # before any file is indexed: a moved image must find its notes' links at once
             dirty |= self._retarget(resolver)
         work.sort(key=lambda f: (ORDER[f.kind], f.path))
+        queue = deque(work)
         done: set[str] = set()
         last_save = time.monotonic()
-        for n, f in enumerate(work, start=1):
-            if self.progress:
-                self.progress(Progress(n - 1, len(work), f.path))
+        while queue:
+            if self.stop.is_set():
+                summary.stopped = True
+                break
+            self._take_urgent(queue, resolver, kinds)
+            f = queue.popleft()
+            self._report(Progress(len(done), len(done) + len(queue) + 1, f.path))
             outcome, h = self._index_file(f, rows.get(f.path), resolver, kinds, dirty, summary)
             if outcome == "indexed" and f.path not in rows and h in gone_hashes:
                 summary.renamed += 1  # a new path with a removed file's bytes: all from cache
@@ -162,8 +174,7 @@ class Indexer:
             if time.monotonic() - last_save > self.options.save_every:
                 self.save_vectors()
                 last_save = time.monotonic()
-        if self.progress and work:
-            self.progress(Progress(len(work), len(work), ""))
+        self._report(Progress(len(done), len(done) + len(queue), ""))
         self._refresh(dirty - done, summary)
         if self.vectors.needs_compaction():  # removed keys leave tombstones behind in usearch
             self.vectors.rebuild(self.catalog.live_vectors(self.embedder.signature))
@@ -177,6 +188,34 @@ class Indexer:
                 summary.retry.append({"path": path, "reason": str(row.reason)})
         summary.seconds = round(time.perf_counter() - start, 3)
         return summary
+
+    def _report(self, p: Progress) -> None:
+        self.state = p
+        if self.progress:
+            self.progress(p)
+
+    def _take_urgent(self, queue: deque[VaultFile], resolver: Resolver,
+                     kinds: dict[str, str]) -> None:
+        """Paths someone is waiting for (a paste, a reindex request) jump the queue; a file
+        born after this run's scan joins it here."""
+        while True:
+            try:
+                path = self.urgent.get_nowait()
+            except Empty:
+                return
+            waiting = next((f for f in queue if f.path == path), None)
+            if waiting is not None:
+                queue.remove(waiting)
+                queue.appendleft(waiting)
+                continue
+            try:
+                st = (self.root / path).stat()
+            except OSError:
+                continue  # gone again: the next run removes it
+            f = VaultFile(path, file_kind(path), st.st_size, st.st_mtime_ns)
+            resolver.add(path)
+            kinds[path] = f.kind
+            queue.appendleft(f)
 
     def _unchanged(self, f: VaultFile, row: FileRow | None) -> bool:
         return (row is not None and row.hash is not None and row.kind == f.kind
@@ -227,6 +266,8 @@ class Indexer:
             old, new = self.catalog.replace_items(file_id, doc.items)
             for item_id, (text, names, context) in zip(new, doc.fts, strict=True):
                 self.catalog.set_fts(item_id, text, names, context)
+            if doc.tags is not None:
+                self.catalog.set_tags(file_id, doc.tags)
             if links is not None:
                 dirty |= self.catalog.link_targets_from(file_id)
                 self.catalog.replace_links(file_id, links)

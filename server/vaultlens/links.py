@@ -27,8 +27,13 @@ class Resolver:
         self._exact: dict[str, list[str]] = {}
         self._by_name: dict[str, list[str]] = {}
         for p in paths:
-            self._exact.setdefault(p.lower(), []).append(p)
-            self._by_name.setdefault(posixpath.basename(p).lower(), []).append(p)
+            self.add(p)
+
+    def add(self, path: str) -> None:
+        """A file that appeared after the scan (the daemon learns of it from the watcher)."""
+        if path not in self._exact.get(path.lower(), ()):
+            self._exact.setdefault(path.lower(), []).append(path)
+            self._by_name.setdefault(posixpath.basename(path).lower(), []).append(path)
 
     def resolve(self, link: str, source: str) -> Resolution:
         """Resolve ``link`` as written in the note at vault path ``source``."""

@@ -57,6 +57,17 @@ def snippet(text: str, query: str, width: int = 240) -> str:
     return ("…" if start else "") + cut + ("…" if start + width < len(flat) else "")
 
 
+@dataclass(frozen=True)
+class Filters:
+    path: str | None = None  # a vault folder or file: hits at or under it
+    kind: str | None = None  # note | image | pdf
+    tag: str | None = None  # notes with this tag, and images/pages those notes embed
+
+    @property
+    def active(self) -> bool:
+        return bool(self.path or self.kind or self.tag)
+
+
 class Searcher:
     def __init__(self, catalog: Catalog, vectors: VectorIndex, embedder: Embedder) -> None:
         self.catalog = catalog
@@ -80,21 +91,47 @@ class Searcher:
             return []
         return [int(r[0]) for r in rows]
 
-    def search(self, query: str, k: int = 10) -> list[Hit]:
-        pool = max(50, 5 * k)
+    def search(self, query: str, k: int = 10, offset: int = 0,
+               filters: Filters | None = None) -> list[Hit]:
+        """The best k hits after ``offset``, within ``filters``. Filters apply after
+        retrieval, so the pool is widened when they are set."""
+        filters = filters or Filters()
+        pool = max(50, 5 * (k + offset)) * (4 if filters.active else 1)
         scores: dict[int, float] = {}
         for ranking in (self.vector_ranking(query, pool), self.keyword_ranking(query, pool)):
             for rank, item_id in enumerate(ranking):
                 scores[item_id] = scores.get(item_id, 0.0) + 1.0 / (RRF_K + rank + 1)
         best = sorted(scores, key=lambda i: -scores[i])
         hits: list[Hit] = []
+        skipped = 0
         for item_id in best:
             hit = self.hit(item_id, scores[item_id], query)
-            if hit is not None:
-                hits.append(hit)
+            if hit is None or not self.admits(filters, hit):
+                continue
+            if skipped < offset:
+                skipped += 1
+                continue
+            hits.append(hit)
             if len(hits) == k:
                 break
         return hits
+
+    def admits(self, filters: Filters, hit: Hit) -> bool:
+        if filters.kind and hit.kind != filters.kind:
+            return False
+        if filters.path and not (hit.path == filters.path
+                                 or hit.path.startswith(filters.path.rstrip("/") + "/")):
+            return False
+        if filters.tag:
+            notes = [hit.path] if hit.kind == "note" else [x["note"] for x in hit.links]
+            marks = ",".join("?" * len(notes))
+            row = self.catalog.conn.execute(
+                f"SELECT 1 FROM tags JOIN files ON files.id = tags.file_id"
+                f" WHERE tags.tag = ? AND files.path IN ({marks}) LIMIT 1",
+                (filters.tag.lstrip("#"), *notes)).fetchone() if notes else None
+            if row is None:
+                return False
+        return True
 
     def hit(self, item_id: int, score: float, query: str) -> Hit | None:
         row = self.catalog.item(item_id)

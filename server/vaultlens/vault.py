@@ -156,6 +156,15 @@ class Exclusions:
         return any(r.search(rel) for r in self._regexes)
 
 
+def ignored(rel: str, config_dir: str, rules: Exclusions) -> bool:
+    """Would scan() leave this vault-relative path out? (The watcher asks for each event.)"""
+    parts = rel.split("/")
+    if any(p.startswith(".") or p in ALWAYS_SKIPPED_DIRS or p == config_dir for p in parts):
+        return True
+    folders = ["/".join(parts[: i + 1]) for i in range(len(parts) - 1)]
+    return any(rules.excluded(f, True) for f in folders) or rules.excluded(rel, False)
+
+
 def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 

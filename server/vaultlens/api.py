@@ -1,0 +1,258 @@
+"""The localhost JSON API: one view per resource, one error shape, and the guards in front.
+
+Every error is ``{"ok": false, "error": {"code", "message"}}``. Every route but health needs
+``Authorization: Bearer <token>``. A request whose Host is not a loopback name with our port
+(DNS rebinding) or whose Origin is a page other than Obsidian or our own is refused. Paths in
+requests are vault-relative and confined to the vault; files are served only by item id.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_JSON_BYTES = 64 * 1024
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+OBSIDIAN_ORIGIN = "app://obsidian.md"
+
+
+class ApiError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Unauthorized(ApiError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(ApiError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(ApiError):
+    status, code = 404, "not_found"
+
+
+class TooLarge(ApiError):
+    status, code = 413, "too_large"
+
+
+class Unavailable(ApiError):
+    status, code = 503, "unavailable"
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"ok": False, "error": {"code": code, "message": message}},
+                             status=status)
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large",
+               400: "bad_request", 401: "unauthorized", 403: "forbidden"}
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Whatever goes wrong, the client gets the one error shape."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "http_error")
+        return error_response(exc.status, code, exc.reason)
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return error_response(500, "internal", "internal error; see the daemon's log")
+
+
+def guard(token: str, public: set[str], extra_hosts: tuple[str, ...] = ()) -> Middleware:
+    """Host, Origin and token checks, in that order, before any view runs."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        port = _local_port(request)
+        allowed_hosts = {f"{name}:{port}" for name in LOOPBACK_NAMES} | set(extra_hosts)
+        if request.headers.get("Host", "").lower() not in allowed_hosts:
+            raise Forbidden("Host must be a loopback name with this daemon's port")
+        origin = request.headers.get("Origin")
+        own = {f"http://{name}:{port}" for name in LOOPBACK_NAMES}
+        if origin is not None and origin not in own | {OBSIDIAN_ORIGIN}:
+            raise Forbidden(f"requests from {origin} are not allowed")
+        if request.method == "OPTIONS" and origin is not None:
+            return _cors(web.Response(status=204), origin)
+        if request.path not in public:
+            sent = request.headers.get("Authorization", "")
+            if not sent.startswith("Bearer ") or not hmac.compare_digest(
+                    sent[7:].strip().encode(), token.encode()):
+                raise Unauthorized("missing or wrong token; `vaultlens token` prints it")
+        response = await handler(request)
+        return _cors(response, origin) if origin else response
+
+    return middleware
+
+
+def _local_port(request: web.Request) -> int:
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    return int(sockname[1]) if sockname else 0
+
+
+def _cors(response: web.StreamResponse, origin: str) -> web.StreamResponse:
+    response.headers["Access-Control-Allow-Origin"] = origin  # one origin, never "*"
+    response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+    response.headers["Vary"] = "Origin"
+    return response
+
+
+# request bodies --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Field:
+    type: type | tuple[type, ...]
+    required: bool = False
+    description: str = ""
+    minimum: int | None = None
+    maximum: int | None = None
+    choices: tuple[str, ...] = ()
+
+
+async def read_json(request: web.Request, fields: dict[str, Field]) -> dict[str, Any]:
+    """A JSON object with only these fields, of these types; anything else is a 400."""
+    if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
+        raise TooLarge(f"a JSON body may be at most {MAX_JSON_BYTES} bytes")
+    raw = await request.content.read(MAX_JSON_BYTES + 1)
+    if len(raw) > MAX_JSON_BYTES:
+        raise TooLarge(f"a JSON body may be at most {MAX_JSON_BYTES} bytes")
+    try:
+        body = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(f"malformed JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ApiError("the body must be a JSON object")
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        raise ApiError(f"unknown field(s): {', '.join(unknown)}")
+    for name, spec in fields.items():
+        if name not in body or body[name] is None:
+            if spec.required:
+                raise ApiError(f"missing field: {name}")
+            continue
+        value: Any = body[name]
+        if not _is_a(body[name], spec.type):
+            raise ApiError(f"{name} has the wrong type")
+        if spec.minimum is not None and value < spec.minimum:
+            raise ApiError(f"{name} must be at least {spec.minimum}")
+        if spec.maximum is not None and value > spec.maximum:
+            raise ApiError(f"{name} must be at most {spec.maximum}")
+        if spec.choices and value not in spec.choices:
+            raise ApiError(f"{name} must be one of {', '.join(spec.choices)}")
+    return body
+
+
+def _is_a(value: object, kind: type | tuple[type, ...]) -> bool:
+    if isinstance(value, bool) and kind is not bool:
+        return False  # JSON true is not the number 1
+    return isinstance(value, kind)
+
+
+def confine(root: str, path: str) -> str:
+    """A request's vault-relative path, checked: no absolute paths, no '..' (also encoded),
+    no way out through a symlink. Returns it normalised."""
+    decoded = unquote(path)
+    if not path or "\x00" in decoded or "\\" in decoded:
+        raise ApiError(f"invalid path {path!r}")
+    if decoded.startswith("/") or (len(decoded) > 1 and decoded[1] == ":"):
+        raise Forbidden(f"{path!r}: paths are vault-relative")
+    parts = [p for p in decoded.split("/") if p not in ("", ".")]
+    if ".." in parts or not parts:
+        raise Forbidden(f"{path!r}: paths may not leave the vault")
+    rel = "/".join(parts)
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(os.path.join(real_root, rel))
+    if not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise Forbidden(f"{path!r} leads outside the vault")
+    return rel
+
+
+# the route table: registered on the app and described in the OpenAPI document -----------
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    body: dict[str, Field] = field(default_factory=dict)
+    public: bool = False
+    produces: str = "application/json"
+
+
+def register(app: web.Application, routes: list[Route]) -> None:
+    for r in routes:
+        app.router.add_route(r.method, r.path, r.handler)
+
+
+_JSON_TYPES = {str: "string", int: "integer", bool: "boolean", float: "number"}
+
+
+def openapi(routes: list[Route], version: str) -> dict[str, Any]:
+    error = {"$ref": "#/components/schemas/Error"}
+    paths: dict[str, dict[str, Any]] = {}
+    for r in routes:
+        op: dict[str, Any] = {
+            "summary": r.summary,
+            "responses": {"200": {"description": "OK", "content": {r.produces: {}}},
+                          "default": {"description": "error",
+                                      "content": {"application/json": {"schema": error}}}},
+        }
+        if not r.public:
+            op["security"] = [{"bearer": []}]
+        if "{id}" in r.path:
+            op["parameters"] = [{"name": "id", "in": "path", "required": True,
+                                 "schema": {"type": "integer"}}]
+        if r.body:
+            props = {}
+            for name, f in r.body.items():
+                t = f.type[0] if isinstance(f.type, tuple) else f.type
+                prop: dict[str, Any] = {"type": _JSON_TYPES.get(t, "object"),
+                                        "description": f.description}
+                if f.choices:
+                    prop["enum"] = list(f.choices)
+                if f.minimum is not None:
+                    prop["minimum"] = f.minimum
+                if f.maximum is not None:
+                    prop["maximum"] = f.maximum
+                props[name] = prop
+            schema = {"type": "object", "additionalProperties": False, "properties": props,
+                      "required": [n for n, f in r.body.items() if f.required]}
+            op["requestBody"] = {"content": {"application/json": {"schema": schema}}}
+        paths.setdefault(r.path, {})[r.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "vaultlens", "version": version},
+        "servers": [{"url": "http://127.0.0.1:27123"}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": {"type": "object", "properties": {
+                "ok": {"const": False},
+                "error": {"type": "object", "properties": {
+                    "code": {"type": "string"}, "message": {"type": "string"}}}}}},
+        },
+    }

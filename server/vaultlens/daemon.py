@@ -1,0 +1,94 @@
+"""`vaultlens serve`: the app factory, one cleanup context per long-lived resource, and the
+runner. Searches are answered from the first second; the reconcile at start catches up in
+the background and /api/status shows its progress."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from aiohttp import web
+
+from vaultlens.api import MAX_UPLOAD_BYTES, errors, guard, register
+from vaultlens.config import Config
+from vaultlens.datadir import DataDir, data_dir_for
+from vaultlens.service import DAEMON, Daemon
+from vaultlens.views import ROUTES
+from vaultlens.watcher import watch
+from vaultlens.workspace import Workspace, open_workspace
+
+log = logging.getLogger(__name__)
+WORKSPACE = web.AppKey("workspace", Workspace)
+STOP_WITHIN = 8.0  # seconds the indexing thread gets to finish its file on SIGTERM
+
+
+def make_app(cfg: Config, reconcile_every: float = 600.0, watching: bool = True,
+             extra_hosts: tuple[str, ...] = ()) -> web.Application:
+    token = DataDir(data_dir_for(cfg.vault, cfg.data_dir)).token()
+    public = {r.path for r in ROUTES if r.public}
+    app = web.Application(middlewares=[errors, guard(token, public, extra_hosts)],
+                          client_max_size=MAX_UPLOAD_BYTES + 65536)
+    app.cleanup_ctx.append(_workspace(cfg))
+    app.cleanup_ctx.append(_daemon(reconcile_every))
+    if watching:
+        app.cleanup_ctx.append(_watcher)
+    register(app, ROUTES)
+    return app
+
+
+def _workspace(cfg: Config) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        ws = await loop.run_in_executor(None, open_workspace, cfg, True)
+        if ws.notice:
+            log.warning("%s", ws.notice)
+        app[WORKSPACE] = ws
+        yield
+        ws.close()
+
+    return ctx
+
+
+def _daemon(reconcile_every: float) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        daemon = await loop.run_in_executor(None, Daemon.open, app[WORKSPACE], reconcile_every)
+        app[DAEMON] = daemon
+        daemon.service.start()
+        yield
+        ended = await loop.run_in_executor(None, daemon.service.stop, STOP_WITHIN)
+        if not ended:
+            log.warning("indexing did not stop in %.0f s; vectors are rebuilt at next start",
+                        STOP_WITHIN)
+        daemon.close()
+
+    return ctx
+
+
+async def _watcher(app: web.Application) -> AsyncIterator[None]:
+    daemon = app[DAEMON]
+    cfg = daemon.workspace.config
+    stop = asyncio.Event()
+    task = asyncio.create_task(watch(cfg.vault, cfg.config_dir, cfg.exclude, daemon.service, stop))
+    yield
+    stop.set()
+    with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+        await asyncio.wait_for(task, 2)
+
+
+def serve(cfg: Config, host: str, port: int, allow_remote: bool,
+          reconcile_every: float, print_: Callable[..., Any] = print) -> None:
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    if not loopback and not allow_remote:
+        raise SystemExit(f"vaultlens: refusing to listen on {host}: pass --allow-remote "
+                         "to serve beyond this machine")
+    if not loopback:
+        log.warning("listening on %s: anyone who can reach it and has the token can search "
+                    "this vault", host)
+    extra = () if loopback else (f"{host}:{port}",)
+    app = make_app(cfg, reconcile_every, extra_hosts=extra)
+    web.run_app(app, host=host, port=port, shutdown_timeout=2.0, print=print_,
+                access_log=None, handle_signals=True)

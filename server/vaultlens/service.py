@@ -1,0 +1,152 @@
+"""What the daemon runs: one indexing thread (the only writer), and searches on the side.
+
+The indexing thread waits for a reason to run (the start, a watcher event, a reindex request,
+the periodic reconcile) and then runs the indexer, which takes urgent paths first. Searches run
+in their own thread with their own read-only SQLite connection and query model, so a search
+never waits for a batch of embeddings, and nothing heavy runs on the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from vaultlens.catalog import Catalog
+from vaultlens.embedders import Embedder, load
+from vaultlens.indexer import Indexer, Summary
+from vaultlens.search import Searcher
+from vaultlens.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+class IndexService:
+    def __init__(self, indexer: Indexer, reconcile_every: float) -> None:
+        self.indexer = indexer
+        self.reconcile_every = reconcile_every
+        self.last: Summary | None = None
+        self.last_error: str | None = None
+        self.running = False
+        self.runs = 0
+        self._wake = threading.Event()
+        self._quit = threading.Event()
+        self._idle = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="vaultlens-indexer", daemon=True)
+
+    def start(self) -> None:
+        self._wake.set()  # the reconcile at start: what changed while the daemon was down
+        self._thread.start()
+
+    def request(self, paths: list[str]) -> None:
+        """Index these vault paths before anything else, as soon as possible."""
+        for p in paths:
+            self.indexer.urgent.put(p)
+        self._idle.clear()
+        self._wake.set()
+
+    def reconcile(self) -> None:
+        self._idle.clear()
+        self._wake.set()
+
+    def wait_idle(self, timeout: float) -> bool:
+        return self._idle.wait(timeout)
+
+    def _loop(self) -> None:
+        while not self._quit.is_set():
+            self._wake.wait(self.reconcile_every)  # woken, or time for the periodic reconcile
+            if self._quit.is_set():
+                break
+            self._wake.clear()
+            self.running = True
+            try:
+                self.last = self.indexer.run()
+                self.last_error = None
+            except Exception as exc:  # keep serving; say why in /api/status
+                log.exception("indexing failed")
+                self.last_error = f"{type(exc).__name__}: {exc}"
+            finally:
+                self.running = False
+                self.runs += 1
+            if not self._wake.is_set() and self.indexer.urgent.empty():
+                self._idle.set()
+
+    def stop(self, timeout: float) -> bool:
+        """Finish the file in hand, save the vectors. False if the thread did not end in time
+        (then the next start rebuilds the vectors from the catalog's cache)."""
+        self._quit.set()
+        self.indexer.stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+        ended = not self._thread.is_alive()
+        if ended:
+            self.indexer.save_vectors()
+        self.indexer.close()
+        return ended
+
+
+@dataclass
+class Daemon:
+    """Typed application state: everything the views need."""
+
+    workspace: Workspace
+    service: IndexService
+    searcher: Searcher
+    token: str
+    started: float = field(default_factory=time.time)
+    # one thread: the read connection and the query model are used from it alone
+    search_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="vaultlens-search"))
+
+    @classmethod
+    def open(cls, workspace: Workspace, reconcile_every: float) -> Daemon:
+        cfg = workspace.config
+        reader = Catalog.open(workspace.data.catalog)
+        query_model: Embedder = workspace.embedder
+        if not workspace.embedder.supports_images:
+            # a second small text model: queries never queue behind the indexer's batches
+            query_model, _ = load(cfg.model, dims=cfg.dims, threads=1)
+        searcher = Searcher(reader, workspace.vectors, query_model)
+        service = IndexService(workspace.indexer(), reconcile_every)
+        return cls(workspace, service, searcher, workspace.data.token())
+
+    def status(self) -> dict[str, Any]:
+        ws, service = self.workspace, self.service
+        progress = service.indexer.state
+        counts = self.searcher.catalog.counts()
+        failures = [
+            {"path": r["path"], "status": r["status"], "reason": r["reason"]}
+            for r in self.searcher.catalog.conn.execute(
+                "SELECT path, status, reason FROM files WHERE status != 'indexed'"
+                " ORDER BY path")
+        ]
+        return {
+            "ok": True,
+            "vault": str(ws.config.vault),
+            "model": ws.embedder.signature,
+            "visual_search": ws.embedder.supports_images,
+            "notice": ws.notice,
+            "counts": counts,
+            "vectors": len(ws.vectors),
+            "indexing": service.running,
+            "queue": service.indexer.urgent.qsize() + max(progress.total - progress.done, 0),
+            "progress": {"done": progress.done, "total": progress.total,
+                         "current": progress.path or None},
+            "runs": service.runs,
+            "last_run": service.last.to_json() if service.last else None,
+            "last_error": service.last_error,
+            "failures": failures,
+            "uptime_s": round(time.time() - self.started, 1),
+        }
+
+    def close(self) -> None:
+        self.search_pool.shutdown(wait=True)
+        self.searcher.catalog.close()
+
+
+DAEMON = web.AppKey("daemon", Daemon)

@@ -1,0 +1,215 @@
+"""One view per resource. Heavy work (models, SQLite, image decoding) runs in the search thread,
+never on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+from collections.abc import Callable
+from importlib.metadata import version
+from typing import Any, TypeVar
+
+from aiohttp import web
+from PIL import Image, UnidentifiedImageError
+
+from vaultlens.api import (
+    MAX_UPLOAD_BYTES,
+    ApiError,
+    Field,
+    NotFound,
+    Route,
+    TooLarge,
+    confine,
+    openapi,
+    read_json,
+)
+from vaultlens.search import Filters, Hit
+from vaultlens.service import DAEMON, Daemon
+
+T = TypeVar("T")
+KINDS = ("note", "image", "pdf")
+SEARCH_FIELDS = {
+    "query": Field(str, required=True, description="what to look for"),
+    "k": Field(int, description="how many results (default 10)", minimum=1, maximum=100),
+    "offset": Field(int, description="skip this many results", minimum=0, maximum=1000),
+    "path": Field(str, description="only hits at or under this vault path"),
+    "kind": Field(str, description="only this kind", choices=KINDS),
+    "tag": Field(str, description="only notes with this tag, and what they embed"),
+}
+SIMILAR_FIELDS = {
+    "path": Field(str, required=True, description="a vault image, PDF or note path"),
+    "k": Field(int, description="how many results (default 10)", minimum=1, maximum=100),
+}
+REINDEX_FIELDS = {"path": Field(str, required=True, description="a vault path to index now")}
+
+
+async def in_search_thread(request: web.Request, fn: Callable[..., T], *args: Any) -> T:
+    daemon = request.app[DAEMON]
+    return await asyncio.get_running_loop().run_in_executor(daemon.search_pool, fn, *args)
+
+
+def _ok(payload: dict[str, Any], status: int = 200) -> web.Response:
+    return web.json_response({"ok": True, **payload}, status=status,
+                             dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str))
+
+
+async def health(request: web.Request) -> web.Response:
+    return _ok({"version": version("vaultlens")})
+
+
+async def status(request: web.Request) -> web.Response:
+    return _ok(await in_search_thread(request, request.app[DAEMON].status))
+
+
+async def search(request: web.Request) -> web.Response:
+    body = await read_json(request, SEARCH_FIELDS)
+    daemon = request.app[DAEMON]
+    root = str(daemon.workspace.config.vault)
+    prefix = confine(root, body["path"]) if body.get("path") else None
+    filters = Filters(path=prefix, kind=body.get("kind"), tag=body.get("tag"))
+    start = time.perf_counter()
+    hits: list[Hit] = await in_search_thread(
+        request, daemon.searcher.search, body["query"], body.get("k", 10),
+        body.get("offset", 0), filters)
+    return _ok({"results": [h.to_json() for h in hits],
+                "took_ms": round(1000 * (time.perf_counter() - start), 1)})
+
+
+def _similar(daemon: Daemon, vector: Any, k: int, exclude: set[int]) -> list[Hit]:
+    ids, sims = daemon.searcher.vectors.search(vector, k + len(exclude))
+    hits = []
+    for item_id, sim in zip(ids, sims, strict=True):
+        if int(item_id) in exclude:
+            continue
+        hit = daemon.searcher.hit(int(item_id), float(sim), "")
+        if hit is not None:
+            hits.append(hit)
+    return hits[:k]
+
+
+def _similar_to_path(daemon: Daemon, path: str, k: int) -> list[Hit]:
+    rows = daemon.searcher.catalog.conn.execute(
+        "SELECT items.id, items.content_hash FROM items JOIN files ON files.id = items.file_id"
+        " WHERE files.path = ? ORDER BY items.id", (path,)).fetchall()
+    if not rows:
+        raise NotFound(f"{path} is not indexed")
+    cached = daemon.searcher.catalog.cached_vectors([r[1] for r in rows],
+                                                    daemon.searcher.embedder.signature)
+    if rows[0][1] not in cached:
+        raise NotFound(f"{path} has no vector yet")
+    return _similar(daemon, cached[rows[0][1]], k, {int(r[0]) for r in rows})
+
+
+def _similar_to_upload(daemon: Daemon, data: bytes, k: int) -> list[Hit]:
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.thumbnail((2048, 2048))
+            picture = im.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise ApiError(f"the upload is not an image Pillow can read ({exc})") from exc
+    embedder = daemon.searcher.embedder
+    if not embedder.supports_images:
+        raise ApiError("visual search is off (text-only model): search by a vault path, whose "
+                       "text stands in for its pixels, or run with a Qwen3-VL model")
+    return _similar(daemon, embedder.embed_images([picture], "query")[0], k, set())
+
+
+async def similar(request: web.Request) -> web.Response:
+    """Items like a vault file (by its stored vector) or like an uploaded picture."""
+    daemon = request.app[DAEMON]
+    if request.content_type.startswith("multipart/"):
+        if request.content_length and request.content_length > MAX_UPLOAD_BYTES:
+            raise TooLarge(f"uploads may be at most {MAX_UPLOAD_BYTES // 2**20} MB")
+        reader = await request.multipart()
+        part = await reader.next()
+        if part is None or getattr(part, "name", None) != "image":
+            raise ApiError("send the picture as a multipart field named 'image'")
+        data = await part.read(decode=False)  # type: ignore[union-attr]
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise TooLarge(f"uploads may be at most {MAX_UPLOAD_BYTES // 2**20} MB")
+        hits = await in_search_thread(request, _similar_to_upload, daemon, bytes(data), 10)
+    else:
+        body = await read_json(request, SIMILAR_FIELDS)
+        path = confine(str(daemon.workspace.config.vault), body["path"])
+        hits = await in_search_thread(request, _similar_to_path, daemon, path, body.get("k", 10))
+    return _ok({"results": [h.to_json() for h in hits]})
+
+
+def _item_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise ApiError(f"item id must be a number, not {raw!r}")
+    return int(raw)
+
+
+def _item(daemon: Daemon, item_id: int) -> dict[str, Any]:
+    hit = daemon.searcher.hit(item_id, 0.0, "")
+    if hit is None:
+        raise NotFound(f"no item {item_id}")
+    row = daemon.searcher.catalog.item(item_id)
+    data = {**hit.to_json(), "text": row["text"] if row else ""}
+    data.pop("score", None)
+    if hit.kind == "note" and hit.line is not None:
+        data["embeds"] = [
+            {"target": r["target"], "line": r["line"], "caption": r["caption"]}
+            for r in daemon.searcher.catalog.conn.execute(
+                "SELECT links.target, links.line, links.caption FROM links JOIN files"
+                " ON files.id = links.note_id WHERE files.path = ? AND links.line BETWEEN ? AND ?"
+                " ORDER BY links.line", (hit.path, hit.line, hit.end_line or hit.line))
+        ]
+    return data
+
+
+async def item(request: web.Request) -> web.Response:
+    data = await in_search_thread(request, _item, request.app[DAEMON], _item_id(request))
+    return _ok({"item": data})
+
+
+def _thumbnail(daemon: Daemon, item_id: int) -> bytes:
+    row = daemon.searcher.catalog.conn.execute(
+        "SELECT files.hash FROM items JOIN files ON files.id = items.file_id WHERE items.id = ?"
+        " AND items.kind IN ('image', 'page')", (item_id,)).fetchone()
+    if row is None or row[0] is None:
+        raise NotFound(f"item {item_id} has no thumbnail")
+    path = daemon.workspace.data.thumb_path(row[0])
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise NotFound(f"item {item_id} has no thumbnail yet") from exc
+
+
+async def thumbnail(request: web.Request) -> web.Response:
+    data = await in_search_thread(request, _thumbnail, request.app[DAEMON], _item_id(request))
+    return web.Response(body=data, content_type="image/webp",
+                        headers={"Cache-Control": "private, max-age=300"})
+
+
+async def reindex(request: web.Request) -> web.Response:
+    """Index one path now, ahead of any backlog (the plugin calls this after a paste)."""
+    body = await read_json(request, REINDEX_FIELDS)
+    daemon = request.app[DAEMON]
+    path = confine(str(daemon.workspace.config.vault), body["path"])
+    daemon.service.request([path])
+    return _ok({"queued": path}, status=202)
+
+
+async def openapi_doc(request: web.Request) -> web.Response:
+    return web.json_response(openapi(ROUTES, version("vaultlens")))
+
+
+ROUTES = [
+    Route("GET", "/api/health", health, "Is the daemon up? (no token needed)", public=True),
+    Route("GET", "/api/status", status, "Model, visual search, counts, queue, progress, "
+          "failures with reasons"),
+    Route("POST", "/api/search", search, "Search notes, images and PDF pages", SEARCH_FIELDS),
+    Route("POST", "/api/similar", similar, "Items similar to a vault file, or to an uploaded "
+          "image (multipart field 'image')", SIMILAR_FIELDS),
+    Route("GET", "/api/items/{id}", item, "An item: text, place, and its links with context"),
+    Route("GET", "/api/items/{id}/thumbnail", thumbnail, "A small WebP of an image or page",
+          produces="image/webp"),
+    Route("POST", "/api/reindex", reindex, "Index a vault path now, ahead of the backlog",
+          REINDEX_FIELDS),
+    Route("GET", "/api/openapi.json", openapi_doc, "This API, described in OpenAPI 3.1"),
+]

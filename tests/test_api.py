@@ -1,0 +1,257 @@
+"""The localhost API through aiohttp_client on a real socket, with the real MiniLM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import FormData, web
+from aiohttp.test_utils import TestClient
+
+from test_indexer import screenshot
+from vaultlens.config import Config
+from vaultlens.daemon import make_app
+from vaultlens.datadir import DataDir
+from vaultlens.service import DAEMON
+from vaultlens.views import ROUTES
+
+MakeVault = Callable[[dict[str, str | bytes]], Path]
+Client = Callable[..., Any]
+
+VAULT: dict[str, str | bytes] = {
+    "Trips/Pier.md": "---\ntags: [travel]\n---\n# Pier\n\nWe watched the storm roll over the "
+                     "old pier at night.\n\n![[board.png]]\n\nThe harbour office board.\n",
+    "Sync.md": "# Selective sync\n\nTo stop Obsidian Sync from touching a folder, exclude it "
+               "in the selective sync settings.\n",
+    "Attachments/board.png": screenshot("HARBOUR TIDES"),
+}
+
+
+class Api:
+    def __init__(self, client: TestClient, token: str, vault: Path, app: web.Application):
+        self.client, self.token, self.vault, self.app = client, token, vault, app
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", **extra}
+
+    async def post(self, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
+        resp = await self.client.post(path, json=body, headers=self.headers(), **kw)
+        return resp.status, await resp.json()
+
+    async def get(self, path: str) -> tuple[int, Any]:
+        resp = await self.client.get(path, headers=self.headers())
+        return resp.status, await resp.json()
+
+    async def idle(self) -> None:
+        service = self.app[DAEMON].service
+        ok = await asyncio.get_running_loop().run_in_executor(None, service.wait_idle, 120)
+        assert ok, "indexing did not finish"
+
+
+@pytest.fixture
+async def api(aiohttp_client: Client, make_vault: MakeVault, tmp_path: Path) -> Api:
+    vault = make_vault(VAULT)
+    cfg = Config(vault=vault, data_dir=tmp_path / "data", model="minilm", ocr=False)
+    app = make_app(cfg, watching=False)
+    client = await aiohttp_client(app)
+    a = Api(client, DataDir(tmp_path / "data").token(), vault, app)
+    await a.idle()
+    return a
+
+
+def assert_error(status: int, body: Any, expected: int, code: str) -> None:
+    assert status == expected, body
+    assert body["ok"] is False and body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+
+
+async def test_health_needs_no_token(api: Api) -> None:
+    resp = await api.client.get("/api/health")
+    assert resp.status == 200 and (await resp.json())["ok"] is True
+
+
+async def test_search_and_filters(api: Api) -> None:
+    status, body = await api.post("/api/search", {"query": "harbour office board", "k": 5})
+    assert status == 200 and body["ok"] is True
+    image = next(r for r in body["results"] if r["kind"] == "image")
+    assert image["path"] == "Attachments/board.png"
+    assert image["links"][0]["note"] == "Trips/Pier.md" and image["links"][0]["line"] == 8
+    _, only_notes = await api.post("/api/search", {"query": "harbour", "kind": "note"})
+    assert {r["kind"] for r in only_notes["results"]} == {"note"}
+    _, tagged = await api.post("/api/search", {"query": "sync folder storm", "tag": "travel"})
+    assert {r["path"] for r in tagged["results"]} <= {"Trips/Pier.md", "Attachments/board.png"}
+    assert tagged["results"]
+    _, under = await api.post("/api/search", {"query": "sync", "path": "Trips"})
+    assert all(r["path"].startswith("Trips/") for r in under["results"])
+    _, page2 = await api.post("/api/search", {"query": "pier", "k": 1, "offset": 1})
+    _, page1 = await api.post("/api/search", {"query": "pier", "k": 2})
+    assert page2["results"][0]["id"] == page1["results"][1]["id"]
+
+
+async def test_item_thumbnail_and_similar(api: Api) -> None:
+    _, body = await api.post("/api/search", {"query": "harbour office board", "kind": "image"})
+    image_id = body["results"][0]["id"]
+    status, item = await api.get(f"/api/items/{image_id}")
+    assert status == 200 and item["item"]["path"] == "Attachments/board.png"
+    assert item["item"]["links"][0]["context"]
+    resp = await api.client.get(f"/api/items/{image_id}/thumbnail", headers=api.headers())
+    assert resp.status == 200 and resp.content_type == "image/webp"
+    assert (await resp.read())[:4] == b"RIFF"
+    _, notes = await api.post("/api/search", {"query": "storm pier night", "kind": "note"})
+    status, note = await api.get(f"/api/items/{notes['results'][0]['id']}")
+    assert status == 200 and "storm" in note["item"]["text"]
+    status, sim = await api.post("/api/similar", {"path": "Attachments/board.png", "k": 3})
+    assert status == 200 and sim["results"]
+    assert all(r["path"] != "Attachments/board.png" for r in sim["results"])
+    assert_error(*await api.get(f"/api/items/{image_id + 999}/thumbnail"), 404, "not_found")
+    assert_error(*await api.get("/api/items/abc"), 400, "bad_request")
+
+
+async def test_upload_to_a_text_model_says_visual_search_is_off(api: Api) -> None:
+    form = FormData()
+    form.add_field("image", screenshot("x"), filename="x.png", content_type="image/png")
+    resp = await api.client.post("/api/similar", data=form, headers=api.headers())
+    body = await resp.json()
+    assert_error(resp.status, body, 400, "bad_request")
+    assert "visual search is off" in body["error"]["message"]
+    form = FormData()
+    form.add_field("image", b"not a picture", filename="x.png")
+    resp = await api.client.post("/api/similar", data=form, headers=api.headers())
+    assert_error(resp.status, await resp.json(), 400, "bad_request")
+
+
+async def test_reindex_puts_a_new_file_first(api: Api) -> None:
+    (api.vault / "Fresh.md").write_text("# Fresh\n\nThe walrus ledger reconciliation.\n")
+    status, body = await api.post("/api/reindex", {"path": "Fresh.md"})
+    assert status == 202 and body["queued"] == "Fresh.md"
+    await api.idle()
+    _, found = await api.post("/api/search", {"query": "walrus ledger", "k": 1})
+    assert found["results"][0]["path"] == "Fresh.md"
+
+
+async def test_status(api: Api) -> None:
+    status, body = await api.get("/api/status")
+    assert status == 200
+    assert body["visual_search"] is False and "visual search is off" in body["notice"]
+    assert body["counts"]["items"] == body["vectors"] > 0
+    assert body["queue"] == 0 and body["last_run"]["indexed"] == 3
+    assert isinstance(body["failures"], list)
+
+
+async def test_openapi_matches_the_routes(api: Api) -> None:
+    status, doc = await api.get("/api/openapi.json")
+    assert status == 200 and doc["openapi"].startswith("3.")
+    documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    routed = {(r.method, r.resource.canonical) for r in api.app.router.routes()
+              if r.method != "HEAD" and r.resource is not None}
+    assert documented == routed
+    search = doc["paths"]["/api/search"]["post"]["requestBody"]["content"]["application/json"]
+    assert search["schema"]["additionalProperties"] is False
+    assert "query" in search["schema"]["required"]
+
+
+async def test_every_route_answers_errors_in_one_shape(api: Api) -> None:
+    for r in ROUTES:
+        path = r.path.replace("{id}", "1")
+        resp = await api.client.request(r.method, path)  # no token
+        if r.public:
+            assert resp.status == 200
+            continue
+        assert_error(resp.status, await resp.json(), 401, "unauthorized")
+        if r.method == "POST":
+            resp = await api.client.post(path, data=b"{nope", headers=api.headers())
+            assert_error(resp.status, await resp.json(), 400, "bad_request")
+    assert_error(*await api.get("/api/nothing-here"), 404, "not_found")
+    resp = await api.client.delete("/api/search", headers=api.headers())
+    assert_error(resp.status, await resp.json(), 405, "method_not_allowed")
+
+
+# security: one test per refusal ------------------------------------------------------------
+async def test_wrong_token(api: Api) -> None:
+    resp = await api.client.get("/api/status", headers={"Authorization": "Bearer nope"})
+    assert_error(resp.status, await resp.json(), 401, "unauthorized")
+
+
+async def test_token_file_is_private(api: Api, tmp_path: Path) -> None:
+    assert os.stat(tmp_path / "data" / "token").st_mode & 0o777 == 0o600
+
+
+async def test_foreign_host_is_refused(api: Api) -> None:
+    resp = await api.client.get("/api/health", headers={"Host": "evil.example:80"})
+    assert_error(resp.status, await resp.json(), 403, "forbidden")
+    port = api.client.port
+    resp = await api.client.get("/api/health", headers={"Host": f"attacker.test:{port}"})
+    assert_error(resp.status, await resp.json(), 403, "forbidden")
+
+
+async def test_foreign_origin_is_refused(api: Api) -> None:
+    resp = await api.client.get("/api/status", headers=api.headers(Origin="https://evil.test"))
+    assert_error(resp.status, await resp.json(), 403, "forbidden")
+
+
+async def test_obsidian_origin_gets_cors_for_itself_only(api: Api) -> None:
+    resp = await api.client.get("/api/status",
+                                headers=api.headers(Origin="app://obsidian.md"))
+    assert resp.status == 200
+    assert resp.headers["Access-Control-Allow-Origin"] == "app://obsidian.md"
+    plain = await api.client.get("/api/status", headers=api.headers())
+    assert "Access-Control-Allow-Origin" not in plain.headers
+    pre = await api.client.options("/api/search", headers={"Origin": "app://obsidian.md"})
+    assert pre.status == 204 and pre.headers["Access-Control-Allow-Origin"] != "*"
+
+
+@pytest.mark.parametrize("bad", ["../outside.md", "%2e%2e/outside.md", "Trips/../../x.md",
+                                 "/etc/passwd", "C:/Windows/x.md"])
+async def test_paths_may_not_leave_the_vault(api: Api, bad: str) -> None:
+    assert_error(*await api.post("/api/reindex", {"path": bad}), 403, "forbidden")
+
+
+async def test_symlink_out_of_the_vault_is_refused(api: Api, tmp_path: Path) -> None:
+    (tmp_path / "secret.md").write_text("secret")
+    os.symlink(tmp_path / "secret.md", api.vault / "link.md")
+    assert_error(*await api.post("/api/similar", {"path": "link.md"}), 403, "forbidden")
+
+
+async def test_unknown_fields_and_bad_types(api: Api) -> None:
+    assert_error(*await api.post("/api/search", {"query": "x", "limit": 3}), 400, "bad_request")
+    assert_error(*await api.post("/api/search", {"query": 5}), 400, "bad_request")
+    assert_error(*await api.post("/api/search", {"query": "x", "k": True}), 400, "bad_request")
+    assert_error(*await api.post("/api/search", {"query": "x", "k": 0}), 400, "bad_request")
+    assert_error(*await api.post("/api/search", {"query": "x", "kind": "video"}), 400,
+                 "bad_request")
+    assert_error(*await api.post("/api/search", [1, 2]), 400, "bad_request")
+
+
+async def test_oversized_bodies(api: Api) -> None:
+    huge = {"query": "x" * 70_000}
+    assert_error(*await api.post("/api/search", huge), 413, "too_large")
+    form = FormData()
+    form.add_field("image", b"\0" * (21 * 2**20), filename="big.png")
+    resp = await api.client.post("/api/similar", data=form, headers=api.headers())
+    assert_error(resp.status, await resp.json(), 413, "too_large")
+
+
+async def test_handlers_never_block_the_loop(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    """asyncio's debug mode logs every callback that holds the loop too long."""
+    loop = asyncio.get_running_loop()
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0.1
+    caplog.set_level(logging.WARNING, logger="asyncio")
+    try:
+        for query in ("storm over the pier", "selective sync", "harbour"):
+            await api.post("/api/search", {"query": query})
+        await api.get("/api/status")
+        await api.post("/api/similar", {"path": "Attachments/board.png"})
+        (api.vault / "Sync.md").write_text("# Sync\n\nChanged text about vaults.\n")
+        await api.post("/api/reindex", {"path": "Sync.md"})
+        await api.idle()
+        await api.post("/api/search", {"query": "changed text"})
+    finally:
+        loop.set_debug(False)
+    slow = [r.getMessage() for r in caplog.records if "Executing" in r.getMessage()]
+    assert slow == []
