@@ -111,6 +111,10 @@ class Daemon:
         if not workspace.embedder.supports_images:
             # a second small text model: queries never queue behind the indexer's batches
             query_model, _ = load(cfg.model, dims=cfg.dims, threads=1)
+        # Load the query model now, before the indexing thread exists: transformers' lazy
+        # imports are not thread-safe on first use (two threads at once → ImportError),
+        # and the first search should not pay for loading.
+        query_model.embed_texts(["warm up"], "query")
         searcher = Searcher(reader, workspace.vectors, query_model)
         service = IndexService(workspace.indexer(), reconcile_every)
         return cls(workspace, service, searcher, workspace.data.token())
