@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from vaultlens.config import Config
 from vaultlens.datadir import DataDirError
-from vaultlens.indexer import Summary
+from vaultlens.report import Summary
 from vaultlens.vectors import VectorIndex
 from vaultlens.workspace import Workspace, WorkspaceError, open_workspace
 

@@ -14,8 +14,8 @@ from vaultlens.catalog import CatalogError
 from vaultlens.context import EmbedLink, LinkedVault, link_vault
 from vaultlens.datadir import DataDir, DataDirError, data_dir_for
 from vaultlens.embedders import ModelError, pull
-from vaultlens.indexer import Progress, Summary
 from vaultlens.notes import NoteParser
+from vaultlens.report import Progress, Summary
 from vaultlens.vault import scan
 from vaultlens.workspace import WorkspaceError, open_workspace, progress_line
 

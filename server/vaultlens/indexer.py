@@ -15,24 +15,22 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from queue import Empty, SimpleQueue
-from typing import Any
 
 import numpy as np
-from PIL.Image import Image
 
 from vaultlens.catalog import Catalog, FileRow
-from vaultlens.context import link_note
 from vaultlens.datadir import DataDir
-from vaultlens.documents import Document, image_document, note_document, pdf_document
+from vaultlens.documents import Document, image_document, pdf_document
 from vaultlens.embedders import Embedder, Vectors
-from vaultlens.images import ImageError, open_image, thumbnail_bytes
+from vaultlens.extract import Extractor, SkipFile
+from vaultlens.images import ImageError
 from vaultlens.links import Resolver
-from vaultlens.notes import NoteParser
-from vaultlens.ocr import OCR, OCRError
-from vaultlens.pdfs import PdfError, read_pdf
+from vaultlens.ocr import OCR
+from vaultlens.pdfs import PdfError
+from vaultlens.report import Progress, Summary
 from vaultlens.vault import VaultFile, file_kind, scan
 from vaultlens.vectors import VectorIndex
 
@@ -49,39 +47,6 @@ class IndexOptions:
     pdf_timeout: float = 20.0
     max_tries: int = 3  # a truncated image is retried this many runs before it is skipped
     save_every: float = 120.0  # seconds between vector index saves in a long run
-
-
-@dataclass(frozen=True)
-class Progress:
-    done: int
-    total: int
-    path: str
-
-
-@dataclass
-class Summary:
-    model: str
-    visual: bool
-    files: int = 0
-    items: int = 0
-    indexed: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    renamed: int = 0
-    embedded: int = 0
-    reused: int = 0
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    retry: list[dict[str, str]] = field(default_factory=list)
-    seconds: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: ocr, embed, pdf
-    ocr_images: int = 0  # pictures read by OCR this run (cache misses)
-    stopped: bool = False  # asked to stop before the work was done
-
-    def timed(self, stage: str, since: float) -> None:
-        self.timings[stage] = round(self.timings.get(stage, 0.0) + time.perf_counter() - since, 3)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def file_hash(path: Path) -> str:
@@ -104,7 +69,9 @@ class Indexer:
         self.ocr = ocr
         self.options = options
         self.progress = progress
-        self.parser = NoteParser()
+        self.extract = Extractor(data, catalog, ocr, embedder.supports_images,
+                                 options.context_chars, options.max_pdf_pages,
+                                 options.pdf_timeout)
         self.urgent: SimpleQueue[str] = SimpleQueue()  # vault paths to index before the rest
         self.stop = threading.Event()  # set: the run ends after the file in hand
         self.state = Progress(0, 0, "")
@@ -115,13 +82,6 @@ class Indexer:
     def close(self) -> None:
         if self.ocr is not None:
             self.ocr.close()
-
-    def open_vectors(self) -> None:
-        """Load the saved vector index, or rebuild it from cached embeddings (no model call)."""
-        version = int(self.catalog.get_meta("items_version") or 0)
-        if not self.vectors.load(version):
-            self.vectors.rebuild(self.catalog.live_vectors(self.embedder.signature))
-            self.vectors.save(version)
 
     def save_vectors(self) -> None:
         if self._in_sync:
@@ -242,17 +202,17 @@ class Indexer:
             return self._skip(f, h, f"not a note, image or PDF ({suffix})"), h
         try:
             if f.kind == "note":
-                doc, links, warning = self._note(f, path, resolver, kinds)
+                doc, links, warning = self.extract.note(f, path, resolver, kinds)
             elif f.kind == "image":
-                doc, warning = self._image(f, h, path)
+                doc, warning = self.extract.image(f, h, path, summary)
                 links = None
             else:
-                doc, links, warning = self._pdf(f, h, path), None, None
+                doc, links, warning = self.extract.pdf(f, h, path, summary), None, None
         except ImageError as exc:
             if exc.retry:
                 return self._retry(f, row, h, exc.reason), h
             return self._skip(f, h, exc.reason), h
-        except (PdfError, _Skip) as exc:
+        except (PdfError, SkipFile) as exc:
             return self._skip(f, h, str(exc)), h
         try:
             vectors = self._embed(doc, summary)
@@ -278,75 +238,6 @@ class Indexer:
         self._in_sync = True
         summary.indexed += 1
         return "indexed", h
-
-    def _note(self, f: VaultFile, path: Path, resolver: Resolver, kinds: dict[str, str]
-              ) -> tuple[Document, list[dict[str, Any]], str | None]:
-        note = self.parser.parse_bytes(path.read_bytes(), f.path)
-        if note.problems and not note.sections:
-            raise _Skip("; ".join(note.problems))
-        links = [x.to_json() for x in link_note(note, resolver, kinds,
-                                                 self.options.context_chars)
-                 if x.kind != "external"]
-        return note_document(note), links, ("; ".join(note.problems) or None)
-
-    def _image(self, f: VaultFile, h: str, path: Path) -> tuple[Document, str | None]:
-        picture = open_image(path)
-        warning = None
-        try:
-            ocr_text = self._ocr(h, picture.image)
-        except OCRError as exc:  # still findable by its name and the notes around it
-            ocr_text, warning = "", str(exc)
-        self.data.save_thumb(h, thumbnail_bytes(picture.image))
-        doc = image_document(f.path, h, ocr_text, picture.image,
-                             self.catalog.links_to(f.path), self.visual)
-        return doc, warning
-
-    def _ocr(self, h: str, image: Any) -> str:
-        if self.ocr is None:
-            return ""
-        cached = self.catalog.extract(h, self.ocr.signature)
-        if cached is not None:
-            return str(cached)
-        start = time.perf_counter()
-        try:
-            text = self.ocr.read(image)
-        finally:
-            self._summary.timed("ocr", start)
-            self._summary.ocr_images += 1
-        with self.catalog.transaction():
-            self.catalog.store_extract(h, self.ocr.signature, text)
-        return text
-
-    def _pdf(self, f: VaultFile, h: str, path: Path) -> Document:
-        key = f"pdf:{self.options.max_pdf_pages}:{self.ocr.signature if self.ocr else 'no-ocr'}"
-        cached = None if self.visual else self.catalog.extract(h, key)
-        pages: list[tuple[int, str, Image | None]]
-        if cached is not None:
-            pages = [(int(n), str(t), None) for n, t in cached]
-        else:
-            render = "all" if self.visual else ("textless" if self.ocr else "none")
-            start = time.perf_counter()
-            try:
-                result = read_pdf(path, self.options.max_pdf_pages, render,
-                                  self.options.pdf_timeout)
-            finally:
-                self._summary.timed("pdf", start)
-            if not result.pages:
-                raise _Skip("the PDF has no pages")
-            pages = []
-            for p in result.pages:
-                text = p.text
-                if not text and p.image is not None:
-                    try:
-                        text = self._ocr(f"{h}:{p.number}", p.image)
-                    except OCRError:
-                        text = ""
-                pages.append((p.number, text, p.image))
-                if p.image is not None and p.number == 1:
-                    self.data.save_thumb(h, thumbnail_bytes(p.image))
-            with self.catalog.transaction():
-                self.catalog.store_extract(h, key, [(n, t) for n, t, _ in pages])
-        return pdf_document(f.path, pages, self.catalog.links_to(f.path), self.visual, h)
 
     def _embed(self, doc: Document, summary: Summary) -> Vectors:
         hashes = [it["content_hash"] for it in doc.items]
@@ -432,6 +323,3 @@ class Indexer:
                 self.vectors.upsert([int(r["id"]) for r in items], vectors)
             self._in_sync = True
 
-
-class _Skip(Exception):
-    """A file that cannot be indexed, with the reason."""

@@ -19,7 +19,8 @@ from aiohttp import web
 
 from vaultlens.catalog import Catalog
 from vaultlens.embedders import Embedder, load
-from vaultlens.indexer import Indexer, Summary
+from vaultlens.indexer import Indexer
+from vaultlens.report import Summary
 from vaultlens.search import Searcher
 from vaultlens.workspace import Workspace
 

@@ -11,8 +11,9 @@ from vaultlens.catalog import Catalog
 from vaultlens.config import Config
 from vaultlens.datadir import DataDir, data_dir_for
 from vaultlens.embedders import Embedder, load
-from vaultlens.indexer import Indexer, IndexOptions, Progress
+from vaultlens.indexer import Indexer, IndexOptions
 from vaultlens.ocr import OCR
+from vaultlens.report import Progress
 from vaultlens.search import Searcher
 from vaultlens.vectors import VectorIndex
 

@@ -1,0 +1,276 @@
+"""The daemon's latencies: paste → searchable, query latency by index size, start-up.
+
+    .venv/bin/python bench/daemon_bench.py [--sizes 1000,10000,100000] [--pastes 20]
+
+- Paste → searchable: a served vault; each paste writes a screenshot (a made-up word rendered
+  into it) and a note that embeds it; time until a search for the word returns the screenshot.
+  Baseline in the same run: the floor, OCR of one such screenshot plus one MiniLM embedding.
+- Query latency over HTTP at each size, concurrency 1 and 8, against numpy brute force over the
+  same vectors in the same run. The synthetic index is built in-process with a random-vector
+  embedder that carries MiniLM's signature (MiniLM itself would take minutes per 10k items);
+  the daemon then serves it with the real MiniLM for queries.
+- Start-up: launch to first answered search with the largest index on disk, and RSS at rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from vaultlens.config import Config
+from vaultlens.embedders import Embedder, Input, Role, Vectors
+from vaultlens.embedders.minilm import MiniLM
+from vaultlens.workspace import open_workspace
+
+WORDS = ("vault note screenshot chart friction cost sync plugin graph canvas storm pier coffee "
+         "export import template daily meeting roadmap budget design review latency").split()
+
+
+def vocabulary(size: int = 5000) -> tuple[list[str], list[float]]:
+    """Words with Zipf weights, as in real prose; `--flat` uses the 24 WORDS alone, where every
+    item matches every query (the keyword index's worst case)."""
+    rng = random.Random(7)
+    words = WORDS + [made_up_word(rng) + made_up_word(rng)[:rng.randint(0, 4)]
+                     for _ in range(size - len(WORDS))]
+    return words, [1.0 / (rank + 1) for rank in range(len(words))]
+
+
+class RandomVectors(Embedder):
+    """Builds big synthetic indexes fast; signed as MiniLM so the daemon uses them as its own."""
+
+    name = "minilm"
+    dimension = 384
+
+    def __init__(self) -> None:
+        self.signature = MiniLM().signature
+        self.rng = np.random.default_rng(0)
+
+    def embed(self, inputs: Sequence[Input], role: Role) -> Vectors:
+        v = self.rng.normal(size=(len(inputs), self.dimension)).astype(np.float32)
+        out: Vectors = v / np.linalg.norm(v, axis=1, keepdims=True)
+        return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+class Daemon:
+    def __init__(self, vault: Path, data: Path) -> None:
+        self.port = free_port()
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vaultlens", "serve", "--vault", str(vault), "--data-dir",
+             str(data), "--model", "minilm", "--port", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.token = subprocess.run(
+            [sys.executable, "-m", "vaultlens", "token", "--vault", str(vault), "--data-dir",
+             str(data)], capture_output=True, text=True, check=True).stdout.strip()
+
+    def call(self, path: str, body: Any = None) -> Any:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}",
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return json.loads(resp.read())
+
+    def search(self, query: str, k: int = 5) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = self.call("/api/search", {"query": query, "k": k})[
+            "results"]
+        return results
+
+    def wait_ready(self) -> float:
+        """Seconds from launch until a search is answered."""
+        while True:
+            try:
+                self.search("anything", 1)
+                return time.perf_counter() - self.started
+            except OSError:
+                time.sleep(0.05)
+
+    def wait_idle(self) -> None:
+        while True:
+            s = self.call("/api/status")
+            if not s["indexing"] and s["queue"] == 0 and s["runs"] > 0:
+                return
+            time.sleep(0.2)
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+
+
+def screenshot(word: str) -> bytes:
+    im = Image.new("RGB", (900, 200), (30, 30, 40))
+    ImageDraw.Draw(im).text((30, 70), f"Quarterly {word} report", fill="white", font_size=40)
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def made_up_word(rng: random.Random) -> str:
+    return "".join(rng.choice("bdfgklmnprstvz") + rng.choice("aeiou") for _ in range(4))
+
+
+def paste_bench(root: Path, pastes: int) -> None:
+    vault, data = root / "paste-vault", root / "paste-data"
+    (vault / "Attachments").mkdir(parents=True)
+    (vault / "Home.md").write_text("# Home\n\nA start.\n")
+    rng = random.Random(1)
+    # the floor, in this process: OCR of one screenshot and one MiniLM embedding
+    from vaultlens.ocr import OCR
+
+    ocr, model = OCR(), MiniLM()
+    model.embed_texts(["warm"], "document")
+    ocr.read(Image.open(io.BytesIO(screenshot("warm"))))
+    floors = []
+    for _ in range(5):
+        t = time.perf_counter()
+        text = ocr.read(Image.open(io.BytesIO(screenshot(made_up_word(rng)))))
+        model.embed_texts([text], "document")
+        floors.append(time.perf_counter() - t)
+    ocr.close()
+    daemon = Daemon(vault, data)
+    try:
+        daemon.wait_ready()
+        daemon.wait_idle()
+        took = []
+        for i in range(pastes):
+            word = made_up_word(rng)
+            name = f"Pasted image 2024010112{i:04d}.png"
+            start = time.perf_counter()
+            (vault / "Attachments" / name).write_bytes(screenshot(word))
+            (vault / f"Paste {i}.md").write_text(f"# Paste {i}\n\nSee below.\n\n![[{name}]]\n")
+            while not any(r["path"].endswith(name) for r in daemon.search(word)):
+                time.sleep(0.02)
+            took.append(time.perf_counter() - start)
+    finally:
+        daemon.stop()
+    floor = float(np.median(floors))
+    print(f"paste → searchable over {pastes} pastes: p50 {pct(took, 50):.2f} s, "
+          f"p95 {pct(took, 95):.2f} s; floor (OCR + embed, same run) {floor:.2f} s → "
+          f"p50 {pct(took, 50) / floor:.1f}x, p95 {pct(took, 95) / floor:.1f}x the floor")
+
+
+def build_index(root: Path, items: int, words: list[str], weights: list[float]
+                ) -> tuple[Path, Path]:
+    """A vault of notes with 10 paragraphs each, indexed with random vectors."""
+    vault, data = root / f"vault-{items}", root / f"data-{items}"
+    rng = random.Random(items)
+    for n in range(items // 10):
+        folder = vault / f"Area {n % 50}"
+        folder.mkdir(parents=True, exist_ok=True)
+        paras = [" ".join(rng.choices(words, weights, k=12)) + f" n{n}p{p}."
+                 for p in range(10)]
+        (folder / f"Note {n}.md").write_text("\n\n".join(paras) + "\n")
+    ws = open_workspace(Config(vault=vault, data_dir=data, model="minilm", ocr=False),
+                        writer=True)
+    ws.embedder = RandomVectors()
+    ws.vectors.signature = ws.embedder.signature
+    indexer = ws.indexer()
+    indexer.run()
+    indexer.save_vectors()
+    indexer.close()
+    ws.close()
+    return vault, data
+
+
+def brute_force_ms(data: Path, queries: Vectors) -> float:
+    import sqlite3
+
+    conn = sqlite3.connect(data / "catalog.sqlite")
+    matrix = np.stack([np.frombuffer(b, dtype=np.float32) for (b,) in conn.execute(
+        "SELECT vector FROM embeddings")])
+    conn.close()
+    start = time.perf_counter()
+    for q in queries:
+        scores = matrix @ q
+        np.argpartition(-scores, 50)[:50]
+    return 1000 * (time.perf_counter() - start) / len(queries)
+
+
+def latency_bench(root: Path, sizes: list[int], flat: bool) -> None:
+    model = MiniLM()
+    words, weights = (WORDS, [1.0] * len(WORDS)) if flat else vocabulary()
+    queries = [" ".join(random.Random(i).choices(words, weights, k=3)) for i in range(40)]
+    qvec = model.embed_texts(queries, "query")
+    largest: tuple[Path, Path] | None = None
+    for size in sizes:
+        vault, data = build_index(root, size, words, weights)
+        largest = (vault, data)
+        daemon = Daemon(vault, data)
+        try:
+            daemon.wait_ready()
+            daemon.wait_idle()
+            for q in queries[:5]:
+                daemon.search(q)
+            for conc in (1, 8):
+                def one(q: str, daemon: Daemon = daemon) -> float:
+                    t = time.perf_counter()
+                    daemon.search(q, 10)
+                    return 1000 * (time.perf_counter() - t)
+
+                with ThreadPoolExecutor(conc) as pool:
+                    lat = list(pool.map(one, queries * (2 if conc == 1 else 4)))
+                print(f"{size:>7} items, concurrency {conc}: p50 {pct(lat, 50):6.1f} ms, "
+                      f"p95 {pct(lat, 95):6.1f} ms over HTTP")
+        finally:
+            daemon.stop()
+        print(f"{size:>7} items: numpy brute force (vector part only) "
+              f"{brute_force_ms(data, qvec):6.2f} ms per query, same run")
+    if largest:
+        daemon = Daemon(*largest)
+        try:
+            ready = daemon.wait_ready()
+            daemon.wait_idle()
+            time.sleep(1)
+            print(f"start-up with {sizes[-1]} items on disk: {ready:.2f} s to the first "
+                  f"answered search; RSS at rest {daemon.rss_mb():.0f} MB")
+        finally:
+            daemon.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="1000,10000,100000")
+    ap.add_argument("--pastes", type=int, default=20)
+    ap.add_argument("--flat", action="store_true",
+                    help="24-word vocabulary: every item matches every query")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        if args.pastes:
+            paste_bench(root, args.pastes)
+        latency_bench(root, [int(s) for s in args.sizes.split(",")], args.flat)
+
+
+if __name__ == "__main__":
+    main()
