@@ -255,3 +255,11 @@ async def test_handlers_never_block_the_loop(api: Api, caplog: pytest.LogCapture
         loop.set_debug(False)
     slow = [r.getMessage() for r in caplog.records if "Executing" in r.getMessage()]
     assert slow == []
+
+
+def test_non_loopback_bind_needs_allow_remote(make_vault: MakeVault, tmp_path: Path) -> None:
+    from vaultlens.daemon import serve
+
+    cfg = Config(vault=make_vault({"a.md": "x"}), data_dir=tmp_path / "d", model="minilm")
+    with pytest.raises(SystemExit, match="pass --allow-remote"):
+        serve(cfg, "0.0.0.0", 27123, allow_remote=False, reconcile_every=600)

@@ -84,3 +84,34 @@ def test_transaction_rolls_back(tmp_path: Path) -> None:
     with pytest.raises(sqlite3.IntegrityError), cat.transaction():
         cat.conn.execute("INSERT INTO items(file_id, kind, text, content_hash)"
                          " VALUES (999, 'x', '', '')")  # no such file: foreign key
+
+
+def test_term_frequencies_use_the_index_stemming(tmp_path: Path) -> None:
+    cat = Catalog.open(tmp_path / "c.sqlite")
+    texts = ["running the vault", "runs in the vault", "a quiet vault", "an orchid"]
+    with cat.transaction():
+        fid = cat.upsert_file("n.md", "note", 1, 1, "h", "indexed", None)
+        _, ids = cat.replace_items(fid, [{"kind": "section", "text": t, "content_hash": t}
+                                         for t in texts])
+        for i, t in zip(ids, texts, strict=True):
+            cat.set_fts(i, t, "", "")
+    freqs = dict(cat.term_frequencies(["vault", "run", "orchids", "absent"]))
+    assert freqs == {"vault": 3, "run": 2, "orchids": 1, "absent": 0}
+
+
+def test_common_words_do_not_drive_keyword_ranking(tmp_path: Path) -> None:
+    from vaultlens.search import Searcher
+    from vaultlens.vectors import VectorIndex
+
+    cat = Catalog.open(tmp_path / "c.sqlite")
+    texts = [f"vault note number {i}" for i in range(30)] + ["vault orchid greenhouse"]
+    with cat.transaction():
+        fid = cat.upsert_file("n.md", "note", 1, 1, "h", "indexed", None)
+        _, ids = cat.replace_items(fid, [{"kind": "section", "text": t, "content_hash": str(n)}
+                                         for n, t in enumerate(texts)])
+        for i, t in zip(ids, texts, strict=True):
+            cat.set_fts(i, t, "", "")
+    searcher = Searcher(cat, VectorIndex(tmp_path / "v", 8, "s"), None)  # type: ignore[arg-type]
+    assert searcher.keyword_ranking("vault orchid", 10) == [ids[-1]]  # "vault" is everywhere
+    # every word common: the two rarest still rank, so such a query still finds things
+    assert len(searcher.keyword_ranking("vault note", 50)) == 31

@@ -88,6 +88,9 @@ MIGRATIONS: list[tuple[str, str]] = [
         ) WITHOUT ROWID;
         CREATE INDEX tags_tag ON tags(tag);
     """),
+    ("0003_fts_vocabulary", """
+        CREATE VIRTUAL TABLE items_vocab USING fts5vocab(items_fts, 'row');
+    """),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 _CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
@@ -264,6 +267,26 @@ class Catalog:
 
     def _delete_fts(self, ids: list[int]) -> None:
         self.conn.executemany("DELETE FROM items_fts WHERE rowid = ?", [(i,) for i in ids])
+
+    def term_frequencies(self, words: list[str]) -> list[tuple[str, int]]:
+        """How many items hold each word, after the index's own stemming (porter): a word in a
+        large share of items tells BM25 almost nothing and costs the most to rank."""
+        self.conn.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words USING fts5("
+            "w, tokenize = 'porter unicode61 remove_diacritics 2')")
+        self.conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_terms"
+                          " USING fts5vocab(temp, query_words, 'instance')")
+        self.conn.execute("DELETE FROM temp.query_words")
+        self.conn.executemany("INSERT INTO temp.query_words(rowid, w) VALUES (?, ?)",
+                              list(enumerate(words)))
+        stems = {int(doc): term for term, doc in self.conn.execute(
+            "SELECT term, doc FROM temp.query_terms")}
+        counts: dict[str, int] = {}
+        for stem in set(stems.values()):
+            row = self.conn.execute("SELECT doc FROM items_vocab WHERE term = ?",
+                                    (stem,)).fetchone()
+            counts[stem] = int(row[0]) if row else 0
+        return [(w, counts.get(stems.get(i, ""), 0)) for i, w in enumerate(words)]
 
     def item(self, item_id: int) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self.conn.execute(

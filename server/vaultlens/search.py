@@ -18,6 +18,7 @@ from vaultlens.embedders import Embedder
 from vaultlens.vectors import VectorIndex
 
 RRF_K = 60
+COMMON_SHARE = 0.10  # a word in more of the items than this is dropped from keyword ranking
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 KINDS = {"section": "note", "image": "image", "page": "pdf"}
 
@@ -39,12 +40,14 @@ class Hit:
         return asdict(self)
 
 
-def fts_query(query: str) -> str | None:
-    """Any of the query's words (CJK as bigrams), each quoted so FTS5 syntax cannot break."""
-    tokens = list(dict.fromkeys(t.lower() for t in _TOKEN.findall(cjk_bigrams(query))))
-    if not tokens:
-        return None
-    return " OR ".join(f'"{t}"' for t in tokens)
+def fts_tokens(query: str) -> list[str]:
+    """The query's words (CJK as bigrams), lower-cased, once each."""
+    return list(dict.fromkeys(t.lower() for t in _TOKEN.findall(cjk_bigrams(query))))
+
+
+def fts_query(tokens: list[str]) -> str | None:
+    """Any of the words, each quoted so that FTS5 syntax in a query cannot break it."""
+    return " OR ".join(f'"{t}"' for t in tokens) if tokens else None
 
 
 def snippet(text: str, query: str, width: int = 240) -> str:
@@ -80,7 +83,15 @@ class Searcher:
         return [int(i) for i in ids]
 
     def keyword_ranking(self, query: str, pool: int) -> list[int]:
-        match = fts_query(query)
+        tokens = fts_tokens(query)
+        if len(tokens) > 1:
+            # Words in a large share of items weigh almost nothing in BM25 (IDF near 0) but
+            # make it score every item that has them: rank by the rarer words alone.
+            total = max(1, self.catalog.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+            freqs = self.catalog.term_frequencies(tokens)
+            rare = [w for w, n in freqs if n <= COMMON_SHARE * total]
+            tokens = rare or [w for w, _ in sorted(freqs, key=lambda x: x[1])[:2]]
+        match = fts_query(tokens)
         if match is None:
             return []
         try:
