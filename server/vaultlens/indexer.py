@@ -62,7 +62,6 @@ class Indexer:
                  embedder: Embedder, ocr: OCR | None, options: IndexOptions,
                  progress: Callable[[Progress], None] | None = None) -> None:
         self.root = root
-        self.data = data
         self.catalog = catalog
         self.vectors = vectors
         self.embedder = embedder
@@ -77,7 +76,6 @@ class Indexer:
         self.state = Progress(0, 0, "")
         self.visual = embedder.supports_images
         self._in_sync = True  # vectors match the catalog's items_version
-        self._summary = Summary(model=embedder.signature, visual=self.visual)
 
     def close(self) -> None:
         if self.ocr is not None:
@@ -89,7 +87,7 @@ class Indexer:
 
     def run(self) -> Summary:
         start = time.perf_counter()
-        summary = self._summary = Summary(model=self.embedder.signature, visual=self.visual)
+        summary = Summary(model=self.embedder.signature, visual=self.visual)
         vault = scan(self.root, self.options.config_dir, self.options.exclude)
         summary.skipped += [{"path": p.path, "reason": p.reason} for p in vault.problems]
         resolver = Resolver(f.path for f in vault.files)
