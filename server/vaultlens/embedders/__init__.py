@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from vaultlens.embedders.base import Embedder, Input, ModelError, Role, Vectors
 
 __all__ = ["Embedder", "Input", "ModelError", "Role", "Vectors", "load", "pull"]
 
-log = logging.getLogger(__name__)
 AUTO_ORDER = ("qwen3-vl-2b", "qwen3-vl-8b")
 
 
@@ -37,7 +35,6 @@ def load(name: str = "auto", *, dims: int | None = None, max_image_tokens: int =
             "Visual search is OFF; images are found through their OCR text, alt text, file name "
             "and the paragraphs around them. `vaultlens model pull qwen3-vl-2b` turns it on."
         )
-        log.info(notice)
         return MiniLM(threads=threads), notice
     if name in MODELS or Path(name).expanduser().exists() or "/" in name:
         return Qwen3VL(name, dims=dims, max_image_tokens=max_image_tokens, threads=threads), None
