@@ -263,3 +263,41 @@ def test_non_loopback_bind_needs_allow_remote(make_vault: MakeVault, tmp_path: P
     cfg = Config(vault=make_vault({"a.md": "x"}), data_dir=tmp_path / "d", model="minilm")
     with pytest.raises(SystemExit, match="pass --allow-remote"):
         serve(cfg, "0.0.0.0", 27123, allow_remote=False, reconcile_every=600)
+
+
+async def test_keyword_answers_while_the_model_loads(aiohttp_client: Client, make_vault: MakeVault,
+                                                     tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Search answers from the first second: keyword-only, flagged partial, until the query
+    model is in; then with vectors too. The indexing thread waits for the model."""
+    import threading
+
+    from vaultlens.service import Daemon
+
+    release = threading.Event()
+    real_warm = Daemon._warm
+
+    def held_warm(self: Daemon) -> None:
+        release.wait(60)
+        real_warm(self)
+
+    monkeypatch.setattr(Daemon, "_warm", held_warm)
+    vault = make_vault(VAULT)
+    data = tmp_path / "data"
+    # an index already on disk, as after a restart
+    from test_indexer import Run
+
+    Run(vault, data).index(ocr=False)
+    app = make_app(Config(vault=vault, data_dir=data, model="minilm", ocr=False),
+                   watching=False)
+    client = await aiohttp_client(app)
+    api = Api(client, DataDir(data).token(), vault, app)
+    status, early = await api.post("/api/search", {"query": "selective sync settings"})
+    assert status == 200 and early["partial"] is True
+    assert early["results"][0]["path"] == "Sync.md"
+    _, state = await api.get("/api/status")
+    assert state["vector_search_ready"] is False and state["runs"] == 0
+    release.set()
+    await api.idle()
+    _, later = await api.post("/api/search", {"query": "keep sync away from one directory"})
+    assert later["partial"] is False and later["results"][0]["path"] == "Sync.md"

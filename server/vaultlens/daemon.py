@@ -57,7 +57,7 @@ def _daemon(reconcile_every: float) -> Callable[[web.Application], AsyncIterator
         loop = asyncio.get_running_loop()
         daemon = await loop.run_in_executor(None, Daemon.open, app[WORKSPACE], reconcile_every)
         app[DAEMON] = daemon
-        daemon.service.start()
+        daemon.start()
         yield
         ended = await loop.run_in_executor(None, daemon.service.stop, STOP_WITHIN)
         if not ended:

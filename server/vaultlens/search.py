@@ -103,13 +103,17 @@ class Searcher:
         return [int(r[0]) for r in rows]
 
     def search(self, query: str, k: int = 10, offset: int = 0,
-               filters: Filters | None = None) -> list[Hit]:
+               filters: Filters | None = None, vectors: bool = True) -> list[Hit]:
         """The best k hits after ``offset``, within ``filters``. Filters apply after
-        retrieval, so the pool is widened when they are set."""
+        retrieval, so the pool is widened when they are set. ``vectors=False``: keywords only
+        (the daemon's first seconds, while the query model loads)."""
         filters = filters or Filters()
         pool = max(50, 5 * (k + offset)) * (4 if filters.active else 1)
         scores: dict[int, float] = {}
-        for ranking in (self.vector_ranking(query, pool), self.keyword_ranking(query, pool)):
+        rankings = [self.keyword_ranking(query, pool)]
+        if vectors:
+            rankings.insert(0, self.vector_ranking(query, pool))
+        for ranking in rankings:
             for rank, item_id in enumerate(ranking):
                 scores[item_id] = scores.get(item_id, 0.0) + 1.0 / (RRF_K + rank + 1)
         best = sorted(scores, key=lambda i: -scores[i])

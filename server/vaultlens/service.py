@@ -42,7 +42,8 @@ class IndexService:
 
     def start(self) -> None:
         self._wake.set()  # the reconcile at start: what changed while the daemon was down
-        self._thread.start()
+        if not self._quit.is_set():
+            self._thread.start()
 
     def request(self, paths: list[str]) -> None:
         """Index these vault paths before anything else, as soon as possible."""
@@ -83,7 +84,8 @@ class IndexService:
         self._quit.set()
         self.indexer.stop.set()
         self._wake.set()
-        self._thread.join(timeout)
+        if self._thread.ident is not None:  # it may never have started
+            self._thread.join(timeout)
         ended = not self._thread.is_alive()
         if ended:
             self.indexer.save_vectors()
@@ -100,6 +102,8 @@ class Daemon:
     searcher: Searcher
     token: str
     started: float = field(default_factory=time.time)
+    # set once the query model is loaded: until then searches are keyword-only ("partial")
+    ready: threading.Event = field(default_factory=threading.Event)
     # one thread: the read connection and the query model are used from it alone
     search_pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="vaultlens-search"))
@@ -112,13 +116,24 @@ class Daemon:
         if not workspace.embedder.supports_images:
             # a second small text model: queries never queue behind the indexer's batches
             query_model, _ = load(cfg.model, dims=cfg.dims, threads=1)
-        # Load the query model now, before the indexing thread exists: transformers' lazy
-        # imports are not thread-safe on first use (two threads at once → ImportError),
-        # and the first search should not pay for loading.
-        query_model.embed_texts(["warm up"], "query")
         searcher = Searcher(reader, workspace.vectors, query_model)
         service = IndexService(workspace.indexer(), reconcile_every)
         return cls(workspace, service, searcher, workspace.data.token())
+
+    def start(self) -> None:
+        """Load the query model in the background, then start indexing. Searches are answered
+        from the first second, by keywords alone until the model is in. The indexing thread
+        waits for the model: transformers' lazy imports are not thread-safe on first use (two
+        threads importing at once raise ImportError)."""
+        threading.Thread(target=self._warm, name="vaultlens-warm-up", daemon=True).start()
+
+    def _warm(self) -> None:
+        try:
+            self.searcher.embedder.embed_texts(["warm up"], "query")
+            self.ready.set()
+        except Exception:
+            log.exception("the query model failed to load; searches stay keyword-only")
+        self.service.start()
 
     def status(self) -> dict[str, Any]:
         ws, service = self.workspace, self.service
@@ -135,6 +150,7 @@ class Daemon:
             "vault": str(ws.config.vault),
             "model": ws.embedder.signature,
             "visual_search": ws.embedder.supports_images,
+            "vector_search_ready": self.ready.is_set(),
             "notice": ws.notice,
             "counts": counts,
             "vectors": len(ws.vectors),

@@ -21,6 +21,7 @@ from vaultlens.api import (
     NotFound,
     Route,
     TooLarge,
+    Unavailable,
     confine,
     openapi,
     read_json,
@@ -70,10 +71,11 @@ async def search(request: web.Request) -> web.Response:
     prefix = confine(root, body["path"]) if body.get("path") else None
     filters = Filters(path=prefix, kind=body.get("kind"), tag=body.get("tag"))
     start = time.perf_counter()
+    ready = daemon.ready.is_set()
     hits: list[Hit] = await in_search_thread(
         request, daemon.searcher.search, body["query"], body.get("k", 10),
-        body.get("offset", 0), filters)
-    return _ok({"results": [h.to_json() for h in hits],
+        body.get("offset", 0), filters, ready)
+    return _ok({"results": [h.to_json() for h in hits], "partial": not ready,
                 "took_ms": round(1000 * (time.perf_counter() - start), 1)})
 
 
@@ -110,6 +112,8 @@ def _similar_to_upload(daemon: Daemon, data: bytes, k: int) -> list[Hit]:
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ApiError(f"the upload is not an image Pillow can read ({exc})") from exc
     embedder = daemon.searcher.embedder
+    if not daemon.ready.is_set():
+        raise Unavailable("the model is still loading; try again in a few seconds")
     if not embedder.supports_images:
         raise ApiError("visual search is off (text-only model): search by a vault path, whose "
                        "text stands in for its pixels, or run with a Qwen3-VL model")
