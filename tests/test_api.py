@@ -301,3 +301,12 @@ async def test_keyword_answers_while_the_model_loads(aiohttp_client: Client, mak
     await api.idle()
     _, later = await api.post("/api/search", {"query": "keep sync away from one directory"})
     assert later["partial"] is False and later["results"][0]["path"] == "Sync.md"
+
+
+async def test_reindex_of_an_unchanged_file_drains(api: Api) -> None:
+    """A reindex request for a file with nothing new must not stay queued forever."""
+    status, _ = await api.post("/api/reindex", {"path": "Sync.md"})
+    assert status == 202
+    await api.idle()
+    _, state = await api.get("/api/status")
+    assert state["queue"] == 0 and state["indexing"] is False

@@ -118,11 +118,15 @@ class Indexer:
         queue = deque(work)
         done: set[str] = set()
         last_save = time.monotonic()
-        while queue:
+        while True:
+            # urgent paths first, and even when nothing else changed: a reindex request for
+            # an unchanged file must be answered (and leave the queue), not wait forever
+            self._take_urgent(queue, resolver, kinds)
+            if not queue:
+                break
             if self.stop.is_set():
                 summary.stopped = True
                 break
-            self._take_urgent(queue, resolver, kinds)
             f = queue.popleft()
             self._report(Progress(len(done), len(done) + len(queue) + 1, f.path))
             outcome, h = self._index_file(f, rows.get(f.path), resolver, kinds, dirty, summary)
