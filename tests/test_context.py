@@ -144,3 +144,27 @@ def test_to_json_shape(parse: Callable[..., Note]) -> None:
     assert {"target", "note", "line", "context", "headings"} <= data.keys()
     assert data["context"][0] == {"start": 9, "end": 9, "text": "![[storm.png]]",
                                   "role": "containing"}
+
+
+def test_many_embeds_in_one_note_finish() -> None:
+    """A 1,500-image gallery once took 143 s (every embed rescanned every section and every
+    embed). Each case must finish in a child process we can kill."""
+    import subprocess
+    import sys
+
+    script = (
+        "from vaultlens.notes import NoteParser\n"
+        "from vaultlens.context import link_note\n"
+        "from vaultlens.links import Resolver\n"
+        "paths = [f'img{i}.png' for i in range(1500)]\n"
+        "kinds = {p: 'image' for p in paths}\n"
+        "gallery = '\\n\\n'.join(f'![[img{i}.png]]' for i in range(1500))\n"
+        "line = ('word ![[img1.png]] more text ' * 180000)[: 5 * 2**20]\n"
+        "for text in (gallery, line):\n"
+        "    links = link_note(NoteParser().parse(text, 'n.md'), Resolver(paths), kinds, 1500)\n"
+        "    assert all(sum(len(c.text) for c in x.context) <= 1500 for x in links)\n"
+        "print('done')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0 and proc.stdout.strip() == "done", proc.stderr

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from vaultlens.embeds import Embed
+from vaultlens.embeds import Embed, strip_embeds
 from vaultlens.links import Resolver
 from vaultlens.notes import Note, NoteParser, Section
 from vaultlens.vault import Problem, Vault
@@ -74,11 +74,16 @@ class EmbedLink:
         }
 
 
-def has_words(text: str, embeds: list[Embed] | None = None) -> bool:
+def has_words(text: str) -> bool:
     """Does the text hold real words once the embeds in it are taken out?"""
-    for e in embeds or ():
-        text = text.replace(e.raw, " ")
-    return _WORD.search(text) is not None
+    return _WORD.search(strip_embeds(text)) is not None
+
+
+def text_flags(note: Note) -> list[bool]:
+    """For each section: is it content with real words? Computed once per note, because
+    every embed's context asks it of its neighbours (a gallery of 1,500 images asked it
+    millions of times)."""
+    return [s.kind in _CONTENT_KINDS and has_words(s.text) for s in note.sections]
 
 
 def _clip(section: Section, budget: int, keep: str, line: int = 0) -> ContextBlock | None:
@@ -126,41 +131,46 @@ def _scope(sections: list[Section], i: int, limit: int) -> tuple[int, int]:
     return lo, hi
 
 
-def _neighbours(note: Note, i: int, own_words: bool) -> tuple[Section | None, Section | None]:
+def _neighbours(note: Note, i: int, own_words: bool, flags: list[bool]
+                ) -> tuple[Section | None, Section | None]:
     """Nearest real-text sections before and after section i, in the narrowest scope that has
     some (the embed's own heading section first)."""
     sections = note.sections
     depth = len(sections[i].headings)
     for limit in [99, *range(depth, -1, -1)]:
         lo, hi = _scope(sections, i, limit)
-        before = next((s for s in reversed(sections[lo:i]) if _is_text(s, note)), None)
-        after = next((s for s in sections[i + 1 : hi] if _is_text(s, note)), None)
+        before = next((sections[j] for j in range(i - 1, lo - 1, -1) if flags[j]), None)
+        after = next((sections[j] for j in range(i + 1, hi) if flags[j]), None)
         if before or after or own_words:
             return before, after
     return None, None
 
 
-def _is_text(s: Section, note: Note) -> bool:
-    if s.kind not in _CONTENT_KINDS:
-        return False
-    inside = [e for e in note.embeds if s.start <= e.line <= s.end]
-    return has_words(s.text, inside)
-
-
-def embed_context(note: Note, embed: Embed, budget: int) -> tuple[ContextBlock, ...]:
-    """The containing block first, then the nearest real text before and after."""
+def embed_context(note: Note, embed: Embed, budget: int,
+                  flags: list[bool] | None = None) -> tuple[ContextBlock, ...]:
+    """The containing block first, then the nearest real text before and after.
+    ``flags``: text_flags(note), passed in when linking many embeds of one note."""
     i = note.section_index(embed.line)
     if i is None:
         return ()
+    flags = text_flags(note) if flags is None else flags
     section = block = note.sections[i]
+    own_words = flags[i]
     for a, b in section.items:
         if a <= embed.line <= b:
-            block = Section(section.kind, a, b, _lines(note, section, a, b), section.headings)
-    inside = [e for e in note.embeds if block.start <= e.line <= block.end]
-    own_words = has_words(block.text, inside)
-    before, after = _neighbours(note, i, own_words)
+            lines = note.section_lines[i][a - section.start : b - section.start + 1]
+            block = Section(section.kind, a, b, "\n".join(lines), section.headings)
+            own_words = has_words(block.text)
+    before, after = _neighbours(note, i, own_words, flags)
     out: list[ContextBlock] = []
-    containing = _clip(block, budget // 2 if (before or after) else budget, "around", embed.line)
+    share = budget // 2 if (before or after) else budget
+    containing: ContextBlock | None
+    if len(block.text) > 4 * share:
+        # a huge block (a 5 MB one-line note with thousands of embeds): cut a window of
+        # characters around this embed, so no embed costs the whole block
+        containing = _window(note.section_lines[i], section.start, block, embed, share)
+    else:
+        containing = _clip(block, share, "around", embed.line)
     if containing:
         out.append(containing)
         budget -= len(containing.text)
@@ -174,9 +184,24 @@ def embed_context(note: Note, embed: Embed, budget: int) -> tuple[ContextBlock, 
     return tuple(out)
 
 
-def _lines(note: Note, section: Section, a: int, b: int) -> str:
-    lines = section.text.split("\n")
-    return "\n".join(lines[a - section.start : b - section.start + 1])
+def _window(lines: list[str], first: int, block: Section, embed: Embed,
+            budget: int) -> ContextBlock:
+    """About ``budget`` characters of the lines around the embed's own line."""
+    at = embed.line - first
+    text = lines[at]
+    lo = max(0, embed.column - 1 - budget // 2)
+    cut = text[lo : lo + budget]
+    start = end = embed.line
+    room = budget - len(cut)
+    for j in range(at - 1, block.start - first - 1, -1):  # whole lines above, while they fit
+        if len(lines[j]) + 1 > room:
+            break
+        cut, room, start = lines[j] + "\n" + cut, room - len(lines[j]) - 1, start - 1
+    for j in range(at + 1, block.end - first + 1):
+        if len(lines[j]) + 1 > room:
+            break
+        cut, room, end = cut + "\n" + lines[j], room - len(lines[j]) - 1, end + 1
+    return ContextBlock(start, end, cut, "containing")
 
 
 @dataclass
@@ -202,6 +227,7 @@ def link_note(
 ) -> list[EmbedLink]:
     """Image, PDF and external embeds of one note, resolved, each with its context."""
     out: list[EmbedLink] = []
+    flags = text_flags(note)
     for embed in note.embeds:
         target: str | None = None
         reason: str | None = "external URL; not indexed"
@@ -220,7 +246,7 @@ def link_note(
             EmbedLink(
                 note=note.path, embed=embed, target=target, kind=kind, reason=reason,
                 title=note.title, headings=headings,
-                context=embed_context(note, embed, max(budget - spent, 100)),
+                context=embed_context(note, embed, max(budget - spent, 100), flags),
             )
         )
     return out

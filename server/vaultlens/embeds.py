@@ -59,6 +59,11 @@ class Embed:
         return pasted_at(self.target)
 
 
+def strip_embeds(text: str) -> str:
+    """The text with every embed taken out, in one linear pass."""
+    return _EMBED.sub(" ", text)
+
+
 def _kind(target: str) -> str:
     if _SCHEME.match(target) or target.startswith("//"):
         return "external"

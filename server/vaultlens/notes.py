@@ -62,6 +62,11 @@ class Note:
             return i
         return None
 
+    @cached_property
+    def section_lines(self) -> list[list[str]]:
+        """Each section's lines, split once (context building reads them per embed)."""
+        return [s.text.split("\n") for s in self.sections]
+
     def section_at(self, line: int) -> Section | None:
         i = self.section_index(line)
         return None if i is None else self.sections[i]
