@@ -112,6 +112,6 @@ def test_common_words_do_not_drive_keyword_ranking(tmp_path: Path) -> None:
         for i, t in zip(ids, texts, strict=True):
             cat.set_fts(i, t, "", "")
     searcher = Searcher(cat, VectorIndex(tmp_path / "v", 8, "s"), None)  # type: ignore[arg-type]
-    assert searcher.keyword_ranking("vault orchid", 10) == [ids[-1]]  # "vault" is everywhere
+    assert list(searcher.keyword_scores("vault orchid", 10)) == [ids[-1]]  # "vault": everywhere
     # every word common: the two rarest still rank, so such a query still finds things
-    assert len(searcher.keyword_ranking("vault note", 50)) == 31
+    assert len(searcher.keyword_scores("vault note", 50)) == 31

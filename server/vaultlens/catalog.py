@@ -91,6 +91,21 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0003_fts_vocabulary", """
         CREATE VIRTUAL TABLE items_vocab USING fts5vocab(items_fts, 'row');
     """),
+    # Frontmatter properties, one row per value (a list gives several), for filters such as
+    # status:done or ctr>5. Files indexed before this are read once more (their hash is
+    # cleared) for their properties and the new keyword fields; OCR and vectors come from the
+    # caches, so only what changed in what is embedded (image text without context) is.
+    ("0004_note_properties", """
+        CREATE TABLE properties (
+            file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+            name TEXT NOT NULL COLLATE NOCASE,
+            value TEXT NOT NULL,
+            number REAL,                   -- the value as a number, when it is one
+            PRIMARY KEY (file_id, name, value)
+        ) WITHOUT ROWID;
+        CREATE INDEX properties_name ON properties(name);
+        UPDATE files SET hash = NULL;
+    """),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 _CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
@@ -294,6 +309,19 @@ class Catalog:
             " JOIN files ON files.id = items.file_id WHERE items.id = ?", (item_id,)).fetchone()
         return row
 
+    def section_places(self, ids: Iterable[int]) -> dict[int, tuple[int, str, int, int]]:
+        """(file id, headings, start line, end line) of each note section among ``ids``."""
+        out: dict[int, tuple[int, str, int, int]] = {}
+        unique = list(ids)
+        for i in range(0, len(unique), 500):
+            chunk = unique[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.conn.execute(
+                    f"SELECT id, file_id, headings, start_line, end_line FROM items"
+                    f" WHERE id IN ({marks}) AND kind = 'section'", chunk):
+                out[int(r[0])] = (int(r[1]), str(r[2]), int(r[3]), int(r[4]))
+        return out
+
     # links --------------------------------------------------------------------------------
     def replace_links(self, note_id: int, links: Iterable[dict[str, Any]]) -> None:
         self.conn.execute("DELETE FROM links WHERE note_id = ?", (note_id,))
@@ -312,10 +340,51 @@ class Catalog:
         return [{**dict(r), "headings": json.loads(r["headings"]),
                  "context": json.loads(r["context"])} for r in rows]
 
+    def embeds_within(self, note_id: int, start: int, end: int) -> list[dict[str, Any]]:
+        """The images and PDFs a note embeds between these lines (a paragraph's pictures)."""
+        rows = self.conn.execute(
+            "SELECT links.target, links.line, links.page, links.caption, items.id AS item"
+            " FROM links LEFT JOIN files ON files.path = links.target"
+            " LEFT JOIN items ON items.file_id = files.id"
+            "  AND (items.page IS NULL OR items.page = COALESCE(links.page, 1))"
+            " WHERE links.note_id = ? AND links.target IS NOT NULL AND links.line BETWEEN ? AND ?"
+            " ORDER BY links.line, links.col", (note_id, start, end)).fetchall()
+        return [{"path": r["target"], "line": r["line"], "page": r["page"],
+                 "caption": r["caption"], "item": r["item"]} for r in rows]
+
+    def images_around(self, section_ids: Iterable[int]) -> dict[int, set[int]]:
+        """For each note section, the image and PDF-page items whose embed it holds or whose
+        context (the paragraphs shown around an embed) it overlaps."""
+        ids = list(section_ids)
+        out: dict[int, set[int]] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT s.id, s.start_line, s.end_line, links.line, links.context, t.id AS target"
+                f" FROM items AS s JOIN links ON links.note_id = s.file_id"
+                f" JOIN files ON files.path = links.target"
+                f" JOIN items AS t ON t.file_id = files.id"
+                f"  AND (t.page IS NULL OR t.page = COALESCE(links.page, 1))"
+                f" WHERE s.id IN ({marks}) AND s.kind = 'section'", chunk).fetchall()
+            for r in rows:
+                a, b = r["start_line"], r["end_line"]
+                if a <= r["line"] <= b or any(a <= c["end"] and c["start"] <= b
+                                              for c in json.loads(r["context"])):
+                    out.setdefault(int(r["id"]), set()).add(int(r["target"]))
+        return out
+
     def set_tags(self, file_id: int, tags: Iterable[str]) -> None:
         self.conn.execute("DELETE FROM tags WHERE file_id = ?", (file_id,))
         self.conn.executemany("INSERT OR IGNORE INTO tags(file_id, tag) VALUES (?, ?)",
                               [(file_id, t) for t in tags])
+
+    def set_properties(self, file_id: int, properties: Iterable[tuple[str, str, float | None]]
+                       ) -> None:
+        self.conn.execute("DELETE FROM properties WHERE file_id = ?", (file_id,))
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO properties(file_id, name, value, number) VALUES (?, ?, ?, ?)",
+            [(file_id, *p) for p in properties])
 
     def link_targets_from(self, note_id: int) -> set[str]:
         return {r[0] for r in self.conn.execute(

@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from vaultlens import config
@@ -14,6 +15,7 @@ from vaultlens.catalog import CatalogError
 from vaultlens.context import EmbedLink, LinkedVault, link_vault
 from vaultlens.datadir import DataDir, DataDirError, data_dir_for
 from vaultlens.embedders import ModelError, pull
+from vaultlens.evaluate import EvalError, evaluate, load_queries, report
 from vaultlens.notes import NoteParser
 from vaultlens.report import Progress, Summary
 from vaultlens.vault import scan
@@ -21,9 +23,9 @@ from vaultlens.workspace import WorkspaceError, open_workspace, progress_line
 
 INDEX_SETTINGS = ["vault", "config_dir", "exclude", "context_chars", "data_dir", "model", "dims",
                   "vector_dtype", "max_image_tokens", "threads", "ocr", "max_pdf_pages",
-                  "pdf_timeout"]
+                  "pdf_timeout", "rerank", "rerank_top"]
 READ_SETTINGS = ["vault", "data_dir", "model", "dims", "vector_dtype", "max_image_tokens",
-                 "threads"]
+                 "threads", "rerank", "rerank_top"]
 
 
 def read_vault(cfg: config.Config) -> LinkedVault:
@@ -138,6 +140,32 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
+    cfg = config.from_args(args)
+    queries = [q for q in load_queries(args.queries) if q.vault == cfg.vault.name]
+    if not queries:
+        raise EvalError(f"{args.queries}: no queries for the vault {cfg.vault.name!r} "
+                        "(their 'vault' field names the vault folder)")
+    ws = open_workspace(cfg, writer=True)
+    try:
+        indexer = ws.indexer()  # brings the index up to date first; a warm run embeds nothing
+        try:
+            indexer.run()
+        finally:
+            indexer.save_vectors()
+            indexer.close()
+        result = evaluate(ws.searcher(), queries)
+    finally:
+        ws.close()
+    if args.json:
+        json.dump(result, out, ensure_ascii=False, indent=1)
+        out.write("\n")
+    else:
+        print(f"{cfg.vault.name}: {len(queries)} queries", file=out)
+        print(report(result), file=out)
+    return 0
+
+
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     ws = open_workspace(config.from_args(args), writer=False)
     try:
@@ -211,6 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
                       'Print {"results": [...]}.')
     search.add_argument("--k", type=int, default=10, help="How many results (default 10).")
     search.add_argument("query", nargs="+", help="What to look for.")
+    evaluate_ = _command(sub, "eval", "Measure search on labelled queries, against three "
+                         "baselines (file name, keyword, vector) over the same index.",
+                         INDEX_SETTINGS, cmd_eval, 'Print {"vaultlens": ..., "baselines": ...}.')
+    evaluate_.add_argument("--queries", type=Path, required=True,
+                           help="Labelled queries, one JSON object per line (see README).")
     _command(sub, "status", "What is indexed, with which model, and what not.", READ_SETTINGS,
              cmd_status, "Print JSON.")
     serve = sub.add_parser("serve", help="Run the daemon: keep the vault indexed and answer "
@@ -226,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     model = sub.add_parser("model", help="Manage models.")
     model_sub = model.add_subparsers(dest="action", required=True)
     pull_cmd = model_sub.add_parser("pull", help="Download a model (needs the network).")
-    pull_cmd.add_argument("name", help="qwen3-vl-2b or qwen3-vl-8b")
+    pull_cmd.add_argument("name", help="qwen3-vl-2b, qwen3-vl-8b or qwen3-vl-reranker-2b")
     pull_cmd.set_defaults(run=cmd_model)
     return parser
 
@@ -235,7 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.run(args, sys.stdout)
-    except (config.ConfigError, ModelError, CatalogError, DataDirError, WorkspaceError) as exc:
+    except (config.ConfigError, ModelError, CatalogError, DataDirError, WorkspaceError,
+            EvalError) as exc:
         print(f"vaultlens: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `vaultlens links | head` is a normal way to read it

@@ -69,6 +69,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_image_tokens", 256, "Qwen3-VL visual tokens per image (more: finer, slower).",
             int),
     Setting("threads", None, "CPU threads for the models (default: all cores).", int),
+    Setting("rerank", "off", "Rerank the top hits with a cross-encoder: off, "
+            "qwen3-vl-reranker-2b, or a model folder. Slow on CPU; for a GPU."),
+    Setting("rerank_top", 20, "How many of the top hits the reranker reads.", int),
     Setting("ocr", "on", "Read text inside images and scanned PDF pages: on or off."),
     Setting("max_pdf_pages", 200, "Index at most this many pages of each PDF.", int),
     Setting("pdf_timeout", 20.0, "Seconds one PDF may take to read before it is skipped.", float),
@@ -94,6 +97,8 @@ class Config:
     vector_dtype: str = "f16"
     max_image_tokens: int = 256
     threads: int | None = None
+    rerank: str = "off"
+    rerank_top: int = 20
     ocr: bool = True
     max_pdf_pages: int = 200
     pdf_timeout: float = 20.0

@@ -12,11 +12,14 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
+from itertools import pairwise
 from pathlib import PurePosixPath
 from typing import Any
 
 from PIL.Image import Image
 
+from vaultlens.context import has_words
 from vaultlens.embedders import Input
 from vaultlens.notes import Note
 
@@ -35,9 +38,13 @@ def digest(*parts: str) -> str:
 
 
 def readable_name(path: str) -> str:
-    """'Attachments/notion-token_v2.png' → 'notion token v2': file names are words too."""
+    """'Attachments/Mac-OS-DateTime.png' → 'Mac OS Date Time MacOS DateTime': file names are
+    words too, split at separators and case changes, and each neighbouring pair joined again,
+    because people type "macOS" for Mac-OS and "datetime" for DateTime."""
     stem = PurePosixPath(path).stem
-    return " ".join(re.split(r"[\s_\-.]+", stem)).strip()
+    parts = [p for p in re.split(r"[\s_\-.]+|(?<=[a-z])(?=[A-Z])", stem) if p]
+    pairs = [a + b for a, b in pairwise(parts) if a.isalpha() and b.isalpha()]
+    return " ".join(parts + pairs)
 
 
 @dataclass
@@ -48,6 +55,7 @@ class Document:
     inputs: list[Input] = field(default_factory=list)
     fts: list[tuple[str, str, str]] = field(default_factory=list)  # (text, names, context)
     tags: list[str] | None = None  # a note's tags (None: not a note)
+    properties: list[tuple[str, str, float | None]] | None = None  # (name, value, number)
 
     def add(self, item: dict[str, Any], embed: Input, fts: tuple[str, str, str]) -> None:
         self.items.append(item)
@@ -55,10 +63,36 @@ class Document:
         self.fts.append(fts)
 
 
+def property_rows(properties: dict[str, Any]) -> list[tuple[str, str, float | None]]:
+    """Frontmatter as (name, value, number) rows: one per list element; dates as ISO text, so
+    that they compare in order as text."""
+    rows: list[tuple[str, str, float | None]] = []
+    for name, value in properties.items():
+        for v in value if isinstance(value, list) else [value]:
+            if v is None or isinstance(v, dict | list):
+                continue
+            if isinstance(v, bool):
+                rows.append((name, str(v).lower(), None))
+            elif isinstance(v, int | float):
+                rows.append((name, str(v), float(v)))
+            elif isinstance(v, date):
+                rows.append((name, v.isoformat(), None))
+            else:
+                text = str(v).strip()
+                try:
+                    number: float | None = float(text)
+                except ValueError:
+                    number = None
+                rows.append((name, text, number if number == number else None))  # NaN
+    return rows
+
+
 def note_document(note: Note) -> Document:
-    doc = Document(tags=list(note.tags))
+    doc = Document(tags=list(note.tags), properties=property_rows(note.properties))
     names = " ".join([note.title, note.path, *note.aliases, *(f"#{t}" for t in note.tags)])
-    sections = [s for s in note.sections if s.kind in SEARCHABLE and s.text.strip()]
+    # a paragraph that is only an embed ("![[tram.png]]") holds no words to search: the
+    # image is its own item, and its place is kept with the links
+    sections = [s for s in note.sections if s.kind in SEARCHABLE and has_words(s.text)]
     if not sections and note.line_count:
         # a note of headings or properties only is still findable by them
         text = "\n".join(s.text for s in note.sections if s.kind != "yaml") or note.title
@@ -90,14 +124,17 @@ def link_text(links: Sequence[dict[str, Any]]) -> tuple[str, str]:
 def image_document(path: str, file_hash: str, ocr_text: str, picture: Image | None,
                    links: Sequence[dict[str, Any]], visual: bool) -> Document:
     """One item. With a visual model the vector comes from the pixels; otherwise from the text
-    that describes the image: file name, captions, OCR and the paragraphs around it."""
+    the image itself carries: captions and OCR. The paragraphs around it are searched as
+    themselves and lend the image their score (see search.py), so they are not folded into its
+    vector, where they would dilute the OCR and make the image a weaker copy of its paragraph.
+    An image with no text of its own is described by its context instead."""
     captions, context = link_text(links)
     names = f"{path} {readable_name(path)} {captions}"
     if visual and picture is not None:
         embed, content_hash = Input(image=picture), digest("image", file_hash)
     else:
-        text = "\n".join(t for t in (captions, ocr_text, context) if t) or "(no text)"
-        text = text[:MAX_EMBED_CHARS]
+        own = "\n".join(t for t in (captions, ocr_text) if t.strip())
+        text = (own or context or "(no text)")[:MAX_EMBED_CHARS]
         embed, content_hash = Input(text=text), digest("image-text", text)
     doc = Document()
     doc.add({"kind": "image", "text": ocr_text, "content_hash": content_hash},

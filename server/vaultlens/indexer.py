@@ -230,6 +230,8 @@ class Indexer:
                 self.catalog.set_fts(item_id, text, names, context)
             if doc.tags is not None:
                 self.catalog.set_tags(file_id, doc.tags)
+            if doc.properties is not None:
+                self.catalog.set_properties(file_id, doc.properties)
             if links is not None:
                 dirty |= self.catalog.link_targets_from(file_id)
                 self.catalog.replace_links(file_id, links)

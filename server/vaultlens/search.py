@@ -1,43 +1,54 @@
-"""Search: vector similarity and BM25 keyword matches, fused by reciprocal rank.
+"""Search: keyword and vector evidence for every candidate, combined, then lent to images.
 
-Vectors find what a query means; the full-text index keeps exact words matching (names, error
-messages, OCR'd labels). Each hit carries what an editor needs to open it: the vault path, the
-line or page, and for images and PDF pages the notes and lines that embed them.
+1. Candidates: the best BM25 matches (FTS5, CJK as bigrams) and the nearest vectors, plus the
+   images and PDF pages embedded in or beside any candidate paragraph.
+2. Every candidate gets both scores exactly: its BM25 score (0 when it holds no query word) and
+   its cosine to the query. Reciprocal-rank fusion of two lists fails here: an item missing
+   from one list gets nothing from it, so a keyword rank of 1 sinks below items that are
+   mediocre in both. Scores are put on one scale (BM25 over the best BM25 of the query;
+   cosine above a noise floor over the best cosine) and added.
+3. An image's score is its own plus most of the best score of the paragraphs around it (the
+   ones ``context.py`` shows beside it): a query that matches the paragraph a screenshot was
+   pasted into finds the screenshot, next to that paragraph.
+4. With a text model that is not multilingual, vectors of a CJK query are noise: keywords only.
+5. Paragraphs that follow one another under one heading come back as one passage.
+6. Filters, "phrases" and -excluded words apply to the ranked list; the pool widens until
+   enough hits pass or the index is exhausted.
+7. Optionally, a cross-encoder reranks the top hits (reranker.py).
 """
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from vaultlens.catalog import Catalog, cjk_bigrams
-from vaultlens.embedders import Embedder
+from vaultlens.embedders import Embedder, Input, Vectors
+from vaultlens.filters import Admission
+from vaultlens.hits import Hit, HitMaker
+from vaultlens.query import Filters, Query, parse
+from vaultlens.reranker import Rerank
 from vaultlens.vectors import VectorIndex
 
-RRF_K = 60
-COMMON_SHARE = 0.10  # a word in more of the items than this is dropped from keyword ranking
+COMMON_SHARE = 0.3  # a word in more of the items than this is dropped from keyword ranking
 _TOKEN = re.compile(r"\w+", re.UNICODE)
-KINDS = {"section": "note", "image": "image", "page": "pdf"}
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 
 
-@dataclass
-class Hit:
-    id: int
-    kind: str  # note | image | pdf
-    path: str
-    line: int | None  # 1-based start line, for notes
-    end_line: int | None
-    page: int | None  # 1-based, for PDFs
-    score: float
-    text: str  # a snippet
-    headings: list[str] = field(default_factory=list)
-    links: list[dict[str, Any]] = field(default_factory=list)
+@dataclass(frozen=True)
+class Weights:
+    """How evidence combines (measured with ``vaultlens eval``; see the README's figures)."""
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    keyword: float = 0.5
+    vector: float = 0.5
+    cosine_floor: float = 0.2  # cosines below this say nothing (MiniLM's unrelated texts)
+    context: float = 0.9  # share of the best paragraph around it that an image inherits
+    passage_gap: int = 3  # lines between hits (a blank, an embed, a blank) in one passage
+    passage_lines: int = 20  # ... of at most this many lines
 
 
 def fts_tokens(query: str) -> list[str]:
@@ -50,40 +61,20 @@ def fts_query(tokens: list[str]) -> str | None:
     return " OR ".join(f'"{t}"' for t in tokens) if tokens else None
 
 
-def snippet(text: str, query: str, width: int = 240) -> str:
-    flat = " ".join(text.split())
-    lowered = flat.lower()
-    positions = [lowered.find(t.lower()) for t in _TOKEN.findall(query) if len(t) > 2]
-    found = [p for p in positions if p >= 0]
-    start = max(0, min(found) - width // 4) if found else 0
-    cut = flat[start : start + width]
-    return ("…" if start else "") + cut + ("…" if start + width < len(flat) else "")
-
-
-@dataclass(frozen=True)
-class Filters:
-    path: str | None = None  # a vault folder or file: hits at or under it
-    kind: str | None = None  # note | image | pdf
-    tag: str | None = None  # notes with this tag, and images/pages those notes embed
-
-    @property
-    def active(self) -> bool:
-        return bool(self.path or self.kind or self.tag)
-
-
 class Searcher:
-    def __init__(self, catalog: Catalog, vectors: VectorIndex, embedder: Embedder) -> None:
+    def __init__(self, catalog: Catalog, vectors: VectorIndex, embedder: Embedder,
+                 weights: Weights | None = None, rerank: Rerank | None = None) -> None:
         self.catalog = catalog
         self.vectors = vectors
         self.embedder = embedder
+        self.weights = weights or Weights()
+        self.rerank = rerank
+        self.hits = HitMaker(catalog)
 
-    def vector_ranking(self, query: str, pool: int) -> list[int]:
-        vector = self.embedder.embed_texts([query], "query")[0]
-        ids, _ = self.vectors.search(vector, pool)
-        return [int(i) for i in ids]
-
-    def keyword_ranking(self, query: str, pool: int) -> list[int]:
-        tokens = fts_tokens(query)
+    # the two rankers ----------------------------------------------------------------------
+    def keyword_scores(self, text: str, pool: int) -> dict[int, float]:
+        """BM25 (higher is better) of the best ``pool`` items holding any query word."""
+        tokens = fts_tokens(text)
         if len(tokens) > 1:
             # Words in a large share of items weigh almost nothing in BM25 (IDF near 0) but
             # make it score every item that has them: rank by the rarer words alone.
@@ -93,75 +84,149 @@ class Searcher:
             tokens = rare or [w for w, _ in sorted(freqs, key=lambda x: x[1])[:2]]
         match = fts_query(tokens)
         if match is None:
-            return []
+            return {}
         try:
             rows = self.catalog.conn.execute(
-                "SELECT rowid FROM items_fts WHERE items_fts MATCH ?"
-                " ORDER BY bm25(items_fts, 1.0, 0.6, 0.4) LIMIT ?", (match, pool)).fetchall()
+                "SELECT rowid, bm25(items_fts) FROM items_fts WHERE items_fts MATCH ?"
+                " ORDER BY bm25(items_fts) LIMIT ?", (match, pool)).fetchall()
         except sqlite3.OperationalError:
-            return []
-        return [int(r[0]) for r in rows]
+            return {}
+        return {int(r[0]): -float(r[1]) for r in rows}
 
-    def search(self, query: str, k: int = 10, offset: int = 0,
-               filters: Filters | None = None, vectors: bool = True) -> list[Hit]:
-        """The best k hits after ``offset``, within ``filters``. Filters apply after
-        retrieval, so the pool is widened when they are set. ``vectors=False``: keywords only
-        (the daemon's first seconds, while the query model loads)."""
-        filters = filters or Filters()
-        pool = max(50, 5 * (k + offset)) * (4 if filters.active else 1)
-        scores: dict[int, float] = {}
-        rankings = [self.keyword_ranking(query, pool)]
-        if vectors:
-            rankings.insert(0, self.vector_ranking(query, pool))
-        for ranking in rankings:
-            for rank, item_id in enumerate(ranking):
-                scores[item_id] = scores.get(item_id, 0.0) + 1.0 / (RRF_K + rank + 1)
-        best = sorted(scores, key=lambda i: -scores[i])
-        hits: list[Hit] = []
-        skipped = 0
-        for item_id in best:
-            hit = self.hit(item_id, scores[item_id], query)
-            if hit is None or not self.admits(filters, hit):
-                continue
-            if skipped < offset:
-                skipped += 1
-                continue
-            hits.append(hit)
-            if len(hits) == k:
+    def query_vector(self, text: str, image: Any = None) -> Vectors | None:
+        """The query's vector, or None when vectors cannot help (no text and no image, or a
+        CJK query for a model that is not multilingual)."""
+        if image is not None:
+            vectors = self.embedder.embed([Input(text=text or None, image=image)], "query")
+        elif not text.strip() or (_CJK.search(text) and not self.embedder.multilingual):
+            return None
+        else:
+            vectors = self.embedder.embed_texts([text], "query")
+        vector: Vectors = vectors[0]
+        return vector
+
+    # combining ----------------------------------------------------------------------------
+    def scores(self, text: str, pool: int, use_vectors: bool = True,
+               image: Any = None) -> dict[int, float]:
+        w = self.weights
+        if not text.strip() and image is None:
+            return self.browse(pool)
+        keyword = self.keyword_scores(text, pool) if text.strip() else {}
+        vector = self.query_vector(text, image) if use_vectors else None
+        candidates = set(keyword)
+        if vector is not None:
+            ids, _ = self.vectors.search(vector, pool)
+            candidates |= {int(i) for i in ids}
+        around = self.catalog.images_around(candidates)
+        candidates |= {i for found in around.values() for i in found}
+        scores = dict.fromkeys(candidates, 0.0)
+        if keyword:
+            best = max(keyword.values()) or 1.0
+            for i, s in keyword.items():
+                scores[i] += w.keyword * s / best
+        if vector is not None and candidates:
+            ordered = sorted(candidates)
+            cosines = self.vectors.similarities(vector, ordered)
+            top = max(float(np.max(cosines)), w.cosine_floor + 1e-6)
+            for i, c in zip(ordered, cosines, strict=True):
+                scores[i] += w.vector * max(0.0, float(c) - w.cosine_floor) / (
+                    top - w.cosine_floor)
+        lent: dict[int, float] = {}
+        for section, images in around.items():
+            for image_id in images:
+                lent[image_id] = max(lent.get(image_id, 0.0), w.context * scores[section])
+        for image_id, value in lent.items():
+            scores[image_id] += value
+        return {i: s for i, s in scores.items() if s > 0}
+
+    def browse(self, pool: int) -> dict[int, float]:
+        """A query of filters alone ("kind:image tag:trip"): items in path and line order."""
+        rows = self.catalog.conn.execute(
+            "SELECT items.id FROM items JOIN files ON files.id = items.file_id"
+            " ORDER BY files.path, items.page, items.start_line LIMIT ?", (pool,)).fetchall()
+        return {int(r[0]): 1.0 - n / (len(rows) + 1) for n, r in enumerate(rows)}
+
+    def search(self, query: str, k: int = 10, offset: int = 0, filters: Filters | None = None,
+               vectors: bool = True, image: Any = None) -> list[Hit]:
+        """The best k hits after ``offset``. ``query`` may hold filters (see query.py);
+        ``filters`` adds more. ``vectors=False``: keywords only (the daemon's first seconds,
+        while the query model loads). ``image``: a picture to search by, with the text, for a
+        visual model."""
+        parsed = self.parse(query)
+        admission = Admission(self.catalog, parsed.filters.merged(filters or Filters()),
+                              parsed.phrases)
+        strict = admission.filters.active or bool(parsed.phrases or admission.excluded)
+        rerank = self.rerank if vectors else None  # not while the daemon is still loading
+        want = max(k + offset, rerank.top) if rerank else k + offset
+        total = len(self.vectors) + 1
+        pool = max(50, 5 * want) * (4 if strict else 1)
+        while True:
+            scores = self.scores(parsed.text, pool, vectors, image)
+            hits = self._page(scores, parsed.text, admission, want)
+            exhausted = pool >= total and pool >= self._item_count()
+            if len(hits) == want or not strict or exhausted:
                 break
+            pool *= 4
+        if rerank is not None:
+            hits = rerank.apply(Input(text=parsed.text or None, image=image), hits)
+        return hits[offset : offset + k]
+
+    def parse(self, query: str) -> Query:
+        return parse(query, self._is_property)
+
+    def _is_property(self, name: str) -> bool:
+        return self.catalog.conn.execute("SELECT 1 FROM properties WHERE name = ? LIMIT 1",
+                                         (name,)).fetchone() is not None
+
+    def _item_count(self) -> int:
+        return int(self.catalog.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+    def passages(self, scores: dict[int, float]) -> list[tuple[float, list[int]]]:
+        """Hits ranked as passages: candidate paragraphs that follow one another under one
+        heading (at most ``passage_gap`` lines apart, ``passage_lines`` in all) are one result,
+        because a person reads them together. A passage ranks by its best paragraph (adding
+        the others' scores favoured long notes, measured). Images and PDF pages stay single.
+        Each passage lists its best item first."""
+        w = self.weights
+        places = self.catalog.section_places(scores)
+        runs: dict[tuple[int, str], list[tuple[int, int, int]]] = {}
+        ranked: list[tuple[float, list[int]]] = []
+        for item_id, score in scores.items():
+            place = places.get(item_id)
+            if place is None:
+                ranked.append((score, [item_id]))
+            else:
+                runs.setdefault(place[:2], []).append((place[2], place[3], item_id))
+        for sections in runs.values():
+            sections.sort()
+            run = [sections[0]]
+            for section in sections[1:]:
+                reach = max(end for _, end, _ in run)
+                if (section[0] <= reach + w.passage_gap + 1
+                        and section[1] - run[0][0] < w.passage_lines):
+                    run.append(section)
+                else:
+                    ranked.append(self._passage(run, scores))
+                    run = [section]
+            ranked.append(self._passage(run, scores))
+        ranked.sort(key=lambda x: (-x[0], x[1][0]))
+        return ranked
+
+    def _passage(self, run: list[tuple[int, int, int]], scores: dict[int, float]
+                 ) -> tuple[float, list[int]]:
+        ids = sorted((i for _, _, i in run), key=lambda i: (-scores[i], i))
+        return scores[ids[0]], ids
+
+    def _page(self, scores: dict[int, float], text: str, admission: Admission, want: int
+              ) -> list[Hit]:
+        hits: list[Hit] = []
+        for score, ids in self.passages(scores):
+            hit = self.hits.passage(ids, score, text)
+            if hit is not None and admission.admits(hit):
+                hits.append(hit)
+                if len(hits) == want:
+                    break
         return hits
 
-    def admits(self, filters: Filters, hit: Hit) -> bool:
-        if filters.kind and hit.kind != filters.kind:
-            return False
-        if filters.path and not (hit.path == filters.path
-                                 or hit.path.startswith(filters.path.rstrip("/") + "/")):
-            return False
-        if filters.tag:
-            notes = [hit.path] if hit.kind == "note" else [x["note"] for x in hit.links]
-            marks = ",".join("?" * len(notes))
-            row = self.catalog.conn.execute(
-                f"SELECT 1 FROM tags JOIN files ON files.id = tags.file_id"
-                f" WHERE tags.tag = ? AND files.path IN ({marks}) LIMIT 1",
-                (filters.tag.lstrip("#"), *notes)).fetchone() if notes else None
-            if row is None:
-                return False
-        return True
-
     def hit(self, item_id: int, score: float, query: str) -> Hit | None:
-        row = self.catalog.item(item_id)
-        if row is None:
-            return None
-        kind = KINDS[row["kind"]]
-        links = []
-        if kind in ("image", "pdf"):
-            for x in self.catalog.links_to(row["path"]):
-                if kind == "pdf" and x["page"] not in (None, row["page"]):
-                    continue
-                links.append({"note": x["note"], "line": x["line"], "headings": x["headings"],
-                              "context": x["context"]})
-        return Hit(
-            id=item_id, kind=kind, path=row["path"], line=row["start_line"],
-            end_line=row["end_line"], page=row["page"], score=round(score, 6),
-            text=snippet(row["text"], query), headings=json.loads(row["headings"]), links=links,
-        )
+        return self.hits.hit(item_id, score, query)

@@ -116,7 +116,7 @@ class Daemon:
         if not workspace.embedder.supports_images:
             # a second small text model: queries never queue behind the indexer's batches
             query_model, _ = load(cfg.model, dims=cfg.dims, threads=1)
-        searcher = Searcher(reader, workspace.vectors, query_model)
+        searcher = workspace.searcher(reader, query_model)
         service = IndexService(workspace.indexer(), reconcile_every)
         return cls(workspace, service, searcher, workspace.data.token())
 

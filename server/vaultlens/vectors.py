@@ -16,6 +16,7 @@ import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -137,6 +138,22 @@ class VectorIndex:
                                       min(k, len(self.index)))
         return (np.asarray(found.keys, dtype=np.uint64),
                 1.0 - np.asarray(found.distances, dtype=np.float32))
+
+    def similarities(self, query: Vectors, ids: list[int]) -> NDArray[np.float32]:
+        """Cosine of the query to each id's stored vector (0 for an id without one): every
+        candidate of a search is scored exactly, not just those in the nearest-k list."""
+        if not ids:
+            return np.zeros(0, dtype=np.float32)
+        with self._lock:
+            found: Any = self.index.get(np.asarray(ids, dtype=np.uint64), dtype="f32")
+        rows = found if isinstance(found, tuple | list) else list(found or ())
+        q = np.asarray(query, dtype=np.float32)
+        out = np.zeros(len(ids), dtype=np.float32)
+        for n, v in enumerate(rows):
+            if v is not None:
+                v = np.asarray(v, dtype=np.float32).reshape(-1)
+                out[n] = float(v @ q) / max(float(np.linalg.norm(v)), 1e-12)
+        return out
 
     def save(self, version: int) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")

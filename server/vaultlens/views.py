@@ -26,7 +26,9 @@ from vaultlens.api import (
     openapi,
     read_json,
 )
-from vaultlens.search import Filters, Hit
+from vaultlens.hits import Hit
+from vaultlens.images import ImageError, open_image
+from vaultlens.query import Filters, QueryError, fields_filters
 from vaultlens.service import DAEMON, Daemon
 
 T = TypeVar("T")
@@ -38,6 +40,14 @@ SEARCH_FIELDS = {
     "path": Field(str, description="only hits at or under this vault path"),
     "kind": Field(str, description="only this kind", choices=KINDS),
     "tag": Field(str, description="only notes with this tag, and what they embed"),
+    "before": Field(str, description="only items dated before this (2024, 2024-05, "
+                    "2024-05-01): a note's frontmatter date or created, else the file time"),
+    "after": Field(str, description="only items dated on or after this"),
+    "where": Field(str, description="frontmatter property tests, as in the query syntax: "
+                   "'status:done ctr>5 -draft:true'"),
+    "exclude": Field(str, description="words or \"phrases\" a hit must not contain"),
+    "image": Field(str, description="a vault image to search with, alone or with the query "
+                   "text (needs a visual model)"),
 }
 SIMILAR_FIELDS = {
     "path": Field(str, required=True, description="a vault image, PDF or note path"),
@@ -64,17 +74,45 @@ async def status(request: web.Request) -> web.Response:
     return _ok(await in_search_thread(request, request.app[DAEMON].status))
 
 
+def _search(daemon: Daemon, body: dict[str, Any], filters: Filters, ready: bool
+            ) -> list[Hit]:
+    picture = None
+    if body.get("image"):
+        if not daemon.searcher.embedder.supports_images:
+            raise ApiError("visual search is off (text-only model): 'image' needs a Qwen3-VL "
+                           "model; /api/similar finds items like a vault file without one")
+        if not ready:
+            raise Unavailable("the model is still loading; try again in a few seconds")
+        root = daemon.workspace.config.vault
+        try:
+            picture = open_image(root / body["image"]).image
+        except ImageError as exc:
+            raise ApiError(f"{body['image']}: {exc.reason}") from exc
+    try:
+        return daemon.searcher.search(body["query"], body.get("k", 10), body.get("offset", 0),
+                                      filters, ready, picture)
+    except QueryError as exc:
+        raise ApiError(str(exc)) from exc
+
+
 async def search(request: web.Request) -> web.Response:
+    """Ranked hits; the query may hold filters (path: tag: kind: before: after:, properties,
+    -words, "phrases"), and the JSON fields add more."""
     body = await read_json(request, SEARCH_FIELDS)
     daemon = request.app[DAEMON]
     root = str(daemon.workspace.config.vault)
-    prefix = confine(root, body["path"]) if body.get("path") else None
-    filters = Filters(path=prefix, kind=body.get("kind"), tag=body.get("tag"))
+    for name in ("path", "image"):
+        if body.get(name):
+            body[name] = confine(root, body[name])
+    try:
+        filters = fields_filters(body.get("path"), body.get("kind"), body.get("tag"),
+                                 body.get("before"), body.get("after"), body.get("where"),
+                                 body.get("exclude"))
+    except QueryError as exc:
+        raise ApiError(str(exc)) from exc
     start = time.perf_counter()
     ready = daemon.ready.is_set()
-    hits: list[Hit] = await in_search_thread(
-        request, daemon.searcher.search, body["query"], body.get("k", 10),
-        body.get("offset", 0), filters, ready)
+    hits: list[Hit] = await in_search_thread(request, _search, daemon, body, filters, ready)
     return _ok({"results": [h.to_json() for h in hits], "partial": not ready,
                 "took_ms": round(1000 * (time.perf_counter() - start), 1)})
 

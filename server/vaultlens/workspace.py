@@ -14,6 +14,7 @@ from vaultlens.embedders import Embedder, load
 from vaultlens.indexer import Indexer, IndexOptions
 from vaultlens.ocr import OCR
 from vaultlens.report import Progress
+from vaultlens.reranker import Qwen3VLReranker, Rerank, hit_document
 from vaultlens.search import Searcher
 from vaultlens.vectors import VectorIndex
 
@@ -45,8 +46,21 @@ class Workspace:
         return Indexer(cfg.vault, self.data, self.catalog, self.vectors, self.embedder, ocr,
                        options, callback)
 
-    def searcher(self) -> Searcher:
-        return Searcher(self.catalog, self.vectors, self.embedder)
+    def searcher(self, catalog: Catalog | None = None, embedder: Embedder | None = None
+                 ) -> Searcher:
+        """A searcher over this index; the daemon passes its own read connection and query
+        model."""
+        catalog = catalog or self.catalog
+        return Searcher(catalog, self.vectors, embedder or self.embedder,
+                        rerank=self.rerank(catalog))
+
+    def rerank(self, catalog: Catalog) -> Rerank | None:
+        cfg = self.config
+        if cfg.rerank == "off":
+            return None
+        model = Qwen3VLReranker(cfg.rerank, max_image_tokens=cfg.max_image_tokens,
+                                threads=cfg.threads)
+        return Rerank(model, hit_document(catalog, cfg.vault), cfg.rerank_top)
 
     def close(self) -> None:
         self.catalog.close()

@@ -46,9 +46,10 @@ def pull(name: str) -> Path:
     """Download a model into the Hugging Face cache (the one command that uses the network)."""
     from huggingface_hub import snapshot_download
 
-    from vaultlens.embedders.qwen3_vl import MODELS
+    from vaultlens.embedders.qwen3_vl import MODELS, RERANKERS
 
-    repo = MODELS.get(name)
+    known = {**MODELS, **RERANKERS}
+    repo = known.get(name)
     if repo is None:
-        raise ModelError(f"unknown model {name!r}: use one of {', '.join(MODELS)}")
+        raise ModelError(f"unknown model {name!r}: use one of {', '.join(known)}")
     return Path(snapshot_download(repo))

@@ -40,6 +40,7 @@ class Embedder(ABC):
     dimension: int
     supports_images: bool = False  # capability flags
     mixed: bool = False
+    multilingual: bool = False  # False: its vectors mean little outside English
     batch_size: int = 16
 
     @abstractmethod

@@ -24,6 +24,7 @@ MODELS = {
     "qwen3-vl-2b": "Qwen/Qwen3-VL-Embedding-2B",
     "qwen3-vl-8b": "Qwen/Qwen3-VL-Embedding-8B",
 }
+RERANKERS = {"qwen3-vl-reranker-2b": "Qwen/Qwen3-VL-Reranker-2B"}
 DOCUMENT_INSTRUCTION = "Represent the user's input."
 QUERY_INSTRUCTION = "Retrieve images or text relevant to the user's query."
 IMAGE_PAD = "<|image_pad|>"
@@ -36,7 +37,7 @@ def locate(name: str) -> Path:
         if not (path / "config.json").is_file():
             raise ModelError(f"{path}: not a model folder (no config.json)")
         return path
-    repo = MODELS.get(name, name)
+    repo = {**MODELS, **RERANKERS}.get(name, name)
     try:
         from huggingface_hub import snapshot_download
 
@@ -57,42 +58,24 @@ def cpu_has_bf16() -> bool:
         return False
 
 
-class Qwen3VL(Embedder):
-    supports_images = True
-    mixed = True
+class Qwen3VLCheckpoint:
+    """A Qwen3-VL checkpoint on disk, loaded on first use; turns prompts and images into model
+    inputs. The embedder and the reranker are both built on it."""
 
-    def __init__(
-        self,
-        name: str,
-        dims: int | None = None,
-        max_image_tokens: int = 256,
-        threads: int | None = None,
-        batch_size: int = 4,
-        device: str | None = None,
-        dtype: Any = None,
-    ) -> None:
+    def __init__(self, name: str, max_image_tokens: int = 256, threads: int | None = None,
+                 device: str | None = None, dtype: Any = None) -> None:
         self.path = locate(name)
-        try:  # what the signature needs comes from the config files: weights load lazily
-            config = json.loads((self.path / "config.json").read_text())
-            full = int(config["text_config"]["hidden_size"])
+        try:  # what a signature needs comes from the config files: weights load lazily
+            self.config = json.loads((self.path / "config.json").read_text())
+            self.hidden_size = int(self.config["text_config"]["hidden_size"])
             pre = json.loads((self.path / "preprocessor_config.json").read_text())
             unit = int(pre.get("patch_size", 16)) * int(pre.get("merge_size", 2))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{self.path}: cannot load a Qwen3-VL model "
                              f"({type(exc).__name__}: {exc})") from exc
-        if dims is not None and not 0 < dims <= full:
-            raise ModelError(f"--dims {dims}: must be between 1 and {full}")
-        self.dimension = dims or full
-        self._dims = dims
         self._max_pixels = max_image_tokens * unit * unit
         self._min_pixels = min(4 * unit * unit, self._max_pixels)
         self._device, self._dtype, self._threads = device, dtype, threads
-        self.batch_size = batch_size
-        self.name = name
-        self.signature = (
-            f"qwen3-vl:{self.path.name}:{self.dimension}:img{max_image_tokens}:"
-            f"{DOCUMENT_INSTRUCTION}|{QUERY_INSTRUCTION}"
-        )
         self._model: Any = None
 
     def _load(self) -> None:
@@ -124,7 +107,68 @@ class Qwen3VL(Embedder):
             raise ModelError(f"{self.path}: cannot load a Qwen3-VL model ({exc})") from exc
         self._merge = int(self._images.merge_size) ** 2
         self._pad_id = self._tokenizer.convert_tokens_to_ids(IMAGE_PAD)
-        self._model = model.model.to(self.device).eval()  # the base model: no LM head needed
+        self._model = self._keep(model).to(self.device).eval()
+
+    def _keep(self, model: Any) -> Any:
+        """The part of the checkpoint used: the base model (the embedder needs no LM head)."""
+        return model.model
+
+    def _encode(self, prompts: list[str], images: Sequence[Sequence[Any]]) -> dict[str, Any]:
+        """Model inputs for prompts, right-padded, where prompt i holds one <|image_pad|> per
+        picture in images[i]: each pad is expanded to its picture's grid token count, as the
+        torchvision-bound processor would."""
+        pictures = [im.convert("RGB") for row in images for im in row]
+        extra: dict[str, Any] = {}
+        if pictures:
+            pixels = self._images(
+                images=pictures, return_tensors="pt",
+                size={"shortest_edge": self._min_pixels, "longest_edge": self._max_pixels},
+            )
+            grid = pixels["image_grid_thw"]
+            counts = iter(int(g.prod()) // self._merge for g in grid)
+            expanded = []
+            for prompt in prompts:
+                pieces = prompt.split(IMAGE_PAD)
+                out = pieces[0]
+                for piece in pieces[1:]:
+                    out += IMAGE_PAD * next(counts) + piece
+                expanded.append(out)
+            prompts = expanded
+            extra = {"pixel_values": pixels["pixel_values"].to(self.device, self._model.dtype),
+                     "image_grid_thw": grid.to(self.device)}
+        enc = self._tokenizer(prompts, padding=True, padding_side="right", return_tensors="pt")
+        ids = enc["input_ids"].to(self.device)
+        return {"input_ids": ids, "attention_mask": enc["attention_mask"].to(self.device),
+                "mm_token_type_ids": (ids == self._pad_id).int(), **extra}
+
+
+class Qwen3VL(Qwen3VLCheckpoint, Embedder):
+    supports_images = True
+    mixed = True
+    multilingual = True
+
+    def __init__(
+        self,
+        name: str,
+        dims: int | None = None,
+        max_image_tokens: int = 256,
+        threads: int | None = None,
+        batch_size: int = 4,
+        device: str | None = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(name, max_image_tokens, threads, device, dtype)
+        full = self.hidden_size
+        if dims is not None and not 0 < dims <= full:
+            raise ModelError(f"--dims {dims}: must be between 1 and {full}")
+        self.dimension = dims or full
+        self._dims = dims
+        self.batch_size = batch_size
+        self.name = name
+        self.signature = (
+            f"qwen3-vl:{self.path.name}:{self.dimension}:img{max_image_tokens}:"
+            f"{DOCUMENT_INSTRUCTION}|{QUERY_INSTRUCTION}"
+        )
 
     def _prompt(self, item: Input, role: Role) -> str:
         content: list[dict[str, str]] = []
@@ -154,29 +198,12 @@ class Qwen3VL(Embedder):
         import torch
 
         prompts = [self._prompt(item, role) for item in items]
-        images = [item.image.convert("RGB") for item in items if item.image is not None]
-        extra: dict[str, Any] = {}
-        if images:
-            pixels = self._images(
-                images=images, return_tensors="pt",
-                size={"shortest_edge": self._min_pixels, "longest_edge": self._max_pixels},
-            )
-            grid = pixels["image_grid_thw"]
-            counts = iter(int(g.prod()) // self._merge for g in grid)
-            prompts = [
-                p.replace(IMAGE_PAD, IMAGE_PAD * next(counts)) if item.image is not None else p
-                for p, item in zip(prompts, items, strict=True)
-            ]
-            extra = {"pixel_values": pixels["pixel_values"].to(self.device, self._model.dtype),
-                     "image_grid_thw": grid.to(self.device)}
-        enc = self._tokenizer(prompts, padding=True, padding_side="right", return_tensors="pt")
-        ids = enc["input_ids"].to(self.device)
-        mask = enc["attention_mask"].to(self.device)
+        model_inputs = self._encode(prompts, [[item.image] if item.image is not None else []
+                                              for item in items])
         with torch.inference_mode():
-            out = self._model(
-                input_ids=ids, attention_mask=mask,
-                mm_token_type_ids=(ids == self._pad_id).int(), **extra,
-            )
+            out = self._model(**model_inputs)
+        mask = model_inputs["attention_mask"]
         last = mask.sum(dim=1) - 1  # right padding: the last real token
-        hidden = out.last_hidden_state[torch.arange(ids.shape[0], device=self.device), last]
+        rows = torch.arange(mask.shape[0], device=self.device)
+        hidden = out.last_hidden_state[rows, last]
         return normalise(hidden.float().cpu().numpy(), self._dims)

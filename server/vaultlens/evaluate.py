@@ -1,0 +1,227 @@
+"""Measure search against labelled queries: vaultlens and three baselines over the same index.
+
+The query format is the one of ``../shared/eval/README.md``: one JSON object per line with
+``id``, ``vault``, ``query``, ``category`` and a ``target`` that is an image (a vault path) or a
+paragraph (a note path and 1-based inclusive lines). A hit for an image target is any result with
+that path; for a paragraph target, a note result with that path whose lines overlap the target's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from vaultlens.hits import Hit
+from vaultlens.search import Searcher, fts_query, fts_tokens
+
+Ranker = Callable[[str, int], list[Hit]]
+DEPTH = 10  # results looked at per query: top-10 and MRR@10
+
+
+class EvalError(ValueError):
+    """The queries file cannot be used: the message names the file, the line and the reason."""
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str  # image | paragraph
+    path: str
+    lines: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Query:
+    id: str
+    vault: str
+    text: str
+    category: str
+    target: Target
+
+
+def load_queries(path: Path) -> list[Query]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvalError(f"{path}: cannot read the queries ({exc})") from exc
+    queries = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+            t = d["target"]
+            lines_ = t.get("lines")
+            if t["kind"] not in ("image", "paragraph"):
+                raise ValueError(f"target kind {t['kind']!r} is not image or paragraph")
+            if t["kind"] == "paragraph" and not (
+                    isinstance(lines_, list) and len(lines_) == 2
+                    and all(isinstance(n, int) for n in lines_)):
+                raise ValueError("a paragraph target needs lines: [first, last]")
+            target = Target(t["kind"], str(t["path"]),
+                            (lines_[0], lines_[1]) if t["kind"] == "paragraph" else None)
+            queries.append(Query(str(d["id"]), str(d["vault"]), str(d["query"]),
+                                 str(d["category"]), target))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise EvalError(f"{path}:{number}: not a labelled query ({exc!s})") from exc
+    return queries
+
+
+def is_hit(hit: Hit, target: Target) -> bool:
+    if hit.path != target.path:
+        return False
+    if target.kind == "image":
+        return True
+    if hit.kind != "note" or hit.line is None or target.lines is None:
+        return False
+    end = hit.end_line if hit.end_line is not None else hit.line
+    return hit.line <= target.lines[1] and target.lines[0] <= end
+
+
+def rank_of(hits: Sequence[Hit], target: Target) -> int | None:
+    """1-based rank of the first hit that matches, or None."""
+    return next((n for n, h in enumerate(hits, start=1) if is_hit(h, target)), None)
+
+
+def figures(ranks: Sequence[int | None]) -> dict[str, float | int]:
+    n = len(ranks)
+
+    def within(k: int) -> float:
+        return round(sum(1 for r in ranks if r is not None and r <= k) / n, 3) if n else 0.0
+
+    mrr = round(sum(1.0 / r for r in ranks if r is not None) / n, 3) if n else 0.0
+    return {"top1": within(1), "top3": within(3), "top10": within(10), "mrr": mrr, "n": n}
+
+
+def summarise(queries: Sequence[Query], ranks: Sequence[int | None]) -> dict[str, Any]:
+    categories = sorted({q.category for q in queries})
+    return {
+        "overall": figures(ranks),
+        "by_category": {c: figures([r for q, r in zip(queries, ranks, strict=True)
+                                    if q.category == c]) for c in categories},
+    }
+
+
+# baselines ----------------------------------------------------------------------------------
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def filename_ranker(searcher: Searcher) -> Ranker:
+    """Files ranked by how many query words their name holds (what a file finder does). A note
+    hit spans the whole note."""
+    conn = searcher.catalog.conn
+    files = conn.execute(
+        "SELECT files.path, MIN(items.id), MIN(items.start_line), MAX(items.end_line)"
+        " FROM files JOIN items ON items.file_id = files.id GROUP BY files.id").fetchall()
+    names = [(set(fts_tokens(" ".join(_WORD.findall(PurePosixPath(p).stem)))), p, i, s, e)
+             for p, i, s, e in files]
+
+    def rank(query: str, k: int) -> list[Hit]:
+        words = set(fts_tokens(query))
+        scored = [(len(words & name), -len(name), p, i, s, e) for name, p, i, s, e in names]
+        scored = [x for x in scored if x[0] > 0]
+        scored.sort(key=lambda x: (-x[0], -x[1], x[2]))
+        hits = []
+        for count, _, _, item_id, start, end in scored[:k]:
+            hit = searcher.hit(item_id, float(count), "")
+            if hit is not None:
+                hit.line, hit.end_line = start, end
+                hits.append(hit)
+        return hits
+
+    return rank
+
+
+def keyword_ranker(searcher: Searcher) -> Ranker:
+    """Plain BM25 over every item's words (any of the query's words), FTS5's default weights."""
+    def rank(query: str, k: int) -> list[Hit]:
+        match = fts_query(fts_tokens(query))
+        if match is None:
+            return []
+        rows = searcher.catalog.conn.execute(
+            "SELECT rowid FROM items_fts WHERE items_fts MATCH ? ORDER BY bm25(items_fts)"
+            " LIMIT ?", (match, k)).fetchall()
+        return [h for r in rows if (h := searcher.hit(int(r[0]), 0.0, query)) is not None]
+
+    return rank
+
+
+def vector_ranker(searcher: Searcher) -> Ranker:
+    """Nearest vectors to the query's, whatever its language."""
+    def rank(query: str, k: int) -> list[Hit]:
+        ids, _ = searcher.vectors.search(searcher.embedder.embed_texts([query], "query")[0], k)
+        return [h for i in ids if (h := searcher.hit(int(i), 0.0, query)) is not None]
+
+    return rank
+
+
+def evaluate(searcher: Searcher, queries: Sequence[Query]) -> dict[str, Any]:
+    """Figures for vaultlens and each baseline, plus every query's rank under each."""
+    rankers: dict[str, Ranker] = {
+        "vaultlens": lambda q, k: searcher.search(q, k),
+        "filename": filename_ranker(searcher),
+        "keyword": keyword_ranker(searcher),
+        "vector": vector_ranker(searcher),
+    }
+    ranks: dict[str, list[int | None]] = {}
+    tops: dict[str, list[str]] = {}
+    for name, ranker in rankers.items():
+        ranks[name], tops[name] = [], []
+        for q in queries:
+            hits = ranker(q.text, DEPTH)
+            ranks[name].append(rank_of(hits, q.target))
+            tops[name].append(_where(hits[0]) if hits else "")
+    return {
+        "vaultlens": summarise(queries, ranks["vaultlens"]),
+        "baselines": {b: summarise(queries, ranks[b]) for b in ("filename", "keyword", "vector")},
+        "queries": [{"id": q.id, "category": q.category, "query": q.text,
+                     "rank": ranks["vaultlens"][n], "top": tops["vaultlens"][n],
+                     "baselines": {b: ranks[b][n] for b in ("filename", "keyword", "vector")}}
+                    for n, q in enumerate(queries)],
+    }
+
+
+def _where(hit: Hit) -> str:
+    if hit.kind == "note":
+        return f"{hit.path}:{hit.line}"
+    return f"{hit.path}" + (f" page {hit.page}" if hit.page else "")
+
+
+def merge(results: Sequence[tuple[Sequence[Query], dict[str, Any]]]) -> dict[str, Any]:
+    """One report over several vaults' runs (each query belongs to one vault)."""
+    queries = [q for qs, _ in results for q in qs]
+    lists = [r["queries"] for _, r in results]
+    rows = [row for rs in lists for row in rs]
+    out: dict[str, Any] = {
+        "vaultlens": summarise(queries, [row["rank"] for row in rows]),
+        "baselines": {b: summarise(queries, [row["baselines"][b] for row in rows])
+                      for b in ("filename", "keyword", "vector")},
+        "queries": rows,
+    }
+    return out
+
+
+def report(result: dict[str, Any]) -> str:
+    """The figures as a table, then the queries vaultlens misses in its top 3."""
+    systems = [("vaultlens", result["vaultlens"]),
+               *((f"  {b}", s) for b, s in result["baselines"].items())]
+    categories = sorted(result["vaultlens"]["by_category"])
+    lines = [f"{'':<12}{'n':>4} {'top1':>6} {'top3':>6} {'top10':>6} {'mrr':>6}   "
+             + "  ".join(f"{c + ' @1/@3':>16}" for c in categories)]
+    for name, s in systems:
+        o = s["overall"]
+        per = "  ".join(f"{s['by_category'][c]['top1']:>11.2f}/{s['by_category'][c]['top3']:.2f}"
+                        for c in categories)
+        lines.append(f"{name:<12}{o['n']:>4} {o['top1']:>6.2f} {o['top3']:>6.2f} "
+                     f"{o['top10']:>6.2f} {o['mrr']:>6.2f}   {per}")
+    misses = [q for q in result["queries"] if q["rank"] is None or q["rank"] > 3]
+    if misses:
+        lines.append(f"\nmissed in the top 3 ({len(misses)}):")
+    for q in misses:
+        rank = q["rank"] or "-"
+        lines.append(f"  {q['id']:<12} {q['category']:<9} rank {rank:<3} {q['query'][:60]}"
+                     f"  (top: {q['top']})")
+    return "\n".join(lines)

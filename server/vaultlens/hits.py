@@ -1,0 +1,133 @@
+"""What a search answers with: hits grouped the way a person reads them.
+
+An image hit carries every place it is embedded (note, line, headings, the paragraphs around
+it); a paragraph hit carries the images it embeds. An image appears once however many notes
+embed it. Snippets come with the spans of the query's words, so a client can highlight them
+without parsing markup.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from vaultlens.catalog import Catalog
+
+KINDS = {"section": "note", "image": "image", "page": "pdf"}
+SNIPPET_CHARS = 240
+_WORD = re.compile(r"\w+", re.UNICODE)
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+
+
+@dataclass
+class Hit:
+    id: int
+    kind: str  # note | image | pdf
+    path: str
+    line: int | None  # 1-based start line, for notes
+    end_line: int | None
+    page: int | None  # 1-based, for PDFs
+    score: float
+    text: str  # a snippet
+    highlights: list[list[int]] = field(default_factory=list)  # [start, end) in ``text``
+    headings: list[str] = field(default_factory=list)
+    links: list[dict[str, Any]] = field(default_factory=list)  # where an image/PDF is used
+    images: list[dict[str, Any]] = field(default_factory=list)  # what a paragraph embeds
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def query_terms(query: str) -> list[str]:
+    """Words worth highlighting: Latin words of 2+ letters, and each CJK character run."""
+    return [t for t in dict.fromkeys(w.lower() for w in _WORD.findall(query))
+            if len(t) > 1 or _CJK.match(t)]
+
+
+def _spans(flat: str, terms: list[str]) -> list[tuple[int, int]]:
+    """Where the terms occur: whole words, or a word's start ("sync" in "syncing"); CJK runs
+    as any two characters of them."""
+    lowered = flat.lower()
+    spans: list[tuple[int, int]] = []
+    for term in terms:
+        if _CJK.match(term):
+            parts = [term[i : i + 2] for i in range(max(1, len(term) - 1))]
+            for part in parts:
+                spans += [(m.start(), m.end()) for m in re.finditer(re.escape(part), lowered)]
+        else:
+            spans += [(m.start(), m.end())
+                      for m in re.finditer(rf"(?<!\w){re.escape(term)}\w*", lowered)]
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> tuple[str, list[list[int]]]:
+    """A window of ``text`` around the densest run of query words, and their spans in it."""
+    flat = " ".join(text.split())
+    spans = _spans(flat, query_terms(query))
+    start = 0
+    if spans and len(flat) > width:
+        best = max(range(len(spans)), key=lambda i: sum(
+            1 for s in spans[i:] if s[0] < spans[i][0] + width * 3 // 4))
+        start = max(0, spans[best][0] - width // 4)
+    cut = flat[start : start + width]
+    prefix = "…" if start else ""
+    out = prefix + cut + ("…" if start + width < len(flat) else "")
+    shift = len(prefix) - start
+    marks = [[s + shift, min(e, start + width) + shift] for s, e in spans
+             if s >= start and s < start + width]
+    return out, marks
+
+
+class HitMaker:
+    """Builds hits from item ids, with their links and embedded images."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def hit(self, item_id: int, score: float, query: str) -> Hit | None:
+        row = self.catalog.item(item_id)
+        if row is None:
+            return None
+        kind = KINDS[row["kind"]]
+        text, marks = snippet(row["text"], query)
+        hit = Hit(id=item_id, kind=kind, path=row["path"], line=row["start_line"],
+                  end_line=row["end_line"], page=row["page"], score=round(score, 6), text=text,
+                  highlights=marks, headings=json.loads(row["headings"]))
+        if kind in ("image", "pdf"):
+            for x in self.catalog.links_to(row["path"]):
+                if kind == "pdf" and x["page"] not in (None, row["page"]):
+                    continue
+                hit.links.append({"note": x["note"], "line": x["line"],
+                                  "headings": x["headings"], "context": x["context"]})
+            if not marks and query:
+                # the words matched around the image, not in it: show where
+                around = "\n".join(c["text"] for x in hit.links for c in x["context"])
+                alt, alt_marks = snippet(around, query)
+                if alt_marks:
+                    hit.text, hit.highlights = alt, alt_marks
+        elif row["start_line"] is not None:
+            hit.images = self.catalog.embeds_within(row["file_id"], row["start_line"],
+                                                    row["end_line"])
+        return hit
+
+    def passage(self, ids: list[int], score: float, query: str) -> Hit | None:
+        """One hit for paragraphs read together: the first id is the best; the hit spans
+        them all, its snippet drawn from their text in line order."""
+        hit = self.hit(ids[0], score, query)
+        if hit is None or len(ids) == 1:
+            return hit
+        rows = [r for r in (self.catalog.item(i) for i in ids) if r is not None]
+        rows.sort(key=lambda r: r["start_line"])
+        hit.line = min(r["start_line"] for r in rows)
+        hit.end_line = max(r["end_line"] for r in rows)
+        hit.text, hit.highlights = snippet("\n".join(r["text"] for r in rows), query)
+        hit.images = self.catalog.embeds_within(rows[0]["file_id"], hit.line, hit.end_line)
+        return hit

@@ -1,0 +1,128 @@
+"""Reranking the top hits with a cross-encoder that reads the query and each hit together.
+
+``Qwen/Qwen3-VL-Reranker-2B`` is a Qwen3-VL causal LM asked "does this document meet the
+query? yes or no". Its score is sigmoid(logit("yes") - logit("no")) at the last position. It
+reads images as pixels, so a screenshot is judged by what it shows, not only by its OCR. It
+costs a forward pass per hit: off by default, and on CPU slow (use a GPU or a small top N).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from vaultlens.catalog import Catalog
+from vaultlens.embedders import Input, ModelError
+from vaultlens.embedders.qwen3_vl import IMAGE_PAD, Qwen3VLCheckpoint
+from vaultlens.hits import Hit
+from vaultlens.images import ImageError, open_image
+
+SYSTEM = ('Judge whether the Document meets the requirements based on the Query and the '
+          'Instruct provided. Note that the answer can only be "yes" or "no".')
+INSTRUCTION = "Retrieve images or text relevant to the user's query."
+MAX_DOCUMENT_CHARS = 2000
+
+
+class Reranker(ABC):
+    name: str
+
+    @abstractmethod
+    def scores(self, query: Input, documents: Sequence[Input]) -> list[float]:
+        """Relevance in [0, 1] of each document to the query, in order."""
+
+
+class Qwen3VLReranker(Qwen3VLCheckpoint, Reranker):
+    def __init__(self, name: str, max_image_tokens: int = 256, threads: int | None = None,
+                 batch_size: int = 4, device: str | None = None, dtype: Any = None) -> None:
+        super().__init__(name, max_image_tokens, threads, device, dtype)
+        self.name = name
+        self.batch_size = batch_size
+
+    def _keep(self, model: Any) -> Any:
+        return model  # the LM head gives the yes/no logits
+
+    def _answer_ids(self) -> tuple[int, int]:
+        ids = []
+        for word in ("yes", "no"):
+            token = self._tokenizer.convert_tokens_to_ids(word)
+            if token is None or token == self._tokenizer.unk_token_id:
+                raise ModelError(f"{self.path}: the tokenizer has no single token {word!r}; "
+                                 "not a Qwen3-VL reranker")
+            ids.append(int(token))
+        return ids[0], ids[1]
+
+    def _prompt(self, query: Input, document: Input) -> tuple[str, list[Any]]:
+        def part(item: Input) -> str:
+            image = "<|vision_start|>" + IMAGE_PAD + "<|vision_end|>" if item.image else ""
+            return image + (item.text or "")[:MAX_DOCUMENT_CHARS]
+
+        user = (f"<Instruct>: {INSTRUCTION}\n<Query>: {part(query)}\n"
+                f"<Document>: {part(document)}")
+        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+        text: str = self._tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True)
+        return text, [im for im in (query.image, document.image) if im is not None]
+
+    def scores(self, query: Input, documents: Sequence[Input]) -> list[float]:
+        import torch
+
+        if not documents:
+            return []
+        self._load()
+        yes, no = self._answer_ids()
+        out: list[float] = []
+        for start in range(0, len(documents), self.batch_size):
+            pairs = [self._prompt(query, d) for d in documents[start : start + self.batch_size]]
+            inputs = self._encode([p for p, _ in pairs], [images for _, images in pairs])
+            with torch.inference_mode():
+                logits = self._model(**inputs).logits
+            last = inputs["attention_mask"].sum(dim=1) - 1  # right padding
+            rows = logits[torch.arange(logits.shape[0], device=logits.device), last]
+            out += [float(x) for x in torch.sigmoid(rows[:, yes] - rows[:, no]).float().cpu()]
+        return out
+
+
+class Rerank:
+    """The search step: rerank the first ``top`` hits, keep the rest in order after them."""
+
+    def __init__(self, model: Reranker, document: Callable[[Hit], Input], top: int = 20) -> None:
+        self.model = model
+        self.document = document
+        self.top = top
+
+    def apply(self, query: Input, hits: list[Hit]) -> list[Hit]:
+        head, tail = hits[: self.top], hits[self.top :]
+        if not head:
+            return hits
+        scores = self.model.scores(query, [self.document(h) for h in head])
+        ranked = sorted(zip(scores, range(len(head)), head, strict=True),
+                        key=lambda x: (-x[0], x[1]))
+        return [replace(h, score=round(s, 6)) for s, _, h in ranked] + tail
+
+
+def hit_document(catalog: Catalog, vault: Path) -> Callable[[Hit], Input]:
+    """What the reranker reads of a hit: a passage's text under its headings; an image's
+    pixels with its OCR text; a PDF page's text."""
+    def document(hit: Hit) -> Input:
+        row = catalog.item(hit.id)
+        text = row["text"] if row is not None else hit.text
+        if hit.kind == "note":
+            rows = [catalog.item(hit.id)]
+            if hit.line is not None and hit.end_line is not None:
+                rows = list(catalog.conn.execute(
+                    "SELECT text FROM items WHERE file_id = (SELECT file_id FROM items"
+                    " WHERE id = ?) AND start_line >= ? AND end_line <= ? ORDER BY start_line",
+                    (hit.id, hit.line, hit.end_line)))
+            body = "\n".join(r["text"] for r in rows if r is not None) or text
+            return Input(text=" > ".join([hit.path, *hit.headings]) + "\n" + body)
+        if hit.kind == "image":
+            try:
+                return Input(text=text or None, image=open_image(vault / hit.path).image)
+            except ImageError:
+                pass  # the file went away or broke since it was indexed: judge it by its text
+        return Input(text=text or hit.path)
+
+    return document

@@ -1,0 +1,202 @@
+"""Search on an indexed vault with the real MiniLM: images found through the paragraphs around
+them, grouping, highlights, filters, phrases, negation, CJK, passages."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from test_indexer import screenshot
+from vaultlens.config import Config
+from vaultlens.hits import Hit, snippet
+from vaultlens.query import QueryError
+from vaultlens.search import Searcher
+from vaultlens.workspace import Workspace, open_workspace
+
+OLD = datetime(2020, 6, 1, tzinfo=UTC).timestamp()
+VAULT: dict[str, str | bytes] = {
+    "Trips/Lisbon.md": (
+        "---\ntags: [trip]\nstatus: done\nctr: 12\ndate: 2023-04-02\n---\n# Lisbon\n\n"
+        "The yellow tram climbs the hill to the castle every morning.\n\n"
+        "![[tram.png]]\n\n"
+        "Pastries at the bakery by the river were the best part.\n"),
+    "Trips/Oslo.md": (
+        "---\ntags: [trip, cold]\nstatus: draft\nctr: 3\n---\n# Oslo\n\n"
+        "Ferry tickets to the islands cost less with a monthly pass.\n\n![[tram.png]]\n"),
+    "Work/Budget.md": (
+        "---\nstatus: done\nctr: 7\ndate: 2021-01-15\n---\n# Budget\n\n"
+        "Quarterly budget review with the finance team.\n\n"
+        "Spreadsheet formulas for currency conversion.\n\n"
+        "Travel expenses need receipts before the end of the month.\n\n"
+        "## Unrelated\n\nThe office plants need water on Fridays.\n"),
+    "Work/Chart.md": "# Chart\n\nA purple chart comparing two tools.\n\n![[chart.png]]\n\n"
+                     "It mentions the friction cost of switching.\n",
+    "中文/同步.md": "# 同步\n\n选择性同步可以排除一个文件夹，不让它同步到其他设备。\n",
+    "Attachments/tram.png": screenshot("TRAM 28"),
+    "Attachments/chart.png": screenshot("Q3"),
+}
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    root = tmp_path_factory.mktemp("search") / "vault"
+    for rel, content in VAULT.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    os.utime(root / "Work/Chart.md", (OLD, OLD))
+    cfg = Config(vault=root, data_dir=root.parent / "data", model="minilm", ocr=False)
+    writer = open_workspace(cfg, writer=True)
+    indexer = writer.indexer()
+    indexer.run()
+    indexer.save_vectors()
+    indexer.close()
+    writer.close()
+    reader = open_workspace(cfg, writer=False)
+    yield reader
+    reader.close()
+
+
+@pytest.fixture(scope="module")
+def searcher(ws: Workspace) -> Searcher:
+    return ws.searcher()
+
+
+def where(hits: list[Hit]) -> list[tuple[str, str]]:
+    return [(h.kind, h.path) for h in hits]
+
+
+def test_a_paragraph_finds_the_screenshot_pasted_beside_it(searcher: Searcher) -> None:
+    # the image has no text of its own (OCR off): only the paragraph around it describes it
+    hits = searcher.search("purple chart that compares tools", 3)
+    assert ("image", "Attachments/chart.png") in where(hits)
+    image = next(h for h in hits if h.kind == "image")
+    assert [(x["note"], x["line"]) for x in image.links] == [("Work/Chart.md", 5)]
+    note = next(h for h in hits if h.kind == "note")
+    assert note.path == "Work/Chart.md"
+    assert [x["path"] for x in note.images] == ["Attachments/chart.png"]
+
+
+def test_an_image_embedded_twice_appears_once_with_both_places(searcher: Searcher) -> None:
+    hits = searcher.search("yellow tram climbing to the castle", 10)
+    trams = [h for h in hits if h.path == "Attachments/tram.png"]
+    assert len(trams) == 1
+    assert {x["note"] for x in trams[0].links} == {"Trips/Lisbon.md", "Trips/Oslo.md"}
+
+
+def test_snippets_carry_highlight_spans(searcher: Searcher) -> None:
+    hits = searcher.search("ferry tickets", 3)
+    note = next(h for h in hits if h.kind == "note")
+    assert [note.text[a:b].lower() for a, b in note.highlights] == ["ferry", "tickets"]
+    # an image with no words of its own shows the words around it that matched
+    image = next(h for h in hits if h.kind == "image")
+    assert [image.text[a:b].lower() for a, b in image.highlights] == ["ferry", "tickets"]
+
+
+def test_snippet_windows_on_the_words() -> None:
+    text = "filler " * 200 + "the zebra crossing " + "filler " * 200
+    cut, marks = snippet(text, "zebra")
+    assert cut.startswith("…") and cut.endswith("…")
+    assert [cut[a:b] for a, b in marks] == ["zebra"]
+
+
+def test_kind_path_and_negated_path(searcher: Searcher) -> None:
+    assert {h.kind for h in searcher.search("tram kind:image", 5)} == {"image"}
+    assert all(h.path.startswith("Trips/") for h in searcher.search("tickets path:Trips", 5))
+    assert all(not h.path.startswith("Trips/")
+               for h in searcher.search("tram tickets budget -path:Trips", 10))
+
+
+def test_tags_reach_the_images_their_notes_embed(searcher: Searcher) -> None:
+    hits = searcher.search("tram castle ferry tag:cold", 10)
+    assert {h.path for h in hits} == {"Trips/Oslo.md", "Attachments/tram.png"}
+    hits = searcher.search("tram castle ferry budget chart -tag:trip", 10)
+    assert hits and "Attachments/tram.png" not in {h.path for h in hits}  # both notes: trip
+    assert not {h.path for h in hits} & {"Trips/Lisbon.md", "Trips/Oslo.md"}
+
+
+def test_properties_with_comparisons(searcher: Searcher) -> None:
+    notes = lambda q: {h.path for h in searcher.search(q, 20) if h.kind == "note"}  # noqa: E731
+    query = "budget tram ferry pastries receipts"
+    assert notes(f"{query} status:done") == {"Trips/Lisbon.md", "Work/Budget.md"}
+    assert notes(f"{query} ctr>5") == {"Trips/Lisbon.md", "Work/Budget.md"}
+    assert notes(f"{query} ctr<=5") == {"Trips/Oslo.md"}
+    # a note without the property is not done either
+    assert notes(f"{query} chart -status:done") == {"Trips/Oslo.md", "Work/Chart.md"}
+
+
+def test_before_and_after_use_frontmatter_dates_then_file_times(searcher: Searcher) -> None:
+    query = "budget tram purple chart ferry"
+    assert {h.path for h in searcher.search(f"{query} before:2022 kind:note", 10)} == {
+        "Work/Budget.md", "Work/Chart.md"}  # Budget by its date: property, Chart by its mtime
+    after = {h.path for h in searcher.search(f"{query} after:2023-04 kind:note", 10)}
+    assert "Trips/Lisbon.md" in after and "Work/Budget.md" not in after
+    assert "Work/Chart.md" not in after
+
+
+def test_exact_phrases_and_excluded_words(searcher: Searcher) -> None:
+    hits = searcher.search('"friction cost"', 10)
+    assert hits and all("friction cost" in h.text.lower() for h in hits)
+    assert searcher.search('"cost friction"', 10) == []  # the words, not in that order
+    # excluded per hit: the plants paragraph goes, the rest of its note stays
+    hits = searcher.search("budget receipts office plants -plants", 10)
+    assert hits and all("plants" not in h.text.lower() for h in hits)
+    assert ("note", "Work/Budget.md") in where(hits)
+
+
+def test_filters_alone_list_what_matches(searcher: Searcher) -> None:
+    assert where(searcher.search("kind:image", 10)) == [
+        ("image", "Attachments/chart.png"), ("image", "Attachments/tram.png")]
+
+
+def test_chinese_query_on_a_chinese_note(searcher: Searcher) -> None:
+    assert searcher.embedder.multilingual is False  # so the vectors sit this one out
+    assert where(searcher.search("怎么排除文件夹同步", 1)) == [("note", "中文/同步.md")]
+
+
+def test_neighbouring_paragraphs_come_back_as_one_passage(searcher: Searcher) -> None:
+    hits = searcher.search("budget review spreadsheet formulas currency", 10)
+    budget = [h for h in hits if h.path == "Work/Budget.md"]
+    assert budget[0].line is not None and budget[0].end_line is not None
+    assert budget[0].end_line > budget[0].line  # two paragraphs, one hit
+    # a paragraph under another heading stays its own hit
+    assert all(h.headings == ["Budget"] for h in budget if h.line == budget[0].line)
+
+
+def test_bad_filter_is_an_error(searcher: Searcher) -> None:
+    with pytest.raises(QueryError, match="not a date"):
+        searcher.search("tram before:someday", 5)
+
+
+def test_paging_has_no_duplicates(searcher: Searcher) -> None:
+    first = searcher.search("tram budget ferry chart", 3)
+    second = searcher.search("tram budget ferry chart", 3, offset=3)
+    assert not {h.id for h in first} & {h.id for h in second}
+
+
+def test_keywords_only_while_loading(searcher: Searcher) -> None:
+    hits = searcher.search("ferry tickets", 3, vectors=False)
+    # the paragraph, and the picture pasted under it (which that paragraph describes)
+    assert set(where(hits[:2])) == {("note", "Trips/Oslo.md"), ("image", "Attachments/tram.png")}
+
+
+def test_properties_are_stored_typed(ws: Workspace) -> None:
+    rows = set(tuple(r) for r in ws.catalog.conn.execute(
+        "SELECT name, value, number FROM properties JOIN files ON files.id = file_id"
+        " WHERE files.path = 'Trips/Lisbon.md'"))
+    assert ("ctr", "12", 12.0) in rows and ("date", "2023-04-02", None) in rows
+    assert ("tags", "trip", None) in rows
+
+
+def test_paths_stay_out_of_the_way_of_words(ws: Workspace, searcher: Searcher) -> None:
+    # "path" as a property name would be shadowed by the filter; words with colons stay words
+    q = searcher.parse("meeting at 10:30")
+    assert q.text == "meeting at 10:30" and not q.filters.active
+    assert Path(ws.config.vault).is_dir()
