@@ -93,6 +93,37 @@ async def test_search_and_filters(api: Api) -> None:
     assert page2["results"][0]["id"] == page1["results"][1]["id"]
 
 
+async def test_search_fields_and_query_syntax_agree(api: Api) -> None:
+    (api.vault / "Log.md").write_text("---\nstatus: done\nctr: 9\ndate: 2021-03-01\n---\n"
+                                      "# Log\n\nThe harbour crane was repaired.\n")
+    await api.post("/api/reindex", {"path": "Log.md"})
+    await api.idle()
+    by_fields = await api.post("/api/search", {"query": "harbour", "where": "status:done ctr>5",
+                                               "before": "2022", "exclude": "office"})
+    by_syntax = await api.post("/api/search", {"query": "harbour status:done ctr>5 "
+                                               "before:2022 -office"})
+    for status, body in (by_fields, by_syntax):
+        assert status == 200
+        assert [(r["path"], r["line"]) for r in body["results"]] == [("Log.md", 8)]
+        hit = body["results"][0]
+        assert [hit["text"][a:b] for a, b in hit["highlights"]] == ["harbour"]
+    _, pier = await api.post("/api/search", {"query": "storm over the old pier", "kind": "note"})
+    assert pier["results"][0]["images"][0]["path"] == "Attachments/board.png"
+
+
+@pytest.mark.parametrize("body", [
+    {"query": "harbour", "before": "someday"},
+    {"query": "harbour kind:movie"},
+    {"query": "harbour", "where": "status:done and more words"},
+    {"query": "harbour", "image": "Attachments/board.png"},  # a text model has no eyes
+    {"query": "", "image": "../outside.png"},
+])
+async def test_search_refusals_say_why(api: Api, body: dict[str, str]) -> None:
+    status, answer = await api.post("/api/search", body)
+    assert status in (400, 403)
+    assert_error(status, answer, status, "bad_request" if status == 400 else "forbidden")
+
+
 async def test_item_thumbnail_and_similar(api: Api) -> None:
     _, body = await api.post("/api/search", {"query": "harbour office board", "kind": "image"})
     image_id = body["results"][0]["id"]

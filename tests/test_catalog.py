@@ -115,3 +115,24 @@ def test_common_words_do_not_drive_keyword_ranking(tmp_path: Path) -> None:
     assert list(searcher.keyword_scores("vault orchid", 10)) == [ids[-1]]  # "vault": everywhere
     # every word common: the two rarest still rank, so such a query still finds things
     assert len(searcher.keyword_scores("vault note", 50)) == 31
+
+
+def test_properties_migration_reads_old_files_again(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import vaultlens.catalog as catalog_module
+
+    monkeypatch.setattr(catalog_module, "MIGRATIONS", catalog_module.MIGRATIONS[:3])
+    monkeypatch.setattr(catalog_module, "SCHEMA_VERSION", 3)
+    old = Catalog.open(tmp_path / "c.sqlite")
+    with old.transaction():
+        old.upsert_file("n.md", "note", 1, 1, "hash-n", "indexed", None)
+        old.upsert_file("a.png", "image", 1, 1, "hash-a", "indexed", None)
+    old.close()
+    monkeypatch.undo()
+    cat = Catalog.open(tmp_path / "c.sqlite")
+    assert cat.get_meta("schema_version") == str(SCHEMA_VERSION)
+    # every file is read once more (for properties and the new keyword fields); caches stay
+    assert {p: r.hash for p, r in cat.files().items()} == {"n.md": None, "a.png": None}
+    with cat.transaction():
+        cat.set_properties(cat.files()["n.md"].id, [("ctr", "5", 5.0)])
+    assert cat.conn.execute("SELECT name, number FROM properties").fetchall()[0][:] == ("ctr", 5.0)

@@ -164,6 +164,12 @@ def test_tiny_qwen_pipeline_and_model_switch(run: Run, tiny_qwen_path: Path) -> 
         assert len(ws.vectors) == visual.items and ws.vectors.dimension == 64
         hits = ws.searcher().search("zebra metrics", 3)
         assert hits and hits[0].path == "Attachments/board.png"  # through its OCR words
+        # query by image, and by image and words together (Qwen3-VL takes mixed input)
+        board = Image.open(run.config.vault / "Attachments/board.png")
+        by_image = ws.searcher().search("", 5, image=board)
+        mixed = ws.searcher().search("zebra metrics", 5, image=board)
+        assert "Attachments/board.png" in {h.path for h in by_image}
+        assert [h.score for h in by_image] != [h.score for h in mixed]
     finally:
         ws.close()
     back = run.index()  # every minilm vector is still cached

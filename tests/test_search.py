@@ -35,7 +35,7 @@ VAULT: dict[str, str | bytes] = {
         "## Unrelated\n\nThe office plants need water on Fridays.\n"),
     "Work/Chart.md": "# Chart\n\nA purple chart comparing two tools.\n\n![[chart.png]]\n\n"
                      "It mentions the friction cost of switching.\n",
-    "中文/同步.md": "# 同步\n\n选择性同步可以排除一个文件夹，不让它同步到其他设备。\n",
+    "中文/同步.md": "# 同步\n\n选择性同步可以排除一个文件夹 不让它同步到其他设备。\n",
     "Attachments/tram.png": screenshot("TRAM 28"),
     "Attachments/chart.png": screenshot("Q3"),
 }

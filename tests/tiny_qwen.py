@@ -21,6 +21,7 @@ CORPUS = [
     "the storm over the pier at night", "a purple chart comparing notion and obsidian",
     "system user assistant represent the user's input retrieve images or text relevant query",
     "screenshot of the settings dialog with a toggle", "friction cost lightning coffee",
+    "yes", "no",  # the reranker's answers, each one token as in the real vocabulary
 ]
 
 
