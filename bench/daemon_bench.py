@@ -249,6 +249,17 @@ def latency_bench(root: Path, sizes: list[int], flat: bool) -> None:
                     lat = list(pool.map(one, queries * (2 if conc == 1 else 4)))
                 print(f"{size:>7} items, concurrency {conc}: p50 {pct(lat, 50):6.1f} ms, "
                       f"p95 {pct(lat, 95):6.1f} ms over HTTP")
+            # filters apply after ranking, and the pool widens until enough hits pass: a
+            # selective filter is the slow case
+            for label, where in (("a folder, 2% of items", 'path:"Area 7"'),
+                                 ("one note, 10 items", 'path:"Area 7/Note 7.md"')):
+                lat = []
+                for q in queries[:10]:
+                    t = time.perf_counter()
+                    daemon.search(f"{q} {where}", 10)
+                    lat.append(1000 * (time.perf_counter() - t))
+                print(f"{size:>7} items, filter to {label}: p50 {pct(lat, 50):6.1f} ms, "
+                      f"p95 {pct(lat, 95):6.1f} ms")
         finally:
             daemon.stop()
         print(f"{size:>7} items: numpy brute force (vector part only) "

@@ -57,6 +57,7 @@ def test_death_during_a_read_is_an_error_not_a_hang(ocr: OCR) -> None:
     ("ExporttoPDF", "Export to PDF"),
     ("Settings and Obsidian stay whole", "Settings and Obsidian stay whole"),
     ("同步设置 unchanged", "同步设置 unchanged"),
+    ("Quarterly vonugige report", "Quarterly vonugige report"),  # a name, not "von ug ige"
 ])
 def test_run_together_words_are_split(raw: str, split: str) -> None:
     assert split_run_together(raw) == split

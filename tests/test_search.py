@@ -200,3 +200,18 @@ def test_paths_stay_out_of_the_way_of_words(ws: Workspace, searcher: Searcher) -
     q = searcher.parse("meeting at 10:30")
     assert q.text == "meeting at 10:30" and not q.filters.active
     assert Path(ws.config.vault).is_dir()
+
+
+def test_path_filter_ranks_within_the_folder_exactly(searcher: Searcher) -> None:
+    # never an item outside the folder, however well it matches
+    hits = searcher.search("budget receipts path:中文", 5)
+    assert all(h.path.startswith("中文/") for h in hits)
+    assert searcher.catalog.items_in(["Trips"], [], ["image"], []) == []
+    trips = searcher.catalog.items_in(["Trips"], [], [], [])
+    assert trips and set(trips) == {
+        r[0] for r in searcher.catalog.conn.execute(
+            "SELECT items.id FROM items JOIN files ON files.id = file_id"
+            " WHERE files.path LIKE 'Trips/%'")}
+    # % and _ in a folder name are literal
+    assert searcher.catalog.items_in(["Tr_ps"], [], [], []) == []
+    assert searcher.catalog.items_in(["%"], [], [], []) == []

@@ -68,3 +68,16 @@ def test_removals_pile_up_then_compaction_is_due(tmp_path: Path) -> None:
 def test_bad_dtype() -> None:
     with pytest.raises(ValueError, match="f16, i8, f32"):
         VectorIndex(Path("x"), 8, "sig", "f64")
+
+
+@pytest.mark.parametrize("dtype", ["f32", "f16"])
+def test_similarities_score_any_ids(tmp_path: Path, dtype: str) -> None:
+    index = VectorIndex(tmp_path / "v.usearch", 8, "sig", dtype)
+    vectors = unit(5, seed=3)
+    index.upsert([10, 11, 12, 13, 14], vectors)
+    query = unit(1, seed=4)[0]
+    sims = index.similarities(query, [12, 99, 10])  # 99 has no vector: 0
+    expected = [float(vectors[2] @ query), 0.0, float(vectors[0] @ query)]
+    np.testing.assert_allclose(sims, expected, atol=2e-3 if dtype == "f16" else 1e-5)
+    assert index.similarities(query, []).shape == (0,)
+    assert not index.similarities(query, [98, 99]).any()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,6 +121,12 @@ def cjk_bigrams(text: str) -> str:
         return " " + " ".join(run[i : i + 2] for i in range(len(run) - 1)) + " "
 
     return _CJK_RUN.sub(split, text)
+
+
+def _like_prefix(folder: str) -> str:
+    """A LIKE pattern for everything under a folder, with % and _ in its name taken literally."""
+    escaped = folder.strip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "/%"
 
 
 class CatalogError(RuntimeError):
@@ -308,6 +314,39 @@ class Catalog:
             "SELECT items.*, files.path, files.kind AS file_kind FROM items"
             " JOIN files ON files.id = items.file_id WHERE items.id = ?", (item_id,)).fetchone()
         return row
+
+    def items_in(self, paths: Sequence[str], not_paths: Sequence[str], kinds: Sequence[str],
+                 not_kinds: Sequence[str]) -> list[int] | None:
+        """Ids of the items at or under any of ``paths`` and of one of ``kinds`` (item kinds),
+        and not under ``not_paths`` or of ``not_kinds``; None when no such filter is set."""
+        if not (paths or not_paths or kinds or not_kinds):
+            return None
+        clauses: list[str] = []
+        args: list[str] = []
+
+        def under(folder: str) -> str:
+            args.extend([folder, _like_prefix(folder)])
+            return "(files.path = ? OR files.path LIKE ? ESCAPE '\\')"
+
+        if paths:
+            clauses.append("(" + " OR ".join(under(p) for p in paths) + ")")
+        clauses += [f"NOT {under(p)}" for p in not_paths]
+        if kinds:
+            clauses.append(f"items.kind IN ({','.join('?' * len(kinds))})")
+            args += kinds
+        if not_kinds:
+            clauses.append(f"items.kind NOT IN ({','.join('?' * len(not_kinds))})")
+            args += not_kinds
+        return [int(r[0]) for r in self.conn.execute(
+            "SELECT items.id FROM items JOIN files ON files.id = items.file_id WHERE "
+            + " AND ".join(clauses), args)]
+
+    def set_scratch_ids(self, ids: Iterable[int]) -> None:
+        """Fill the connection's temporary id list (for `IN (SELECT id FROM scratch_ids)`)."""
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS scratch_ids (id INTEGER PRIMARY KEY)")
+        self.conn.execute("DELETE FROM temp.scratch_ids")
+        self.conn.executemany("INSERT OR IGNORE INTO temp.scratch_ids(id) VALUES (?)",
+                              [(i,) for i in ids])
 
     def section_places(self, ids: Iterable[int]) -> dict[int, tuple[int, str, int, int]]:
         """(file id, headings, start line, end line) of each note section among ``ids``."""

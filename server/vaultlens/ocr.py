@@ -25,14 +25,21 @@ MIN_CONFIDENCE = 0.5
 _LONG_WORD = re.compile(r"[A-Za-z]{7,}")
 
 
+SHORT_WORDS = frozenset(
+    "a an as at be by do go if in is it me my no of on or so to up us we".split())
+SPLIT_RULES = "v2"  # part of the OCR signature: changing the rules reads images again
+
+
 def split_run_together(text: str) -> str:
     """OCR often drops the spaces in UI text ("Togglestackedtabs", "ExporttoPDF"): split such
-    runs into dictionary words, keeping their case. Real long words stay whole."""
+    runs into dictionary words, keeping their case. Real long words stay whole, and so do
+    names the dictionary does not know ("Vonugige" would become "Von ug ige"): a split is
+    kept only when each part is 3+ letters or a common short word."""
     import wordninja
 
     def split(m: re.Match[str]) -> str:
         parts = wordninja.split(m.group(0))
-        if len(parts) < 2 or min(len(p) for p in parts) < 2:
+        if len(parts) < 2 or any(len(p) < 3 and p.lower() not in SHORT_WORDS for p in parts):
             return m.group(0)
         return " ".join(parts)
 
@@ -62,7 +69,7 @@ class OCR:
     def __init__(self, timeout: float = 30.0) -> None:
         self.timeout = timeout
         self.signature = (f"rapidocr-onnxruntime:{version('rapidocr-onnxruntime')}"
-                          f"+wordninja:{version('wordninja')}")
+                          f"+wordninja:{version('wordninja')}:{SPLIT_RULES}")
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
 

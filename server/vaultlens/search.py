@@ -34,6 +34,7 @@ from vaultlens.query import Filters, Query, parse
 from vaultlens.reranker import Rerank
 from vaultlens.vectors import VectorIndex
 
+KIND_ITEMS = {"note": "section", "image": "image", "pdf": "page"}
 COMMON_SHARE = 0.3  # a word in more of the items than this is dropped from keyword ranking
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
@@ -72,8 +73,10 @@ class Searcher:
         self.hits = HitMaker(catalog)
 
     # the two rankers ----------------------------------------------------------------------
-    def keyword_scores(self, text: str, pool: int) -> dict[int, float]:
-        """BM25 (higher is better) of the best ``pool`` items holding any query word."""
+    def keyword_scores(self, text: str, pool: int, allowed: list[int] | None = None
+                       ) -> dict[int, float]:
+        """BM25 (higher is better) of the best ``pool`` items holding any query word (among
+        ``allowed`` items, when given)."""
         tokens = fts_tokens(text)
         if len(tokens) > 1:
             # Words in a large share of items weigh almost nothing in BM25 (IDF near 0) but
@@ -85,9 +88,13 @@ class Searcher:
         match = fts_query(tokens)
         if match is None:
             return {}
+        within = ""
+        if allowed is not None:
+            self.catalog.set_scratch_ids(allowed)
+            within = " AND rowid IN (SELECT id FROM temp.scratch_ids)"
         try:
             rows = self.catalog.conn.execute(
-                "SELECT rowid, bm25(items_fts) FROM items_fts WHERE items_fts MATCH ?"
+                f"SELECT rowid, bm25(items_fts) FROM items_fts WHERE items_fts MATCH ?{within}"
                 " ORDER BY bm25(items_fts) LIMIT ?", (match, pool)).fetchall()
         except sqlite3.OperationalError:
             return {}
@@ -106,17 +113,23 @@ class Searcher:
         return vector
 
     # combining ----------------------------------------------------------------------------
-    def scores(self, text: str, pool: int, use_vectors: bool = True,
-               image: Any = None) -> dict[int, float]:
+    def scores(self, text: str, pool: int, use_vectors: bool = True, image: Any = None,
+               allowed: list[int] | None = None) -> dict[int, float]:
+        """Every candidate's combined score. ``allowed``: rank among these items only (a path
+        or kind filter, resolved in SQL): exact, however few they are."""
         w = self.weights
         if not text.strip() and image is None:
-            return self.browse(pool)
-        keyword = self.keyword_scores(text, pool) if text.strip() else {}
+            return self.browse(pool, allowed)
+        keyword = self.keyword_scores(text, pool, allowed) if text.strip() else {}
         vector = self.query_vector(text, image) if use_vectors else None
         candidates = set(keyword)
-        if vector is not None:
+        if vector is not None and allowed is None:
             ids, _ = self.vectors.search(vector, pool)
             candidates |= {int(i) for i in ids}
+        elif vector is not None and allowed:
+            sims = self.vectors.similarities(vector, allowed)
+            nearest = np.argsort(-sims)[:pool]
+            candidates |= {allowed[int(n)] for n in nearest}
         around = self.catalog.images_around(candidates)
         candidates |= {i for found in around.values() for i in found}
         scores = dict.fromkeys(candidates, 0.0)
@@ -139,10 +152,14 @@ class Searcher:
             scores[image_id] += value
         return {i: s for i, s in scores.items() if s > 0}
 
-    def browse(self, pool: int) -> dict[int, float]:
+    def browse(self, pool: int, allowed: list[int] | None = None) -> dict[int, float]:
         """A query of filters alone ("kind:image tag:trip"): items in path and line order."""
+        within = ""
+        if allowed is not None:
+            self.catalog.set_scratch_ids(allowed)
+            within = " WHERE items.id IN (SELECT id FROM temp.scratch_ids)"
         rows = self.catalog.conn.execute(
-            "SELECT items.id FROM items JOIN files ON files.id = items.file_id"
+            f"SELECT items.id FROM items JOIN files ON files.id = items.file_id{within}"
             " ORDER BY files.path, items.page, items.start_line LIMIT ?", (pool,)).fetchall()
         return {int(r[0]): 1.0 - n / (len(rows) + 1) for n, r in enumerate(rows)}
 
@@ -158,12 +175,16 @@ class Searcher:
         strict = admission.filters.active or bool(parsed.phrases or admission.excluded)
         rerank = self.rerank if vectors else None  # not while the daemon is still loading
         want = max(k + offset, rerank.top) if rerank else k + offset
+        f = admission.filters
+        allowed = self.catalog.items_in(f.paths, f.not_paths, [KIND_ITEMS[k] for k in f.kinds],
+                                        [KIND_ITEMS[k] for k in f.not_kinds])
         total = len(self.vectors) + 1
         pool = max(50, 5 * want) * (4 if strict else 1)
         while True:
-            scores = self.scores(parsed.text, pool, vectors, image)
+            scores = self.scores(parsed.text, pool, vectors, image, allowed)
             hits = self._page(scores, parsed.text, admission, want)
-            exhausted = pool >= total and pool >= self._item_count()
+            exhausted = (pool >= len(allowed) if allowed is not None
+                         else pool >= total and pool >= self._item_count())
             if len(hits) == want or not strict or exhausted:
                 break
             pool *= 4

@@ -142,17 +142,22 @@ class VectorIndex:
     def similarities(self, query: Vectors, ids: list[int]) -> NDArray[np.float32]:
         """Cosine of the query to each id's stored vector (0 for an id without one): every
         candidate of a search is scored exactly, not just those in the nearest-k list."""
+        out = np.zeros(len(ids), dtype=np.float32)
         if not ids:
-            return np.zeros(0, dtype=np.float32)
+            return out
         with self._lock:
             found: Any = self.index.get(np.asarray(ids, dtype=np.uint64), dtype="f32")
-        rows = found if isinstance(found, tuple | list) else list(found or ())
-        q = np.asarray(query, dtype=np.float32)
-        out = np.zeros(len(ids), dtype=np.float32)
-        for n, v in enumerate(rows):
-            if v is not None:
-                v = np.asarray(v, dtype=np.float32).reshape(-1)
-                out[n] = float(v @ q) / max(float(np.linalg.norm(v)), 1e-12)
+        if isinstance(found, np.ndarray) and found.ndim == 2:
+            rows, matrix = np.arange(len(ids)), found
+        else:  # some ids have no vector: usearch answers a tuple with None for them
+            present = [n for n, v in enumerate(found or ()) if v is not None]
+            if not present:
+                return out
+            rows = np.asarray(present)
+            matrix = np.stack([np.asarray(found[n], dtype=np.float32).reshape(-1)
+                               for n in present])
+        norms = np.maximum(np.linalg.norm(matrix, axis=1), 1e-12)
+        out[rows] = (matrix @ np.asarray(query, dtype=np.float32)) / norms
         return out
 
     def save(self, version: int) -> None:
