@@ -184,6 +184,10 @@ async def test_openapi_matches_the_routes(api: Api) -> None:
     search = doc["paths"]["/api/search"]["post"]["requestBody"]["content"]["application/json"]
     assert search["schema"]["additionalProperties"] is False
     assert "query" in search["schema"]["required"]
+    # what a search answers is described too, and matches what it really answers
+    hit = doc["components"]["schemas"]["Hit"]
+    _, found = await api.post("/api/search", {"query": "harbour", "k": 1})
+    assert set(found["results"][0]) == set(hit["properties"]) == set(hit["required"])
 
 
 async def test_every_route_answers_errors_in_one_shape(api: Api) -> None:

@@ -8,10 +8,13 @@ requests are vault-relative and confined to the vault; files are served only by 
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import logging
 import os
+import types
+import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -201,6 +204,7 @@ class Route:
     body: dict[str, Field] = field(default_factory=dict)
     public: bool = False
     produces: str = "application/json"
+    results: type | None = None  # a dataclass: the answer holds {"results": [that, ...]}
 
 
 def register(app: web.Application, routes: list[Route]) -> None:
@@ -211,13 +215,42 @@ def register(app: web.Application, routes: list[Route]) -> None:
 _JSON_TYPES = {str: "string", int: "integer", bool: "boolean", float: "number"}
 
 
+def _json_type(hint: Any) -> dict[str, Any]:
+    """A JSON schema for a type hint of a result dataclass's field."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (types.UnionType, typing.Union) and len(args) == 1:
+        inner = _json_type(args[0])
+        return {**inner, "type": [inner["type"], "null"]}
+    if typing.get_origin(hint) is list:
+        return {"type": "array", "items": _json_type(args[0]) if args else {}}
+    if typing.get_origin(hint) is dict:
+        return {"type": "object"}
+    return {"type": _JSON_TYPES.get(hint, "object")}
+
+
+def result_schema(kind: type) -> dict[str, Any]:
+    """The JSON schema of a result dataclass, from its fields: clients check their types
+    against it."""
+    hints = typing.get_type_hints(kind)
+    return {"type": "object", "required": [f.name for f in dataclasses.fields(kind)],
+            "properties": {f.name: _json_type(hints[f.name]) for f in dataclasses.fields(kind)}}
+
+
 def openapi(routes: list[Route], version: str) -> dict[str, Any]:
     error = {"$ref": "#/components/schemas/Error"}
     paths: dict[str, dict[str, Any]] = {}
+    schemas: dict[str, Any] = {}
     for r in routes:
+        answer: dict[str, Any] = {}
+        if r.results is not None:
+            schemas[r.results.__name__] = result_schema(r.results)
+            answer = {"schema": {"type": "object", "properties": {
+                "ok": {"const": True},
+                "results": {"type": "array",
+                            "items": {"$ref": f"#/components/schemas/{r.results.__name__}"}}}}}
         op: dict[str, Any] = {
             "summary": r.summary,
-            "responses": {"200": {"description": "OK", "content": {r.produces: {}}},
+            "responses": {"200": {"description": "OK", "content": {r.produces: answer}},
                           "default": {"description": "error",
                                       "content": {"application/json": {"schema": error}}}},
         }
@@ -250,7 +283,7 @@ def openapi(routes: list[Route], version: str) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": {"type": "object", "properties": {
+            "schemas": {**schemas, "Error": {"type": "object", "properties": {
                 "ok": {"const": False},
                 "error": {"type": "object", "properties": {
                     "code": {"type": "string"}, "message": {"type": "string"}}}}}},

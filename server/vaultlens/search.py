@@ -36,6 +36,7 @@ from vaultlens.vectors import VectorIndex
 
 KIND_ITEMS = {"note": "section", "image": "image", "pdf": "page"}
 COMMON_SHARE = 0.3  # a word in more of the items than this is dropped from keyword ranking
+EXACT_WITHIN = 5000  # a path/kind filter admitting at most this many items scores them all
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 
@@ -88,14 +89,17 @@ class Searcher:
         match = fts_query(tokens)
         if match is None:
             return {}
-        within = ""
-        if allowed is not None:
+        if allowed is None:
+            sql = ("SELECT rowid, bm25(items_fts) FROM items_fts WHERE items_fts MATCH ?"
+                   " ORDER BY bm25(items_fts) LIMIT ?")
+        else:
+            # `rowid IN (...)` on an FTS5 table runs the match once per id: match once, then join
             self.catalog.set_scratch_ids(allowed)
-            within = " AND rowid IN (SELECT id FROM temp.scratch_ids)"
+            sql = ("WITH m AS MATERIALIZED (SELECT rowid AS id, bm25(items_fts) AS r"
+                   " FROM items_fts WHERE items_fts MATCH ?)"
+                   " SELECT m.id, m.r FROM m JOIN temp.scratch_ids USING (id) ORDER BY m.r LIMIT ?")
         try:
-            rows = self.catalog.conn.execute(
-                f"SELECT rowid, bm25(items_fts) FROM items_fts WHERE items_fts MATCH ?{within}"
-                " ORDER BY bm25(items_fts) LIMIT ?", (match, pool)).fetchall()
+            rows = self.catalog.conn.execute(sql, (match, pool)).fetchall()
         except sqlite3.OperationalError:
             return {}
         return {int(r[0]): -float(r[1]) for r in rows}
@@ -180,6 +184,8 @@ class Searcher:
                                         [KIND_ITEMS[k] for k in f.not_kinds])
         total = len(self.vectors) + 1
         pool = max(50, 5 * want) * (4 if strict else 1)
+        if allowed is not None and len(allowed) <= EXACT_WITHIN:
+            pool = max(pool, len(allowed))  # score every allowed item: one exact pass
         while True:
             scores = self.scores(parsed.text, pool, vectors, image, allowed)
             hits = self._page(scores, parsed.text, admission, want)

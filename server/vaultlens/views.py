@@ -245,9 +245,10 @@ ROUTES = [
     Route("GET", "/api/health", health, "Is the daemon up? (no token needed)", public=True),
     Route("GET", "/api/status", status, "Model, visual search, counts, queue, progress, "
           "failures with reasons"),
-    Route("POST", "/api/search", search, "Search notes, images and PDF pages", SEARCH_FIELDS),
+    Route("POST", "/api/search", search, "Search notes, images and PDF pages", SEARCH_FIELDS,
+          results=Hit),
     Route("POST", "/api/similar", similar, "Items similar to a vault file, or to an uploaded "
-          "image (multipart field 'image')", SIMILAR_FIELDS),
+          "image (multipart field 'image')", SIMILAR_FIELDS, results=Hit),
     Route("GET", "/api/items/{id}", item, "An item: text, place, and its links with context"),
     Route("GET", "/api/items/{id}/thumbnail", thumbnail, "A small WebP of an image or page",
           produces="image/webp"),

@@ -1,0 +1,106 @@
+// The daemon's API as TypeScript types. Each request and result type has a list of its field
+// names that the compiler holds to exactly the type's keys (`satisfies`); a test holds the lists
+// to the daemon's /api/openapi.json. So a field added on either side fails a check.
+
+export type Kind = "note" | "image" | "pdf";
+
+export interface SearchRequest {
+  query: string;
+  k?: number;
+  offset?: number;
+  path?: string;
+  kind?: Kind;
+  tag?: string;
+  before?: string;
+  after?: string;
+  where?: string;
+  exclude?: string;
+  image?: string;
+}
+
+export interface SimilarRequest {
+  path: string;
+  k?: number;
+}
+
+export interface ReindexRequest {
+  path: string;
+}
+
+export interface ContextBlock {
+  start: number;
+  end: number;
+  text: string;
+  role: string;
+}
+
+/** Where an image or PDF page is embedded. */
+export interface Place {
+  note: string;
+  line: number;
+  headings: string[];
+  context: ContextBlock[];
+}
+
+/** An image or PDF a paragraph embeds. */
+export interface Embedded {
+  path: string;
+  line: number;
+  page: number | null;
+  caption: string | null;
+  item: number | null;
+}
+
+export interface Hit {
+  id: number;
+  kind: Kind;
+  path: string;
+  line: number | null;
+  end_line: number | null;
+  page: number | null;
+  score: number;
+  text: string;
+  highlights: [number, number][];
+  headings: string[];
+  links: Place[];
+  images: Embedded[];
+}
+
+export interface SearchAnswer {
+  ok: true;
+  results: Hit[];
+  partial: boolean;
+  took_ms: number;
+}
+
+export interface Status {
+  ok: true;
+  vault: string;
+  model: string;
+  visual_search: boolean;
+  vector_search_ready: boolean;
+  notice: string | null;
+  counts: Record<string, number>;
+  vectors: number;
+  indexing: boolean;
+  queue: number;
+  progress: { done: number; total: number; current: string | null };
+  failures: { path: string; reason: string }[];
+}
+
+type Fields<T> = { [K in keyof Required<T>]: K };
+
+export const SEARCH_FIELDS = Object.keys({
+  query: "query", k: "k", offset: "offset", path: "path", kind: "kind", tag: "tag",
+  before: "before", after: "after", where: "where", exclude: "exclude", image: "image",
+} satisfies Fields<SearchRequest>);
+
+export const SIMILAR_FIELDS = Object.keys({ path: "path", k: "k" } satisfies Fields<SimilarRequest>);
+
+export const REINDEX_FIELDS = Object.keys({ path: "path" } satisfies Fields<ReindexRequest>);
+
+export const HIT_FIELDS = Object.keys({
+  id: "id", kind: "kind", path: "path", line: "line", end_line: "end_line", page: "page",
+  score: "score", text: "text", highlights: "highlights", headings: "headings",
+  links: "links", images: "images",
+} satisfies Fields<Hit>);
