@@ -15,6 +15,7 @@ export interface RelatedActions {
 
 /** The paragraph around a line: up and down to the nearest blank lines, at most ``max`` chars. */
 export function paragraphAt(lines: string[], line: number, max = 500): string {
+  if (!lines[line]?.trim()) return ""; // on a blank line: no paragraph
   let start = line;
   let end = line;
   while (start > 0 && lines[start - 1].trim()) start--;
