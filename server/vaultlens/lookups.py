@@ -1,0 +1,102 @@
+"""Read-only lookups that search makes in the catalog: which items a path or kind filter admits,
+where sections sit, which images a paragraph embeds or sits beside. Kept apart from catalog.py,
+which owns the schema and every write."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+
+def _like_prefix(folder: str) -> str:
+    """A LIKE pattern for everything under a folder, with % and _ in its name taken literally."""
+    escaped = folder.strip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "/%"
+
+
+class Lookups:
+    """Mixed into Catalog; needs only its connection."""
+
+    conn: sqlite3.Connection
+
+    def items_in(self, paths: Sequence[str], not_paths: Sequence[str], kinds: Sequence[str],
+                 not_kinds: Sequence[str]) -> list[int] | None:
+        """Ids of the items at or under any of ``paths`` and of one of ``kinds`` (item kinds),
+        and not under ``not_paths`` or of ``not_kinds``; None when no such filter is set."""
+        if not (paths or not_paths or kinds or not_kinds):
+            return None
+        clauses: list[str] = []
+        args: list[str] = []
+
+        def under(folder: str) -> str:
+            args.extend([folder, _like_prefix(folder)])
+            return "(files.path = ? OR files.path LIKE ? ESCAPE '\\')"
+
+        if paths:
+            clauses.append("(" + " OR ".join(under(p) for p in paths) + ")")
+        clauses += [f"NOT {under(p)}" for p in not_paths]
+        if kinds:
+            clauses.append(f"items.kind IN ({','.join('?' * len(kinds))})")
+            args += kinds
+        if not_kinds:
+            clauses.append(f"items.kind NOT IN ({','.join('?' * len(not_kinds))})")
+            args += not_kinds
+        return [int(r[0]) for r in self.conn.execute(
+            "SELECT items.id FROM items JOIN files ON files.id = items.file_id WHERE "
+            + " AND ".join(clauses), args)]
+
+    def set_scratch_ids(self, ids: Iterable[int]) -> None:
+        """Fill the connection's temporary id list (for `IN (SELECT id FROM scratch_ids)`)."""
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS scratch_ids (id INTEGER PRIMARY KEY)")
+        self.conn.execute("DELETE FROM temp.scratch_ids")
+        self.conn.executemany("INSERT OR IGNORE INTO temp.scratch_ids(id) VALUES (?)",
+                              [(i,) for i in ids])
+
+    def section_places(self, ids: Iterable[int]) -> dict[int, tuple[int, str, int, int]]:
+        """(file id, headings, start line, end line) of each note section among ``ids``."""
+        out: dict[int, tuple[int, str, int, int]] = {}
+        unique = list(ids)
+        for i in range(0, len(unique), 500):
+            chunk = unique[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.conn.execute(
+                    f"SELECT id, file_id, headings, start_line, end_line FROM items"
+                    f" WHERE id IN ({marks}) AND kind = 'section'", chunk):
+                out[int(r[0])] = (int(r[1]), str(r[2]), int(r[3]), int(r[4]))
+        return out
+
+    def embeds_within(self, note_id: int, start: int, end: int) -> list[dict[str, Any]]:
+        """The images and PDFs a note embeds between these lines (a paragraph's pictures)."""
+        rows = self.conn.execute(
+            "SELECT links.target, links.line, links.page, links.caption, items.id AS item"
+            " FROM links LEFT JOIN files ON files.path = links.target"
+            " LEFT JOIN items ON items.file_id = files.id"
+            "  AND (items.page IS NULL OR items.page = COALESCE(links.page, 1))"
+            " WHERE links.note_id = ? AND links.target IS NOT NULL AND links.line BETWEEN ? AND ?"
+            " ORDER BY links.line, links.col", (note_id, start, end)).fetchall()
+        return [{"path": r["target"], "line": r["line"], "page": r["page"],
+                 "caption": r["caption"], "item": r["item"]} for r in rows]
+
+    def images_around(self, section_ids: Iterable[int]) -> dict[int, set[int]]:
+        """For each note section, the image and PDF-page items whose embed it holds or whose
+        context (the paragraphs shown around an embed) it overlaps."""
+        ids = list(section_ids)
+        out: dict[int, set[int]] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT s.id, s.start_line, s.end_line, links.line, links.context, t.id AS target"
+                f" FROM items AS s JOIN links ON links.note_id = s.file_id"
+                f" JOIN files ON files.path = links.target"
+                f" JOIN items AS t ON t.file_id = files.id"
+                f"  AND (t.page IS NULL OR t.page = COALESCE(links.page, 1))"
+                f" WHERE s.id IN ({marks}) AND s.kind = 'section'", chunk).fetchall()
+            for r in rows:
+                a, b = r["start_line"], r["end_line"]
+                if a <= r["line"] <= b or any(a <= c["end"] and c["start"] <= b
+                                              for c in json.loads(r["context"])):
+                    out.setdefault(int(r["id"]), set()).add(int(r["target"]))
+        return out
