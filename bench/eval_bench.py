@@ -36,12 +36,7 @@ def main() -> int:
             "--data-dir", str(args.data_dir / vault), "--model", "minilm"]))
         ws = open_workspace(cfg, writer=True)
         try:
-            indexer = ws.indexer()
-            try:
-                indexer.run()
-            finally:
-                indexer.save_vectors()
-                indexer.close()
+            ws.update()
             result = evaluate(ws.searcher(), mine)
         finally:
             ws.close()

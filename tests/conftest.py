@@ -32,23 +32,23 @@ def parse(parser: NoteParser) -> Callable[..., Note]:
     return run
 
 
+def write_vault(root: Path, files: dict[str, str | bytes]) -> Path:
+    """Write {relative path: content} under ``root`` and return it."""
+    root.mkdir(parents=True, exist_ok=True)
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    return root
+
+
 @pytest.fixture
 def make_vault(tmp_path: Path) -> Callable[[dict[str, str | bytes]], Path]:
     """Write {relative path: content} under a temp vault and return its root."""
-
-    def make(files: dict[str, str | bytes]) -> Path:
-        root = tmp_path / "vault"
-        root.mkdir(exist_ok=True)
-        for rel, content in files.items():
-            path = root / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, bytes):
-                path.write_bytes(content)
-            else:
-                path.write_text(content, encoding="utf-8")
-        return root
-
-    return make
+    return lambda files: write_vault(tmp_path / "vault", files)
 
 
 @pytest.fixture(scope="session")

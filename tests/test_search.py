@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import write_vault
 from test_indexer import screenshot
 from vaultlens.config import Config
 from vaultlens.hits import Hit, snippet
@@ -43,21 +44,11 @@ VAULT: dict[str, str | bytes] = {
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    root = tmp_path_factory.mktemp("search") / "vault"
-    for rel, content in VAULT.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
+    root = write_vault(tmp_path_factory.mktemp("search") / "vault", VAULT)
     os.utime(root / "Work/Chart.md", (OLD, OLD))
     cfg = Config(vault=root, data_dir=root.parent / "data", model="minilm", ocr=False)
     writer = open_workspace(cfg, writer=True)
-    indexer = writer.indexer()
-    indexer.run()
-    indexer.save_vectors()
-    indexer.close()
+    writer.update()
     writer.close()
     reader = open_workspace(cfg, writer=False)
     yield reader

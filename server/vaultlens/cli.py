@@ -102,12 +102,9 @@ def cmd_index(args: argparse.Namespace, out: TextIO) -> int:
             sys.stderr.write(progress_line(p))
             sys.stderr.flush()
 
-    indexer = ws.indexer(show)
     try:
-        summary = indexer.run()
+        summary = ws.update(show)  # what is done stays done, even on Ctrl-C
     finally:
-        indexer.save_vectors()  # what is done stays done, even on Ctrl-C
-        indexer.close()
         if tty:
             sys.stderr.write("\n")
         ws.close()
@@ -148,12 +145,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
                         "(their 'vault' field names the vault folder)")
     ws = open_workspace(cfg, writer=True)
     try:
-        indexer = ws.indexer()  # brings the index up to date first; a warm run embeds nothing
-        try:
-            indexer.run()
-        finally:
-            indexer.save_vectors()
-            indexer.close()
+        ws.update()
         result = evaluate(ws.searcher(), queries)
     finally:
         ws.close()

@@ -13,7 +13,7 @@ from vaultlens.datadir import DataDir, data_dir_for
 from vaultlens.embedders import Embedder, load
 from vaultlens.indexer import Indexer, IndexOptions
 from vaultlens.ocr import OCR
-from vaultlens.report import Progress
+from vaultlens.report import Progress, Summary
 from vaultlens.reranker import Qwen3VLReranker, Rerank, hit_document
 from vaultlens.search import Searcher
 from vaultlens.vectors import VectorIndex
@@ -45,6 +45,16 @@ class Workspace:
         callback = progress if callable(progress) else None
         return Indexer(cfg.vault, self.data, self.catalog, self.vectors, self.embedder, ocr,
                        options, callback)
+
+    def update(self, progress: object = None) -> Summary:
+        """Bring the index up to date (a warm run embeds nothing); what is done stays saved,
+        even when interrupted."""
+        indexer = self.indexer(progress)
+        try:
+            return indexer.run()
+        finally:
+            indexer.save_vectors()
+            indexer.close()
 
     def searcher(self, catalog: Catalog | None = None, embedder: Embedder | None = None
                  ) -> Searcher:
