@@ -117,15 +117,15 @@ class Searcher:
         return vector
 
     # combining ----------------------------------------------------------------------------
-    def scores(self, text: str, pool: int, use_vectors: bool = True, image: Any = None,
+    def scores(self, text: str, pool: int, vector: Vectors | None,
                allowed: list[int] | None = None) -> dict[int, float]:
-        """Every candidate's combined score. ``allowed``: rank among these items only (a path
-        or kind filter, resolved in SQL): exact, however few they are."""
+        """Every candidate's combined score, for the query's words and vector (None: keywords
+        only). ``allowed``: rank among these items only (a path or kind filter, resolved in
+        SQL): exact, however few they are."""
         w = self.weights
-        if not text.strip() and image is None:
+        if not text.strip() and vector is None:
             return self.browse(pool, allowed)
         keyword = self.keyword_scores(text, pool, allowed) if text.strip() else {}
-        vector = self.query_vector(text, image) if use_vectors else None
         candidates = set(keyword)
         if vector is not None and allowed is None:
             ids, _ = self.vectors.search(vector, pool)
@@ -180,14 +180,15 @@ class Searcher:
         rerank = self.rerank if vectors else None  # not while the daemon is still loading
         want = max(k + offset, rerank.top) if rerank else k + offset
         f = admission.filters
-        allowed = self.catalog.items_in(f.paths, f.not_paths, [KIND_ITEMS[k] for k in f.kinds],
-                                        [KIND_ITEMS[k] for k in f.not_kinds])
+        allowed = self.catalog.items_in(f.paths, f.not_paths, [KIND_ITEMS[x] for x in f.kinds],
+                                        [KIND_ITEMS[x] for x in f.not_kinds])
+        vector = self.query_vector(parsed.text, image) if vectors else None
         total = len(self.vectors) + 1
         pool = max(50, 5 * want) * (4 if strict else 1)
         if allowed is not None and len(allowed) <= EXACT_WITHIN:
             pool = max(pool, len(allowed))  # score every allowed item: one exact pass
         while True:
-            scores = self.scores(parsed.text, pool, vectors, image, allowed)
+            scores = self.scores(parsed.text, pool, vector, allowed)
             hits = self._page(scores, parsed.text, admission, want)
             exhausted = (pool >= len(allowed) if allowed is not None
                          else pool >= total and pool >= self._item_count())
