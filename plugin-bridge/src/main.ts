@@ -2,7 +2,7 @@
 // users expect, and gets every pasted screenshot indexed at once. Requests go only to the
 // configured daemon on this machine.
 
-import { MarkdownView, Notice, Plugin, TFile, WorkspaceLeaf } from "obsidian";
+import { MarkdownView, Menu, Notice, Plugin, TFile, WorkspaceLeaf } from "obsidian";
 import { imageAtCursor, insertHit, openHit } from "./actions";
 import { VaultlensClient } from "./client";
 import { explain } from "./messages";
@@ -44,11 +44,15 @@ export default class VaultlensPlugin extends Plugin {
       },
     });
     this.addCommand({ id: "related", name: "Open related view", callback: () => this.openRelated() });
+    // an image's context menu: in the file explorer, and in the editor on an image embed
+    const similarItem = (menu: Menu, file: TFile) => menu.addItem((item) => item
+      .setTitle("Find similar images").setIcon("images").onClick(() => void this.showSimilar(file)));
     this.registerEvent(this.app.workspace.on("file-menu", (menu, file) => {
-      if (file instanceof TFile && IMAGE.test(file.path)) {
-        menu.addItem((item) => item.setTitle("Find similar images").setIcon("images")
-          .onClick(() => void this.showSimilar(file)));
-      }
+      if (file instanceof TFile && IMAGE.test(file.path)) similarItem(menu, file);
+    }));
+    this.registerEvent(this.app.workspace.on("editor-menu", (menu, editor, info) => {
+      const file = info.file ? imageAtCursor(this.app, editor, info.file) : null;
+      if (file) similarItem(menu, file);
     }));
 
     this.registerView(RELATED_VIEW, (leaf: WorkspaceLeaf) => new RelatedView(leaf, {

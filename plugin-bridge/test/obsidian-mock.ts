@@ -154,3 +154,18 @@ export class Setting {
 }
 
 export type Editor = any;
+
+export class Menu {
+  items: { title: string; click: Anyfn }[] = [];
+  addItem(make: (item: any) => any): this {
+    const entry = { title: "", click: (() => undefined) as Anyfn };
+    const item = {
+      setTitle: (t: string) => { entry.title = t; return item; },
+      setIcon: () => item,
+      onClick: (fn: Anyfn) => { entry.click = fn; return item; },
+    };
+    make(item);
+    this.items.push(entry);
+    return this;
+  }
+}

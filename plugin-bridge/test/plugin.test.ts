@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { App, MarkdownView, notices, TFile } from "./obsidian-mock";
+import { App, MarkdownView, Menu, notices, TFile } from "./obsidian-mock";
 import VaultlensPlugin from "../src/main";
 import { DEBOUNCE_MS } from "../src/search-modal";
 import { hit, imageHit } from "./fixtures";
@@ -144,6 +144,13 @@ describe("status bar and commands", () => {
     expect(calls.find((c) => c.path === "/api/similar")!.body).toEqual({ path: "Attachments/board.png", k: 20 });
     const plain = { getCursor: () => ({ line: 0, ch: 0 }), getLine: () => "no picture here" };
     expect(command.editorCheckCallback(true, plain, { file: note })).toBe(false);
+    // and from the context menu, in the editor and in the file explorer
+    const menu = new Menu();
+    app.workspace.trigger("editor-menu", menu, editor, { file: note });
+    app.workspace.trigger("editor-menu", menu, plain, { file: note });
+    app.workspace.trigger("file-menu", menu, app.vault.getFileByPath("Attachments/board.png"));
+    app.workspace.trigger("file-menu", menu, note);
+    expect(menu.items.map((i) => i.title)).toEqual(["Find similar images", "Find similar images"]);
   });
 });
 
