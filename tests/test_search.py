@@ -206,3 +206,11 @@ def test_path_filter_ranks_within_the_folder_exactly(searcher: Searcher) -> None
     # % and _ in a folder name are literal
     assert searcher.catalog.items_in(["Tr_ps"], [], [], []) == []
     assert searcher.catalog.items_in(["%"], [], [], []) == []
+
+
+def test_words_with_a_case_change_bring_their_parts() -> None:
+    from vaultlens.search import fts_tokens
+
+    assert fts_tokens("macOS iPhone") == ["macos", "iphone", "mac", "os", "phone"]
+    assert fts_tokens("Sync sync SYNC") == ["sync"]  # plain words: once each, no parts
+    assert fts_tokens("同步设置") == ["同步", "步设", "设置"]

@@ -38,6 +38,7 @@ KIND_ITEMS = {"note": "section", "image": "image", "pdf": "page"}
 COMMON_SHARE = 0.3  # a word in more of the items than this is dropped from keyword ranking
 EXACT_WITHIN = 5000  # a path/kind filter admitting at most this many items scores them all
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+_CASE_CHANGE = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 
 
@@ -54,8 +55,11 @@ class Weights:
 
 
 def fts_tokens(query: str) -> list[str]:
-    """The query's words (CJK as bigrams), lower-cased, once each."""
-    return list(dict.fromkeys(t.lower() for t in _TOKEN.findall(cjk_bigrams(query))))
+    """The query's words (CJK as bigrams), lower-cased, once each. A word with a case change
+    inside ("macOS", "iPhone") also brings its parts, because notes write "Mac OS" as often."""
+    words = _TOKEN.findall(cjk_bigrams(query))
+    parts = [p for w in words for p in _CASE_CHANGE.split(w) if p != w and len(p) > 1]
+    return list(dict.fromkeys(t.lower() for t in words + parts))
 
 
 def fts_query(tokens: list[str]) -> str | None:
