@@ -345,3 +345,25 @@ async def test_reindex_of_an_unchanged_file_drains(api: Api) -> None:
     await api.idle()
     _, state = await api.get("/api/status")
     assert state["queue"] == 0 and state["indexing"] is False
+
+
+async def test_search_by_image_with_a_visual_model(aiohttp_client: Client, make_vault: MakeVault,
+                                                   tmp_path: Path, tiny_qwen_path: Path) -> None:
+    """The `image` field with a model that sees (the tiny random Qwen3-VL): alone, or with
+    words; a path that is not a picture is refused with the reason."""
+    vault = make_vault(VAULT)
+    cfg = Config(vault=vault, data_dir=tmp_path / "data", model=str(tiny_qwen_path), ocr=False)
+    app = make_app(cfg, watching=False)
+    api = Api(await aiohttp_client(app), DataDir(tmp_path / "data").token(), vault, app)
+    await api.idle()
+    await asyncio.get_running_loop().run_in_executor(None, app[DAEMON].ready.wait, 60)
+    status, alone = await api.post("/api/search", {"query": "", "image": "Attachments/board.png"})
+    assert status == 200, alone
+    assert "Attachments/board.png" in {r["path"] for r in alone["results"]}
+    status, mixed = await api.post("/api/search",
+                                   {"query": "storm", "image": "Attachments/board.png"})
+    assert status == 200 and mixed["results"]
+    assert_error(*await api.post("/api/search", {"query": "", "image": "Sync.md"}), 400,
+                 "bad_request")
+    assert_error(*await api.post("/api/search", {"query": "", "image": "Attachments/none.png"}),
+                 400, "bad_request")
