@@ -112,6 +112,13 @@ def test_index_search_status_json(make_vault: MakeVault, tmp_path: Path) -> None
         "image", "Attachments/board.png", None, None)
     assert top["links"][0]["note"] == "Trips/Pier.md" and top["links"][0]["line"] == 5
 
+    # the query syntax works here too; a bad filter is an error that says why, not a traceback
+    proc = run_cli("search", *common, "--json", "zebra", "kind:note")
+    assert all(r["kind"] == "note" for r in json.loads(proc.stdout)["results"])
+    proc = run_cli("search", *common, "zebra", "before:someday")
+    assert proc.returncode == 2 and "is not a date" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
     proc = run_cli("status", *common, "--json")
     status = json.loads(proc.stdout)
     assert status["visual"] is False and status["vectors"] == summary["items"]

@@ -17,6 +17,7 @@ from vaultlens.datadir import DataDir, DataDirError, data_dir_for
 from vaultlens.embedders import ModelError, pull
 from vaultlens.evaluate import EvalError, evaluate, load_queries, report
 from vaultlens.notes import NoteParser
+from vaultlens.query import QueryError
 from vaultlens.report import Progress, Summary
 from vaultlens.vault import scan
 from vaultlens.workspace import WorkspaceError, open_workspace, progress_line
@@ -261,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args, sys.stdout)
     except (config.ConfigError, ModelError, CatalogError, DataDirError, WorkspaceError,
-            EvalError) as exc:
+            EvalError, QueryError) as exc:
         print(f"vaultlens: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `vaultlens links | head` is a normal way to read it
