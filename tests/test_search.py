@@ -214,3 +214,18 @@ def test_words_with_a_case_change_bring_their_parts() -> None:
     assert fts_tokens("macOS iPhone") == ["macos", "iphone", "mac", "os", "phone"]
     assert fts_tokens("Sync sync SYNC") == ["sync"]  # plain words: once each, no parts
     assert fts_tokens("同步设置") == ["同步", "步设", "设置"]
+
+
+def test_a_pasted_page_is_searched_by_its_start(searcher: Searcher,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from vaultlens import search as search_module
+
+    words = " ".join(f"w{i}x" for i in range(5000))
+    assert len(search_module.fts_tokens(words)) == search_module.MAX_QUERY_TOKENS
+    seen: list[str] = []
+    real = searcher.keyword_scores
+    monkeypatch.setattr(searcher, "keyword_scores",
+                        lambda text, *a: seen.append(text) or real(text, *a))
+    searcher.search("ferry tickets " + words, 3)
+    assert seen and len(seen[0]) <= search_module.MAX_QUERY_CHARS
+    assert seen[0].startswith("ferry tickets w0x")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,8 @@ from vaultlens.vectors import VectorIndex
 
 KIND_ITEMS = {"note": "section", "image": "image", "pdf": "page"}
 COMMON_SHARE = 0.3  # a word in more of the items than this is dropped from keyword ranking
+MAX_QUERY_CHARS = 1000  # a pasted page is searched by its start: a search stays milliseconds
+MAX_QUERY_TOKENS = 64
 EXACT_WITHIN = 5000  # a path/kind filter admitting at most this many items scores them all
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _CASE_CHANGE = re.compile(r"(?<=[a-z])(?=[A-Z])")
@@ -59,7 +61,7 @@ def fts_tokens(query: str) -> list[str]:
     inside ("macOS", "iPhone") also brings its parts, because notes write "Mac OS" as often."""
     words = _TOKEN.findall(cjk_bigrams(query))
     parts = [p for w in words for p in _CASE_CHANGE.split(w) if p != w and len(p) > 1]
-    return list(dict.fromkeys(t.lower() for t in words + parts))
+    return list(dict.fromkeys(t.lower() for t in words + parts))[:MAX_QUERY_TOKENS]
 
 
 def fts_query(tokens: list[str]) -> str | None:
@@ -178,6 +180,8 @@ class Searcher:
         while the query model loads). ``image``: a picture to search by, with the text, for a
         visual model."""
         parsed = self.parse(query)
+        if len(parsed.text) > MAX_QUERY_CHARS:
+            parsed = replace(parsed, text=parsed.text[:MAX_QUERY_CHARS].rsplit(" ", 1)[0])
         admission = Admission(self.catalog, parsed.filters.merged(filters or Filters()),
                               parsed.phrases)
         strict = admission.filters.active or bool(parsed.phrases or admission.excluded)
