@@ -16,6 +16,7 @@ import type { Hit } from "./types";
 const IMAGE = /\.(png|jpe?g|gif|webp|bmp|avif|tiff?)$/i;
 const STATUS_EVERY_MS = 10_000;
 const RELATED_EVERY_MS = 1_500;
+const MAX_THUMBNAILS = 200;
 
 export default class VaultlensPlugin extends Plugin {
   settings: Settings = { ...DEFAULTS };
@@ -175,10 +176,17 @@ export default class VaultlensPlugin extends Plugin {
 
   thumbnail(id: number): Promise<string | null> {
     let url = this.thumbs.get(id);
-    if (!url) {
+    if (url) {
+      this.thumbs.delete(id); // most recently used last
+    } else {
       // no thumbnail (not made yet, daemon down) is not an error worth a notice
       url = this.client().thumbnail(id).then((blob) => URL.createObjectURL(blob)).catch(() => null);
-      this.thumbs.set(id, url);
+    }
+    this.thumbs.set(id, url);
+    for (const [old, oldUrl] of this.thumbs) {
+      if (this.thumbs.size <= MAX_THUMBNAILS) break;
+      this.thumbs.delete(old); // object URLs hold their images in memory until revoked
+      void oldUrl.then((u) => u && URL.revokeObjectURL(u));
     }
     return url;
   }

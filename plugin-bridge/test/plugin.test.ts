@@ -154,3 +154,26 @@ describe("status bar and commands", () => {
   });
 });
 
+
+describe("thumbnails", () => {
+  it("are fetched once, and at most 200 are kept (older object URLs revoked)", async () => {
+    const revoked: string[] = [];
+    const realRevoke = URL.revokeObjectURL;
+    URL.revokeObjectURL = (u: string) => void revoked.push(u);
+    const app = new App();
+    let fetched = 0;
+    vi.stubGlobal("fetch", async (url: string) => {
+      if (url.includes("/thumbnail")) fetched += 1;
+      return new Response(url.includes("/thumbnail") ? new Blob(["x"]) : JSON.stringify(statusOf));
+    });
+    const p = new VaultlensPlugin(app as never, {} as never);
+    await p.onload();
+    const first = await p.thumbnail(1);
+    expect(await p.thumbnail(1)).toBe(first);
+    expect(fetched).toBe(1);
+    for (let id = 2; id <= 201; id++) await p.thumbnail(id);
+    await Promise.resolve();
+    expect(revoked).toEqual([first]);
+    URL.revokeObjectURL = realRevoke;
+  });
+});
