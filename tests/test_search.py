@@ -136,6 +136,9 @@ def test_exact_phrases_and_excluded_words(searcher: Searcher) -> None:
     hits = searcher.search('"friction cost"', 10)
     assert hits and all("friction cost" in h.text.lower() for h in hits)
     assert searcher.search('"cost friction"', 10) == []  # the words, not in that order
+    # a passage goes when any of its paragraphs has the word, not only its best one
+    hits = searcher.search("yellow tram hill pastries bakery river -castle", 10)
+    assert "Trips/Lisbon.md" not in {h.path for h in hits if h.kind == "note"}
     # excluded per hit: the plants paragraph goes, the rest of its note stays
     hits = searcher.search("budget receipts office plants -plants", 10)
     assert hits and all("plants" not in h.text.lower() for h in hits)

@@ -9,6 +9,7 @@ file's modification time; an image's is its modification time.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
 from vaultlens.catalog import Catalog
@@ -68,7 +69,9 @@ class Admission:
         self.excluded = [re.compile(rf"(?<!\w){re.escape(_normalise(w))}(?!\w)")
                          for w in filters.excluded if w.strip()]
 
-    def admits(self, hit: Hit) -> bool:
+    def admits(self, hit: Hit, ids: Sequence[int] = ()) -> bool:
+        """Whether ``hit`` passes; ``ids``: all the items of a passage hit (phrases and
+        excluded words are checked over all of them)."""
         f = self.filters
         if (f.kinds and hit.kind not in f.kinds) or hit.kind in f.not_kinds:
             return False
@@ -76,7 +79,7 @@ class Admission:
             return False
         if any(self._under(hit.path, p) for p in f.not_paths):
             return False
-        if (self.phrases or self.excluded) and not self._words_pass(hit):
+        if (self.phrases or self.excluded) and not self._words_pass(ids or [hit.id]):
             return False
         if f.before is not None or f.after is not None:
             when = self._date(hit)
@@ -94,12 +97,15 @@ class Admission:
         folder = folder.strip("/")
         return not folder or path == folder or path.startswith(folder + "/")
 
-    def _words_pass(self, hit: Hit) -> bool:
-        row = self.catalog.conn.execute(
-            "SELECT text, names, context FROM items_fts WHERE rowid = ?", (hit.id,)).fetchone()
-        item = self.catalog.item(hit.id)
-        raw = " ".join([item["text"] if item else "", *(str(x) for x in (row or ()))])
-        text = _normalise(raw)
+    def _words_pass(self, ids: Sequence[int]) -> bool:
+        parts: list[str] = []
+        for item_id in ids:
+            row = self.catalog.conn.execute(
+                "SELECT text, names, context FROM items_fts WHERE rowid = ?",
+                (item_id,)).fetchone()
+            item = self.catalog.item(item_id)
+            parts += [item["text"] if item else "", *(str(x) for x in (row or ()))]
+        text = _normalise(" ".join(parts))
         return (all(p in text for p in self.phrases)
                 and not any(r.search(text) for r in self.excluded))
 

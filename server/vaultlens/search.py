@@ -258,7 +258,7 @@ class Searcher:
         hits: list[Hit] = []
         for score, ids in self.passages(scores):
             hit = self.hits.passage(ids, score, text)
-            if hit is not None and admission.admits(hit):
+            if hit is not None and admission.admits(hit, ids):
                 hits.append(hit)
                 if len(hits) == want:
                     break
