@@ -288,7 +288,10 @@ async def test_handlers_never_block_the_loop(api: Api, caplog: pytest.LogCapture
         await api.post("/api/search", {"query": "changed text"})
     finally:
         loop.set_debug(False)
-    slow = [r.getMessage() for r in caplog.records if "Executing" in r.getMessage()]
+    # the handlers' tasks, not this test's own (its client side can stall on a busy machine when
+    # the indexing thread holds the GIL, which says nothing about the handlers)
+    slow = [r.getMessage() for r in caplog.records if "Executing" in r.getMessage()
+            and "test_handlers_never_block_the_loop" not in r.getMessage()]
     assert slow == []
 
 
