@@ -15,8 +15,7 @@ import sys
 from pathlib import Path
 
 from vaultlens import config
-from vaultlens.evaluate import evaluate, load_queries, merge, report
-from vaultlens.workspace import open_workspace
+from vaultlens.evaluate import evaluate_vault, load_queries, merge, report
 
 
 def main() -> int:
@@ -34,12 +33,7 @@ def main() -> int:
         cfg = config.from_args(settings.parse_args([
             "--vault", str(args.shared / "vaults" / vault),
             "--data-dir", str(args.data_dir / vault), "--model", "minilm"]))
-        ws = open_workspace(cfg, writer=True)
-        try:
-            ws.update()
-            result = evaluate(ws.searcher(), mine)
-        finally:
-            ws.close()
+        result = evaluate_vault(cfg, mine)
         runs.append((mine, result))
         if not args.json:
             print(f"== {vault} ({len(mine)} queries)\n{report(result)}\n")

@@ -15,7 +15,7 @@ from vaultlens.catalog import CatalogError
 from vaultlens.context import EmbedLink, LinkedVault, link_vault
 from vaultlens.datadir import DataDir, DataDirError, data_dir_for
 from vaultlens.embedders import ModelError, pull
-from vaultlens.evaluate import EvalError, evaluate, load_queries, report
+from vaultlens.evaluate import EvalError, evaluate_vault, load_queries, report
 from vaultlens.notes import NoteParser
 from vaultlens.query import QueryError
 from vaultlens.report import Progress, Summary
@@ -144,12 +144,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
     if not queries:
         raise EvalError(f"{args.queries}: no queries for the vault {cfg.vault.name!r} "
                         "(their 'vault' field names the vault folder)")
-    ws = open_workspace(cfg, writer=True)
-    try:
-        ws.update()
-        result = evaluate(ws.searcher(), queries)
-    finally:
-        ws.close()
+    result = evaluate_vault(cfg, queries)
     if args.json:
         json.dump(result, out, ensure_ascii=False, indent=1)
         out.write("\n")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from vaultlens.config import Config
 from vaultlens.hits import Hit
 from vaultlens.search import Searcher, fts_query, fts_tokens
 
@@ -182,6 +183,18 @@ def evaluate(searcher: Searcher, queries: Sequence[Query]) -> dict[str, Any]:
                      "baselines": {b: ranks[b][n] for b in ("filename", "keyword", "vector")}}
                     for n, q in enumerate(queries)],
     }
+
+
+def evaluate_vault(cfg: Config, queries: Sequence[Query]) -> dict[str, Any]:
+    """Bring the vault's index up to date (a warm run embeds nothing), then :func:`evaluate`."""
+    from vaultlens.workspace import open_workspace
+
+    ws = open_workspace(cfg, writer=True)
+    try:
+        ws.update()
+        return evaluate(ws.searcher(), queries)
+    finally:
+        ws.close()
 
 
 def _where(hit: Hit) -> str:
