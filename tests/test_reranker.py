@@ -100,8 +100,10 @@ def test_search_with_the_tiny_reranker(make_vault, tmp_path: Path,  # type: igno
         assert {h.id for h in after[:3]} == {h.id for h in before[:3]}  # the same top, reordered
         assert all(0.0 < h.score < 1.0 for h in after[:3])
         assert [h.id for h in after[3:]] == [h.id for h in before[3:]]
-        # keyword-only answers (model still loading) skip the reranker
-        assert searcher.search("storm", 3, vectors=False)[0].score >= 0
+        # keyword-only answers (the model still loading) skip the reranker
+        assert searcher.rerank is not None
+        searcher.rerank.model = None  # type: ignore[assignment]  # would fail if called
+        assert searcher.search("storm", 3, vectors=False)
     finally:
         plain.close()
         reranked.close()

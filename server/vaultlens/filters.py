@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
 
 from vaultlens.catalog import Catalog
 from vaultlens.hits import Hit
-from vaultlens.query import Condition, Filters
+from vaultlens.query import Condition, Filters, QueryError, parse_date
 
 DATE_PROPERTIES = ("date", "created")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -25,14 +24,14 @@ def _normalise(text: str) -> str:
 
 
 def _timestamp(value: str) -> float | None:
+    """A frontmatter date ('2024-05-01', '2024-05-01T10:00') → unix seconds, or None."""
     m = _ISO_DATE.match(value.strip())
     if not m:
         return None
     try:
-        d = date.fromisoformat(m.group(0))
-    except ValueError:
+        return parse_date(m.group(0))
+    except QueryError:
         return None
-    return datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()
 
 
 def holds(condition: Condition, values: list[tuple[str, float | None]]) -> bool:

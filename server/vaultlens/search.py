@@ -29,12 +29,12 @@ import numpy as np
 from vaultlens.catalog import Catalog, cjk_bigrams
 from vaultlens.embedders import Embedder, Input, Vectors
 from vaultlens.filters import Admission
-from vaultlens.hits import Hit, HitMaker
+from vaultlens.hits import KINDS, Hit, HitMaker
 from vaultlens.query import Filters, Query, parse
 from vaultlens.reranker import Rerank
 from vaultlens.vectors import VectorIndex
 
-KIND_ITEMS = {"note": "section", "image": "image", "pdf": "page"}
+KIND_ITEMS = {kind: item for item, kind in KINDS.items()}  # note → section, pdf → page
 COMMON_SHARE = 0.3  # a word in more of the items than this is dropped from keyword ranking
 MAX_QUERY_CHARS = 1000  # a pasted page is searched by its start: a search stays milliseconds
 MAX_QUERY_TOKENS = 64

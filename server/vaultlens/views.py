@@ -193,14 +193,6 @@ def _item(daemon: Daemon, item_id: int) -> dict[str, Any]:
     row = daemon.searcher.catalog.item(item_id)
     data = {**hit.to_json(), "text": row["text"] if row else ""}
     data.pop("score", None)
-    if hit.kind == "note" and hit.line is not None:
-        data["embeds"] = [
-            {"target": r["target"], "line": r["line"], "caption": r["caption"]}
-            for r in daemon.searcher.catalog.conn.execute(
-                "SELECT links.target, links.line, links.caption FROM links JOIN files"
-                " ON files.id = links.note_id WHERE files.path = ? AND links.line BETWEEN ? AND ?"
-                " ORDER BY links.line", (hit.path, hit.line, hit.end_line or hit.line))
-        ]
     return data
 
 
