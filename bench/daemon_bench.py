@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from vaultlens.config import Config
-from vaultlens.embedders import Embedder, Input, Role, Vectors
+from vaultlens.embedders.base import Embedder, Input, Role, Vectors
 from vaultlens.embedders.minilm import MiniLM
 from vaultlens.workspace import open_workspace
 
@@ -153,7 +153,7 @@ def paste_bench(root: Path, pastes: int) -> None:
     (vault / "Home.md").write_text("# Home\n\nA start.\n")
     rng = random.Random(1)
     # the floor, in this process: OCR of one screenshot and one MiniLM embedding
-    from vaultlens.ocr import OCR
+    from vaultlens.extract.ocr import OCR
 
     ocr, model = OCR(), MiniLM()
     model.embed_texts(["warm"], "document")

@@ -105,9 +105,9 @@ def measure(root: Path, which: str) -> dict[str, float]:
         count = len(paths)
         extra: dict[str, float] = {}
     else:
-        from vaultlens.context import link_vault
-        from vaultlens.notes import NoteParser
-        from vaultlens.vault import scan
+        from vaultlens.vault.context import link_vault
+        from vaultlens.vault.notes import NoteParser
+        from vaultlens.vault.vault import scan
 
         linked = link_vault(scan(root), NoteParser(), 1500)
         count = len(linked.notes)

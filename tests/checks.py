@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vaultlens.notes import Note
+from vaultlens.vault.notes import Note
 
 
 def check_sections(note: Note, text: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vaultlens.notes import Note, NoteParser
+from vaultlens.vault.notes import Note, NoteParser
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

@@ -15,10 +15,10 @@ from aiohttp.test_utils import TestClient
 
 from test_indexer import screenshot
 from vaultlens.config import Config
-from vaultlens.daemon import make_app
-from vaultlens.datadir import DataDir
-from vaultlens.service import DAEMON
-from vaultlens.views import ROUTES
+from vaultlens.index.datadir import DataDir
+from vaultlens.serve.daemon import make_app
+from vaultlens.serve.service import DAEMON
+from vaultlens.serve.views import ROUTES
 
 MakeVault = Callable[[dict[str, str | bytes]], Path]
 Client = Callable[..., Any]
@@ -296,7 +296,7 @@ async def test_handlers_never_block_the_loop(api: Api, caplog: pytest.LogCapture
 
 
 def test_non_loopback_bind_needs_allow_remote(make_vault: MakeVault, tmp_path: Path) -> None:
-    from vaultlens.daemon import serve
+    from vaultlens.serve.daemon import serve
 
     cfg = Config(vault=make_vault({"a.md": "x"}), data_dir=tmp_path / "d", model="minilm")
     with pytest.raises(SystemExit, match="pass --allow-remote"):
@@ -310,7 +310,7 @@ async def test_keyword_answers_while_the_model_loads(aiohttp_client: Client, mak
     model is in; then with vectors too. The indexing thread waits for the model."""
     import threading
 
-    from vaultlens.service import Daemon
+    from vaultlens.serve.service import Daemon
 
     release = threading.Event()
     real_warm = Daemon._warm

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vaultlens.catalog import SCHEMA_VERSION, Catalog, CatalogError, cjk_bigrams
+from vaultlens.index.catalog import SCHEMA_VERSION, Catalog, CatalogError, cjk_bigrams
 
 
 def test_migrations_apply_once_and_are_named(tmp_path: Path) -> None:
@@ -100,8 +100,8 @@ def test_term_frequencies_use_the_index_stemming(tmp_path: Path) -> None:
 
 
 def test_common_words_do_not_drive_keyword_ranking(tmp_path: Path) -> None:
-    from vaultlens.search import Searcher
-    from vaultlens.vectors import VectorIndex
+    from vaultlens.index.vectors import VectorIndex
+    from vaultlens.search.searcher import Searcher
 
     cat = Catalog.open(tmp_path / "c.sqlite")
     texts = [f"vault note number {i}" for i in range(30)] + ["vault orchid greenhouse"]
@@ -119,7 +119,7 @@ def test_common_words_do_not_drive_keyword_ranking(tmp_path: Path) -> None:
 
 def test_properties_migration_reads_old_files_again(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    import vaultlens.catalog as catalog_module
+    import vaultlens.index.catalog as catalog_module
 
     monkeypatch.setattr(catalog_module, "MIGRATIONS", catalog_module.MIGRATIONS[:3])
     monkeypatch.setattr(catalog_module, "SCHEMA_VERSION", 3)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from vaultlens.context import EmbedLink, link_note, link_vault
-from vaultlens.links import Resolver
-from vaultlens.notes import Note, NoteParser
-from vaultlens.vault import scan
+from vaultlens.vault.context import EmbedLink, link_note, link_vault
+from vaultlens.vault.links import Resolver
+from vaultlens.vault.notes import Note, NoteParser
+from vaultlens.vault.vault import scan
 
 MakeVault = Callable[[dict[str, str | bytes]], Path]
 
@@ -153,9 +153,9 @@ def test_many_embeds_in_one_note_finish() -> None:
     import sys
 
     script = (
-        "from vaultlens.notes import NoteParser\n"
-        "from vaultlens.context import link_note\n"
-        "from vaultlens.links import Resolver\n"
+        "from vaultlens.vault.notes import NoteParser\n"
+        "from vaultlens.vault.context import link_note\n"
+        "from vaultlens.vault.links import Resolver\n"
         "paths = [f'img{i}.png' for i in range(1500)]\n"
         "kinds = {p: 'image' for p in paths}\n"
         "gallery = '\\n\\n'.join(f'![[img{i}.png]]' for i in range(1500))\n"

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import shared_path
 from vaultlens.config import Config
-from vaultlens.report import Progress
+from vaultlens.index.report import Progress
 from vaultlens.workspace import open_workspace
 
 PER_FILE_LIMIT = 30.0

@@ -9,9 +9,10 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from vaultlens.embedders import Input, ModelError, load
+from vaultlens.embedders.base import Input, ModelError
 from vaultlens.embedders.minilm import MiniLM
 from vaultlens.embedders.qwen3_vl import Qwen3VL
+from vaultlens.embedders.registry import load
 
 
 def picture(colour: str, size: tuple[int, int] = (120, 80), text: str = "") -> Image.Image:

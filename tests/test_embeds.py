@@ -7,8 +7,8 @@ from datetime import datetime
 
 import pytest
 
-from vaultlens.embeds import Embed
-from vaultlens.notes import Note
+from vaultlens.vault.embeds import Embed
+from vaultlens.vault.notes import Note
 
 
 def one(parse: Callable[..., Note], text: str) -> Embed:

@@ -11,7 +11,7 @@ import pytest
 from test_indexer import VAULT
 from vaultlens.cli import main
 from vaultlens.evaluate import Target, figures, is_hit, load_queries
-from vaultlens.hits import Hit
+from vaultlens.search.hits import Hit
 
 MakeVault = Callable[[dict[str, str | bytes]], Path]
 

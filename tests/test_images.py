@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vaultlens.images import MAX_PIXELS, ImageError, open_image, thumbnail_bytes
+from vaultlens.extract.images import MAX_PIXELS, ImageError, open_image, thumbnail_bytes
 
 
 def save(tmp_path: Path, name: str, im: Image.Image, **kw: object) -> Path:

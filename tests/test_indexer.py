@@ -11,9 +11,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from vaultlens.config import Config
-from vaultlens.datadir import DataDirError
-from vaultlens.report import Summary
-from vaultlens.vectors import VectorIndex
+from vaultlens.index.datadir import DataDirError
+from vaultlens.index.report import Summary
+from vaultlens.index.vectors import VectorIndex
 from vaultlens.workspace import Workspace, WorkspaceError, open_workspace
 
 MakeVault = Callable[[dict[str, str | bytes]], Path]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vaultlens.links import Resolver
+from vaultlens.vault.links import Resolver
 
 FILES = [
     "img.png",

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from vaultlens.notes import Note, NoteParser
+from vaultlens.vault.notes import Note, NoteParser
 
 DOC = """\
 ---
@@ -212,7 +212,7 @@ def test_hostile_markdown_finishes() -> None:
     """Inputs that make naive regexes quadratic: each must parse, in a child we can kill."""
     script = (
         "import json, sys\n"
-        "from vaultlens.notes import NoteParser\n"
+        "from vaultlens.vault.notes import NoteParser\n"
         "p = NoteParser()\n"
         "for name, text in json.load(sys.stdin).items():\n"
         "    p.parse(text, 'x.md')\n"

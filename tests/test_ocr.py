@@ -9,7 +9,7 @@ import threading
 import pytest
 from PIL import Image, ImageDraw
 
-from vaultlens.ocr import OCR, OCRError, split_run_together
+from vaultlens.extract.ocr import OCR, OCRError, split_run_together
 
 
 def screenshot(text: str) -> Image.Image:

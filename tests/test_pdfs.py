@@ -7,7 +7,7 @@ from pathlib import Path
 import pymupdf
 import pytest
 
-from vaultlens.pdfs import PdfError, read_pdf
+from vaultlens.extract.pdfs import PdfError, read_pdf
 
 
 def make_pdf(path: Path, pages: list[str], **save: object) -> Path:

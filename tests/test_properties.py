@@ -6,8 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from checks import check_sections
-from vaultlens.context import embed_context
-from vaultlens.notes import NoteParser, decode
+from vaultlens.vault.context import embed_context
+from vaultlens.vault.notes import NoteParser, decode
 
 PARSER = NoteParser()
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vaultlens.filters import holds
-from vaultlens.query import Condition, QueryError, fields_filters, parse, parse_date
+from vaultlens.search.filters import holds
+from vaultlens.search.query import Condition, QueryError, fields_filters, parse, parse_date
 
 
 def ts(*ymd: int) -> float:

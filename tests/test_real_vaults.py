@@ -8,9 +8,9 @@ import pytest
 
 from checks import check_sections
 from conftest import shared_path
-from vaultlens.context import LinkedVault, link_vault
-from vaultlens.notes import NoteParser
-from vaultlens.vault import scan
+from vaultlens.vault.context import LinkedVault, link_vault
+from vaultlens.vault.notes import NoteParser
+from vaultlens.vault.vault import scan
 
 STYLE_GUIDE = "Contributing to Obsidian/Style guide.md"
 EMBED_FILES = "Linking notes and files/Embed files.md"

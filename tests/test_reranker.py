@@ -10,9 +10,9 @@ import torch
 
 from test_embedders import picture
 from test_indexer import Run
-from vaultlens.embedders import Input, ModelError
-from vaultlens.hits import Hit
-from vaultlens.reranker import Qwen3VLReranker, Rerank, Reranker
+from vaultlens.embedders.base import Input, ModelError
+from vaultlens.search.hits import Hit
+from vaultlens.search.reranker import Qwen3VLReranker, Rerank, Reranker
 
 
 @pytest.fixture(scope="module")

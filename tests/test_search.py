@@ -12,9 +12,9 @@ import pytest
 from conftest import write_vault
 from test_indexer import screenshot
 from vaultlens.config import Config
-from vaultlens.hits import Hit, snippet
-from vaultlens.query import QueryError
-from vaultlens.search import Searcher
+from vaultlens.search.hits import Hit, snippet
+from vaultlens.search.query import QueryError
+from vaultlens.search.searcher import Searcher
 from vaultlens.workspace import Workspace, open_workspace
 
 OLD = datetime(2020, 6, 1, tzinfo=UTC).timestamp()
@@ -209,7 +209,7 @@ def test_path_filter_ranks_within_the_folder_exactly(searcher: Searcher) -> None
 
 
 def test_words_with_a_case_change_bring_their_parts() -> None:
-    from vaultlens.search import fts_tokens
+    from vaultlens.search.searcher import fts_tokens
 
     assert fts_tokens("macOS iPhone") == ["macos", "iphone", "mac", "os", "phone"]
     assert fts_tokens("Sync sync SYNC") == ["sync"]  # plain words: once each, no parts
@@ -218,7 +218,7 @@ def test_words_with_a_case_change_bring_their_parts() -> None:
 
 def test_a_pasted_page_is_searched_by_its_start(searcher: Searcher,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from vaultlens import search as search_module
+    from vaultlens.search import searcher as search_module
 
     words = " ".join(f"w{i}x" for i in range(5000))
     assert len(search_module.fts_tokens(words)) == search_module.MAX_QUERY_TOKENS

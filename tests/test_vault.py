@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vaultlens.vault import VaultSettings, file_kind, pasted_at, read_settings, scan
+from vaultlens.vault.vault import VaultSettings, file_kind, pasted_at, read_settings, scan
 
 MakeVault = Callable[[dict[str, str | bytes]], Path]
 

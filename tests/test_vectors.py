@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vaultlens.vectors import VectorIndex
+from vaultlens.index.vectors import VectorIndex
 
 
 def unit(rows: int, dim: int = 8, seed: int = 0) -> np.ndarray:

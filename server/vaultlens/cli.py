@@ -11,15 +11,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from vaultlens import config
-from vaultlens.catalog import CatalogError
-from vaultlens.context import EmbedLink, LinkedVault, link_vault
-from vaultlens.datadir import DataDir, DataDirError, data_dir_for
-from vaultlens.embedders import ModelError, pull
+from vaultlens.embedders.base import ModelError
+from vaultlens.embedders.registry import pull
 from vaultlens.evaluate import EvalError, evaluate_vault, load_queries, report
-from vaultlens.notes import NoteParser
-from vaultlens.query import QueryError
-from vaultlens.report import Progress, Summary
-from vaultlens.vault import scan
+from vaultlens.index.catalog import CatalogError
+from vaultlens.index.datadir import DataDir, DataDirError, data_dir_for
+from vaultlens.index.report import Progress, Summary
+from vaultlens.search.query import QueryError
+from vaultlens.vault.context import EmbedLink, LinkedVault, link_vault
+from vaultlens.vault.notes import NoteParser
+from vaultlens.vault.vault import scan
 from vaultlens.workspace import WorkspaceError, open_workspace, progress_line
 
 INDEX_SETTINGS = ["vault", "config_dir", "exclude", "context_chars", "data_dir", "model", "dims",
@@ -180,7 +181,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
-    from vaultlens.daemon import serve
+    from vaultlens.serve.daemon import serve
 
     cfg = config.from_args(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

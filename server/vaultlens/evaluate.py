@@ -16,8 +16,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from vaultlens.config import Config
-from vaultlens.hits import Hit
-from vaultlens.search import Searcher, fts_query, fts_tokens
+from vaultlens.search.hits import Hit
+from vaultlens.search.searcher import Searcher, fts_query, fts_tokens
 
 Ranker = Callable[[str, int], list[Hit]]
 DEPTH = 10  # results looked at per query: top-10 and MRR@10

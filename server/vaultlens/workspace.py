@@ -7,16 +7,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vaultlens.catalog import Catalog
 from vaultlens.config import Config
-from vaultlens.datadir import DataDir, data_dir_for
-from vaultlens.embedders import Embedder, load
-from vaultlens.indexer import Indexer, IndexOptions
-from vaultlens.ocr import OCR
-from vaultlens.report import Progress, Summary
-from vaultlens.reranker import Qwen3VLReranker, Rerank, hit_document
-from vaultlens.search import Searcher
-from vaultlens.vectors import VectorIndex
+from vaultlens.embedders.base import Embedder
+from vaultlens.embedders.registry import load
+from vaultlens.extract.ocr import OCR
+from vaultlens.index.catalog import Catalog
+from vaultlens.index.datadir import DataDir, data_dir_for
+from vaultlens.index.indexer import Indexer, IndexOptions
+from vaultlens.index.report import Progress, Summary
+from vaultlens.index.vectors import VectorIndex
+from vaultlens.search.reranker import Qwen3VLReranker, Rerank, hit_document
+from vaultlens.search.searcher import Searcher
 
 
 class WorkspaceError(RuntimeError):

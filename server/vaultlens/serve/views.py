@@ -14,7 +14,10 @@ from typing import Any, TypeVar
 from aiohttp import web
 from PIL import Image, UnidentifiedImageError
 
-from vaultlens.api import (
+from vaultlens.extract.images import ImageError, open_image
+from vaultlens.search.hits import Hit
+from vaultlens.search.query import Filters, QueryError, fields_filters
+from vaultlens.serve.api import (
     MAX_UPLOAD_BYTES,
     ApiError,
     Field,
@@ -26,10 +29,7 @@ from vaultlens.api import (
     openapi,
     read_json,
 )
-from vaultlens.hits import Hit
-from vaultlens.images import ImageError, open_image
-from vaultlens.query import Filters, QueryError, fields_filters
-from vaultlens.service import DAEMON, Daemon
+from vaultlens.serve.service import DAEMON, Daemon
 
 T = TypeVar("T")
 KINDS = ("note", "image", "pdf")

@@ -26,13 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from vaultlens.catalog import Catalog, cjk_bigrams
-from vaultlens.embedders import Embedder, Input, Vectors
-from vaultlens.filters import Admission
-from vaultlens.hits import KINDS, Hit, HitMaker
-from vaultlens.query import Filters, Query, parse
-from vaultlens.reranker import Rerank
-from vaultlens.vectors import VectorIndex
+from vaultlens.embedders.base import Embedder, Input, Vectors
+from vaultlens.index.catalog import Catalog, cjk_bigrams
+from vaultlens.index.vectors import VectorIndex
+from vaultlens.search.filters import Admission
+from vaultlens.search.hits import KINDS, Hit, HitMaker
+from vaultlens.search.query import Filters, Query, parse
+from vaultlens.search.reranker import Rerank
 
 KIND_ITEMS = {kind: item for item, kind in KINDS.items()}  # note → section, pdf → page
 COMMON_SHARE = 0.3  # a word in more of the items than this is dropped from keyword ranking

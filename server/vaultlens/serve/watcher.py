@@ -10,8 +10,8 @@ from pathlib import Path
 
 from watchfiles import Change, awatch
 
-from vaultlens.service import IndexService
-from vaultlens.vault import Exclusions, ignored, read_settings
+from vaultlens.serve.service import IndexService
+from vaultlens.vault.vault import Exclusions, ignored, read_settings
 
 log = logging.getLogger(__name__)
 

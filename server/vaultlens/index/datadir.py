@@ -10,7 +10,7 @@ import secrets
 from pathlib import Path
 from typing import IO
 
-from vaultlens.vectors import atomic_write
+from vaultlens.index.vectors import atomic_write
 
 
 class DataDirError(RuntimeError):

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from urllib.parse import unquote
 
-from vaultlens.vault import file_kind, pasted_at
+from vaultlens.vault.vault import file_kind, pasted_at
 
 # Every repeated part excludes the character that starts another embed ("[", "<"), so a line of
 # ten thousand unclosed "![[" costs linear time, not quadratic. Obsidian forbids brackets in file

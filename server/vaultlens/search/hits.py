@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from vaultlens.catalog import Catalog
+from vaultlens.index.catalog import Catalog
 
 KINDS = {"section": "note", "image": "image", "page": "pdf"}
 SNIPPET_CHARS = 240

@@ -76,7 +76,7 @@ class OCR:
     def _start(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "vaultlens.ocr"], stdin=subprocess.PIPE,
+                [sys.executable, "-m", "vaultlens.extract.ocr"], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             )
         return self._proc

@@ -14,11 +14,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from vaultlens.catalog import Catalog
-from vaultlens.embedders import Input, ModelError
+from vaultlens.embedders.base import Input, ModelError
 from vaultlens.embedders.qwen3_vl import IMAGE_PAD, Qwen3VLCheckpoint
-from vaultlens.hits import Hit
-from vaultlens.images import ImageError, open_image
+from vaultlens.extract.images import ImageError, open_image
+from vaultlens.index.catalog import Catalog
+from vaultlens.search.hits import Hit
 
 SYSTEM = ('Judge whether the Document meets the requirements based on the Query and the '
           'Instruct provided. Note that the answer can only be "yes" or "no".')

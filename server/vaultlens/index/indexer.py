@@ -21,18 +21,18 @@ from queue import Empty, SimpleQueue
 
 import numpy as np
 
-from vaultlens.catalog import Catalog, FileRow
-from vaultlens.datadir import DataDir
-from vaultlens.documents import Document, image_document, pdf_document
-from vaultlens.embedders import Embedder, Vectors
-from vaultlens.extract import Extractor, SkipFile
-from vaultlens.images import ImageError
-from vaultlens.links import Resolver
-from vaultlens.ocr import OCR
-from vaultlens.pdfs import PdfError
-from vaultlens.report import Progress, Summary
-from vaultlens.vault import VaultFile, file_kind, scan
-from vaultlens.vectors import VectorIndex
+from vaultlens.embedders.base import Embedder, Vectors
+from vaultlens.extract.documents import Document, image_document, pdf_document
+from vaultlens.extract.images import ImageError
+from vaultlens.extract.ocr import OCR
+from vaultlens.extract.pdfs import PdfError
+from vaultlens.index.catalog import Catalog, FileRow
+from vaultlens.index.datadir import DataDir
+from vaultlens.index.extractor import Extractor, SkipFile
+from vaultlens.index.report import Progress, Summary
+from vaultlens.index.vectors import VectorIndex
+from vaultlens.vault.links import Resolver
+from vaultlens.vault.vault import VaultFile, file_kind, scan
 
 log = logging.getLogger(__name__)
 ORDER = {"note": 0, "image": 1, "pdf": 2, "other": 3}

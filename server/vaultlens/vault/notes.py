@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from markdown_it import MarkdownIt
 
-from vaultlens.embeds import Embed, find_embeds
+from vaultlens.vault.embeds import Embed, find_embeds
 
 try:  # the C loader is ~10x faster; PyYAML wheels ship it, source builds may not
     _YamlLoader: type = yaml.CSafeLoader

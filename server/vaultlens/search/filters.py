@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from vaultlens.catalog import Catalog
-from vaultlens.hits import Hit
-from vaultlens.query import Condition, Filters, QueryError, parse_date
+from vaultlens.index.catalog import Catalog
+from vaultlens.search.hits import Hit
+from vaultlens.search.query import Condition, Filters, QueryError, parse_date
 
 DATE_PROPERTIES = ("date", "created")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

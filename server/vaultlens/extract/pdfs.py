@@ -45,8 +45,8 @@ def read_pdf(path: Path, max_pages: int = 200, render: str = "all", timeout: flo
     """Read up to ``max_pages`` pages. ``render``: all | textless (pages with no text layer,
     for OCR) | none."""
     with tempfile.TemporaryDirectory(prefix="vaultlens-pdf-") as tmp:
-        cmd = [sys.executable, "-m", "vaultlens.pdfs", str(path), tmp, str(max_pages), render,
-               str(memory_mb)]
+        cmd = [sys.executable, "-m", "vaultlens.extract.pdfs", str(path), tmp, str(max_pages),
+               render, str(memory_mb)]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                                   check=False, stdin=subprocess.DEVNULL)

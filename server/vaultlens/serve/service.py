@@ -17,11 +17,12 @@ from typing import Any
 
 from aiohttp import web
 
-from vaultlens.catalog import Catalog
-from vaultlens.embedders import Embedder, load
-from vaultlens.indexer import Indexer
-from vaultlens.report import Summary
-from vaultlens.search import Searcher
+from vaultlens.embedders.base import Embedder
+from vaultlens.embedders.registry import load
+from vaultlens.index.catalog import Catalog
+from vaultlens.index.indexer import Indexer
+from vaultlens.index.report import Summary
+from vaultlens.search.searcher import Searcher
 from vaultlens.workspace import Workspace
 
 log = logging.getLogger(__name__)

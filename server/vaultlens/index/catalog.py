@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from vaultlens.embedders import Vectors
-from vaultlens.lookups import Lookups
+from vaultlens.embedders.base import Vectors
+from vaultlens.index.lookups import Lookups
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", """

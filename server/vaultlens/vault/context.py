@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from vaultlens.embeds import Embed, strip_embeds
-from vaultlens.links import Resolver
-from vaultlens.notes import Note, NoteParser, Section
-from vaultlens.vault import Problem, Vault
+from vaultlens.vault.embeds import Embed, strip_embeds
+from vaultlens.vault.links import Resolver
+from vaultlens.vault.notes import Note, NoteParser, Section
+from vaultlens.vault.vault import Problem, Vault
 
 MAX_NOTE_BYTES = 20 * 1024 * 1024  # past this a .md file is not a note anyone wrote by hand
 _CONTENT_KINDS = frozenset({"paragraph", "list", "callout", "blockquote", "table", "text"})

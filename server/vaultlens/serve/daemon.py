@@ -12,12 +12,12 @@ from typing import Any
 
 from aiohttp import web
 
-from vaultlens.api import MAX_UPLOAD_BYTES, errors, guard, register
 from vaultlens.config import Config
-from vaultlens.datadir import DataDir, data_dir_for
-from vaultlens.service import DAEMON, Daemon
-from vaultlens.views import ROUTES
-from vaultlens.watcher import watch
+from vaultlens.index.datadir import DataDir, data_dir_for
+from vaultlens.serve.api import MAX_UPLOAD_BYTES, errors, guard, register
+from vaultlens.serve.service import DAEMON, Daemon
+from vaultlens.serve.views import ROUTES
+from vaultlens.serve.watcher import watch
 from vaultlens.workspace import Workspace, open_workspace
 
 log = logging.getLogger(__name__)

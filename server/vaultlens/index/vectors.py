@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 from usearch.index import Index
 
-from vaultlens.embedders import Vectors
+from vaultlens.embedders.base import Vectors
 
 log = logging.getLogger(__name__)
 DTYPES = ("f16", "i8", "f32")

@@ -19,9 +19,9 @@ from typing import Any
 
 from PIL.Image import Image
 
-from vaultlens.context import has_words
-from vaultlens.embedders import Input
-from vaultlens.notes import Note
+from vaultlens.embedders.base import Input
+from vaultlens.vault.context import has_words
+from vaultlens.vault.notes import Note
 
 # Sections that carry text a person would search for; headings ride along as each item's path.
 SEARCHABLE = frozenset({"paragraph", "list", "callout", "blockquote", "table", "code", "html",

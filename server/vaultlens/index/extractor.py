@@ -10,17 +10,17 @@ from typing import Any
 
 from PIL.Image import Image
 
-from vaultlens.catalog import Catalog
-from vaultlens.context import link_note
-from vaultlens.datadir import DataDir
-from vaultlens.documents import Document, image_document, note_document, pdf_document
-from vaultlens.images import open_image, thumbnail_bytes
-from vaultlens.links import Resolver
-from vaultlens.notes import NoteParser
-from vaultlens.ocr import OCR, OCRError
-from vaultlens.pdfs import read_pdf
-from vaultlens.report import Summary
-from vaultlens.vault import VaultFile
+from vaultlens.extract.documents import Document, image_document, note_document, pdf_document
+from vaultlens.extract.images import open_image, thumbnail_bytes
+from vaultlens.extract.ocr import OCR, OCRError
+from vaultlens.extract.pdfs import read_pdf
+from vaultlens.index.catalog import Catalog
+from vaultlens.index.datadir import DataDir
+from vaultlens.index.report import Summary
+from vaultlens.vault.context import link_note
+from vaultlens.vault.links import Resolver
+from vaultlens.vault.notes import NoteParser
+from vaultlens.vault.vault import VaultFile
 
 
 class SkipFile(Exception):

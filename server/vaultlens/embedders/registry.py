@@ -1,0 +1,54 @@
+"""Which backend a model name means: ``load`` picks one by name (``auto`` prefers Qwen3-VL), and
+``pull`` downloads the weights of one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vaultlens.embedders.base import Embedder, ModelError
+
+AUTO_ORDER = ("qwen3-vl-2b", "qwen3-vl-8b")
+
+
+def load(name: str = "auto", *, dims: int | None = None, max_image_tokens: int = 256,
+         threads: int | None = None) -> tuple[Embedder, str | None]:
+    """The embedder called ``name``, and a notice to show the user (or None).
+
+    ``auto``: Qwen3-VL when its weights are on this machine, else the bundled MiniLM, said loudly.
+    """
+    from vaultlens.embedders.minilm import MiniLM
+    from vaultlens.embedders.qwen3_vl import MODELS, Qwen3VL, locate
+
+    if name == "minilm":
+        return MiniLM(threads=threads), "model minilm: text only; visual search is off"
+    if name == "auto":
+        for candidate in AUTO_ORDER:
+            try:
+                locate(candidate)
+            except ModelError:
+                continue
+            return Qwen3VL(candidate, dims=dims, max_image_tokens=max_image_tokens,
+                           threads=threads), None
+        notice = (
+            "no Qwen3-VL weights on this machine: using the bundled minilm (text only). "
+            "Visual search is OFF; images are found through their OCR text, alt text, file name "
+            "and the paragraphs around them. `vaultlens model pull qwen3-vl-2b` turns it on."
+        )
+        return MiniLM(threads=threads), notice
+    if name in MODELS or Path(name).expanduser().exists() or "/" in name:
+        return Qwen3VL(name, dims=dims, max_image_tokens=max_image_tokens, threads=threads), None
+    known = ", ".join(["auto", "minilm", *MODELS])
+    raise ModelError(f"unknown model {name!r}: use one of {known}, or a model folder")
+
+
+def pull(name: str) -> Path:
+    """Download a model into the Hugging Face cache (the one command that uses the network)."""
+    from huggingface_hub import snapshot_download
+
+    from vaultlens.embedders.qwen3_vl import MODELS, RERANKERS
+
+    known = {**MODELS, **RERANKERS}
+    repo = known.get(name)
+    if repo is None:
+        raise ModelError(f"unknown model {name!r}: use one of {', '.join(known)}")
+    return Path(snapshot_download(repo))

@@ -1,0 +1,2 @@
+"""Queries in; ranked and grouped hits out: the query language, scoring, filters and the
+optional reranker."""
