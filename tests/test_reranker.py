@@ -52,6 +52,28 @@ def test_score_is_the_yes_no_margin(reranker: Qwen3VLReranker) -> None:
     assert score == pytest.approx(float(torch.sigmoid(logits[yes] - logits[no])), abs=1e-5)
 
 
+def test_prompt_is_the_reference_token_for_token(reranker: Qwen3VLReranker) -> None:
+    """The official reranker's user turn: `<Instruct>: I<Query>:q\n<Document>:d`, no newline
+    before <Query>:, no space after either tag, images before text, NULL for an empty side."""
+    from vaultlens.search.reranker import INSTRUCTION, SYSTEM
+
+    reranker._load()
+    vision = "<|vision_start|><|image_pad|><|vision_end|>"
+    cases = [
+        (Input(text="purple chart"), Input(text="a purple chart"),
+         "<Query>:purple chart\n<Document>:a purple chart"),
+        (Input(text="storm"), Input(image=picture("teal", (32, 32)), text="pier"),
+         f"<Query>:storm\n<Document>:{vision}pier"),
+        (Input(text="storm"), Input(text=""), "<Query>:storm\n<Document>:NULL"),
+    ]
+    for query, doc, body in cases:
+        reference = (f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n"
+                     f"<Instruct>: {INSTRUCTION}{body}<|im_end|>\n<|im_start|>assistant\n")
+        prompt, _ = reranker._prompt(query, doc)
+        ours = reranker._tokenizer(prompt)["input_ids"]
+        assert ours == reranker._tokenizer(reference)["input_ids"], prompt
+
+
 def test_a_tokenizer_without_yes_and_no_is_refused(reranker: Qwen3VLReranker,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     reranker._load()

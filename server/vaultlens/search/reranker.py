@@ -56,11 +56,15 @@ class Qwen3VLReranker(Qwen3VLCheckpoint, Reranker):
 
     def _prompt(self, query: Input, document: Input) -> tuple[str, list[Any]]:
         def part(item: Input) -> str:
+            # the reference's content parts, joined as its chat template joins them: the image
+            # first, then the text; "NULL" stands for an empty side
             image = "<|vision_start|>" + IMAGE_PAD + "<|vision_end|>" if item.image else ""
-            return image + (item.text or "")[:MAX_DOCUMENT_CHARS]
+            text = (item.text or "")[:MAX_DOCUMENT_CHARS]
+            return image + text if image or text else "NULL"
 
-        user = (f"<Instruct>: {INSTRUCTION}\n<Query>: {part(query)}\n"
-                f"<Document>: {part(document)}")
+        # exactly the reference's user turn (QwenLM/Qwen3-VL-Embedding, format_mm_instruction):
+        # no newline before <Query>:, no space after <Query>: or <Document>:
+        user = f"<Instruct>: {INSTRUCTION}<Query>:{part(query)}\n<Document>:{part(document)}"
         messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
         text: str = self._tokenizer.apply_chat_template(
             messages, tokenize=False, add_generation_prompt=True)
