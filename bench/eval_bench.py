@@ -1,10 +1,11 @@
-"""Search quality on the shared labelled queries, over both shared vaults, in one table.
+"""Search quality on the shared labelled queries, over the three shared vaults, in one table.
 
     .venv/bin/python bench/eval_bench.py [--shared ../shared] [--data-dir /tmp/vl-eval] [--json]
 
-Indexes each vault first (bundled MiniLM + OCR; the first run takes a few minutes, later runs
-reuse the index), then runs ``vaultlens eval``'s measurement for vaultlens and its three
-baselines, and prints per-vault and combined figures.
+Reads every ``*.jsonl`` in ``../shared/eval`` (dev.jsonl: the two help vaults; slides-dev.jsonl:
+the slides vault). Indexes each vault first (bundled text model + OCR; the first run takes a
+few minutes, later runs reuse the index), then runs ``vaultlens eval``'s measurement for
+vaultlens and its four baselines, and prints per-vault and combined figures.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shared", type=Path, default=Path(__file__).parents[1] / ".." / "shared")
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/vl-eval"))
+    parser.add_argument("--model", default="minilm")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    queries = load_queries(args.shared / "eval" / "dev.jsonl")
+    queries = [q for f in sorted((args.shared / "eval").glob("*.jsonl")) for q in load_queries(f)]
     runs = []
     for vault in sorted({q.vault for q in queries}):
         mine = [q for q in queries if q.vault == vault]
@@ -32,7 +34,7 @@ def main() -> int:
         config.add_arguments(settings, ["vault", "data_dir", "model", "ocr"])
         cfg = config.from_args(settings.parse_args([
             "--vault", str(args.shared / "vaults" / vault),
-            "--data-dir", str(args.data_dir / vault), "--model", "minilm"]))
+            "--data-dir", str(args.data_dir / vault), "--model", args.model]))
         result = evaluate_vault(cfg, mine)
         runs.append((mine, result))
         if not args.json:

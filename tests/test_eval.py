@@ -16,8 +16,9 @@ from vaultlens.search.hits import Hit
 MakeVault = Callable[[dict[str, str | bytes]], Path]
 
 
-def hit(kind: str, path: str, line: int | None = None, end: int | None = None) -> Hit:
-    return Hit(id=1, kind=kind, path=path, line=line, end_line=end, page=None, score=1.0,
+def hit(kind: str, path: str, line: int | None = None, end: int | None = None,
+        page: int | None = None) -> Hit:
+    return Hit(id=1, kind=kind, path=path, line=line, end_line=end, page=page, score=1.0,
                text="")
 
 
@@ -31,6 +32,11 @@ def test_hit_rules() -> None:
     assert not is_hit(hit("note", "Notes/x.md", 16, 20), para)
     assert not is_hit(hit("note", "Notes/y.md", 12, 12), para)
     assert not is_hit(hit("image", "Notes/x.md"), para)
+    page = Target("page", "Decks/a.pdf", page=14)
+    assert is_hit(hit("pdf", "Decks/a.pdf", page=14), page)
+    assert not is_hit(hit("pdf", "Decks/a.pdf", page=13), page)
+    assert not is_hit(hit("pdf", "Decks/b.pdf", page=14), page)
+    assert not is_hit(hit("note", "Decks/a.pdf", 14, 14), page)  # a line is not a page
 
 
 def test_figures() -> None:
@@ -44,6 +50,10 @@ def test_figures() -> None:
     ('{"id": "a", "vault": "v", "query": "q", "category": "c"}', "target"),
     ('{"id": "a", "vault": "v", "query": "q", "category": "c", "target": {"kind": "paragraph",'
      ' "path": "x.md"}}', "lines"),
+    ('{"id": "a", "vault": "v", "query": "q", "category": "c", "target": {"kind": "page",'
+     ' "path": "x.pdf", "page": 0}}', "page"),
+    ('{"id": "a", "vault": "v", "query": "q", "category": "c", "target": {"kind": "slide",'
+     ' "path": "x.pdf"}}', "slide"),
 ])
 def test_bad_query_files_name_the_line(tmp_path: Path, line: str, why: str) -> None:
     path = tmp_path / "q.jsonl"
@@ -81,7 +91,7 @@ def test_eval_command_json(make_vault: MakeVault, tmp_path: Path,
     assert set(result["vaultlens"]["overall"]) == keys
     assert result["vaultlens"]["overall"]["n"] == 3  # the other vault's query is left out
     assert set(result["vaultlens"]["by_category"]) == {"ocr", "paragraph"}
-    assert set(result["baselines"]) == {"filename", "keyword", "vector"}
+    assert set(result["baselines"]) == {"filename", "keyword", "vector", "rrf"}
     for b in result["baselines"].values():
         assert set(b["overall"]) == keys and b["overall"]["n"] == 3
     assert result["vaultlens"]["overall"]["top3"] == 1.0  # all three are easy
@@ -99,3 +109,22 @@ def test_eval_without_queries_for_the_vault(make_vault: MakeVault, tmp_path: Pat
     code = main(["eval", "--vault", str(vault), "--data-dir", str(tmp_path / "d"),
                  "--queries", str(queries)])
     assert code == 2 and "no queries for the vault" in capsys.readouterr().err
+
+
+def test_page_targets_load(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"id": "p", "vault": "v", "query": "q", "category": "pagetext", "target": '
+                    '{"kind": "page", "path": "Decks/a.pdf", "page": 3}}\n')
+    (q,) = load_queries(path)
+    assert q.target == Target("page", "Decks/a.pdf", page=3)
+
+
+def test_rrf_baseline_fuses_by_reciprocal_rank(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Equal-weight RRF, k = 60: an item in both lists beats one first in a single list; ties
+    in one list's rank fall to the list order of the ranks (1/61 > 1/62 > 1/63)."""
+    from vaultlens import evaluate
+
+    monkeypatch.setattr(evaluate, "keyword_ids", lambda s, q, k: [7, 8, 9])
+    monkeypatch.setattr(evaluate, "vector_ids", lambda s, q, k: [8, 5])
+    assert evaluate.rrf_ids(None, "q", 10) == [8, 7, 5, 9]  # type: ignore[arg-type]
+    assert evaluate.rrf_ids(None, "q", 2) == [8, 7]  # type: ignore[arg-type]

@@ -1,9 +1,10 @@
 """Measure search against labelled queries: vaultlens and three baselines over the same index.
 
 The query format is the one of ``../shared/eval/README.md``: one JSON object per line with
-``id``, ``vault``, ``query``, ``category`` and a ``target`` that is an image (a vault path) or a
-paragraph (a note path and 1-based inclusive lines). A hit for an image target is any result with
-that path; for a paragraph target, a note result with that path whose lines overlap the target's.
+``id``, ``vault``, ``query``, ``category`` and a ``target`` that is an image (a vault path), a PDF
+page (a path and a 1-based page) or a paragraph (a note path and 1-based inclusive lines). A hit
+for an image target is any result with that path; for a page target, a result with that path and
+page; for a paragraph target, a note result with that path whose lines overlap the target's.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from vaultlens.search.searcher import Searcher, fts_query, fts_tokens
 
 Ranker = Callable[[str, int], list[Hit]]
 DEPTH = 10  # results looked at per query: top-10 and MRR@10
+RRF_K = 60  # the straightforward pipeline's reciprocal-rank constant
+RRF_DEPTH = 100  # how deep each of its two lists is read before fusing
+BASELINES = ("filename", "keyword", "vector", "rrf")
 
 
 class EvalError(ValueError):
@@ -29,9 +33,10 @@ class EvalError(ValueError):
 
 @dataclass(frozen=True)
 class Target:
-    kind: str  # image | paragraph
+    kind: str  # image | page | paragraph
     path: str
     lines: tuple[int, int] | None = None
+    page: int | None = None
 
 
 @dataclass(frozen=True)
@@ -56,14 +61,18 @@ def load_queries(path: Path) -> list[Query]:
             d = json.loads(line)
             t = d["target"]
             lines_ = t.get("lines")
-            if t["kind"] not in ("image", "paragraph"):
-                raise ValueError(f"target kind {t['kind']!r} is not image or paragraph")
+            if t["kind"] not in ("image", "page", "paragraph"):
+                raise ValueError(f"target kind {t['kind']!r} is not image, page or paragraph")
             if t["kind"] == "paragraph" and not (
                     isinstance(lines_, list) and len(lines_) == 2
                     and all(isinstance(n, int) for n in lines_)):
                 raise ValueError("a paragraph target needs lines: [first, last]")
+            page = t.get("page")
+            if t["kind"] == "page" and not (isinstance(page, int) and page >= 1):
+                raise ValueError("a page target needs page: a number from 1")
             target = Target(t["kind"], str(t["path"]),
-                            (lines_[0], lines_[1]) if t["kind"] == "paragraph" else None)
+                            (lines_[0], lines_[1]) if t["kind"] == "paragraph" else None,
+                            page if t["kind"] == "page" else None)
             queries.append(Query(str(d["id"]), str(d["vault"]), str(d["query"]),
                                  str(d["category"]), target))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -76,6 +85,8 @@ def is_hit(hit: Hit, target: Target) -> bool:
         return False
     if target.kind == "image":
         return True
+    if target.kind == "page":
+        return hit.page == target.page
     if hit.kind != "note" or hit.line is None or target.lines is None:
         return False
     end = hit.end_line if hit.end_line is not None else hit.line
@@ -136,25 +147,39 @@ def filename_ranker(searcher: Searcher) -> Ranker:
     return rank
 
 
-def keyword_ranker(searcher: Searcher) -> Ranker:
+def keyword_ids(searcher: Searcher, query: str, k: int) -> list[int]:
     """Plain BM25 over every item's words (any of the query's words), FTS5's default weights."""
-    def rank(query: str, k: int) -> list[Hit]:
-        match = fts_query(fts_tokens(query))
-        if match is None:
-            return []
-        rows = searcher.catalog.conn.execute(
-            "SELECT rowid FROM items_fts WHERE items_fts MATCH ? ORDER BY bm25(items_fts)"
-            " LIMIT ?", (match, k)).fetchall()
-        return [h for r in rows if (h := searcher.hit(int(r[0]), 0.0, query)) is not None]
-
-    return rank
+    match = fts_query(fts_tokens(query))
+    if match is None:
+        return []
+    rows = searcher.catalog.conn.execute(
+        "SELECT rowid FROM items_fts WHERE items_fts MATCH ? ORDER BY bm25(items_fts)"
+        " LIMIT ?", (match, k)).fetchall()
+    return [int(r[0]) for r in rows]
 
 
-def vector_ranker(searcher: Searcher) -> Ranker:
+def vector_ids(searcher: Searcher, query: str, k: int) -> list[int]:
     """Nearest vectors to the query's, whatever its language."""
+    ids, _ = searcher.vectors.search(searcher.embedder.embed_texts([query], "query")[0], k)
+    return [int(i) for i in ids]
+
+
+def rrf_ids(searcher: Searcher, query: str, k: int) -> list[int]:
+    """The straightforward pipeline of ../shared/eval/README.md over this index: BM25 and the
+    text model's cosine, fused by equal-weight reciprocal rank (k = 60), one flat list."""
+    fused: dict[int, float] = {}
+    for ranked in (keyword_ids(searcher, query, RRF_DEPTH),
+                   vector_ids(searcher, query, RRF_DEPTH)):
+        for n, item_id in enumerate(ranked, start=1):
+            fused[item_id] = fused.get(item_id, 0.0) + 1.0 / (RRF_K + n)
+    return sorted(fused, key=lambda i: (-fused[i], i))[:k]
+
+
+def ids_ranker(searcher: Searcher, ids: Callable[[Searcher, str, int], list[int]]) -> Ranker:
+    """Items ranked by ``ids``, as hits (an item that cannot be shown is left out)."""
     def rank(query: str, k: int) -> list[Hit]:
-        ids, _ = searcher.vectors.search(searcher.embedder.embed_texts([query], "query")[0], k)
-        return [h for i in ids if (h := searcher.hit(int(i), 0.0, query)) is not None]
+        return [h for i in ids(searcher, query, k)
+                if (h := searcher.hit(i, 0.0, query)) is not None]
 
     return rank
 
@@ -164,8 +189,9 @@ def evaluate(searcher: Searcher, queries: Sequence[Query]) -> dict[str, Any]:
     rankers: dict[str, Ranker] = {
         "vaultlens": lambda q, k: searcher.search(q, k),
         "filename": filename_ranker(searcher),
-        "keyword": keyword_ranker(searcher),
-        "vector": vector_ranker(searcher),
+        "keyword": ids_ranker(searcher, keyword_ids),
+        "vector": ids_ranker(searcher, vector_ids),
+        "rrf": ids_ranker(searcher, rrf_ids),
     }
     ranks: dict[str, list[int | None]] = {}
     tops: dict[str, list[str]] = {}
@@ -177,10 +203,10 @@ def evaluate(searcher: Searcher, queries: Sequence[Query]) -> dict[str, Any]:
             tops[name].append(_where(hits[0]) if hits else "")
     return {
         "vaultlens": summarise(queries, ranks["vaultlens"]),
-        "baselines": {b: summarise(queries, ranks[b]) for b in ("filename", "keyword", "vector")},
+        "baselines": {b: summarise(queries, ranks[b]) for b in BASELINES},
         "queries": [{"id": q.id, "category": q.category, "query": q.text,
                      "rank": ranks["vaultlens"][n], "top": tops["vaultlens"][n],
-                     "baselines": {b: ranks[b][n] for b in ("filename", "keyword", "vector")}}
+                     "baselines": {b: ranks[b][n] for b in BASELINES}}
                     for n, q in enumerate(queries)],
     }
 
@@ -211,7 +237,7 @@ def merge(results: Sequence[tuple[Sequence[Query], dict[str, Any]]]) -> dict[str
     out: dict[str, Any] = {
         "vaultlens": summarise(queries, [row["rank"] for row in rows]),
         "baselines": {b: summarise(queries, [row["baselines"][b] for row in rows])
-                      for b in ("filename", "keyword", "vector")},
+                      for b in BASELINES},
         "queries": rows,
     }
     return out
