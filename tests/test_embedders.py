@@ -13,6 +13,7 @@ from vaultlens.embedders.base import Input, ModelError
 from vaultlens.embedders.minilm import MiniLM
 from vaultlens.embedders.qwen3_vl import Qwen3VL
 from vaultlens.embedders.registry import load
+from vaultlens.embedders.use import MultilingualUSE
 
 
 def picture(colour: str, size: tuple[int, int] = (120, 80), text: str = "") -> Image.Image:
@@ -126,3 +127,31 @@ def test_minilm_ranks_a_paraphrase_first(minilm: MiniLM) -> None:
     np.testing.assert_allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-5)
     with pytest.raises(ModelError, match="visual search is off"):
         minilm.embed_images([picture("red")], "document")
+
+
+@pytest.fixture(scope="module")
+def use() -> MultilingualUSE:
+    return MultilingualUSE()
+
+
+def test_use_is_multilingual_normalised_and_deterministic(use: MultilingualUSE) -> None:
+    texts = ["如何让同步不碰某个文件夹", "在设置里打开选择性同步，把这个文件夹排除在外。",
+             "今天中午吃了牛肉面", "Turn on selective sync in settings and exclude the folder.",
+             ""]
+    a = use.embed_texts(texts, "document")
+    assert a.shape == (5, 512) and a.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(a[:4], axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(a, use.embed_texts(texts, "document"))
+    # a Chinese question lands nearer its Chinese answer, and its English one, than a lunch note
+    assert a[0] @ a[1] > a[0] @ a[2] + 0.2
+    assert a[0] @ a[3] > a[0] @ a[2]
+    assert use.multilingual and not MiniLM.multilingual
+
+
+def test_use_refuses_images_and_names_itself_in_its_signature(use: MultilingualUSE) -> None:
+    with pytest.raises(ModelError, match="text only"):
+        use.embed([Input(image=picture("purple"))], "document")
+    assert use.signature.startswith("use:multilingual-v3:")
+    assert use.signature != MiniLM().signature
+    model, notice = load("use-multilingual")
+    assert isinstance(model, MultilingualUSE) and notice and "visual search is off" in notice

@@ -18,9 +18,13 @@ def load(name: str = "auto", *, dims: int | None = None, max_image_tokens: int =
     """
     from vaultlens.embedders.minilm import MiniLM
     from vaultlens.embedders.qwen3_vl import MODELS, Qwen3VL, locate
+    from vaultlens.embedders.use import MultilingualUSE
 
     if name == "minilm":
         return MiniLM(threads=threads), "model minilm: text only; visual search is off"
+    if name == MultilingualUSE.name:
+        return MultilingualUSE(threads=threads), (
+            f"model {name}: text only; visual search is off")
     if name == "auto":
         for candidate in AUTO_ORDER:
             try:
@@ -37,7 +41,7 @@ def load(name: str = "auto", *, dims: int | None = None, max_image_tokens: int =
         return MiniLM(threads=threads), notice
     if name in MODELS or Path(name).expanduser().exists() or "/" in name:
         return Qwen3VL(name, dims=dims, max_image_tokens=max_image_tokens, threads=threads), None
-    known = ", ".join(["auto", "minilm", *MODELS])
+    known = ", ".join(["auto", "minilm", MultilingualUSE.name, *MODELS])
     raise ModelError(f"unknown model {name!r}: use one of {known}, or a model folder")
 
 
