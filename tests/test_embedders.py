@@ -135,7 +135,7 @@ def use() -> MultilingualUSE:
 
 
 def test_use_is_multilingual_normalised_and_deterministic(use: MultilingualUSE) -> None:
-    texts = ["如何让同步不碰某个文件夹", "在设置里打开选择性同步，把这个文件夹排除在外。",
+    texts = ["如何让同步不碰某个文件夹", "在设置里打开选择性同步 把这个文件夹排除在外",
              "今天中午吃了牛肉面", "Turn on selective sync in settings and exclude the folder.",
              ""]
     a = use.embed_texts(texts, "document")
