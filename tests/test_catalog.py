@@ -136,3 +136,49 @@ def test_properties_migration_reads_old_files_again(tmp_path: Path,
     with cat.transaction():
         cat.set_properties(cat.files()["n.md"].id, [("ctr", "5", 5.0)])
     assert cat.conn.execute("SELECT name, number FROM properties").fetchall()[0][:] == ("ctr", 5.0)
+
+
+def test_terms_held_match_as_the_index_matches(tmp_path: Path) -> None:
+    cat = Catalog.open(tmp_path / "c.sqlite")
+    rows = [("Running exports", "", ""), ("", "exported-file", ""), ("", "", "同步设置 in context"),
+            ("nothing here", "", "")]
+    with cat.transaction():
+        fid = cat.upsert_file("n.md", "note", 1, 1, "h", "indexed", None)
+        _, ids = cat.replace_items(fid, [{"kind": "section", "text": r[0], "content_hash": str(n)}
+                                         for n, r in enumerate(rows)])
+        for i, r in zip(ids, rows, strict=True):
+            cat.set_fts(i, *r)
+    held = cat.terms_held(ids, ["export", "run", "设置", "absent", 'odd"quote'])
+    assert held == {ids[0]: {"export", "run"}, ids[1]: {"export"}, ids[2]: {"设置"}}
+    assert cat.terms_held(ids[1:2], ["export", "设置"]) == {ids[1]: {"export"}}  # only those asked
+
+
+def test_an_image_holding_most_query_words_beats_a_paragraph_holding_few(tmp_path: Path) -> None:
+    """BM25 divides by length: a long OCR text with every query word lost to a short paragraph
+    with one of them. Coverage of the query's words puts the screenshot first."""
+    from dataclasses import replace
+
+    from vaultlens.index.vectors import VectorIndex
+    from vaultlens.search.searcher import Searcher, Weights
+
+    cat = Catalog.open(tmp_path / "c.sqlite")
+    noise = " ".join(f"menu{i} button{i} label{i}" for i in range(60))
+    texts = ([f"filler paragraph {i} about other things" for i in range(40)]
+             + ["Webhook settings are under the integrations tab.",
+                "Integrations settings: add a webhook. " + noise
+                + " Send a test payload to the endpoint URL."])
+    with cat.transaction():
+        fid = cat.upsert_file("n.md", "note", 1, 1, "h", "indexed", None)
+        _, ids = cat.replace_items(fid, [{"kind": "section", "text": t, "content_hash": str(n)}
+                                         for n, t in enumerate(texts)])
+        for i, t in zip(ids, texts, strict=True):
+            cat.set_fts(i, t, "", "")
+    paragraph, screenshot_text = ids[-2], ids[-1]
+    searcher = Searcher(cat, VectorIndex(tmp_path / "v", 8, "s"), None)  # type: ignore[arg-type]
+    query = "webhook test payload endpoint url"
+    searcher.weights = replace(Weights(), coverage=0.0)  # BM25 alone: the short one wins
+    bm25 = searcher.scores(query, 50, None)
+    assert bm25[paragraph] > bm25[screenshot_text]
+    searcher.weights = Weights()
+    scores = searcher.scores(query, 50, None)
+    assert scores[screenshot_text] > scores[paragraph]

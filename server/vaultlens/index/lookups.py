@@ -54,6 +54,27 @@ class Lookups:
         self.conn.executemany("INSERT OR IGNORE INTO temp.scratch_ids(id) VALUES (?)",
                               [(i,) for i in ids])
 
+    def terms_held(self, ids: Sequence[int], words: Sequence[str]) -> dict[int, set[str]]:
+        """Which of ``words`` each item holds in any field, matched as the index matches them
+        (porter stems, CJK bigrams), through a small temporary FTS5 table of those items."""
+        self.conn.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.held USING fts5("
+            "t, tokenize = 'porter unicode61 remove_diacritics 2')")
+        self.conn.execute("DELETE FROM temp.held")
+        for item_id in ids:  # rowid = ? is a direct lookup; IN (...) would scan the FTS table
+            row = self.conn.execute("SELECT text, names, context FROM items_fts WHERE rowid = ?",
+                                    (item_id,)).fetchone()
+            if row is not None:
+                self.conn.execute("INSERT INTO temp.held(rowid, t) VALUES (?, ?)",
+                                  (item_id, " ".join(x or "" for x in row)))
+        out: dict[int, set[str]] = {}
+        for word in words:
+            for (item_id,) in self.conn.execute(
+                    "SELECT rowid FROM temp.held WHERE held MATCH ?",
+                    ('"' + word.replace('"', '""') + '"',)):
+                out.setdefault(int(item_id), set()).add(word)
+        return out
+
     def section_places(self, ids: Iterable[int]) -> dict[int, tuple[int, str, int, int]]:
         """(file id, headings, start line, end line) of each note section among ``ids``."""
         out: dict[int, tuple[int, str, int, int]] = {}

@@ -6,7 +6,9 @@
    its cosine to the query. Reciprocal-rank fusion of two lists fails here: an item missing
    from one list gets nothing from it, so a keyword rank of 1 sinks below items that are
    mediocre in both. Scores are put on one scale (BM25 over the best BM25 of the query;
-   cosine above a noise floor over the best cosine) and added.
+   cosine above a noise floor over the best cosine) and added. Half of the keyword side is
+   coverage, the IDF-weighted share of the query's words an item holds: BM25 divides by
+   length, so without it a long OCR text with every word loses to a short paragraph with one.
 3. An image's score is its own plus most of the best score of the paragraphs around it (the
    ones ``context.py`` shows beside it): a query that matches the paragraph a screenshot was
    pasted into finds the screenshot, next to that paragraph.
@@ -19,6 +21,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 from dataclasses import dataclass, replace
@@ -50,6 +53,7 @@ class Weights:
 
     keyword: float = 0.5
     vector: float = 0.5
+    coverage: float = 0.5  # share of the keyword score from query-word coverage, not BM25
     cosine_floor: float = 0.2  # cosines below this say nothing (MiniLM's unrelated texts)
     context: float = 0.9  # share of the best paragraph around it that an image inherits
     passage_gap: int = 3  # lines between hits (a blank, an embed, a blank) in one passage
@@ -80,19 +84,27 @@ class Searcher:
         self.hits = HitMaker(catalog)
 
     # the two rankers ----------------------------------------------------------------------
-    def keyword_scores(self, text: str, pool: int, allowed: list[int] | None = None
-                       ) -> dict[int, float]:
-        """BM25 (higher is better) of the best ``pool`` items holding any query word (among
-        ``allowed`` items, when given)."""
+    def query_terms(self, text: str) -> dict[str, float]:
+        """The query's words that rank, each with its inverse document frequency. Words in a
+        large share of items weigh almost nothing in BM25 (IDF near 0) but make it score every
+        item that has them: the rarer words alone rank (the two rarest when all are common)."""
         tokens = fts_tokens(text)
-        if len(tokens) > 1:
-            # Words in a large share of items weigh almost nothing in BM25 (IDF near 0) but
-            # make it score every item that has them: rank by the rarer words alone.
-            total = max(1, self.catalog.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
-            freqs = self.catalog.term_frequencies(tokens)
-            rare = [w for w, n in freqs if n <= COMMON_SHARE * total]
-            tokens = rare or [w for w, _ in sorted(freqs, key=lambda x: x[1])[:2]]
-        match = fts_query(tokens)
+        if not tokens:
+            return {}
+        total = self._item_count() or 1
+        freqs = self.catalog.term_frequencies(tokens)
+        rare = [(w, n) for w, n in freqs if n <= COMMON_SHARE * total]
+        if len(tokens) > 1 and not rare:
+            rare = sorted(freqs, key=lambda x: x[1])[:2]
+        elif len(tokens) == 1:
+            rare = freqs
+        return {w: math.log(1 + (total - n + 0.5) / (n + 0.5)) for w, n in rare}
+
+    def keyword_scores(self, text: str, pool: int, allowed: list[int] | None = None,
+                       terms: dict[str, float] | None = None) -> dict[int, float]:
+        """BM25 (higher is better) of the best ``pool`` items holding any query word (among
+        ``allowed`` items, when given). ``terms``: the query's from :meth:`query_terms`."""
+        match = fts_query(list(self.query_terms(text) if terms is None else terms))
         if match is None:
             return {}
         if allowed is None:
@@ -109,6 +121,16 @@ class Searcher:
         except sqlite3.OperationalError:
             return {}
         return {int(r[0]): -float(r[1]) for r in rows}
+
+    def coverage(self, ids: list[int], terms: dict[str, float]) -> dict[int, float]:
+        """The share of the query's word weight (IDF) that each item holds, in any field. BM25
+        divides by length, so a long OCR text that holds nearly every word of the query loses
+        to a short paragraph that holds one or two; coverage does not divide by length."""
+        whole = sum(terms.values())
+        if not ids or whole <= 0:
+            return {}
+        held = self.catalog.terms_held(ids, list(terms))
+        return {i: sum(terms[t] for t in words) / whole for i, words in held.items()}
 
     def query_vector(self, text: str, image: Any = None) -> Vectors | None:
         """The query's vector, or None when vectors cannot help (no text and no image, or a
@@ -131,7 +153,8 @@ class Searcher:
         w = self.weights
         if not text.strip() and vector is None:
             return self.browse(pool, allowed)
-        keyword = self.keyword_scores(text, pool, allowed) if text.strip() else {}
+        terms = self.query_terms(text) if text.strip() else {}
+        keyword = self.keyword_scores(text, pool, allowed, terms) if terms else {}
         candidates = set(keyword)
         if vector is not None and allowed is None:
             ids, _ = self.vectors.search(vector, pool)
@@ -145,8 +168,10 @@ class Searcher:
         scores = dict.fromkeys(candidates, 0.0)
         if keyword:
             best = max(keyword.values()) or 1.0
+            covered = self.coverage(list(keyword), terms) if w.coverage else {}
             for i, s in keyword.items():
-                scores[i] += w.keyword * s / best
+                scores[i] += w.keyword * ((1 - w.coverage) * s / best
+                                          + w.coverage * covered.get(i, 0.0))
         if vector is not None and candidates:
             ordered = sorted(candidates)
             cosines = self.vectors.similarities(vector, ordered)
