@@ -62,7 +62,7 @@ SETTINGS: tuple[Setting, ...] = (
         "model",
         "auto",
         "Embedding model: auto (Qwen3-VL if its weights are here, else minilm), minilm, "
-        "qwen3-vl-2b, qwen3-vl-8b, or a model folder.",
+        "use-multilingual, qwen3-vl-2b, qwen3-vl-8b, or a model folder.",
     ),
     Setting("dims", None, "Keep this many dimensions of Qwen3-VL vectors (Matryoshka).", int),
     Setting("vector_dtype", "f16", "Precision of the vector index: f16, i8 or f32."),

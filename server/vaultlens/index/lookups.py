@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -50,9 +51,23 @@ class Lookups:
     def set_scratch_ids(self, ids: Iterable[int]) -> None:
         """Fill the connection's temporary id list (for `IN (SELECT id FROM scratch_ids)`)."""
         self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS scratch_ids (id INTEGER PRIMARY KEY)")
-        self.conn.execute("DELETE FROM temp.scratch_ids")
-        self.conn.executemany("INSERT OR IGNORE INTO temp.scratch_ids(id) VALUES (?)",
-                              [(i,) for i in ids])
+        with self._scratch_savepoint():
+            self.conn.execute("DELETE FROM temp.scratch_ids")
+            self.conn.executemany("INSERT OR IGNORE INTO temp.scratch_ids(id) VALUES (?)",
+                                  [(i,) for i in ids])
+
+    @contextmanager
+    def _scratch_savepoint(self) -> Iterator[None]:
+        """One commit for many writes to a temporary table: in autocommit mode each insert
+        would commit on its own (a search filling 2,000 ids took 36 ms, not 3)."""
+        self.conn.execute("SAVEPOINT scratch")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK TO scratch")
+            raise
+        finally:
+            self.conn.execute("RELEASE scratch")
 
     def terms_held(self, ids: Sequence[int], words: Sequence[str]) -> dict[int, set[str]]:
         """Which of ``words`` each item holds in any field, matched as the index matches them
@@ -60,13 +75,15 @@ class Lookups:
         self.conn.execute(
             "CREATE VIRTUAL TABLE IF NOT EXISTS temp.held USING fts5("
             "t, tokenize = 'porter unicode61 remove_diacritics 2')")
-        self.conn.execute("DELETE FROM temp.held")
-        for item_id in ids:  # rowid = ? is a direct lookup; IN (...) would scan the FTS table
-            row = self.conn.execute("SELECT text, names, context FROM items_fts WHERE rowid = ?",
-                                    (item_id,)).fetchone()
-            if row is not None:
-                self.conn.execute("INSERT INTO temp.held(rowid, t) VALUES (?, ?)",
-                                  (item_id, " ".join(x or "" for x in row)))
+        with self._scratch_savepoint():
+            self.conn.execute("DELETE FROM temp.held")
+            for item_id in ids:  # rowid = ? is a direct lookup; IN (...) would scan the table
+                row = self.conn.execute(
+                    "SELECT text, names, context FROM items_fts WHERE rowid = ?",
+                    (item_id,)).fetchone()
+                if row is not None:
+                    self.conn.execute("INSERT INTO temp.held(rowid, t) VALUES (?, ?)",
+                                      (item_id, " ".join(x or "" for x in row)))
         out: dict[int, set[str]] = {}
         for word in words:
             for (item_id,) in self.conn.execute(

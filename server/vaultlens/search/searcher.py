@@ -41,6 +41,7 @@ KIND_ITEMS = {kind: item for item, kind in KINDS.items()}  # note → section, p
 COMMON_SHARE = 0.3  # a word in more of the items than this is dropped from keyword ranking
 MAX_QUERY_CHARS = 1000  # a pasted page is searched by its start: a search stays milliseconds
 MAX_QUERY_TOKENS = 64
+COVERAGE_DEPTH = 100  # keyword candidates whose coverage of the query is counted
 EXACT_WITHIN = 5000  # a path/kind filter admitting at most this many items scores them all
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _CASE_CHANGE = re.compile(r"(?<=[a-z])(?=[A-Z])")
@@ -168,7 +169,9 @@ class Searcher:
         scores = dict.fromkeys(candidates, 0.0)
         if keyword:
             best = max(keyword.values()) or 1.0
-            covered = self.coverage(list(keyword), terms) if w.coverage else {}
+            # coverage of the best BM25 matches only: a path filter ranks thousands exactly
+            ranked = sorted(keyword, key=lambda i: -keyword[i])[:COVERAGE_DEPTH]
+            covered = self.coverage(ranked, terms) if w.coverage else {}
             for i, s in keyword.items():
                 scores[i] += w.keyword * ((1 - w.coverage) * s / best
                                           + w.coverage * covered.get(i, 0.0))
