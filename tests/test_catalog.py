@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from vaultlens.index.catalog import SCHEMA_VERSION, Catalog, CatalogError, cjk_bigrams
+from vaultlens.index.vectors import VectorIndex
+from vaultlens.search.searcher import Searcher
 
 
 def test_migrations_apply_once_and_are_named(tmp_path: Path) -> None:
@@ -99,19 +101,21 @@ def test_term_frequencies_use_the_index_stemming(tmp_path: Path) -> None:
     assert freqs == {"vault": 3, "run": 2, "orchids": 1, "absent": 0}
 
 
-def test_common_words_do_not_drive_keyword_ranking(tmp_path: Path) -> None:
-    from vaultlens.index.vectors import VectorIndex
-    from vaultlens.search.searcher import Searcher
-
+def keyword_searcher(tmp_path: Path, texts: list[str]) -> tuple[Searcher, list[int]]:
+    """A searcher over one note whose sections hold ``texts``, with no vectors."""
     cat = Catalog.open(tmp_path / "c.sqlite")
-    texts = [f"vault note number {i}" for i in range(30)] + ["vault orchid greenhouse"]
     with cat.transaction():
         fid = cat.upsert_file("n.md", "note", 1, 1, "h", "indexed", None)
         _, ids = cat.replace_items(fid, [{"kind": "section", "text": t, "content_hash": str(n)}
                                          for n, t in enumerate(texts)])
         for i, t in zip(ids, texts, strict=True):
             cat.set_fts(i, t, "", "")
-    searcher = Searcher(cat, VectorIndex(tmp_path / "v", 8, "s"), None)  # type: ignore[arg-type]
+    return Searcher(cat, VectorIndex(tmp_path / "v", 8, "s"), None), ids  # type: ignore[arg-type]
+
+
+def test_common_words_do_not_drive_keyword_ranking(tmp_path: Path) -> None:
+    texts = [f"vault note number {i}" for i in range(30)] + ["vault orchid greenhouse"]
+    searcher, ids = keyword_searcher(tmp_path, texts)
     assert list(searcher.keyword_scores("vault orchid", 10)) == [ids[-1]]  # "vault": everywhere
     # every word common: the two rarest still rank, so such a query still finds things
     assert len(searcher.keyword_scores("vault note", 50)) == 31
@@ -158,23 +162,15 @@ def test_an_image_holding_most_query_words_beats_a_paragraph_holding_few(tmp_pat
     with one of them. Coverage of the query's words puts the screenshot first."""
     from dataclasses import replace
 
-    from vaultlens.index.vectors import VectorIndex
-    from vaultlens.search.searcher import Searcher, Weights
+    from vaultlens.search.searcher import Weights
 
-    cat = Catalog.open(tmp_path / "c.sqlite")
     noise = " ".join(f"menu{i} button{i} label{i}" for i in range(60))
     texts = ([f"filler paragraph {i} about other things" for i in range(40)]
              + ["Webhook settings are under the integrations tab.",
                 "Integrations settings: add a webhook. " + noise
                 + " Send a test payload to the endpoint URL."])
-    with cat.transaction():
-        fid = cat.upsert_file("n.md", "note", 1, 1, "h", "indexed", None)
-        _, ids = cat.replace_items(fid, [{"kind": "section", "text": t, "content_hash": str(n)}
-                                         for n, t in enumerate(texts)])
-        for i, t in zip(ids, texts, strict=True):
-            cat.set_fts(i, t, "", "")
+    searcher, ids = keyword_searcher(tmp_path, texts)
     paragraph, screenshot_text = ids[-2], ids[-1]
-    searcher = Searcher(cat, VectorIndex(tmp_path / "v", 8, "s"), None)  # type: ignore[arg-type]
     query = "webhook test payload endpoint url"
     searcher.weights = replace(Weights(), coverage=0.0)  # BM25 alone: the short one wins
     bm25 = searcher.scores(query, 50, None)
