@@ -229,3 +229,24 @@ def test_a_pasted_page_is_searched_by_its_start(searcher: Searcher,
     searcher.search("ferry tickets " + words, 3)
     assert seen and len(seen[0]) <= search_module.MAX_QUERY_CHARS
     assert seen[0].startswith("ferry tickets w0x")
+
+
+def test_an_image_does_not_count_its_paragraphs_words_twice(
+        searcher: Searcher, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An image's own keyword match mostly comes from the words around it; it is lent the
+    paragraph's score too. The larger of the two plus half the smaller keeps a deck page whose
+    own match is weak below the paragraph that answers the query (adding both put it above)."""
+    from dataclasses import replace
+
+    from vaultlens.search.searcher import Weights
+
+    paragraph, image = 101, 202
+    monkeypatch.setattr(searcher, "query_terms", lambda text: {"w": 1.0})
+    monkeypatch.setattr(searcher, "keyword_scores",
+                        lambda *a, **k: {paragraph: 1.0, image: 0.15})
+    monkeypatch.setattr(searcher.catalog, "images_around", lambda ids: {paragraph: {image}})
+    monkeypatch.setattr(searcher, "weights", replace(Weights(), coverage=0.0))
+    scores = searcher.scores("w", 10, None)
+    own, lent = 0.5 * 0.15, 0.9 * 0.5
+    assert scores[image] == pytest.approx(max(own, lent) + 0.5 * min(own, lent))
+    assert scores[image] < scores[paragraph] < own + lent

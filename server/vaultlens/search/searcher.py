@@ -9,9 +9,10 @@
    cosine above a noise floor over the best cosine) and added. Half of the keyword side is
    coverage, the IDF-weighted share of the query's words an item holds: BM25 divides by
    length, so without it a long OCR text with every word loses to a short paragraph with one.
-3. An image's score is its own plus most of the best score of the paragraphs around it (the
-   ones ``context.py`` shows beside it): a query that matches the paragraph a screenshot was
-   pasted into finds the screenshot, next to that paragraph.
+3. An image is lent most of the best score of the paragraphs around it (the ones
+   ``context.py`` shows beside it): a query that matches the paragraph a screenshot was pasted
+   into finds the screenshot, next to that paragraph. Its score is the larger of its own and
+   the lent one, plus half the smaller, so that it does not count the paragraph's words twice.
 4. With a text model that is not multilingual, vectors of a CJK query are noise: keywords only.
 5. Paragraphs that follow one another under one heading come back as one passage.
 6. Filters, "phrases" and -excluded words apply to the ranked list; the pool widens until
@@ -57,6 +58,7 @@ class Weights:
     coverage: float = 0.5  # share of the keyword score from query-word coverage, not BM25
     cosine_floor: float = 0.2  # cosines below this say nothing (MiniLM's unrelated texts)
     context: float = 0.9  # share of the best paragraph around it that an image inherits
+    lent_rest: float = 0.5  # ... and of the smaller of its own score and the lent one
     passage_gap: int = 3  # lines between hits (a blank, an embed, a blank) in one passage
     passage_lines: int = 20  # ... of at most this many lines
 
@@ -187,7 +189,12 @@ class Searcher:
             for image_id in images:
                 lent[image_id] = max(lent.get(image_id, 0.0), w.context * scores[section])
         for image_id, value in lent.items():
-            scores[image_id] += value
+            # the larger of its own score and the lent one, plus part of the smaller: an
+            # image's own keyword match mostly comes from the same paragraph's words (its
+            # context field), and adding both put every page of a deck pasted into a note
+            # above the note's own paragraphs
+            own = scores[image_id]
+            scores[image_id] = max(own, value) + w.lent_rest * min(own, value)
         return {i: s for i, s in scores.items() if s > 0}
 
     def browse(self, pool: int, allowed: list[int] | None = None) -> dict[int, float]:
