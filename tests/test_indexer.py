@@ -211,3 +211,18 @@ def test_one_writer_at_a_time(run: Run) -> None:
 def test_search_before_indexing_says_what_to_do(run: Run) -> None:
     with pytest.raises(WorkspaceError, match="run `vaultlens index` first"):
         run.reader()
+
+
+def test_switching_between_the_bundled_text_models_reuses_the_cache(run: Run) -> None:
+    """minilm → use-multilingual re-embeds everything; going back embeds nothing, and each
+    model's reader only opens the index built with it."""
+    first = run.index()
+    use = run.index(model="use-multilingual")
+    assert use.embedded == use.items == first.items and use.reused == 0
+    assert run.search("keep sync away from one directory", model="use-multilingual")[0] == (
+        "note", "Sync.md", 3)
+    with pytest.raises(WorkspaceError, match="built with use:multilingual-v3"):
+        run.reader()  # the minilm reader refuses vectors of another model
+    back = run.index()
+    assert (back.embedded, back.reused) == (0, back.items)
+    assert run.search("keep sync away from one directory")[0] == ("note", "Sync.md", 3)
