@@ -69,6 +69,9 @@ def test_a_paragraph_finds_the_screenshot_pasted_beside_it(searcher: Searcher) -
     assert ("image", "Attachments/chart.png") in where(hits)
     image = next(h for h in hits if h.kind == "image")
     assert [(x["note"], x["line"]) for x in image.links] == [("Work/Chart.md", 5)]
+    # its snippet is the paragraph around it, without the embed's own markup
+    assert image.text.startswith("A purple chart comparing two tools") and "![[" not in image.text
+    assert image.text[slice(*image.highlights[0])].lower() == "purple"
     note = next(h for h in hits if h.kind == "note")
     assert note.path == "Work/Chart.md"
     assert [x["path"] for x in note.images] == ["Attachments/chart.png"]

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from vaultlens.index.catalog import Catalog
+from vaultlens.vault.embeds import strip_embeds
 
 KINDS = {"section": "note", "image": "image", "page": "pdf"}
 SNIPPET_CHARS = 240
@@ -108,8 +109,10 @@ class HitMaker:
                 hit.links.append({"note": x["note"], "line": x["line"],
                                   "headings": x["headings"], "context": x["context"]})
             if not marks and query:
-                # the words matched around the image, not in it: show where
-                around = "\n".join(c["text"] for x in hit.links for c in x["context"])
+                # the words matched around the image, not in it: show where (without the
+                # embed itself, which the block holding it would otherwise show as markup)
+                around = "\n".join(s for x in hit.links for c in x["context"]
+                                   if (s := strip_embeds(c["text"]).strip()))
                 alt, alt_marks = snippet(around, query)
                 if alt_marks:
                     hit.text, hit.highlights = alt, alt_marks
