@@ -97,10 +97,8 @@ class Searcher:
         total = self._item_count() or 1
         freqs = self.catalog.term_frequencies(tokens)
         rare = [(w, n) for w, n in freqs if n <= COMMON_SHARE * total]
-        if len(tokens) > 1 and not rare:
+        if not rare:  # every word common (or the only word is): the rarest two still rank
             rare = sorted(freqs, key=lambda x: x[1])[:2]
-        elif len(tokens) == 1:
-            rare = freqs
         return {w: math.log(1 + (total - n + 0.5) / (n + 0.5)) for w, n in rare}
 
     def keyword_scores(self, text: str, pool: int, allowed: list[int] | None = None,
