@@ -17,8 +17,8 @@ from test_indexer import screenshot
 from vaultlens.config import Config
 from vaultlens.index.datadir import DataDir
 from vaultlens.serve.daemon import make_app
+from vaultlens.serve.routes import ROUTES
 from vaultlens.serve.service import DAEMON
-from vaultlens.serve.views import ROUTES
 
 MakeVault = Callable[[dict[str, str | bytes]], Path]
 Client = Callable[..., Any]

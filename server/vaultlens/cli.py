@@ -193,6 +193,16 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_mcp(args: argparse.Namespace, out: TextIO) -> int:
+    from vaultlens.serve.mcp_stdio import run_stdio
+
+    cfg = config.from_args(args)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    run_stdio(cfg)
+    return 0
+
+
 def cmd_token(args: argparse.Namespace, out: TextIO) -> int:
     cfg = config.from_args(args)
     print(DataDir(data_dir_for(cfg.vault, cfg.data_dir)).token(), file=out)
@@ -241,6 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--allow-remote", action="store_true",
                        help="Allow --host to be a non-loopback address (it warns).")
     serve.set_defaults(run=cmd_serve)
+    mcp = sub.add_parser("mcp", help="Serve MCP on stdio for AI assistants: through the "
+                         "running daemon, else from the index itself (kept up to date).")
+    config.add_arguments(mcp, INDEX_SETTINGS)
+    mcp.set_defaults(run=cmd_mcp)
     token = sub.add_parser("token", help="Print the API token (made on first use).")
     config.add_arguments(token, ["vault", "data_dir"])
     token.set_defaults(run=cmd_token)

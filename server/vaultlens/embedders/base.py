@@ -47,6 +47,11 @@ class Embedder(ABC):
     def embed(self, inputs: Sequence[Input], role: Role) -> Vectors:
         """One normalised row per input, in order."""
 
+    def count_tokens(self, text: str) -> int | None:
+        """Tokens in ``text`` by this model's tokenizer; None when it has none to offer
+        (context packs then use a stated estimate)."""
+        return None
+
     def embed_texts(self, texts: Sequence[str], role: Role) -> Vectors:
         return self.embed([Input(text=t) for t in texts], role)
 

@@ -55,6 +55,10 @@ class MiniLM(Embedder):
             self._loaded = (tokenizer, model)
         return self._loaded
 
+    def count_tokens(self, text: str) -> int | None:
+        tokenizer, _ = self._load()
+        return len(tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
+
     def embed(self, inputs: Sequence[Input], role: Role) -> Vectors:
         texts = []
         for item in inputs:

@@ -170,6 +170,10 @@ class Qwen3VL(Qwen3VLCheckpoint, Embedder):
             f"{DOCUMENT_INSTRUCTION}|{QUERY_INSTRUCTION}"
         )
 
+    def count_tokens(self, text: str) -> int | None:
+        self._load()
+        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+
     def _prompt(self, item: Input, role: Role) -> str:
         content: list[dict[str, str]] = []
         if item.image is not None:

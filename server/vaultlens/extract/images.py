@@ -97,3 +97,30 @@ def thumbnail_bytes(image: Image.Image, side: int = THUMB_SIDE) -> bytes:
     buf = io.BytesIO()
     thumb.save(buf, "WEBP", quality=80)
     return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class Encoded:
+    data: bytes
+    mime: str
+    width: int
+    height: int
+
+
+def encode_for_model(image: Image.Image, max_side: int, max_bytes: int) -> Encoded:
+    """The picture at most ``max_side`` on its longer side and ``max_bytes`` long: PNG when it
+    fits (text in screenshots stays sharp), else WebP at falling quality, else smaller."""
+    im = image.copy()
+    im.thumbnail((max_side, max_side))
+    while True:
+        for fmt, quality in (("PNG", 0), ("WEBP", 85), ("WEBP", 65), ("WEBP", 45)):
+            buf = io.BytesIO()
+            if fmt == "PNG":
+                im.save(buf, "PNG", optimize=False, compress_level=6)
+            else:
+                im.save(buf, "WEBP", quality=quality, method=4)
+            if buf.tell() <= max_bytes:
+                return Encoded(buf.getvalue(), f"image/{fmt.lower()}", im.width, im.height)
+        if max(im.size) <= 64:
+            raise ImageError(f"cannot fit the picture in {max_bytes} bytes")
+        im = im.resize((max(1, im.width * 3 // 4), max(1, im.height * 3 // 4)))

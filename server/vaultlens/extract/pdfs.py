@@ -43,7 +43,7 @@ class PdfPages:
 def read_pdf(path: Path, max_pages: int = 200, render: str = "all", timeout: float = 60.0,
              memory_mb: int = 2048) -> PdfPages:
     """Read up to ``max_pages`` pages. ``render``: all | textless (pages with no text layer,
-    for OCR) | none."""
+    for OCR) | none | page:N (only page N, rendered)."""
     with tempfile.TemporaryDirectory(prefix="vaultlens-pdf-") as tmp:
         cmd = [sys.executable, "-m", "vaultlens.extract.pdfs", str(path), tmp, str(max_pages),
                render, str(memory_mb)]
@@ -68,6 +68,14 @@ def read_pdf(path: Path, max_pages: int = 200, render: str = "all", timeout: flo
         return PdfPages(pages, result["page_count"])
 
 
+def render_page(path: Path, number: int, timeout: float = 30.0) -> Image.Image:
+    """Page ``number`` (1-based) rendered, at most RENDER_SIDE pixels on its longer side."""
+    pages = read_pdf(path, render=f"page:{number}", timeout=timeout).pages
+    if not pages or pages[0].image is None:
+        raise PdfError(f"page {number} could not be rendered")
+    return pages[0].image
+
+
 def _child(path: str, out: str, max_pages: int, render: str, memory_mb: int) -> None:
     import resource
 
@@ -83,7 +91,13 @@ def _child(path: str, out: str, max_pages: int, render: str, memory_mb: int) -> 
         raise SystemExit("PdfError: encrypted (password protected); skipped")
     pages = []
     count = doc.page_count
-    for i in range(min(count, max_pages)):
+    wanted = range(min(count, max_pages))
+    if render.startswith("page:"):
+        only = int(render[5:]) - 1
+        if not 0 <= only < count:
+            raise SystemExit(f"PdfError: no page {only + 1} (the PDF has {count})")
+        wanted, render = range(only, only + 1), "all"
+    for i in wanted:
         try:
             page = doc.load_page(i)
             text = page.get_text("text").strip()

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import secrets
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from vaultlens.index.vectors import atomic_write
 
@@ -86,3 +87,26 @@ class DataDir:
         path = self.thumb_path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, data)
+
+    # where a running daemon listens, so that `vaultlens mcp` can talk to it ------------------
+    def write_daemon_info(self, port: int, vault: str) -> None:
+        info = {"pid": os.getpid(), "port": port, "vault": vault}
+        atomic_write(self.folder / "daemon.json", json.dumps(info).encode())
+
+    def daemon_info(self) -> dict[str, Any] | None:
+        """The running daemon's pid and port; None when none was written or it has gone."""
+        try:
+            info = json.loads((self.folder / "daemon.json").read_text())
+            os.kill(int(info["pid"]), 0)  # raises when no such process is alive
+            int(info["port"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return info if isinstance(info, dict) else None
+
+    def clear_daemon_info(self) -> None:
+        try:
+            info = json.loads((self.folder / "daemon.json").read_text())
+            if info.get("pid") == os.getpid():
+                (self.folder / "daemon.json").unlink()
+        except (OSError, ValueError, AttributeError):
+            pass

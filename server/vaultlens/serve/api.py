@@ -147,6 +147,11 @@ async def read_json(request: web.Request, fields: dict[str, Field]) -> dict[str,
         body = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(f"malformed JSON: {exc}") from exc
+    return check_fields(body, fields)
+
+
+def check_fields(body: Any, fields: dict[str, Field]) -> dict[str, Any]:
+    """``body`` as a request of these fields (MCP tool arguments come through here too)."""
     if not isinstance(body, dict):
         raise ApiError("the body must be a JSON object")
     unknown = sorted(set(body) - set(fields))

@@ -15,8 +15,9 @@ from aiohttp import web
 from vaultlens.config import Config
 from vaultlens.index.datadir import DataDir, data_dir_for
 from vaultlens.serve.api import MAX_UPLOAD_BYTES, errors, guard, register
+from vaultlens.serve.mcp_http import mcp_context, mcp_view
+from vaultlens.serve.routes import ROUTES
 from vaultlens.serve.service import DAEMON, Daemon
-from vaultlens.serve.views import ROUTES
 from vaultlens.serve.watcher import watch
 from vaultlens.workspace import Workspace, open_workspace
 
@@ -26,23 +27,29 @@ STOP_WITHIN = 8.0  # seconds the indexing thread gets to finish its file on SIGT
 
 
 def make_app(cfg: Config, reconcile_every: float = 600.0, watching: bool = True,
-             extra_hosts: tuple[str, ...] = ()) -> web.Application:
+             extra_hosts: tuple[str, ...] = (), writer: bool = True, mcp: bool = True
+             ) -> web.Application:
+    """The daemon's app. ``writer=False`` serves an index another process writes (no
+    indexing, no watcher); ``mcp`` adds Streamable HTTP MCP at /mcp."""
     token = DataDir(data_dir_for(cfg.vault, cfg.data_dir)).token()
     public = {r.path for r in ROUTES if r.public}
     app = web.Application(middlewares=[errors, guard(token, public, extra_hosts)],
                           client_max_size=MAX_UPLOAD_BYTES + 65536)
-    app.cleanup_ctx.append(_workspace(cfg))
+    app.cleanup_ctx.append(_workspace(cfg, writer))
     app.cleanup_ctx.append(_daemon(reconcile_every))
-    if watching:
+    if watching and writer:
         app.cleanup_ctx.append(_watcher)
     register(app, ROUTES)
+    if mcp:
+        app.cleanup_ctx.append(mcp_context)
+        app.router.add_route("*", "/mcp", mcp_view)
     return app
 
 
-def _workspace(cfg: Config) -> Callable[[web.Application], AsyncIterator[None]]:
+def _workspace(cfg: Config, writer: bool) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
-        ws = await loop.run_in_executor(None, open_workspace, cfg, True)
+        ws = await loop.run_in_executor(None, open_workspace, cfg, writer)
         if ws.notice:
             log.warning("%s", ws.notice)
         app[WORKSPACE] = ws
@@ -79,6 +86,18 @@ async def _watcher(app: web.Application) -> AsyncIterator[None]:
         await asyncio.wait_for(task, 2)
 
 
+def _announce(port: int) -> Callable[[web.Application], AsyncIterator[None]]:
+    """daemon.json in the data dir while we serve: `vaultlens mcp` finds us by it."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        ws = app[DAEMON].workspace
+        ws.data.write_daemon_info(port, str(ws.config.vault.resolve()))
+        yield
+        ws.data.clear_daemon_info()
+
+    return ctx
+
+
 def serve(cfg: Config, host: str, port: int, allow_remote: bool,
           reconcile_every: float, print_: Callable[..., Any] = print) -> None:
     loopback = host in ("127.0.0.1", "localhost", "::1")
@@ -90,5 +109,6 @@ def serve(cfg: Config, host: str, port: int, allow_remote: bool,
                     "this vault", host)
     extra = () if loopback else (f"{host}:{port}",)
     app = make_app(cfg, reconcile_every, extra_hosts=extra)
+    app.cleanup_ctx.append(_announce(port))
     web.run_app(app, host=host, port=port, shutdown_timeout=2.0, print=print_,
                 access_log=None, handle_signals=True)

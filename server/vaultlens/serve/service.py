@@ -17,20 +17,27 @@ from typing import Any
 
 from aiohttp import web
 
-from vaultlens.embedders.base import Embedder
+from vaultlens.embedders.base import Embedder, ModelError
 from vaultlens.embedders.registry import load
 from vaultlens.index.catalog import Catalog
 from vaultlens.index.indexer import Indexer
-from vaultlens.index.report import Summary
+from vaultlens.index.report import Progress, Summary
+from vaultlens.search.pack import Packer
+from vaultlens.search.pictures import Pictures
 from vaultlens.search.searcher import Searcher
+from vaultlens.search.tokens import TokenCounter
 from vaultlens.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 
+class ReadOnly(RuntimeError):
+    """This daemon serves an index that another process writes."""
+
+
 class IndexService:
-    def __init__(self, indexer: Indexer, reconcile_every: float) -> None:
-        self.indexer = indexer
+    def __init__(self, indexer: Indexer | None, reconcile_every: float) -> None:
+        self.indexer = indexer  # None: another process writes this index; we only read it
         self.reconcile_every = reconcile_every
         self.last: Summary | None = None
         self.last_error: str | None = None
@@ -42,12 +49,17 @@ class IndexService:
         self._thread = threading.Thread(target=self._loop, name="vaultlens-indexer", daemon=True)
 
     def start(self) -> None:
+        if self.indexer is None:
+            self._idle.set()
+            return
         self._wake.set()  # the reconcile at start: what changed while the daemon was down
         if not self._quit.is_set():
             self._thread.start()
 
     def request(self, paths: list[str]) -> None:
         """Index these vault paths before anything else, as soon as possible."""
+        if self.indexer is None:
+            raise ReadOnly("another process writes this index; it indexes the vault")
         for p in paths:
             self.indexer.urgent.put(p)
         self._idle.clear()
@@ -61,6 +73,7 @@ class IndexService:
         return self._idle.wait(timeout)
 
     def _loop(self) -> None:
+        assert self.indexer is not None  # start() runs no thread without one
         while not self._quit.is_set():
             self._wake.wait(self.reconcile_every)  # woken, or time for the periodic reconcile
             if self._quit.is_set():
@@ -83,6 +96,8 @@ class IndexService:
         """Finish the file in hand, save the vectors. False if the thread did not end in time
         (then the next start rebuilds the vectors from the catalog's cache)."""
         self._quit.set()
+        if self.indexer is None:
+            return True
         self.indexer.stop.set()
         self._wake.set()
         if self._thread.ident is not None:  # it may never have started
@@ -102,6 +117,7 @@ class Daemon:
     service: IndexService
     searcher: Searcher
     token: str
+    pictures: Pictures
     started: float = field(default_factory=time.time)
     # set once the query model is loaded: until then searches are keyword-only ("partial")
     ready: threading.Event = field(default_factory=threading.Event)
@@ -118,8 +134,24 @@ class Daemon:
             # a second small text model: queries never queue behind the indexer's batches
             query_model, _ = load(cfg.model, dims=cfg.dims, threads=1)
         searcher = workspace.searcher(reader, query_model)
-        service = IndexService(workspace.indexer(), reconcile_every)
-        return cls(workspace, service, searcher, workspace.data.token())
+        service = IndexService(workspace.indexer() if workspace.writer else None,
+                               reconcile_every)
+        pictures = Pictures(reader, cfg.vault, cfg.pdf_timeout)
+        return cls(workspace, service, searcher, workspace.data.token(), pictures)
+
+    def packer(self) -> Packer:
+        """A context packer counting with the query model's tokenizer once it is loaded (the
+        stated estimate until then); used from the search thread."""
+        counter = TokenCounter()
+        model = self.searcher.embedder
+        if self.ready.is_set():
+            try:
+                if model.count_tokens("") is not None:
+                    counter = TokenCounter(lambda t: model.count_tokens(t) or 0, model.name)
+            except ModelError:
+                log.warning("the model's tokenizer failed; context packs use the estimate")
+        return Packer(self.searcher.catalog, self.pictures, counter,
+                      self.workspace.config.vault.name)
 
     def start(self) -> None:
         """Load the query model in the background, then start indexing. Searches are answered
@@ -138,7 +170,8 @@ class Daemon:
 
     def status(self) -> dict[str, Any]:
         ws, service = self.workspace, self.service
-        progress = service.indexer.state
+        progress = service.indexer.state if service.indexer else Progress(0, 0, "")
+        urgent = service.indexer.urgent.qsize() if service.indexer else 0
         counts = self.searcher.catalog.counts()
         failures = [
             {"path": r["path"], "status": r["status"], "reason": r["reason"]}
@@ -156,7 +189,8 @@ class Daemon:
             "counts": counts,
             "vectors": len(ws.vectors),
             "indexing": service.running,
-            "queue": service.indexer.urgent.qsize() + max(progress.total - progress.done, 0),
+            "queue": urgent + max(progress.total - progress.done, 0),
+            "writer": service.indexer is not None,
             "progress": {"done": progress.done, "total": progress.total,
                          "current": progress.path or None},
             "runs": service.runs,

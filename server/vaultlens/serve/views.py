@@ -22,14 +22,12 @@ from vaultlens.serve.api import (
     ApiError,
     Field,
     NotFound,
-    Route,
     TooLarge,
     Unavailable,
     confine,
-    openapi,
     read_json,
 )
-from vaultlens.serve.service import DAEMON, Daemon
+from vaultlens.serve.service import DAEMON, Daemon, ReadOnly
 
 T = TypeVar("T")
 KINDS = ("note", "image", "pdf")
@@ -56,25 +54,24 @@ SIMILAR_FIELDS = {
 REINDEX_FIELDS = {"path": Field(str, required=True, description="a vault path to index now")}
 
 
-async def in_search_thread(request: web.Request, fn: Callable[..., T], *args: Any) -> T:
-    daemon = request.app[DAEMON]
+async def in_search_thread(daemon: Daemon, fn: Callable[..., T], *args: Any) -> T:
     return await asyncio.get_running_loop().run_in_executor(daemon.search_pool, fn, *args)
 
 
-def _ok(payload: dict[str, Any], status: int = 200) -> web.Response:
+def ok(payload: dict[str, Any], status: int = 200) -> web.Response:
     return web.json_response({"ok": True, **payload}, status=status,
                              dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str))
 
 
 async def health(request: web.Request) -> web.Response:
-    return _ok({"version": version("vaultlens")})
+    return ok({"version": version("vaultlens")})
 
 
 async def status(request: web.Request) -> web.Response:
-    return _ok(await in_search_thread(request, request.app[DAEMON].status))
+    return ok(await in_search_thread(request.app[DAEMON], request.app[DAEMON].status))
 
 
-def _search(daemon: Daemon, body: dict[str, Any], filters: Filters, ready: bool
+def run_search(daemon: Daemon, body: dict[str, Any], filters: Filters, ready: bool
             ) -> list[Hit]:
     picture = None
     if body.get("image"):
@@ -95,26 +92,34 @@ def _search(daemon: Daemon, body: dict[str, Any], filters: Filters, ready: bool
         raise ApiError(str(exc)) from exc
 
 
-async def search(request: web.Request) -> web.Response:
-    """Ranked hits; the query may hold filters (path: tag: kind: before: after:, properties,
-    -words, "phrases"), and the JSON fields add more."""
-    body = await read_json(request, SEARCH_FIELDS)
-    daemon = request.app[DAEMON]
+def search_filters(daemon: Daemon, body: dict[str, Any]) -> Filters:
+    """The request's filters, with its paths confined to the vault (in place)."""
     root = str(daemon.workspace.config.vault)
     for name in ("path", "image"):
         if body.get(name):
             body[name] = confine(root, body[name])
     try:
-        filters = fields_filters(body.get("path"), body.get("kind"), body.get("tag"),
-                                 body.get("before"), body.get("after"), body.get("where"),
-                                 body.get("exclude"))
+        return fields_filters(body.get("path"), body.get("kind"), body.get("tag"),
+                              body.get("before"), body.get("after"), body.get("where"),
+                              body.get("exclude"))
     except QueryError as exc:
         raise ApiError(str(exc)) from exc
+
+
+async def search_payload(daemon: Daemon, body: dict[str, Any]) -> dict[str, Any]:
+    filters = search_filters(daemon, body)
     start = time.perf_counter()
     ready = daemon.ready.is_set()
-    hits: list[Hit] = await in_search_thread(request, _search, daemon, body, filters, ready)
-    return _ok({"results": [h.to_json() for h in hits], "partial": not ready,
-                "took_ms": round(1000 * (time.perf_counter() - start), 1)})
+    hits: list[Hit] = await in_search_thread(daemon, run_search, daemon, body, filters, ready)
+    return {"results": [h.to_json() for h in hits], "partial": not ready,
+            "took_ms": round(1000 * (time.perf_counter() - start), 1)}
+
+
+async def search(request: web.Request) -> web.Response:
+    """Ranked hits; the query may hold filters (path: tag: kind: before: after:, properties,
+    -words, "phrases"), and the JSON fields add more."""
+    body = await read_json(request, SEARCH_FIELDS)
+    return ok(await search_payload(request.app[DAEMON], body))
 
 
 def _similar(daemon: Daemon, vector: Any, k: int, exclude: set[int]) -> list[Hit]:
@@ -171,15 +176,19 @@ async def similar(request: web.Request) -> web.Response:
         data = await part.read(decode=False)  # type: ignore[union-attr]
         if len(data) > MAX_UPLOAD_BYTES:
             raise TooLarge(f"uploads may be at most {MAX_UPLOAD_BYTES // 2**20} MB")
-        hits = await in_search_thread(request, _similar_to_upload, daemon, bytes(data), 10)
+        hits = await in_search_thread(daemon, _similar_to_upload, daemon, bytes(data), 10)
     else:
-        body = await read_json(request, SIMILAR_FIELDS)
-        path = confine(str(daemon.workspace.config.vault), body["path"])
-        hits = await in_search_thread(request, _similar_to_path, daemon, path, body.get("k", 10))
-    return _ok({"results": [h.to_json() for h in hits]})
+        return ok(await similar_payload(daemon, await read_json(request, SIMILAR_FIELDS)))
+    return ok({"results": [h.to_json() for h in hits]})
 
 
-def _item_id(request: web.Request) -> int:
+async def similar_payload(daemon: Daemon, body: dict[str, Any]) -> dict[str, Any]:
+    path = confine(str(daemon.workspace.config.vault), body["path"])
+    hits = await in_search_thread(daemon, _similar_to_path, daemon, path, body.get("k", 10))
+    return {"results": [h.to_json() for h in hits]}
+
+
+def item_id_of(request: web.Request) -> int:
     raw = request.match_info["id"]
     if not raw.isdigit() or len(raw) > 18:
         raise ApiError(f"item id must be a number, not {raw!r}")
@@ -197,8 +206,9 @@ def _item(daemon: Daemon, item_id: int) -> dict[str, Any]:
 
 
 async def item(request: web.Request) -> web.Response:
-    data = await in_search_thread(request, _item, request.app[DAEMON], _item_id(request))
-    return _ok({"item": data})
+    daemon = request.app[DAEMON]
+    data = await in_search_thread(daemon, _item, daemon, item_id_of(request))
+    return ok({"item": data})
 
 
 def _thumbnail(daemon: Daemon, item_id: int) -> bytes:
@@ -215,7 +225,8 @@ def _thumbnail(daemon: Daemon, item_id: int) -> bytes:
 
 
 async def thumbnail(request: web.Request) -> web.Response:
-    data = await in_search_thread(request, _thumbnail, request.app[DAEMON], _item_id(request))
+    daemon = request.app[DAEMON]
+    data = await in_search_thread(daemon, _thumbnail, daemon, item_id_of(request))
     return web.Response(body=data, content_type="image/webp",
                         headers={"Cache-Control": "private, max-age=300"})
 
@@ -225,26 +236,8 @@ async def reindex(request: web.Request) -> web.Response:
     body = await read_json(request, REINDEX_FIELDS)
     daemon = request.app[DAEMON]
     path = confine(str(daemon.workspace.config.vault), body["path"])
-    daemon.service.request([path])
-    return _ok({"queued": path}, status=202)
-
-
-async def openapi_doc(request: web.Request) -> web.Response:
-    return web.json_response(openapi(ROUTES, version("vaultlens")))
-
-
-ROUTES = [
-    Route("GET", "/api/health", health, "Is the daemon up? (no token needed)", public=True),
-    Route("GET", "/api/status", status, "Model, visual search, counts, queue, progress, "
-          "failures with reasons"),
-    Route("POST", "/api/search", search, "Search notes, images and PDF pages", SEARCH_FIELDS,
-          results=Hit),
-    Route("POST", "/api/similar", similar, "Items similar to a vault file, or to an uploaded "
-          "image (multipart field 'image')", SIMILAR_FIELDS, results=Hit),
-    Route("GET", "/api/items/{id}", item, "An item: text, place, and its links with context"),
-    Route("GET", "/api/items/{id}/thumbnail", thumbnail, "A small WebP of an image or page",
-          produces="image/webp"),
-    Route("POST", "/api/reindex", reindex, "Index a vault path now, ahead of the backlog",
-          REINDEX_FIELDS),
-    Route("GET", "/api/openapi.json", openapi_doc, "This API, described in OpenAPI 3.1"),
-]
+    try:
+        daemon.service.request([path])
+    except ReadOnly as exc:
+        raise Unavailable(str(exc)) from exc
+    return ok({"queued": path}, status=202)

@@ -1,0 +1,263 @@
+"""Context packs: what a multimodal model needs to answer from a vault, within a token budget.
+
+A pack is the search's hits in rank order, each made whole: a passage with its heading path,
+lines and full text; a screenshot or PDF page with the picture itself (downscaled), the
+paragraphs of the notes that embed it, and its OCR text. Every entry's cost is counted by the
+rule in ``tokens.py`` on exactly the text that ``render`` gives a model, plus the picture's
+cost; entries that do not fit are listed in ``left_out`` with the reason.
+
+How the budget is shared: the images of a pack get at most half of it between them, so
+one slide never crowds out every paragraph. Each is downscaled to its share (never below
+``MIN_IMAGE_SIDE`` px, never above ``image_max_px``); a passage is cut to ``PASSAGE_TOKENS``,
+or to what is left. A paragraph already attached to an image is not repeated as a passage.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from vaultlens.extract.images import ImageError, encode_for_model
+from vaultlens.index.catalog import Catalog
+from vaultlens.search.hits import Hit
+from vaultlens.search.pictures import MAX_IMAGE_BYTES, PictureError, Pictures
+from vaultlens.search.tokens import PIXELS_PER_TOKEN, TokenCounter, image_tokens, side_for_tokens
+from vaultlens.vault.embeds import strip_embeds
+
+MIN_IMAGE_SIDE = 384  # below this a slide's text is unreadable: leave the image out instead
+PASSAGE_TOKENS = 400  # a passage longer than this is cut (the model can `read` the rest)
+PLACE_TOKENS = 150  # each paragraph shown beside an image
+OCR_TOKENS = 150  # the OCR text shown beside an image
+MIN_TEXT_TOKENS = 24  # a passage cut shorter than this is left out instead
+MAX_PACK_IMAGE_BYTES = 2 * 1024 * 1024  # all the pictures of one pack together
+SUMMARY_TOKENS = 60  # kept back for the line that says what was left out
+IMAGE_RULE = f"ceil(width * height / {PIXELS_PER_TOKEN}) at the size sent"
+
+
+@dataclass
+class PackOptions:
+    budget_tokens: int = 4000
+    max_images: int = 4
+    image_max_px: int = 1568
+    inline: bool = False  # base64 in the pack, not a URL
+
+
+@dataclass
+class Entry:
+    type: str  # passage | image
+    id: int
+    path: str
+    score: float
+    text: str  # a passage's text, or an image's OCR text
+    headings: list[str] = field(default_factory=list)
+    lines: list[int] | None = None  # [first, last], 1-based, for passages
+    uri: str | None = None  # obsidian://open for passages
+    kind: str = "note"  # note | image | pdf
+    page: int | None = None
+    used_in: list[dict[str, Any]] = field(default_factory=list)  # paragraphs embedding it
+    image: dict[str, Any] | None = None  # url or data, mime, width, height, tokens
+    tokens: int = 0  # of render() plus the picture
+
+    def to_json(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        if self.type == "passage":
+            for key in ("kind", "page", "used_in", "image"):
+                data.pop(key)
+        else:
+            for key in ("lines", "uri", "headings"):
+                data.pop(key)
+        return data
+
+
+@dataclass
+class Pack:
+    query: str
+    budget_tokens: int
+    token_rule: str
+    entries: list[Entry] = field(default_factory=list)
+    left_out: list[dict[str, Any]] = field(default_factory=list)
+    tokens: int = 0
+
+    summary: str = ""  # summary_text(left_out), cut to the tokens kept for it
+
+    def to_json(self) -> dict[str, Any]:
+        return {"query": self.query, "budget_tokens": self.budget_tokens, "tokens": self.tokens,
+                "token_rule": self.token_rule, "image_token_rule": IMAGE_RULE,
+                "preamble": preamble(self.query), "entries": [e.to_json() for e in self.entries],
+                "summary": self.summary, "left_out": self.left_out}
+
+
+def preamble(query: str) -> str:
+    return f"vaultlens context for: {query}"
+
+
+def render(entry: Entry) -> list[str]:
+    """The text blocks a model is given for an entry. An image entry has two: its header, then
+    (after the picture) the paragraphs that embed it and the words read in it."""
+    if entry.type == "passage":
+        heads = " > ".join(entry.headings)
+        lines = entry.lines or [0, 0]
+        where = f"{entry.path} lines {lines[0]}-{lines[1]}" + (f" ({heads})" if heads else "")
+        return [f"[{where}]\n{entry.text}"]
+    what = "PDF page" if entry.kind == "pdf" else "Screenshot"
+    page = f" page {entry.page}" if entry.page else ""
+    parts = []
+    for use in entry.used_in:
+        heads = " > ".join(use["headings"])
+        where = f"{use['note']} line {use['line']}" + (f" ({heads})" if heads else "")
+        body = use["text"] if use["text"] else f"(the paragraph is passage {use['see']} above)"
+        parts.append(f"Embedded in {where}:\n{body}")
+    if entry.text:
+        parts.append(f"Text read in the picture: {entry.text}")
+    return [f"[{what}: {entry.path}{page}]", "\n".join(parts) or "(embedded in no note)"]
+
+
+def summary_text(left_out: list[dict[str, Any]]) -> str:
+    """One line on what the pack left out, for the model (the JSON lists each with a reason)."""
+    if not left_out:
+        return ""
+    reasons: dict[str, int] = {}
+    for x in left_out:
+        reasons[x["reason"]] = reasons.get(x["reason"], 0) + 1
+    return "Left out: " + "; ".join(f"{n} hit(s) {r}" for r, n in reasons.items())
+
+
+def obsidian_uri(vault_name: str, path: str) -> str:
+    file = path[:-3] if path.endswith(".md") else path
+    return f"obsidian://open?vault={quote(vault_name, safe='')}&file={quote(file, safe='')}"
+
+
+class Packer:
+    def __init__(self, catalog: Catalog, pictures: Pictures, counter: TokenCounter,
+                 vault_name: str) -> None:
+        self.catalog = catalog
+        self.pictures = pictures
+        self.counter = counter
+        self.vault_name = vault_name
+
+    def build(self, query: str, hits: list[Hit], options: PackOptions) -> Pack:
+        pack = Pack(query, options.budget_tokens, self.counter.rule)
+        pack.tokens = self.counter.count(preamble(query))
+        reserve = min(SUMMARY_TOKENS, options.budget_tokens // 10)  # for the left-out line
+        budget = options.budget_tokens - reserve
+        share = options.budget_tokens // (2 * options.max_images) if options.max_images else 0
+        image_bytes = 0
+        for hit in hits:
+            left = budget - pack.tokens
+            if hit.kind == "note":
+                entry = self._passage(hit, pack, left)
+                if entry is None:
+                    continue
+            else:
+                if self._images_in(pack) >= options.max_images:
+                    self._leave(pack, hit, f"over max_images ({options.max_images})")
+                    continue
+                entry = self._image(hit, pack, left, min(share, left), options,
+                                    MAX_PACK_IMAGE_BYTES - image_bytes)
+                if entry is None:
+                    continue
+                image_bytes += int(entry.image["bytes"]) if entry.image else 0
+            pack.entries.append(entry)
+            pack.tokens += entry.tokens
+        summary = summary_text(pack.left_out)
+        if summary:
+            pack.summary = self.counter.cut(summary, options.budget_tokens - pack.tokens)
+            pack.tokens += self.counter.count(pack.summary) if pack.summary else 0
+        return pack
+
+    def cost(self, entry: Entry) -> int:
+        """What an entry costs: its text blocks, counted one by one, and its picture."""
+        text = sum(self.counter.count(b) for b in render(entry))
+        return text + (int(entry.image["tokens"]) if entry.image else 0)
+
+    @staticmethod
+    def _images_in(pack: Pack) -> int:
+        return sum(1 for e in pack.entries if e.type == "image")
+
+    @staticmethod
+    def _leave(pack: Pack, hit: Hit, reason: str) -> None:
+        pack.left_out.append({"id": hit.id, "path": hit.path, "page": hit.page,
+                              "score": hit.score, "reason": reason})
+
+    def _covered(self, pack: Pack, note: str, line: int) -> int | None:
+        """The number (1-based) of a passage in the pack holding this note line, if any."""
+        for n, e in enumerate(pack.entries, 1):
+            if e.type == "passage" and e.path == note and e.lines and \
+                    e.lines[0] <= line <= e.lines[1]:
+                return n
+        return None
+
+    def _attached(self, pack: Pack, note: str, first: int, last: int) -> bool:
+        """Whether an image in the pack already shows a paragraph within these lines."""
+        return any(e.type == "image" and u["note"] == note and u["text"]
+                   and first <= u["line"] <= last for e in pack.entries for u in e.used_in)
+
+    def _passage(self, hit: Hit, pack: Pack, left: int) -> Entry | None:
+        first, last = hit.line or 1, hit.end_line or hit.line or 1
+        if self._attached(pack, hit.path, first, last):
+            self._leave(pack, hit, "already shown beside an image in this pack")
+            return None
+        row = self.catalog.item(hit.id)
+        if row is None:
+            self._leave(pack, hit, "removed from the index meanwhile")
+            return None
+        texts = [str(r[0]) for r in self.catalog.conn.execute(
+            "SELECT text FROM items WHERE file_id = ? AND kind = 'section' AND start_line >= ?"
+            " AND end_line <= ? ORDER BY start_line", (row["file_id"], first, last))]
+        entry = Entry("passage", hit.id, hit.path, hit.score, "\n".join(texts) or row["text"],
+                      headings=hit.headings, lines=[first, last],
+                      uri=obsidian_uri(self.vault_name, hit.path))
+        full = entry.text
+        entry.text = ""
+        frame = self.cost(entry)
+        room = min(PASSAGE_TOKENS, left - frame - 1)
+        if room < MIN_TEXT_TOKENS:
+            self._leave(pack, hit, "over the token budget")
+            return None
+        entry.text = self.counter.cut(full, room)
+        entry.tokens = self.cost(entry)
+        if entry.tokens > left:
+            self._leave(pack, hit, "over the token budget")
+            return None
+        return entry
+
+    def _image(self, hit: Hit, pack: Pack, left: int, share: int, options: PackOptions,
+               bytes_left: int) -> Entry | None:
+        row = self.catalog.item(hit.id)
+        ocr = str(row["text"]) if row is not None else ""
+        entry = Entry("image", hit.id, hit.path, hit.score, self.counter.cut(ocr, OCR_TOKENS),
+                      kind=hit.kind, page=hit.page)
+        for link in hit.links:
+            see = self._covered(pack, link["note"], link["line"])
+            text = "" if see else "\n".join(
+                t for c in link["context"] if (t := strip_embeds(c["text"]).strip()))
+            entry.used_in.append({"note": link["note"], "line": link["line"],
+                                  "headings": link["headings"], "see": see,
+                                  "text": self.counter.cut(text, PLACE_TOKENS)})
+        text_tokens = self.cost(entry)
+        try:
+            picture = self.pictures.load(hit.id)
+        except PictureError as exc:
+            self._leave(pack, hit, f"no picture: {exc.reason}")
+            return None
+        w, h = picture.size
+        side = min(options.image_max_px, max(w, h),
+                   max(MIN_IMAGE_SIDE, side_for_tokens(w, h, share)))
+        try:
+            encoded = encode_for_model(picture, side, min(MAX_IMAGE_BYTES, bytes_left))
+        except ImageError as exc:
+            self._leave(pack, hit, f"over the pack's image bytes ({exc.reason})")
+            return None
+        cost = image_tokens(encoded.width, encoded.height)
+        if text_tokens + cost > left:
+            self._leave(pack, hit, "over the token budget")
+            return None
+        entry.image = {"mime": encoded.mime, "width": encoded.width, "height": encoded.height,
+                       "tokens": cost, "bytes": len(encoded.data),
+                       "url": f"/api/items/{hit.id}/image?max_px={side}"}
+        if options.inline:
+            entry.image["data"] = base64.b64encode(encoded.data).decode("ascii")
+        entry.tokens = text_tokens + cost
+        return entry

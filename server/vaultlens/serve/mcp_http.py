@@ -1,0 +1,130 @@
+"""MCP over Streamable HTTP at ``/mcp`` in the daemon, and the in-process tools backend.
+
+The SDK's session manager runs stateless with JSON answers, behind the same Host, Origin and
+token guards as the API. aiohttp is not ASGI, so a small bridge hands each request to the
+SDK's ASGI app. The in-process backend answers the tools with the views' own payload functions,
+here and in ``vaultlens mcp`` when no daemon runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from mcp.server.transport_security import TransportSecuritySettings
+
+from vaultlens.serve.api import ApiError, Field, check_fields
+from vaultlens.serve.reading import CONTEXT_FIELDS, READ_FIELDS, context_payload, read_payload
+from vaultlens.serve.service import DAEMON, Daemon
+from vaultlens.serve.tools import BackendError, Resource, build_server
+from vaultlens.serve.views import (
+    SEARCH_FIELDS,
+    SIMILAR_FIELDS,
+    in_search_thread,
+    search_payload,
+    similar_payload,
+)
+
+Payload = Callable[[Daemon, dict[str, Any]], Awaitable[dict[str, Any]]]
+MCP_ASGI = web.AppKey("mcp_asgi", object)
+
+
+class InProcessBackend:
+    """The tools' answers from this process's daemon: the views' own payload functions."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self._payloads: dict[str, tuple[Payload, dict[str, Field]]] = {
+            "search": (search_payload, SEARCH_FIELDS),
+            "context": (context_payload, CONTEXT_FIELDS),
+            "similar": (similar_payload, SIMILAR_FIELDS),
+            "read": (read_payload, READ_FIELDS),
+        }
+
+    async def call(self, resource: Resource, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            if resource == "status":
+                return await in_search_thread(self.daemon, self.daemon.status)
+            payload, fields = self._payloads[resource]
+            return await payload(self.daemon, check_fields(dict(body), fields))
+        except ApiError as exc:
+            raise BackendError(exc.message) from exc
+
+
+async def mcp_context(app: web.Application) -> AsyncIterator[None]:
+    """The MCP server over this daemon, and the SDK's session manager running for its life."""
+    server = build_server(InProcessBackend(app[DAEMON]))
+    # Host and Origin are checked by our own guard, with the real port, before this runs
+    asgi = server.streamable_http_app(
+        streamable_http_path="/mcp", json_response=True, stateless_http=True,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
+    app[MCP_ASGI] = asgi
+    # the manager's task group must be left in the task that entered it; aiohttp starts and
+    # cleans up in different tasks, so the manager runs in a task of its own
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run() -> None:
+        async with server.session_manager.run():
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(run(), name="vaultlens-mcp")
+    waiter = asyncio.create_task(started.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():  # it failed to start: say why now, not at the first request
+        waiter.cancel()
+        task.result()
+    yield
+    stop.set()
+    await task
+
+
+async def mcp_view(request: web.Request) -> web.StreamResponse:
+    """Streamable HTTP MCP: the request handed to the SDK's ASGI app."""
+    return await call_asgi(request.app[MCP_ASGI], request)
+
+
+async def call_asgi(asgi: Any, request: web.Request) -> web.StreamResponse:
+    body = await request.read()
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+        "method": request.method, "scheme": "http", "root_path": "",
+        "path": request.path, "raw_path": request.raw_path.split("?")[0].encode(),
+        "query_string": request.query_string.encode(),
+        "headers": [(k.lower(), v) for k, v in request.raw_headers],
+        "client": tuple(peer[:2]) if peer else None, "server": None,
+    }
+    finished = asyncio.Event()
+    delivered = False
+    response: web.StreamResponse | None = None
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await finished.wait()  # a streaming answer ends when the app ends, not before
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal response
+        if message["type"] == "http.response.start":
+            response = web.StreamResponse(status=message["status"])
+            for k, v in message.get("headers", []):
+                response.headers.add(k.decode("latin-1"), v.decode("latin-1"))
+            await response.prepare(request)
+        elif message["type"] == "http.response.body" and response is not None:
+            await response.write(message.get("body", b""))
+            if not message.get("more_body"):
+                await response.write_eof()
+
+    try:
+        await asgi(scope, receive, send)
+    finally:
+        finished.set()
+    if response is None:
+        raise ApiError("the MCP endpoint gave no answer")
+    return response

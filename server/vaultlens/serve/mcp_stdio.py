@@ -1,0 +1,124 @@
+"""``vaultlens mcp``: MCP over stdio, for Claude Desktop and editors.
+
+When a daemon serves the vault (``daemon.json`` in the data dir names its port), the tools call
+it over HTTP with the token. Otherwise this process opens the index itself, keeps it up to date
+while it holds the writer lock (read-only when another process holds it), and answers
+in-process. Only protocol goes to stdout: file descriptor 1 is pointed at stderr for everything
+else, C libraries and child processes included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import anyio
+from aiohttp import web
+from mcp.server.stdio import stdio_server
+
+from vaultlens.config import Config
+from vaultlens.index.datadir import DataDir, DataDirError, data_dir_for
+from vaultlens.serve.daemon import make_app
+from vaultlens.serve.mcp_http import InProcessBackend
+from vaultlens.serve.service import DAEMON
+from vaultlens.serve.tools import Backend, BackendError, Resource, build_server
+
+log = logging.getLogger(__name__)
+
+
+class HttpBackend:
+    """The tools' answers from a running daemon, over its API."""
+
+    def __init__(self, base: str, token: str, timeout: float = 60.0) -> None:
+        self.base = base
+        self._session = aiohttp.ClientSession(
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=aiohttp.ClientTimeout(total=timeout))
+
+    async def call(self, resource: Resource, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            if resource == "status":
+                request = self._session.get(f"{self.base}/api/status")
+            else:
+                request = self._session.post(f"{self.base}/api/{resource}", json=body)
+            async with request as resp:
+                answer: dict[str, Any] = await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise BackendError(f"the vaultlens daemon at {self.base} did not answer "
+                               f"({type(exc).__name__}: {exc})") from exc
+        if not answer.get("ok"):
+            raise BackendError(answer.get("error", {}).get("message", "the daemon failed"))
+        answer.pop("ok")
+        return answer
+
+    async def close(self) -> None:
+        await self._session.close()
+
+
+async def running_daemon(data: DataDir, vault: str) -> str | None:
+    """The base URL of a daemon serving this vault, if one answers."""
+    info = data.daemon_info()
+    if info is None:
+        return None
+    base = f"http://127.0.0.1:{int(info['port'])}"
+    try:
+        async with aiohttp.ClientSession(
+                headers={"Authorization": f"Bearer {data.token()}"},
+                timeout=aiohttp.ClientTimeout(total=3)) as session, \
+                session.get(f"{base}/api/status") as resp:
+            status = await resp.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return None
+    return base if status.get("ok") and status.get("vault") == vault else None
+
+
+@contextlib.asynccontextmanager
+async def backend_for(cfg: Config) -> AsyncIterator[Backend]:
+    data = DataDir(data_dir_for(cfg.vault, cfg.data_dir))
+    base = await running_daemon(data, str(cfg.vault.resolve()))
+    if base is not None:
+        log.warning("vaultlens mcp: using the daemon at %s", base)
+        http = HttpBackend(base, data.token())
+        try:
+            yield http
+        finally:
+            await http.close()
+        return
+    try:
+        app = make_app(cfg, writer=True, mcp=False)
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+    except DataDirError as exc:
+        log.warning("vaultlens mcp: %s; serving the index read-only", exc)
+        app = make_app(cfg, writer=False, mcp=False)
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+    try:
+        yield InProcessBackend(app[DAEMON])
+    finally:
+        await runner.cleanup()
+
+
+def run_stdio(cfg: Config) -> None:
+    """Serve MCP on stdin/stdout until the client closes them."""
+    protocol = os.fdopen(os.dup(1), "w", encoding="utf-8", newline="\n", buffering=1)
+    os.dup2(2, 1)  # anything else written to stdout (a C library, a child) goes to stderr
+    sys.stdout = sys.stderr
+
+    async def main() -> None:
+        async with backend_for(cfg) as backend:
+            server = build_server(backend)
+            stdin = anyio.wrap_file(io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8"))
+            stdout = anyio.wrap_file(protocol)
+            async with stdio_server(stdin, stdout) as (read, write):
+                lowlevel = server._lowlevel_server  # the SDK's own run_stdio_async does this
+                await lowlevel.run(read, write, lowlevel.create_initialization_options())
+
+    asyncio.run(main())
