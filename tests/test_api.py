@@ -201,6 +201,11 @@ async def test_every_route_answers_errors_in_one_shape(api: Api) -> None:
         if r.method == "POST":
             resp = await api.client.post(path, data=b"{nope", headers=api.headers())
             assert_error(resp.status, await resp.json(), 400, "bad_request")
+        if path == "/mcp":  # malformed JSON-RPC: the protocol's own error, from the SDK
+            resp = await api.client.post(path, data=b"{nope", headers=api.headers(**{
+                "Content-Type": "application/json",
+                "Accept": "application/json, text/event-stream"}))
+            assert resp.status == 400 and (await resp.json())["error"]["code"] == -32700
     assert_error(*await api.get("/api/nothing-here"), 404, "not_found")
     resp = await api.client.delete("/api/search", headers=api.headers())
     assert_error(resp.status, await resp.json(), 405, "method_not_allowed")

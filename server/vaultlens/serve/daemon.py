@@ -15,7 +15,7 @@ from aiohttp import web
 from vaultlens.config import Config
 from vaultlens.index.datadir import DataDir, data_dir_for
 from vaultlens.serve.api import MAX_UPLOAD_BYTES, errors, guard, register
-from vaultlens.serve.mcp_http import mcp_context, mcp_view
+from vaultlens.serve.mcp_http import mcp_context
 from vaultlens.serve.routes import ROUTES
 from vaultlens.serve.service import DAEMON, Daemon
 from vaultlens.serve.watcher import watch
@@ -27,10 +27,9 @@ STOP_WITHIN = 8.0  # seconds the indexing thread gets to finish its file on SIGT
 
 
 def make_app(cfg: Config, reconcile_every: float = 600.0, watching: bool = True,
-             extra_hosts: tuple[str, ...] = (), writer: bool = True, mcp: bool = True
-             ) -> web.Application:
+             extra_hosts: tuple[str, ...] = (), writer: bool = True) -> web.Application:
     """The daemon's app. ``writer=False`` serves an index another process writes (no
-    indexing, no watcher); ``mcp`` adds Streamable HTTP MCP at /mcp."""
+    indexing, no watcher)."""
     token = DataDir(data_dir_for(cfg.vault, cfg.data_dir)).token()
     public = {r.path for r in ROUTES if r.public}
     app = web.Application(middlewares=[errors, guard(token, public, extra_hosts)],
@@ -39,10 +38,8 @@ def make_app(cfg: Config, reconcile_every: float = 600.0, watching: bool = True,
     app.cleanup_ctx.append(_daemon(reconcile_every))
     if watching and writer:
         app.cleanup_ctx.append(_watcher)
+    app.cleanup_ctx.append(mcp_context)
     register(app, ROUTES)
-    if mcp:
-        app.cleanup_ctx.append(mcp_context)
-        app.router.add_route("*", "/mcp", mcp_view)
     return app
 
 

@@ -82,7 +82,10 @@ async def mcp_context(app: web.Application) -> AsyncIterator[None]:
 
 
 async def mcp_view(request: web.Request) -> web.StreamResponse:
-    """Streamable HTTP MCP: the request handed to the SDK's ASGI app."""
+    """Streamable HTTP MCP: the request handed to the SDK's ASGI app. What is not JSON gets
+    the API's error shape; malformed JSON-RPC gets the protocol's own error from the SDK."""
+    if request.content_type != "application/json":
+        raise ApiError("MCP messages are JSON-RPC sent as application/json")
     return await call_asgi(request.app[MCP_ASGI], request)
 
 

@@ -92,12 +92,12 @@ async def backend_for(cfg: Config) -> AsyncIterator[Backend]:
             await http.close()
         return
     try:
-        app = make_app(cfg, writer=True, mcp=False)
+        app = make_app(cfg, writer=True)
         runner = web.AppRunner(app, handle_signals=False)
         await runner.setup()
     except DataDirError as exc:
         log.warning("vaultlens mcp: %s; serving the index read-only", exc)
-        app = make_app(cfg, writer=False, mcp=False)
+        app = make_app(cfg, writer=False)
         runner = web.AppRunner(app, handle_signals=False)
         await runner.setup()
     try:

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from vaultlens.search.hits import Hit
 from vaultlens.serve.api import Route, openapi
+from vaultlens.serve.mcp_http import mcp_view
 from vaultlens.serve.reading import CONTEXT_FIELDS, READ_FIELDS, context, image, read
 from vaultlens.serve.views import (
     REINDEX_FIELDS,
@@ -48,4 +49,6 @@ ROUTES = [
     Route("POST", "/api/reindex", reindex, "Index a vault path now, ahead of the backlog",
           REINDEX_FIELDS),
     Route("GET", "/api/openapi.json", openapi_doc, "This API, described in OpenAPI 3.1"),
+    Route("POST", "/mcp", mcp_view, "MCP over Streamable HTTP (JSON-RPC, stateless, JSON "
+          "answers): tools search, context, read, similar and status; see tools/list"),
 ]
