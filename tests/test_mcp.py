@@ -226,3 +226,21 @@ def test_stdout_holds_only_protocol(vault: Path, tmp_path: Path) -> None:
     lines = [json.loads(line) for line in out.decode().splitlines()]  # each one JSON-RPC
     assert lines and lines[0]["id"] == 1 and "result" in lines[0], (out, err[-2000:])
     assert all(m.get("jsonrpc") == "2.0" for m in lines)
+
+
+async def test_stdio_backend_reads_when_another_process_writes(vault: Path,
+                                                               tmp_path: Path) -> None:
+    from vaultlens.serve.mcp_stdio import backend_for
+    from vaultlens.workspace import open_workspace
+
+    cfg = Config(vault=vault, data_dir=tmp_path / "data", model="minilm", ocr=True)
+    ws = open_workspace(cfg, writer=True)  # indexes, and keeps holding the writer lock
+    try:
+        ws.update()
+        async with backend_for(cfg) as backend:
+            status = await backend.call("status", {})
+            assert status["writer"] is False
+            found = await backend.call("search", {"query": "tides"})
+            assert found["results"][0]["path"] == "Attachments/board.png"
+    finally:
+        ws.close()
