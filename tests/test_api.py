@@ -53,15 +53,18 @@ class Api:
         assert ok, "indexing did not finish"
 
 
-@pytest.fixture
-async def api(aiohttp_client: Client, make_vault: MakeVault, tmp_path: Path) -> Api:
-    vault = make_vault(VAULT)
-    cfg = Config(vault=vault, data_dir=tmp_path / "data", model="minilm", ocr=False)
-    app = make_app(cfg, watching=False)
+async def open_api(aiohttp_client: Client, vault: Path, data: Path, ocr: bool = False) -> Api:
+    """A daemon on the vault with MiniLM, indexed before it is handed over."""
+    app = make_app(Config(vault=vault, data_dir=data, model="minilm", ocr=ocr), watching=False)
     client = await aiohttp_client(app)
-    a = Api(client, DataDir(tmp_path / "data").token(), vault, app)
+    a = Api(client, DataDir(data).token(), vault, app)
     await a.idle()
     return a
+
+
+@pytest.fixture
+async def api(aiohttp_client: Client, make_vault: MakeVault, tmp_path: Path) -> Api:
+    return await open_api(aiohttp_client, make_vault(VAULT), tmp_path / "data")
 
 
 def assert_error(status: int, body: Any, expected: int, code: str) -> None:

@@ -12,14 +12,11 @@ import pymupdf
 import pytest
 from PIL import Image
 
-from test_api import Api, Client, MakeVault, assert_error
+from test_api import Api, Client, MakeVault, assert_error, open_api
 from test_indexer import screenshot
-from vaultlens.config import Config
 from vaultlens.embedders.minilm import MiniLM
-from vaultlens.index.datadir import DataDir
 from vaultlens.search.pack import Entry, render
 from vaultlens.search.tokens import ESTIMATE_RULE, TokenCounter, estimate, image_tokens
-from vaultlens.serve.daemon import make_app
 
 
 def slide_pdf() -> bytes:
@@ -51,13 +48,7 @@ def minilm_counter() -> TokenCounter:
 
 @pytest.fixture
 async def api(aiohttp_client: Client, make_vault: MakeVault, tmp_path: Path) -> Api:
-    vault = make_vault(VAULT)
-    cfg = Config(vault=vault, data_dir=tmp_path / "data", model="minilm", ocr=True)
-    app = make_app(cfg, watching=False)
-    client = await aiohttp_client(app)
-    a = Api(client, DataDir(tmp_path / "data").token(), vault, app)
-    await a.idle()
-    return a
+    return await open_api(aiohttp_client, make_vault(VAULT), tmp_path / "data", ocr=True)
 
 
 def recount(pack: dict[str, Any], counter: TokenCounter) -> int:
