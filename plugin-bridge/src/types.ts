@@ -64,6 +64,9 @@ export interface Hit {
   headings: string[];
   links: Place[];
   images: Embedded[];
+  /** why it matched: query words in its own text (for a picture, read in it), in the
+   * paragraphs around a picture, or by meaning alone */
+  matched: "words" | "context" | "meaning";
 }
 
 export interface SearchAnswer {
@@ -102,5 +105,5 @@ export const REINDEX_FIELDS = Object.keys({ path: "path" } satisfies Fields<Rein
 export const HIT_FIELDS = Object.keys({
   id: "id", kind: "kind", path: "path", line: "line", end_line: "end_line", page: "page",
   score: "score", text: "text", highlights: "highlights", headings: "headings",
-  links: "links", images: "images",
+  links: "links", images: "images", matched: "matched",
 } satisfies Fields<Hit>);

@@ -203,6 +203,23 @@ def cmd_mcp(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_open(args: argparse.Namespace, out: TextIO) -> int:
+    """The search page, signed in: the token rides in the fragment, which no server sees."""
+    import webbrowser
+
+    cfg = config.from_args(args)
+    data = DataDir(data_dir_for(cfg.vault, cfg.data_dir))
+    info = data.daemon_info()
+    if info is None:
+        print(f"vaultlens: no daemon serves {cfg.vault}; start one with "
+              f"`vaultlens serve --vault {cfg.vault}`", file=sys.stderr)
+    port = int(info["port"]) if info else cfg.port
+    url = f"http://127.0.0.1:{port}/#token={data.token()}"
+    if args.print or not webbrowser.open(url):
+        print(url, file=out)
+    return 0
+
+
 def cmd_token(args: argparse.Namespace, out: TextIO) -> int:
     cfg = config.from_args(args)
     print(DataDir(data_dir_for(cfg.vault, cfg.data_dir)).token(), file=out)
@@ -255,6 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "running daemon, else from the index itself (kept up to date).")
     config.add_arguments(mcp, INDEX_SETTINGS)
     mcp.set_defaults(run=cmd_mcp)
+    open_ = sub.add_parser("open", help="Open the search page in the browser, signed in.")
+    config.add_arguments(open_, ["vault", "data_dir", "port"])
+    open_.add_argument("--print", action="store_true",
+                       help="Print the page's address (with the token) instead of opening it.")
+    open_.set_defaults(run=cmd_open)
     token = sub.add_parser("token", help="Print the API token (made on first use).")
     config.add_arguments(token, ["vault", "data_dir"])
     token.set_defaults(run=cmd_token)

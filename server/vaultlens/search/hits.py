@@ -36,6 +36,9 @@ class Hit:
     headings: list[str] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)  # where an image/PDF is used
     images: list[dict[str, Any]] = field(default_factory=list)  # what a paragraph embeds
+    # why it matched: "words" (query words in its own text: for a picture, words read in it),
+    # "context" (in the paragraphs around a picture), or "meaning" (no query word: vectors)
+    matched: str = "meaning"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,7 +104,8 @@ class HitMaker:
         text, marks = snippet(row["text"], query)
         hit = Hit(id=item_id, kind=kind, path=row["path"], line=row["start_line"],
                   end_line=row["end_line"], page=row["page"], score=round(score, 6), text=text,
-                  highlights=marks, headings=json.loads(row["headings"]))
+                  highlights=marks, headings=json.loads(row["headings"]),
+                  matched="words" if marks else "meaning")
         if kind in ("image", "pdf"):
             for x in self.catalog.links_to(row["path"]):
                 if kind == "pdf" and x["page"] not in (None, row["page"]):
@@ -115,7 +119,7 @@ class HitMaker:
                                    if (s := strip_embeds(c["text"]).strip()))
                 alt, alt_marks = snippet(around, query)
                 if alt_marks:
-                    hit.text, hit.highlights = alt, alt_marks
+                    hit.text, hit.highlights, hit.matched = alt, alt_marks, "context"
         elif row["start_line"] is not None:
             hit.images = self.catalog.embeds_within(row["file_id"], row["start_line"],
                                                     row["end_line"])
@@ -132,5 +136,6 @@ class HitMaker:
         hit.line = min(r["start_line"] for r in rows)
         hit.end_line = max(r["end_line"] for r in rows)
         hit.text, hit.highlights = snippet("\n".join(r["text"] for r in rows), query)
+        hit.matched = "words" if hit.highlights else "meaning"
         hit.images = self.catalog.embeds_within(rows[0]["file_id"], hit.line, hit.end_line)
         return hit

@@ -13,6 +13,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import types
 import typing
 from collections.abc import Awaitable, Callable
@@ -101,13 +102,18 @@ def guard(token: str, public: set[str], extra_hosts: tuple[str, ...] = ()) -> Mi
             raise Forbidden(f"requests from {origin} are not allowed")
         if request.method == "OPTIONS" and origin is not None:
             return _cors(web.Response(status=204), origin)
-        if request.path not in public:
+        resource = request.match_info.route.resource
+        if (resource.canonical if resource is not None else request.path) not in public:
             sent = request.headers.get("Authorization", "")
             if not sent.startswith("Bearer ") or not hmac.compare_digest(
                     sent[7:].strip().encode(), token.encode()):
                 raise Unauthorized("missing or wrong token; `vaultlens token` prints it")
         response = await handler(request)
-        return _cors(response, origin) if origin else response
+        if not response.prepared:  # a streamed answer has sent its headers already
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
+            if origin:
+                _cors(response, origin)
+        return response
 
     return middleware
 
@@ -261,9 +267,10 @@ def openapi(routes: list[Route], version: str) -> dict[str, Any]:
         }
         if not r.public:
             op["security"] = [{"bearer": []}]
-        if "{id}" in r.path:
-            op["parameters"] = [{"name": "id", "in": "path", "required": True,
-                                 "schema": {"type": "integer"}}]
+        names = re.findall(r"\{(\w+)\}", r.path)
+        if names:
+            op["parameters"] = [{"name": n, "in": "path", "required": True, "schema": {
+                "type": "integer" if n == "id" else "string"}} for n in names]
         if r.body:
             props = {}
             for name, f in r.body.items():

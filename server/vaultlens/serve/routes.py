@@ -9,6 +9,7 @@ from aiohttp import web
 from vaultlens.search.hits import Hit
 from vaultlens.serve.api import Route, openapi
 from vaultlens.serve.mcp_http import mcp_view
+from vaultlens.serve.page import asset, index
 from vaultlens.serve.reading import CONTEXT_FIELDS, READ_FIELDS, context, image, read
 from vaultlens.serve.views import (
     REINDEX_FIELDS,
@@ -29,6 +30,10 @@ async def openapi_doc(request: web.Request) -> web.Response:
 
 
 ROUTES = [
+    Route("GET", "/", index, "The search page (signs in with #token=…; no token to load it)",
+          public=True, produces="text/html"),
+    Route("GET", "/web/{name}", asset, "The search page's script and style", public=True,
+          produces="text/javascript"),
     Route("GET", "/api/health", health, "Is the daemon up? (no token needed)", public=True),
     Route("GET", "/api/status", status, "Model, visual search, counts, queue, progress, "
           "failures with reasons"),

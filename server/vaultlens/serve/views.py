@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import time
 from collections.abc import Callable
 from importlib.metadata import version
@@ -14,8 +15,9 @@ from typing import Any, TypeVar
 from aiohttp import web
 from PIL import Image, UnidentifiedImageError
 
-from vaultlens.extract.images import ImageError, open_image
+from vaultlens.extract.images import ImageError, open_image, thumbnail_bytes
 from vaultlens.search.hits import Hit
+from vaultlens.search.pictures import PictureError
 from vaultlens.search.query import Filters, QueryError, fields_filters
 from vaultlens.serve.api import (
     MAX_UPLOAD_BYTES,
@@ -30,6 +32,7 @@ from vaultlens.serve.api import (
 from vaultlens.serve.service import DAEMON, Daemon, ReadOnly
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 KINDS = ("note", "image", "pdf")
 SEARCH_FIELDS = {
     "query": Field(str, required=True, description="what to look for"),
@@ -212,16 +215,30 @@ async def item(request: web.Request) -> web.Response:
 
 
 def _thumbnail(daemon: Daemon, item_id: int) -> bytes:
+    """The indexer's thumbnail (an image's, a PDF's first page); for any other PDF page, or
+    one the indexer did not render (a page with a text layer), made now and cached."""
     row = daemon.searcher.catalog.conn.execute(
-        "SELECT files.hash FROM items JOIN files ON files.id = items.file_id WHERE items.id = ?"
-        " AND items.kind IN ('image', 'page')", (item_id,)).fetchone()
+        "SELECT files.hash, items.page FROM items JOIN files ON files.id = items.file_id"
+        " WHERE items.id = ? AND items.kind IN ('image', 'page')", (item_id,)).fetchone()
     if row is None or row[0] is None:
         raise NotFound(f"item {item_id} has no thumbnail")
-    path = daemon.workspace.data.thumb_path(row[0])
+    data = daemon.workspace.data
+    keys = [row[0]] if (row[1] or 1) == 1 else []
+    keys.append(f"{row[0]}-p{row[1] or 1}")
+    for key in keys:
+        try:
+            return data.thumb_path(key).read_bytes()
+        except FileNotFoundError:
+            continue
     try:
-        return path.read_bytes()
-    except FileNotFoundError as exc:
-        raise NotFound(f"item {item_id} has no thumbnail yet") from exc
+        thumb = thumbnail_bytes(daemon.pictures.load(item_id))
+    except PictureError as exc:
+        raise NotFound(f"item {item_id} has no thumbnail: {exc.reason}") from exc
+    try:
+        data.save_thumb(keys[-1], thumb)  # a cache: losing it costs a render, nothing else
+    except OSError:
+        log.warning("cannot cache the thumbnail of item %d", item_id, exc_info=True)
+    return thumb
 
 
 async def thumbnail(request: web.Request) -> web.Response:
