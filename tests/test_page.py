@@ -248,7 +248,8 @@ def test_progress_shows_while_200_notes_index(browser: Any, tmp_path: Path) -> N
         page = browser.new_page()
         page.goto(f"{daemon.base}/#token={daemon.token}")
         page.wait_for_function(
-            "() => /Indexing \\d+\\/2\\d\\d/.test(document.getElementById('status-text').textContent)"
+            "() => /Indexing \\d+\\/2\\d\\d/.test("
+            "document.getElementById('status-text').textContent)"
             " && !document.getElementById('progress').hidden", timeout=120_000)
         page.wait_for_function("() => document.getElementById('progress').hidden",
                                timeout=180_000)
