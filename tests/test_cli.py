@@ -131,3 +131,21 @@ def test_search_unindexed_vault_is_a_clear_error(make_vault: MakeVault, tmp_path
                    "--model", "minilm", "anything")
     assert proc.returncode == 2
     assert "not indexed yet; run `vaultlens index` first" in proc.stderr
+
+
+def test_open_prints_the_signed_in_address(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from vaultlens.index.datadir import DataDir
+
+    vault, data = tmp_path / "vault", tmp_path / "data"
+    vault.mkdir()
+    args = ["open", "--vault", str(vault), "--data-dir", str(data), "--print"]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    token = DataDir(data).token()
+    assert out.strip() == f"http://127.0.0.1:27123/#token={token}"
+    assert "no daemon serves" in err and "vaultlens serve" in err
+    DataDir(data).write_daemon_info(4567, str(vault))  # a daemon (this process) on 4567
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == f"http://127.0.0.1:4567/#token={token}" and not err

@@ -45,6 +45,7 @@ VAULT: dict[str, str | bytes] = {
     "Attachments/board.png": screenshot("HARBOUR TIDES"),
     "Decks/Review.md": "# Review\n\nThe second slide of the deck:\n\n![[deck.pdf#page=2]]\n",
     "Attachments/deck.pdf": two_page_pdf(),
+    "Attachments/broken.png": b"\x89PNG\r\n\x1a\n but not really",
 }
 # clicks on obsidian:// links are recorded, not followed
 CAPTURE = """
@@ -194,6 +195,25 @@ def test_arrow_and_enter_open_the_hit_in_obsidian(browser: Any, served: Served) 
     page.keyboard.press("Enter")
     opened = page.evaluate("window.__opened")
     assert opened == [f"obsidian://open?vault=Harbour&file={quote('Sync#Selective sync', safe='')}"]
+    page.keyboard.press("c")
+    page.wait_for_selector("#toast:not([hidden])")
+    assert "[[Sync#Selective sync]]" in page.inner_text("#toast")
+    # the Advanced URI setting jumps to the line instead
+    page.click("#settings-button")
+    page.check("#advanced-uri")
+    page.focus("#q")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    assert page.evaluate("window.__opened")[-1] == (
+        "obsidian://advanced-uri?vault=Harbour&filepath=Sync.md&line=3")
+
+
+def test_status_lists_skipped_files_with_reasons(browser: Any, served: Served) -> None:
+    page = signed_in(browser, served)
+    page.wait_for_selector("#skipped:not([hidden])")
+    page.click("#skipped-summary")
+    listed = page.inner_text("#skipped-list")
+    assert "Attachments/broken.png: " in listed and "image" in listed.lower()
 
 
 def test_kind_chip_narrows_and_the_url_keeps_the_state(browser: Any, served: Served) -> None:
