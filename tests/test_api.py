@@ -378,3 +378,21 @@ async def test_search_by_image_with_a_visual_model(aiohttp_client: Client, make_
                  "bad_request")
     assert_error(*await api.post("/api/search", {"query": "", "image": "Attachments/none.png"}),
                  400, "bad_request")
+
+
+def test_an_empty_or_broken_token_file_is_replaced(tmp_path: Path) -> None:
+    for broken in ("", "\n", "short", "has spaces in it and is long enough to pass a length"):
+        (tmp_path / "token").write_text(broken)
+        token = DataDir(tmp_path).token()
+        assert len(token) >= 32 and token != broken.strip()
+        assert (tmp_path / "token").read_text().strip() == token
+        assert os.stat(tmp_path / "token").st_mode & 0o777 == 0o600
+    assert DataDir(tmp_path).token() == token  # a valid one is kept
+
+
+async def test_token_compare_is_exact(api: Api) -> None:
+    # (trailing spaces and tabs are HTTP whitespace, trimmed by the parser before us)
+    for header in (f"Bearer  {api.token}", f"bearer {api.token}",
+                   "Bearer \u00a0", "Bearer", "Bearer ", f"Bearer {api.token}\u00a0"):
+        resp = await api.client.get("/api/status", headers={"Authorization": header})
+        assert resp.status == 401, header

@@ -7,11 +7,15 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import IO, Any
 
 from vaultlens.index.vectors import atomic_write
+
+
+TOKEN = re.compile(r"[A-Za-z0-9_-]{32,128}")
 
 
 class DataDirError(RuntimeError):
@@ -68,17 +72,33 @@ class DataDir:
             self._lock = None
 
     def token(self) -> str:
-        """The API's bearer token: made on first use, readable by this user only (0600)."""
+        """The API's bearer token: made on first use, readable by this user only (0600). A
+        token file that is empty or malformed (a crash or a full disk between create and write)
+        is replaced: an empty token must never match an empty header."""
         path = self.folder / "token"
-        try:
-            return path.read_text().strip()
-        except FileNotFoundError:
-            pass
-        token = secrets.token_urlsafe(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(token + "\n")
-        return token
+        for _ in range(3):
+            try:
+                found = path.read_text(encoding="ascii", errors="replace").strip()
+            except FileNotFoundError:
+                found = None
+            if found is not None and TOKEN.fullmatch(found):
+                return found
+            tmp = self.folder / f".token-{os.getpid()}-{secrets.token_hex(4)}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(32) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                if found is None:
+                    os.link(tmp, path)  # whole or not at all, and never over a racing winner
+                else:
+                    os.replace(tmp, path)
+            except FileExistsError:
+                pass  # another process made it first: read theirs
+            finally:
+                tmp.unlink(missing_ok=True)
+        raise DataDirError(f"{path}: cannot make a valid token file")
 
     def thumb_path(self, key: str) -> Path:
         return self.thumbs / key[:2] / f"{key}.webp"

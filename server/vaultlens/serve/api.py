@@ -89,6 +89,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 def guard(token: str, public: set[str], extra_hosts: tuple[str, ...] = ()) -> Middleware:
     """Host, Origin and token checks, in that order, before any view runs."""
+    if not token:
+        raise ValueError("the API token must not be empty")
+    expected = f"Bearer {token}".encode()
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -104,9 +107,9 @@ def guard(token: str, public: set[str], extra_hosts: tuple[str, ...] = ()) -> Mi
             return _cors(web.Response(status=204), origin)
         resource = request.match_info.route.resource
         if (resource.canonical if resource is not None else request.path) not in public:
+            # exact, unstripped: str.strip() would eat U+00A0 and the like
             sent = request.headers.get("Authorization", "")
-            if not sent.startswith("Bearer ") or not hmac.compare_digest(
-                    sent[7:].strip().encode(), token.encode()):
+            if not hmac.compare_digest(sent.encode("utf-8", "replace"), expected):
                 raise Unauthorized("missing or wrong token; `vaultlens token` prints it")
         response = await handler(request)
         if not response.prepared:  # a streamed answer has sent its headers already
