@@ -14,7 +14,6 @@ from typing import IO, Any
 
 from vaultlens.index.vectors import atomic_write
 
-
 TOKEN = re.compile(r"[A-Za-z0-9_-]{32,128}")
 
 
