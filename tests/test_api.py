@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 from collections.abc import Callable
@@ -396,3 +397,25 @@ async def test_token_compare_is_exact(api: Api) -> None:
                    "Bearer \u00a0", "Bearer", "Bearer ", f"Bearer {api.token}\u00a0"):
         resp = await api.client.get("/api/status", headers={"Authorization": header})
         assert resp.status == 401, header
+
+
+async def test_truncated_or_odd_uploads_are_400(api: Api) -> None:
+    head = (b'--XyZ\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n'
+            b"Content-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\n")
+    for body, ctype in ((head, "multipart/form-data; boundary=XyZ"),  # no closing boundary
+                        (head + b"\r\n--XyZ--\r\n", "multipart/form-data"),  # no boundary
+                        (b"", "multipart/form-data; boundary=XyZ")):
+        resp = await api.client.post("/api/similar", data=body, headers=api.headers(**{
+            "Content-Type": ctype}))
+        assert_error(resp.status, await resp.json(), 400, "bad_request")
+    # a picture past the pixel cap is refused like the indexer refuses it
+    from PIL import Image
+
+    big = io.BytesIO()
+    Image.new("1", (9000, 9000)).save(big, "PNG")
+    form = FormData()
+    form.add_field("image", big.getvalue(), filename="big.png", content_type="image/png")
+    resp = await api.client.post("/api/similar", data=form, headers=api.headers())
+    status, body = resp.status, await resp.json()
+    assert_error(status, body, 400, "bad_request")
+    assert "limit" in body["error"]["message"]

@@ -51,13 +51,15 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def open_image(path: Path) -> Picture:
-    """Decode an image file; raises ImageError with the reason, never anything else."""
+def open_image(source: Path | bytes) -> Picture:
+    """Decode an image file (or an upload's bytes); raises ImageError with the reason, never
+    anything else."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "Invalid APNG": odd, still usable
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
+            fp = io.BytesIO(source) if isinstance(source, bytes) else source
+            with Image.open(fp) as opened:
                 im: Image.Image = opened
                 width, height = im.size
                 if width * height > MAX_PIXELS:

@@ -4,7 +4,6 @@ never on the event loop."""
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 import time
@@ -12,8 +11,8 @@ from collections.abc import Callable
 from importlib.metadata import version
 from typing import Any, TypeVar
 
+import aiohttp
 from aiohttp import web
-from PIL import Image, UnidentifiedImageError
 
 from vaultlens.extract.images import ImageError, open_image, thumbnail_bytes
 from vaultlens.search.hits import Hit
@@ -151,12 +150,10 @@ def _similar_to_path(daemon: Daemon, path: str, k: int) -> list[Hit]:
 
 
 def _similar_to_upload(daemon: Daemon, data: bytes, k: int) -> list[Hit]:
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.thumbnail((2048, 2048))
-            picture = im.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ApiError(f"the upload is not an image Pillow can read ({exc})") from exc
+    try:  # the same decoding as the indexer's: pixel cap, orientation, transparency
+        picture = open_image(data).image
+    except ImageError as exc:
+        raise ApiError(f"the upload is not a usable image: {exc.reason}") from exc
     embedder = daemon.searcher.embedder
     if not daemon.ready.is_set():
         raise Unavailable("the model is still loading; try again in a few seconds")
@@ -172,11 +169,18 @@ async def similar(request: web.Request) -> web.Response:
     if request.content_type.startswith("multipart/"):
         if request.content_length and request.content_length > MAX_UPLOAD_BYTES:
             raise TooLarge(f"uploads may be at most {MAX_UPLOAD_BYTES // 2**20} MB")
-        reader = await request.multipart()
-        part = await reader.next()
-        if part is None or getattr(part, "name", None) != "image":
-            raise ApiError("send the picture as a multipart field named 'image'")
-        data = await part.read(decode=False)  # type: ignore[union-attr]
+        try:
+            reader = await request.multipart()
+            part = await reader.next()
+            if part is None or getattr(part, "name", None) != "image":
+                raise ApiError("send the picture as a multipart field named 'image'")
+            data = await part.read(decode=False)  # type: ignore[union-attr]
+        except (ValueError, AssertionError, RuntimeError, web.HTTPException,
+                aiohttp.ClientPayloadError) as exc:
+            if isinstance(exc, ApiError | web.HTTPRequestEntityTooLarge):
+                raise
+            # a truncated or malformed body ("Reading after EOF", a missing boundary)
+            raise ApiError(f"malformed multipart upload ({type(exc).__name__}: {exc})") from exc
         if len(data) > MAX_UPLOAD_BYTES:
             raise TooLarge(f"uploads may be at most {MAX_UPLOAD_BYTES // 2**20} MB")
         hits = await in_search_thread(daemon, _similar_to_upload, daemon, bytes(data), 10)
