@@ -249,10 +249,17 @@ async def test_obsidian_origin_gets_cors_for_itself_only(api: Api) -> None:
     assert pre.status == 204 and pre.headers["Access-Control-Allow-Origin"] != "*"
 
 
-@pytest.mark.parametrize("bad", ["../outside.md", "%2e%2e/outside.md", "Trips/../../x.md",
+@pytest.mark.parametrize("bad", ["../outside.md", "Trips/../../x.md", "./../x.md",
                                  "/etc/passwd", "C:/Windows/x.md"])
 async def test_paths_may_not_leave_the_vault(api: Api, bad: str) -> None:
     assert_error(*await api.post("/api/reindex", {"path": bad}), 403, "forbidden")
+
+
+async def test_json_paths_are_taken_as_written(api: Api) -> None:
+    (api.vault / "50%25.md").write_text("# Fifty\n\nHalf of it.\n")
+    for name in ("50%25.md", "%2e%2e/outside.md"):  # literal names, inside the vault
+        status, body = await api.post("/api/reindex", {"path": name})
+        assert status == 202 and body["queued"] == name
 
 
 async def test_symlink_out_of_the_vault_is_refused(api: Api, tmp_path: Path) -> None:

@@ -253,3 +253,19 @@ def test_an_image_does_not_count_its_paragraphs_words_twice(
     own, lent = 0.5 * 0.15, 0.9 * 0.5
     assert scores[image] == pytest.approx(max(own, lent) + 0.5 * min(own, lent))
     assert scores[image] < scores[paragraph] < own + lent
+
+
+def test_a_failed_keyword_query_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    import sqlite3
+    from types import SimpleNamespace
+
+    from vaultlens.search.searcher import Searcher
+
+    def broken(*_: object) -> None:
+        raise sqlite3.OperationalError("fts5: syntax error")
+
+    catalog = SimpleNamespace(conn=SimpleNamespace(execute=broken))
+    searcher = Searcher(catalog, None, None)  # type: ignore[arg-type]
+    with caplog.at_level("WARNING"):
+        assert searcher.keyword_scores("x", 10, terms={"x": 1.0}) == {}
+    assert "keyword search failed" in caplog.text

@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import sqlite3
@@ -38,6 +39,7 @@ from vaultlens.search.hits import KINDS, Hit, HitMaker
 from vaultlens.search.query import Filters, Query, parse
 from vaultlens.search.reranker import Rerank
 
+log = logging.getLogger(__name__)
 KIND_ITEMS = {kind: item for item, kind in KINDS.items()}  # note → section, pdf → page
 COMMON_SHARE = 0.3  # a word in more of the items than this is dropped from keyword ranking
 MAX_QUERY_CHARS = 1000  # a pasted page is searched by its start: a search stays milliseconds
@@ -120,6 +122,8 @@ class Searcher:
         try:
             rows = self.catalog.conn.execute(sql, (match, pool)).fetchall()
         except sqlite3.OperationalError:
+            # a query FTS5 cannot take should not end a search, but must not vanish either
+            log.warning("keyword search failed for %r", match, exc_info=True)
             return {}
         return {int(r[0]): -float(r[1]) for r in rows}
 

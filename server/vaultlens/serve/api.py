@@ -19,7 +19,6 @@ import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -190,14 +189,14 @@ def _is_a(value: object, kind: type | tuple[type, ...]) -> bool:
 
 
 def confine(root: str, path: str) -> str:
-    """A request's vault-relative path, checked: no absolute paths, no '..' (also encoded),
-    no way out through a symlink. Returns it normalised."""
-    decoded = unquote(path)
-    if not path or "\x00" in decoded or "\\" in decoded:
+    """A request's vault-relative path, checked: no absolute paths, no '..', no way out through
+    a symlink. Returns it normalised. Paths come in JSON, so they are taken as written: a note
+    named ``50%25.md`` is that file, never ``50%.md``."""
+    if not path or "\x00" in path or "\\" in path:
         raise ApiError(f"invalid path {path!r}")
-    if decoded.startswith("/") or (len(decoded) > 1 and decoded[1] == ":"):
+    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
         raise Forbidden(f"{path!r}: paths are vault-relative")
-    parts = [p for p in decoded.split("/") if p not in ("", ".")]
+    parts = [p for p in path.split("/") if p not in ("", ".")]
     if ".." in parts or not parts:
         raise Forbidden(f"{path!r}: paths may not leave the vault")
     rel = "/".join(parts)
