@@ -426,3 +426,12 @@ async def test_truncated_or_odd_uploads_are_400(api: Api) -> None:
     status, body = resp.status, await resp.json()
     assert_error(status, body, 400, "bad_request")
     assert "limit" in body["error"]["message"]
+
+
+@pytest.mark.parametrize("excluded", [".trash/old.md", ".obsidian/app.json", "Private/x.md"])
+async def test_reindex_refuses_excluded_paths(api: Api, excluded: str) -> None:
+    (api.vault / ".obsidian").mkdir(exist_ok=True)
+    (api.vault / ".obsidian" / "app.json").write_text('{"userIgnoreFilters": ["Private/"]}')
+    status, body = await api.post("/api/reindex", {"path": excluded})
+    assert_error(status, body, 400, "bad_request")
+    assert "excluded" in body["error"]["message"]

@@ -29,6 +29,7 @@ from vaultlens.serve.api import (
     read_json,
 )
 from vaultlens.serve.service import DAEMON, Daemon, ReadOnly
+from vaultlens.vault.vault import Exclusions, ignored, read_settings
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -256,7 +257,12 @@ async def reindex(request: web.Request) -> web.Response:
     """Index one path now, ahead of any backlog (the plugin calls this after a paste)."""
     body = await read_json(request, REINDEX_FIELDS)
     daemon = request.app[DAEMON]
-    path = confine(str(daemon.workspace.config.vault), body["path"])
+    cfg = daemon.workspace.config
+    path = confine(str(cfg.vault), body["path"])
+    settings, _ = read_settings(cfg.vault, cfg.config_dir)  # read now: the user may edit it
+    if ignored(path, cfg.config_dir, Exclusions(cfg.exclude, settings.ignore_filters)):
+        raise ApiError(f"{path} is excluded from the index (.trash, the config folder, a dot "
+                       "folder, Obsidian's excluded files or --exclude)")
     try:
         daemon.service.request([path])
     except ReadOnly as exc:
