@@ -269,3 +269,12 @@ def test_a_failed_keyword_query_is_logged(caplog: pytest.LogCaptureFixture) -> N
     with caplog.at_level("WARNING"):
         assert searcher.keyword_scores("x", 10, terms={"x": 1.0}) == {}
     assert "keyword search failed" in caplog.text
+
+
+def test_highlights_count_utf16_units_as_javascript_does() -> None:
+    from vaultlens.search.hits import snippet
+
+    text, marks = snippet("🚀🚀 launch day: the rocket sync went well 😀 sync", "sync")
+    units = text.encode("utf-16-le")
+    words = [units[2 * s : 2 * e].decode("utf-16-le") for s, e in marks]  # JS slice(s, e)
+    assert words == ["sync", "sync"]

@@ -32,7 +32,9 @@ class Hit:
     page: int | None  # 1-based, for PDFs
     score: float
     text: str  # a snippet
-    highlights: list[list[int]] = field(default_factory=list)  # [start, end) in ``text``
+    # [start, end) in ``text``, counted in UTF-16 code units, as JavaScript's String.slice
+    # counts: an emoji before a match is two units, not one character
+    highlights: list[list[int]] = field(default_factory=list)
     headings: list[str] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)  # where an image/PDF is used
     images: list[dict[str, Any]] = field(default_factory=list)  # what a paragraph embeds
@@ -87,7 +89,17 @@ def snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> tuple[str, lis
     shift = len(prefix) - start
     marks = [[s + shift, min(e, start + width) + shift] for s, e in spans
              if s >= start and s < start + width]
-    return out, marks
+    return out, utf16_spans(out, marks)
+
+
+def utf16_spans(text: str, spans: list[list[int]]) -> list[list[int]]:
+    """Character offsets as UTF-16 offsets (characters past U+FFFF take two units)."""
+    if text.isascii() or not any(ord(c) > 0xFFFF for c in text):
+        return spans
+    units = [0]
+    for c in text:
+        units.append(units[-1] + (2 if ord(c) > 0xFFFF else 1))
+    return [[units[s], units[e]] for s, e in spans]
 
 
 class HitMaker:
