@@ -435,3 +435,11 @@ async def test_reindex_refuses_excluded_paths(api: Api, excluded: str) -> None:
     status, body = await api.post("/api/reindex", {"path": excluded})
     assert_error(status, body, 400, "bad_request")
     assert "excluded" in body["error"]["message"]
+
+
+async def test_literal_queries_are_prose(api: Api) -> None:
+    prose = 'We said "storm" kind:of after:lunch -pier and then left.'
+    assert_error(*await api.post("/api/search", {"query": prose}), 400, "bad_request")
+    status, body = await api.post("/api/search", {"query": prose, "literal": True})
+    assert status == 200, body
+    assert "Trips/Pier.md" in [r["path"] for r in body["results"][:2]]

@@ -57,7 +57,9 @@ export default class VaultlensPlugin extends Plugin {
     }));
 
     this.registerView(RELATED_VIEW, (leaf: WorkspaceLeaf) => new RelatedView(leaf, {
-      search: async (q) => (await this.client().search({ query: q, k: this.settings.relatedResults })).results,
+      // the paragraph at the cursor is prose, not a typed query: "quotes" and after:lunch are words
+      search: async (q) => (await this.client().search({ query: q, k: this.settings.relatedResults,
+        literal: true })).results,
       thumbnails: (id) => this.thumbnail(id),
       open: (hit) => this.open(hit),
       explain: (e) => explain(e, this.settings.url),

@@ -16,6 +16,8 @@ export interface SearchRequest {
   where?: string;
   exclude?: string;
   image?: string;
+  /** the query is prose (a paragraph), not syntax: no filters, phrases or -words */
+  literal?: boolean;
 }
 
 export interface SimilarRequest {
@@ -96,6 +98,7 @@ type Fields<T> = { [K in keyof Required<T>]: K };
 export const SEARCH_FIELDS = Object.keys({
   query: "query", k: "k", offset: "offset", path: "path", kind: "kind", tag: "tag",
   before: "before", after: "after", where: "where", exclude: "exclude", image: "image",
+  literal: "literal",
 } satisfies Fields<SearchRequest>);
 
 export const SIMILAR_FIELDS = Object.keys({ path: "path", k: "k" } satisfies Fields<SimilarRequest>);

@@ -211,12 +211,13 @@ class Searcher:
         return {int(r[0]): 1.0 - n / (len(rows) + 1) for n, r in enumerate(rows)}
 
     def search(self, query: str, k: int = 10, offset: int = 0, filters: Filters | None = None,
-               vectors: bool = True, image: Any = None) -> list[Hit]:
+               vectors: bool = True, image: Any = None, literal: bool = False) -> list[Hit]:
         """The best k hits after ``offset``. ``query`` may hold filters (see query.py);
         ``filters`` adds more. ``vectors=False``: keywords only (the daemon's first seconds,
         while the query model loads). ``image``: a picture to search by, with the text, for a
-        visual model."""
-        parsed = self.parse(query)
+        visual model. ``literal``: the query is prose, not syntax (quotes, -words and
+        name:value are words like any other)."""
+        parsed = Query(" ".join(query.split())) if literal else self.parse(query)
         if len(parsed.text) > MAX_QUERY_CHARS:
             parsed = replace(parsed, text=parsed.text[:MAX_QUERY_CHARS].rsplit(" ", 1)[0])
         admission = Admission(self.catalog, parsed.filters.merged(filters or Filters()),

@@ -32,7 +32,8 @@ CONTEXT_CANDIDATES = 20  # hits considered for a pack; the budget decides how ma
 MAX_SIDE = 1568
 MAX_READ_LINES = 400
 CONTEXT_FIELDS = {
-    **{name: f for name, f in SEARCH_FIELDS.items() if name not in ("k", "offset", "image")},
+    **{name: f for name, f in SEARCH_FIELDS.items()
+       if name not in ("k", "offset", "image", "literal")},
     "budget_tokens": Field(int, description="the most tokens the pack may cost (default 4000)",
                            minimum=100, maximum=200_000),
     "max_images": Field(int, description="the most pictures in the pack (default 4)",

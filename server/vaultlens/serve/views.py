@@ -49,6 +49,8 @@ SEARCH_FIELDS = {
     "exclude": Field(str, description="words or \"phrases\" a hit must not contain"),
     "image": Field(str, description="a vault image to search with, alone or with the query "
                    "text (needs a visual model)"),
+    "literal": Field(bool, description="the query is prose to find things like, not syntax: "
+                     "no filters, phrases or -words are read from it"),
 }
 SIMILAR_FIELDS = {
     "path": Field(str, required=True, description="a vault image, PDF or note path"),
@@ -90,7 +92,7 @@ def run_search(daemon: Daemon, body: dict[str, Any], filters: Filters, ready: bo
             raise ApiError(f"{body['image']}: {exc.reason}") from exc
     try:
         return daemon.searcher.search(body["query"], body.get("k", 10), body.get("offset", 0),
-                                      filters, ready, picture)
+                                      filters, ready, picture, bool(body.get("literal")))
     except QueryError as exc:
         raise ApiError(str(exc)) from exc
 
