@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -155,3 +156,36 @@ def test_use_refuses_images_and_names_itself_in_its_signature(use: MultilingualU
     assert use.signature != MiniLM().signature
     model, notice = load("use-multilingual")
     assert isinstance(model, MultilingualUSE) and notice and "visual search is off" in notice
+
+
+def test_two_threads_never_run_the_shared_model_at_once(qwen: Qwen3VL) -> None:
+    """The daemon's search and indexing threads share one Qwen3-VL; each batch holds it."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    inside, most = 0, 0
+    guard = threading.Lock()
+    real = qwen._batch
+
+    def watched(items: Any, role: Any) -> Any:
+        nonlocal inside, most
+        with guard:
+            inside += 1
+            most = max(most, inside)
+        time.sleep(0.05)  # widen the window a race would need
+        try:
+            return real(items, role)
+        finally:
+            with guard:
+                inside -= 1
+
+    qwen._batch = watched  # type: ignore[method-assign]
+    expected = qwen.embed_texts(["storm over the pier"], "query")
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda i: qwen.embed_texts(["storm over the pier"] * 4,
+                                                           "query"), range(8)))
+    assert most == 1
+    for r in results:
+        np.testing.assert_allclose(r, np.repeat(expected, 4, axis=0), atol=1e-5)
+    assert qwen.count_tokens("storm over the pier") == qwen.count_tokens("storm over the pier")

@@ -12,6 +12,7 @@ each ``<|image_pad|>`` to the image grid's token count ourselves, passing ``mm_t
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,10 @@ class Qwen3VLCheckpoint:
         self._min_pixels = min(4 * unit * unit, self._max_pixels)
         self._device, self._dtype, self._threads = device, dtype, threads
         self._model: Any = None
+        # The daemon's search and indexing threads share one visual model (two copies would not
+        # fit most machines). Neither torch modules nor fast tokenizers are safe to call from
+        # two threads at once, so every use holds this lock; a search waits at most one batch.
+        self.lock = threading.RLock()
 
     def _load(self) -> None:
         if self._model is not None:
@@ -171,8 +176,9 @@ class Qwen3VL(Qwen3VLCheckpoint, Embedder):
         )
 
     def count_tokens(self, text: str) -> int | None:
-        self._load()
-        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+        with self.lock:
+            self._load()
+            return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _prompt(self, item: Input, role: Role) -> str:
         content: list[dict[str, str]] = []
@@ -191,9 +197,11 @@ class Qwen3VL(Qwen3VLCheckpoint, Embedder):
         return text
 
     def embed(self, inputs: Sequence[Input], role: Role) -> Vectors:
-        if inputs:
-            self._load()
-        rows = [self._batch(b, role) for b in batches(inputs, self.batch_size)]
+        rows = []
+        for batch in batches(inputs, self.batch_size):
+            with self.lock:  # per batch: a query waits for one batch, not a whole file
+                self._load()
+                rows.append(self._batch(batch, role))
         if not rows:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.concatenate(rows)

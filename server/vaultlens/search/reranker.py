@@ -75,17 +75,20 @@ class Qwen3VLReranker(Qwen3VLCheckpoint, Reranker):
 
         if not documents:
             return []
-        self._load()
-        yes, no = self._answer_ids()
         out: list[float] = []
-        for start in range(0, len(documents), self.batch_size):
-            pairs = [self._prompt(query, d) for d in documents[start : start + self.batch_size]]
-            inputs = self._encode([p for p, _ in pairs], [images for _, images in pairs])
-            with torch.inference_mode():
-                logits = self._model(**inputs).logits
-            last = inputs["attention_mask"].sum(dim=1) - 1  # right padding
-            rows = logits[torch.arange(logits.shape[0], device=logits.device), last]
-            out += [float(x) for x in torch.sigmoid(rows[:, yes] - rows[:, no]).float().cpu()]
+        with self.lock:
+            self._load()
+            yes, no = self._answer_ids()
+            for start in range(0, len(documents), self.batch_size):
+                pairs = [self._prompt(query, d)
+                         for d in documents[start : start + self.batch_size]]
+                inputs = self._encode([p for p, _ in pairs], [images for _, images in pairs])
+                with torch.inference_mode():
+                    logits = self._model(**inputs).logits
+                last = inputs["attention_mask"].sum(dim=1) - 1  # right padding
+                rows = logits[torch.arange(logits.shape[0], device=logits.device), last]
+                out += [float(x) for x in
+                        torch.sigmoid(rows[:, yes] - rows[:, no]).float().cpu()]
         return out
 
 

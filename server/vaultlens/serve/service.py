@@ -2,8 +2,10 @@
 
 The indexing thread waits for a reason to run (the start, a watcher event, a reindex request,
 the periodic reconcile) and then runs the indexer, which takes urgent paths first. Searches run
-in their own thread with their own read-only SQLite connection and query model, so a search
-never waits for a batch of embeddings, and nothing heavy runs on the event loop.
+in their own thread with their own read-only SQLite connection, and nothing heavy runs on the
+event loop. With a text model, searches have their own small query model and never wait for
+the indexer. A visual model is too big to load twice: the two threads share it, and its lock
+makes a search wait for at most the batch in hand.
 """
 
 from __future__ import annotations
