@@ -128,9 +128,10 @@ def test_properties_migration_reads_old_files_again(tmp_path: Path,
     monkeypatch.setattr(catalog_module, "MIGRATIONS", catalog_module.MIGRATIONS[:3])
     monkeypatch.setattr(catalog_module, "SCHEMA_VERSION", 3)
     old = Catalog.open(tmp_path / "c.sqlite")
-    with old.transaction():
-        old.upsert_file("n.md", "note", 1, 1, "hash-n", "indexed", None)
-        old.upsert_file("a.png", "image", 1, 1, "hash-a", "indexed", None)
+    with old.transaction():  # as version 3 wrote them (no retry_at yet)
+        old.conn.executemany(
+            "INSERT INTO files(path, kind, size, mtime_ns, hash, status) VALUES (?, ?, 1, 1, ?,"
+            " 'indexed')", [("n.md", "note", "hash-n"), ("a.png", "image", "hash-a")])
     old.close()
     monkeypatch.undo()
     cat = Catalog.open(tmp_path / "c.sqlite")
