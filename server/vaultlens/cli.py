@@ -91,6 +91,10 @@ def _print_summary(s: Summary, out: TextIO) -> None:
         print(f"  {len(paths):>4}: {reason}: {', '.join(paths[:3])}{more}", file=out)
     for x in s.retry:
         print(f"  will retry: {x['path']}: {x['reason']}", file=out)
+    if s.partial:
+        print(f"indexed in part, to be tried again {len(s.partial)}:", file=out)
+    for x in s.partial:
+        print(f"  {x['path']}: {x['reason']}", file=out)
 
 
 def cmd_index(args: argparse.Namespace, out: TextIO) -> int:
@@ -164,8 +168,8 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
             "vault": str(ws.config.vault), "data_dir": str(ws.data.folder),
             "model": ws.embedder.signature, "visual": ws.embedder.supports_images,
             "notice": ws.notice, "vectors": len(ws.vectors), **counts,
-            "skipped": [{"path": p, "reason": r.reason} for p, r in sorted(rows.items())
-                        if r.status in ("skipped", "retry")],
+            "skipped": [{"path": p, "status": r.status, "reason": r.reason}
+                        for p, r in sorted(rows.items()) if r.status != "indexed"],
         }
     finally:
         ws.close()
@@ -176,7 +180,10 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     for key, value in data.items():
         if key != "skipped":
             print(f"{key:>16}: {value}", file=out)
-    print(f"{'skipped':>16}: {len(data['skipped'])}", file=out)  # type: ignore[arg-type]
+    failed: list[dict[str, Any]] = data["skipped"]  # type: ignore[assignment]
+    print(f"{'not indexed':>16}: {len(failed)}", file=out)
+    for x in failed:  # each with its reason: a failure nobody can see is never fixed
+        print(f"  {x['status']:>8} {x['path']}: {x['reason']}", file=out)
     return 0
 
 

@@ -14,6 +14,7 @@ import logging
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 from importlib.metadata import version
 from typing import IO, Any
@@ -71,15 +72,29 @@ class OCR:
         self.signature = (f"rapidocr-onnxruntime:{version('rapidocr-onnxruntime')}"
                           f"+wordninja:{version('wordninja')}:{SPLIT_RULES}")
         self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
+        self._why_after_close = ""
         self._lock = threading.Lock()
 
     def _start(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
+            # the worker's stderr goes to a file, not a pipe nobody reads (it would fill and
+            # block) and not to nowhere: a broken onnxruntime must say why, not erase all OCR
+            self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives with the worker
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "vaultlens.extract.ocr"], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=self._stderr,
             )
         return self._proc
+
+    def _why(self) -> str:
+        """The last line the worker wrote to stderr: usually the reason it died."""
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0, 2)
+        self._stderr.seek(max(0, self._stderr.tell() - 4096))
+        lines = self._stderr.read().decode("utf-8", "replace").strip().splitlines()
+        return f": {lines[-1].strip()}" if lines else ""
 
     def read(self, image: Image.Image) -> str:
         rgb = image.convert("RGB")
@@ -91,28 +106,40 @@ class OCR:
                 proc.stdin.flush()
             except BrokenPipeError as exc:
                 self.close()
-                raise OCRError("the OCR worker died") from exc
+                why = self._why_after_close
+                log.warning("the OCR worker died%s", why)
+                raise OCRError(f"the OCR worker died{why}") from exc
             line = self._readline(proc.stdout)
-        if line is None:
+        if not line:  # b"": the worker's stdout closed, so it died; None: it took too long
             self.close()
-            raise OCRError(f"OCR took longer than {self.timeout:.0f} s or its worker died")
+            why = self._why_after_close
+            if line is not None:
+                log.warning("the OCR worker died%s", why)
+                raise OCRError(f"the OCR worker died{why}")
+            raise OCRError(f"OCR took longer than {self.timeout:.0f} s")
         answer = json.loads(line)
         if "error" in answer:
             raise OCRError(answer["error"])
         return split_run_together(str(answer["text"]))
 
     def _readline(self, stream: IO[bytes]) -> bytes | None:
+        """The worker's answer; b"" when its stdout closed; None after the timeout."""
         box: list[bytes] = []
         reader = threading.Thread(target=lambda: box.append(stream.readline()), daemon=True)
         reader.start()
         reader.join(self.timeout)
-        return box[0] if box and box[0] else None
+        return box[0] if box else None
 
     def close(self) -> None:
+        """Stop the worker; what it last said on stderr stays in ``_why_after_close``."""
         if self._proc is not None:
             self._proc.kill()
             self._proc.wait()
             self._proc = None
+        self._why_after_close = self._why()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
 
 
 def _worker() -> None:

@@ -32,6 +32,7 @@ class Page:
     number: int  # 1-based
     text: str
     image: Image.Image | None
+    error: str | None = None  # why the page could not be read
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def read_pdf(path: Path, max_pages: int = 200, render: str = "all", timeout: flo
             if p["image"]:
                 with Image.open(Path(tmp) / p["image"]) as im:
                     image = im.convert("RGB")
-            pages.append(Page(p["number"], p["text"], image))
+            pages.append(Page(p["number"], p["text"], image, p.get("error")))
         return PdfPages(pages, result["page_count"])
 
 

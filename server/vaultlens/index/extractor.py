@@ -51,16 +51,17 @@ class Extractor:
 
     def image(self, f: VaultFile, h: str, path: Path, summary: Summary
               ) -> tuple[Document, str | None]:
+        """The image's document, and why part of it failed (OCR), to be tried again."""
         picture = open_image(path)
-        warning = None
+        failure = None
         try:
             ocr_text = self.ocr_text(h, picture.image, summary)
         except OCRError as exc:  # still findable by its name and the notes around it
-            ocr_text, warning = "", str(exc)
+            ocr_text, failure = "", f"OCR failed: {exc}"
         self.data.save_thumb(h, thumbnail_bytes(picture.image))
         doc = image_document(f.path, h, ocr_text, picture.image,
                              self.catalog.links_to(f.path), self.visual)
-        return doc, warning
+        return doc, failure
 
     def ocr_text(self, h: str, image: Any, summary: Summary) -> str:
         if self.ocr is None:
@@ -78,10 +79,14 @@ class Extractor:
             self.catalog.store_extract(h, self.ocr.signature, text)
         return text
 
-    def pdf(self, f: VaultFile, h: str, path: Path, summary: Summary) -> Document:
+    def pdf(self, f: VaultFile, h: str, path: Path, summary: Summary
+            ) -> tuple[Document, str | None]:
+        """The PDF's document, and why some pages failed (to be tried again). Pages read in
+        full are cached by file hash; a PDF with failed pages is not, so a retry reads it."""
         key = f"pdf:{self.max_pdf_pages}:{self.ocr.signature if self.ocr else 'no-ocr'}"
         cached = None if self.visual else self.catalog.extract(h, key)
         pages: list[tuple[int, str, Image | None]]
+        failures: list[str] = []
         if cached is not None:
             pages = [(int(n), str(t), None) for n, t in cached]
         else:
@@ -97,14 +102,20 @@ class Extractor:
             pages = []
             for p in result.pages:
                 text = p.text
+                if p.error:
+                    failures.append(f"page {p.number}: {p.error}")
                 if not text and p.image is not None:
                     try:
                         text = self.ocr_text(f"{h}:{p.number}", p.image, summary)
-                    except OCRError:
+                    except OCRError as exc:
                         text = ""
+                        failures.append(f"OCR of page {p.number} failed: {exc}")
                 pages.append((p.number, text, p.image))
                 if p.image is not None and p.number == 1:
                     self.data.save_thumb(h, thumbnail_bytes(p.image))
-            with self.catalog.transaction():
-                self.catalog.store_extract(h, key, [(n, t) for n, t, _ in pages])
-        return pdf_document(f.path, pages, self.catalog.links_to(f.path), self.visual, h)
+            if not failures:
+                with self.catalog.transaction():
+                    self.catalog.store_extract(h, key, [(n, t) for n, t, _ in pages])
+        doc = pdf_document(f.path, pages, self.catalog.links_to(f.path), self.visual, h)
+        more = f" (+{len(failures) - 3} more)" if len(failures) > 3 else ""
+        return doc, ("; ".join(failures[:3]) + more) if failures else None

@@ -46,6 +46,10 @@ class IndexOptions:
     max_pdf_pages: int = 200
     pdf_timeout: float = 20.0
     max_tries: int = 3  # a truncated image is retried this many runs before it is skipped
+    # a file indexed in part (OCR or embedding failed) is tried again this many times, the
+    # first after retry_base seconds, each wait twice the last (at most six hours)
+    partial_tries: int = 5
+    retry_base: float = 60.0
     save_every: float = 120.0  # seconds between vector index saves in a long run
 
 
@@ -148,6 +152,8 @@ class Indexer:
                 summary.skipped.append({"path": path, "reason": str(row.reason)})
             elif row.status == "retry":
                 summary.retry.append({"path": path, "reason": str(row.reason)})
+            elif row.status == "partial":
+                summary.partial.append({"path": path, "reason": str(row.reason)})
         summary.seconds = round(time.perf_counter() - start, 3)
         return summary
 
@@ -181,8 +187,14 @@ class Indexer:
 
     def _unchanged(self, f: VaultFile, row: FileRow | None) -> bool:
         return (row is not None and row.hash is not None and row.kind == f.kind
-                and row.size == f.size and row.mtime_ns == f.mtime_ns
-                and row.status in ("indexed", "skipped"))
+                and row.size == f.size and row.mtime_ns == f.mtime_ns and self._settled(row))
+
+    def _settled(self, row: FileRow) -> bool:
+        """Nothing to do for this file's bytes: done, or skipped for good, or indexed in part
+        and not yet due for another try (or out of tries)."""
+        if row.status == "partial":
+            return row.tries >= self.options.partial_tries or time.time() < row.retry_at
+        return row.status in ("indexed", "skipped")
 
     # one file -----------------------------------------------------------------------------
     def _index_file(self, f: VaultFile, row: FileRow | None, resolver: Resolver,
@@ -194,7 +206,7 @@ class Indexer:
             h = file_hash(path)
         except OSError as exc:
             return self._skip(f, None, f"cannot read: {exc.strerror or exc}"), None
-        if row is not None and row.hash == h and row.status in ("indexed", "skipped"):
+        if row is not None and row.hash == h and self._settled(row):
             with self.catalog.transaction():
                 self.catalog.touch_file(row.id, f.size, f.mtime_ns)
             summary.unchanged += 1
@@ -202,29 +214,39 @@ class Indexer:
         if f.kind == "other":
             suffix = Path(f.path).suffix or "no extension"
             return self._skip(f, h, f"not a note, image or PDF ({suffix})"), h
+        failure: str | None = None  # what failed and is worth another try
+        warning: str | None = None  # what will not change by trying again
+        links = None
         try:
             if f.kind == "note":
                 doc, links, warning = self.extract.note(f, path, resolver, kinds)
             elif f.kind == "image":
-                doc, warning = self.extract.image(f, h, path, summary)
-                links = None
+                doc, failure = self.extract.image(f, h, path, summary)
             else:
-                doc, links, warning = self.extract.pdf(f, h, path, summary), None, None
+                doc, failure = self.extract.pdf(f, h, path, summary)
         except ImageError as exc:
             if exc.retry:
                 return self._retry(f, row, h, exc.reason), h
             return self._skip(f, h, exc.reason), h
         except (PdfError, SkipFile) as exc:
             return self._skip(f, h, str(exc)), h
+        keep = list(range(len(doc.items)))
         try:
             vectors = self._embed(doc, summary)
-        except Exception as exc:  # a model that chokes on one input must not stop the run
+        except Exception as exc:  # a model that chokes (or a GPU out of memory) must not stop
+            # the run, nor cost the file: its text is indexed now, its vectors on a later try
             log.exception("%s: embedding failed", f.path)
-            return self._skip(f, h, f"embedding failed: {type(exc).__name__}: {exc}"), h
+            failure = "; ".join(x for x in (
+                failure, f"embedding failed: {type(exc).__name__}: {exc}") if x)
+            vectors, keep = self._cached_only(doc)
+        status, reason, tries, retry_at = "indexed", warning, 0, 0.0
+        if failure is not None:
+            status, tries = "partial", (row.tries if row and row.status == "partial" else 0) + 1
+            reason, retry_at = self._backoff(failure, tries)
         self._in_sync = False
         with self.catalog.transaction():
-            file_id = self.catalog.upsert_file(f.path, f.kind, f.size, f.mtime_ns, h, "indexed",
-                                               warning)
+            file_id = self.catalog.upsert_file(f.path, f.kind, f.size, f.mtime_ns, h, status,
+                                               reason, tries, retry_at)
             old, new = self.catalog.replace_items(file_id, doc.items)
             for item_id, (text, names, context) in zip(new, doc.fts, strict=True):
                 self.catalog.set_fts(item_id, text, names, context)
@@ -238,10 +260,28 @@ class Indexer:
                 dirty |= {x["target"] for x in links if x["target"]}
             self.catalog.bump_version()
         self.vectors.remove(old)
-        self.vectors.upsert(new, vectors)
+        self.vectors.upsert([new[i] for i in keep], vectors)
         self._in_sync = True
         summary.indexed += 1
-        return "indexed", h
+        return status, h
+
+    def _backoff(self, failure: str, tries: int) -> tuple[str, float]:
+        """The reason to show for a partial file, and when it may be tried again."""
+        most = self.options.partial_tries
+        if tries >= most:
+            return f"{failure} (gave up after {tries} tries: edit the file to try again)", 0.0
+        wait = min(self.options.retry_base * 2 ** (tries - 1), 6 * 3600.0)
+        return (f"{failure} (indexed without it; try {tries} of {most}, the next in "
+                f"{wait / 60:.0f} min)"), time.time() + wait
+
+    def _cached_only(self, doc: Document) -> tuple[Vectors, list[int]]:
+        """The vectors the cache already holds for a document's items, and which items."""
+        hashes = [it["content_hash"] for it in doc.items]
+        cached = self.catalog.cached_vectors(hashes, self.embedder.signature)
+        keep = [i for i, h in enumerate(hashes) if h in cached]
+        if not keep:
+            return np.zeros((0, self.embedder.dimension), dtype=np.float32), []
+        return np.stack([cached[hashes[i]] for i in keep]), keep
 
     def _embed(self, doc: Document, summary: Summary) -> Vectors:
         hashes = [it["content_hash"] for it in doc.items]

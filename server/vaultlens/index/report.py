@@ -28,6 +28,7 @@ class Summary:
     reused: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)
     retry: list[dict[str, str]] = field(default_factory=list)
+    partial: list[dict[str, str]] = field(default_factory=list)  # indexed in part; retried
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: ocr, embed, pdf
     ocr_images: int = 0  # pictures read by OCR this run (cache misses)
