@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +14,8 @@ from urllib.parse import quote
 
 import pytest
 
-from test_daemon_e2e import Client, free_port
+from served import Served, write
 from test_indexer import screenshot
-from vaultlens.index.datadir import DataDir
 
 CHROMIUM = next((p for p in (os.environ.get("VAULTLENS_CHROMIUM"), shutil.which("chromium"),
                              shutil.which("chromium-browser")) if p), None)
@@ -55,52 +52,6 @@ document.addEventListener("click", (e) => {
   if (a && a.href.startsWith("obsidian:")) { e.preventDefault(); window.__opened.push(a.href); }
 }, true);
 """
-
-
-class Served:
-    def __init__(self, vault: Path, data: Path) -> None:
-        self.vault, self.data, self.port = vault, data, free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "vaultlens", "serve", "--vault", str(vault), "--data-dir",
-             str(data), "--model", "minilm", "--port", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.token = DataDir(data).token()
-        self.api = Client(self.port, self.token)
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def wait_up(self) -> None:
-        def up() -> bool:
-            try:
-                return bool(self.api.call("/api/health")["ok"])
-            except (OSError, AssertionError):
-                return False
-
-        self.api.wait_for(up, "the daemon to listen", timeout=60)
-
-    def wait_idle(self) -> None:
-        def idle() -> bool:
-            try:
-                s = self.api.call("/api/status")
-            except (OSError, AssertionError):
-                return False
-            return bool(s["runs"] >= 1 and not s["indexing"] and s["vector_search_ready"])
-
-        self.api.wait_for(idle, "the first index", timeout=180)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(15)
-
-
-def write(root: Path, files: dict[str, str | bytes]) -> Path:
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-    return root
 
 
 @pytest.fixture(scope="module")

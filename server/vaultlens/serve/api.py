@@ -80,7 +80,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status < 400:
             raise
         code = _HTTP_CODES.get(exc.status, "http_error")
-        return error_response(exc.status, code, exc.reason)
+        response = error_response(exc.status, code, exc.reason)
+        if isinstance(exc, web.HTTPMethodNotAllowed):  # RFC 9110: a 405 names what is allowed
+            response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
+        return response
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         return error_response(500, "internal", "internal error; see the daemon's log")
@@ -142,6 +145,7 @@ class Field:
     minimum: int | None = None
     maximum: int | None = None
     choices: tuple[str, ...] = ()
+    min_length: int = 0  # for strings
 
 
 async def read_json(request: web.Request, fields: dict[str, Field]) -> dict[str, Any]:
@@ -171,15 +175,19 @@ def check_fields(body: Any, fields: dict[str, Field]) -> dict[str, Any]:
                 raise ApiError(f"missing field: {name}")
             continue
         value: Any = body[name]
-        if not _is_a(body[name], spec.type):
+        if spec.type is int and isinstance(value, float) and value.is_integer():
+            value = body[name] = int(value)  # JSON Schema's integer: 74.0 is one
+        if not _is_a(value, spec.type):
             raise ApiError(f"{name} has the wrong type")
+        if spec.min_length and len(value) < spec.min_length:
+            raise ApiError(f"{name} must not be empty")
         if spec.minimum is not None and value < spec.minimum:
             raise ApiError(f"{name} must be at least {spec.minimum}")
         if spec.maximum is not None and value > spec.maximum:
             raise ApiError(f"{name} must be at most {spec.maximum}")
         if spec.choices and value not in spec.choices:
             raise ApiError(f"{name} must be one of {', '.join(spec.choices)}")
-    return body
+    return {name: value for name, value in body.items() if value is not None}  # null: not given
 
 
 def _is_a(value: object, kind: type | tuple[type, ...]) -> bool:
@@ -218,6 +226,7 @@ class Route:
     public: bool = False
     produces: str = "application/json"
     results: type | None = None  # a dataclass: the answer holds {"results": [that, ...]}
+    status: int = 200  # what a success answers with
 
 
 def register(app: web.Application, routes: list[Route]) -> None:
@@ -226,6 +235,8 @@ def register(app: web.Application, routes: list[Route]) -> None:
 
 
 _JSON_TYPES = {str: "string", int: "integer", bool: "boolean", float: "number"}
+MAX_ITEM_ID = 10**18 - 1
+ID_SCHEMA = {"type": "integer", "minimum": 0, "maximum": MAX_ITEM_ID}
 
 
 def _json_type(hint: Any) -> dict[str, Any]:
@@ -263,7 +274,8 @@ def openapi(routes: list[Route], version: str) -> dict[str, Any]:
                             "items": {"$ref": f"#/components/schemas/{r.results.__name__}"}}}}}
         op: dict[str, Any] = {
             "summary": r.summary,
-            "responses": {"200": {"description": "OK", "content": {r.produces: answer}},
+            "responses": {str(r.status): {"description": "OK",
+                                          "content": {r.produces: answer}},
                           "default": {"description": "error",
                                       "content": {"application/json": {"schema": error}}}},
         }
@@ -271,13 +283,16 @@ def openapi(routes: list[Route], version: str) -> dict[str, Any]:
             op["security"] = [{"bearer": []}]
         names = re.findall(r"\{(\w+)\}", r.path)
         if names:
-            op["parameters"] = [{"name": n, "in": "path", "required": True, "schema": {
-                "type": "integer" if n == "id" else "string"}} for n in names]
+            op["parameters"] = [{"name": n, "in": "path", "required": True,
+                                 "schema": ID_SCHEMA if n == "id" else {"type": "string"}}
+                                for n in names]
         if r.body:
             props = {}
             for name, f in r.body.items():
                 t = f.type[0] if isinstance(f.type, tuple) else f.type
-                prop: dict[str, Any] = {"type": _JSON_TYPES.get(t, "object"),
+                kind = _JSON_TYPES.get(t, "object")
+                # an optional field may be sent as null, which means "not given"
+                prop: dict[str, Any] = {"type": kind if f.required else [kind, "null"],
                                         "description": f.description}
                 if f.choices:
                     prop["enum"] = list(f.choices)
@@ -285,6 +300,8 @@ def openapi(routes: list[Route], version: str) -> dict[str, Any]:
                     prop["minimum"] = f.minimum
                 if f.maximum is not None:
                     prop["maximum"] = f.maximum
+                if f.min_length:
+                    prop["minLength"] = f.min_length
                 props[name] = prop
             schema = {"type": "object", "additionalProperties": False, "properties": props,
                       "required": [n for n, f in r.body.items() if f.required]}

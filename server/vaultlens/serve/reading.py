@@ -43,7 +43,8 @@ CONTEXT_FIELDS = {
     "inline": Field(bool, description="pictures as base64 in the pack, not as URLs"),
 }
 READ_FIELDS = {
-    "path": Field(str, required=True, description="a vault note, image or PDF"),
+    "path": Field(str, required=True, description="a vault note, image or PDF",
+                  min_length=1),
     "start_line": Field(int, description="a note's first line (1-based, default 1)",
                         minimum=1),
     "end_line": Field(int, description=f"a note's last line (default: {MAX_READ_LINES} "

@@ -52,7 +52,7 @@ ROUTES = [
     Route("GET", "/api/items/{id}/image", image, "An image or rendered PDF page, downscaled "
           "(query max_px, default 1568; at most 512 KiB)", produces="image/*"),
     Route("POST", "/api/reindex", reindex, "Index a vault path now, ahead of the backlog",
-          REINDEX_FIELDS),
+          REINDEX_FIELDS, status=202),
     Route("GET", "/api/openapi.json", openapi_doc, "This API, described in OpenAPI 3.1"),
     Route("POST", "/mcp", mcp_view, "MCP over Streamable HTTP (JSON-RPC, stateless, JSON "
           "answers): tools search, context, read, similar and status; see tools/list"),

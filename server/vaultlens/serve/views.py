@@ -19,6 +19,7 @@ from vaultlens.search.hits import Hit
 from vaultlens.search.pictures import PictureError
 from vaultlens.search.query import Filters, QueryError, fields_filters
 from vaultlens.serve.api import (
+    MAX_ITEM_ID,
     MAX_UPLOAD_BYTES,
     ApiError,
     Field,
@@ -48,15 +49,17 @@ SEARCH_FIELDS = {
                    "'status:done ctr>5 -draft:true'"),
     "exclude": Field(str, description="words or \"phrases\" a hit must not contain"),
     "image": Field(str, description="a vault image to search with, alone or with the query "
-                   "text (needs a visual model)"),
+                   "text (needs a visual model)", min_length=1),
     "literal": Field(bool, description="the query is prose to find things like, not syntax: "
                      "no filters, phrases or -words are read from it"),
 }
 SIMILAR_FIELDS = {
-    "path": Field(str, required=True, description="a vault image, PDF or note path"),
+    "path": Field(str, required=True, description="a vault image, PDF or note path",
+                  min_length=1),
     "k": Field(int, description="how many results (default 10)", minimum=1, maximum=100),
 }
-REINDEX_FIELDS = {"path": Field(str, required=True, description="a vault path to index now")}
+REINDEX_FIELDS = {"path": Field(str, required=True, description="a vault path to index now",
+                                min_length=1)}
 
 
 async def in_search_thread(daemon: Daemon, fn: Callable[..., T], *args: Any) -> T:
@@ -200,8 +203,8 @@ async def similar_payload(daemon: Daemon, body: dict[str, Any]) -> dict[str, Any
 
 def item_id_of(request: web.Request) -> int:
     raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise ApiError(f"item id must be a number, not {raw!r}")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # "²" is a digit to isdigit
+        raise ApiError(f"item id must be a whole number from 0 to {MAX_ITEM_ID}, not {raw!r}")
     return int(raw)
 
 
