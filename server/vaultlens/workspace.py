@@ -11,9 +11,10 @@ from vaultlens.config import Config
 from vaultlens.embedders.base import Embedder
 from vaultlens.embedders.registry import load
 from vaultlens.extract.ocr import OCR
-from vaultlens.index.catalog import Catalog
+from vaultlens.index.catalog import Catalog, CatalogError
 from vaultlens.index.datadir import DataDir, data_dir_for
 from vaultlens.index.indexer import Indexer, IndexOptions
+from vaultlens.index.repair import set_aside
 from vaultlens.index.report import Progress, Summary
 from vaultlens.index.vectors import VectorIndex
 from vaultlens.search.reranker import Qwen3VLReranker, Rerank, hit_document
@@ -79,16 +80,28 @@ class Workspace:
             self.data.unlock()
 
 
-def open_workspace(cfg: Config, writer: bool) -> Workspace:
+def open_workspace(cfg: Config, writer: bool, embedder: Embedder | None = None) -> Workspace:
     """Open (and for a writer, lock) the vault's index. A reader needs an index built with the
-    same model; a writer re-embeds when the model changed."""
+    same model; a writer re-embeds when the model changed, and sets a damaged catalog aside
+    and starts again. ``embedder``: a model already loaded (a daemon reopening its index)."""
     data = DataDir(data_dir_for(cfg.vault, cfg.data_dir))
     if writer:
         data.lock()
     try:
-        catalog = Catalog.open(data.catalog)
-        embedder, notice = load(cfg.model, dims=cfg.dims, max_image_tokens=cfg.max_image_tokens,
-                                threads=cfg.threads)
+        damage = None
+        try:
+            catalog = Catalog.open(data.catalog)
+        except CatalogError as exc:
+            if not (writer and exc.damaged):
+                raise
+            aside = set_aside(data.catalog)
+            damage = f"{exc}; set aside as {aside.name}, and the vault is indexed again"
+            catalog = Catalog.open(data.catalog)
+        notice = None
+        if embedder is None:
+            embedder, notice = load(cfg.model, dims=cfg.dims,
+                                    max_image_tokens=cfg.max_image_tokens, threads=cfg.threads)
+        notice = "; ".join(x for x in (damage, notice) if x) or None
         indexed_with = catalog.get_meta("model_signature")
         if not writer and indexed_with is None:
             raise WorkspaceError(f"{cfg.vault}: not indexed yet; run `vaultlens index` first")

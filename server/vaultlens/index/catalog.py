@@ -39,7 +39,12 @@ def cjk_bigrams(text: str) -> str:
 
 
 class CatalogError(RuntimeError):
-    """The catalog cannot be used: the message names the file and the reason."""
+    """The catalog cannot be used: the message names the file and the reason; ``damaged``
+    when the file itself is broken (a writer sets it aside and starts again)."""
+
+    def __init__(self, message: str, damaged: bool = False) -> None:
+        super().__init__(message)
+        self.damaged = damaged
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class Catalog(Lookups):
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
+        self.identity = (0, 0)  # (device, inode) of the file when opened
 
     @classmethod
     def open(cls, path: Path) -> Catalog:
@@ -74,9 +80,17 @@ class Catalog(Lookups):
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA busy_timeout = 5000")
         except sqlite3.DatabaseError as exc:
-            raise CatalogError(f"{path}: cannot open the catalog ({exc})") from exc
+            damaged = any(w in str(exc) for w in ("not a database", "malformed"))
+            raise CatalogError(f"{path}: cannot open the catalog ({exc})", damaged) from exc
         catalog = cls(conn, path)
-        catalog._migrate()
+        st = path.stat()
+        catalog.identity = (st.st_dev, st.st_ino)  # which file this is: see repair.deleted()
+        try:
+            catalog._migrate()
+        except sqlite3.DatabaseError as exc:  # a truncated or overwritten file
+            conn.close()
+            raise CatalogError(f"{path}: the catalog is damaged ({exc})",
+                               damaged=True) from exc
         return catalog
 
     def close(self) -> None:

@@ -99,6 +99,18 @@ class DataDir:
                 tmp.unlink(missing_ok=True)
         raise DataDirError(f"{path}: cannot make a valid token file")
 
+    def restore_token(self, token: str) -> None:
+        """Write back the token a running daemon holds, when its file went (with the data
+        dir): `vaultlens token` must keep printing the one the daemon accepts."""
+        path = self.folder / "token"
+        if path.exists():
+            return
+        tmp = self.folder / f".token-{os.getpid()}-{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token + "\n")
+        os.replace(tmp, path)
+
     def thumb_path(self, key: str) -> Path:
         return self.thumbs / key[:2] / f"{key}.webp"
 

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import sqlite3
 import types
 import typing
 from collections.abc import Awaitable, Callable
@@ -84,6 +85,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if isinstance(exc, web.HTTPMethodNotAllowed):  # RFC 9110: a 405 names what is allowed
             response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
         return response
+    except sqlite3.DatabaseError as exc:  # the data dir went wrong: the indexer repairs it
+        log.warning("%s %s: the index cannot be read (%s)", request.method, request.path, exc)
+        return error_response(503, "unavailable", f"the index cannot be read now ({exc}); "
+                              "see /api/status for what is wrong and what is being done")
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         return error_response(500, "internal", "internal error; see the daemon's log")

@@ -87,10 +87,11 @@ def _announce(port: int) -> Callable[[web.Application], AsyncIterator[None]]:
     """daemon.json in the data dir while we serve: `vaultlens mcp` finds us by it."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        ws = app[DAEMON].workspace
-        ws.data.write_daemon_info(port, str(ws.config.vault.resolve()))
+        daemon = app[DAEMON]
+        daemon.port = port
+        daemon.workspace.data.write_daemon_info(port, str(daemon.workspace.config.vault.resolve()))
         yield
-        ws.data.clear_daemon_info()
+        daemon.workspace.data.clear_daemon_info()
 
     return ctx
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,12 +24,13 @@ from vaultlens.embedders.base import Embedder, ModelError
 from vaultlens.embedders.registry import load
 from vaultlens.index.catalog import Catalog
 from vaultlens.index.indexer import Indexer
+from vaultlens.index.repair import classify, deleted, rescue, set_aside
 from vaultlens.index.report import Progress, Summary
 from vaultlens.search.pack import Packer
 from vaultlens.search.pictures import Pictures
 from vaultlens.search.searcher import Searcher
 from vaultlens.search.tokens import TokenCounter
-from vaultlens.workspace import Workspace
+from vaultlens.workspace import Workspace, open_workspace
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +40,17 @@ class ReadOnly(RuntimeError):
 
 
 class IndexService:
-    def __init__(self, indexer: Indexer | None, reconcile_every: float) -> None:
+    def __init__(self, indexer: Indexer | None, reconcile_every: float,
+                 reopen: Callable[[bool], Indexer] | None = None,
+                 retry_every: float = 30.0) -> None:
         self.indexer = indexer  # None: another process writes this index; we only read it
         self.reconcile_every = reconcile_every
+        # reopen(damaged): the index opened again after its data dir was deleted (False) or
+        # its catalog damaged (True); returns the new indexer
+        self.reopen = reopen
+        self.retry_every = retry_every  # while the data dir is full or read-only
+        self.problem: str | None = None  # what is wrong with the data dir now
+        self.repairs: list[dict[str, Any]] = []  # what was wrong, and what was done
         self.last: Summary | None = None
         self.last_error: str | None = None
         self.running = False
@@ -77,22 +87,49 @@ class IndexService:
     def _loop(self) -> None:
         assert self.indexer is not None  # start() runs no thread without one
         while not self._quit.is_set():
-            self._wake.wait(self.reconcile_every)  # woken, or time for the periodic reconcile
+            # woken, or time for the periodic reconcile (sooner while the disk is in trouble)
+            self._wake.wait(self.retry_every if self.problem else self.reconcile_every)
             if self._quit.is_set():
                 break
             self._wake.clear()
             self.running = True
             try:
+                if self.reopen is not None and deleted(self.indexer.catalog):
+                    self._repair(False, "the data dir or its catalog was deleted: recreated "
+                                        "from what the daemon still had open")
                 self.last = self.indexer.run()
-                self.last_error = None
+                self.last_error = self.problem = None
             except Exception as exc:  # keep serving; say why in /api/status
-                log.exception("indexing failed")
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                self._failed(exc)
             finally:
                 self.running = False
                 self.runs += 1
             if not self._wake.is_set() and self.indexer.urgent.empty():
                 self._idle.set()
+
+    def _failed(self, exc: Exception) -> None:
+        kind = classify(exc)
+        if kind is None:
+            log.exception("indexing failed")
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            return
+        log.warning("indexing stopped: the data dir is %s (%s)", kind, exc)
+        self.problem = (f"the data dir is {kind} ({exc}); searches answer from the index as it "
+                        f"was, and indexing tries again every {self.retry_every:.0f} s")
+        if kind == "damaged" and self.reopen is not None:
+            self._repair(True, f"the catalog was damaged ({exc}): set aside, and the vault is "
+                               "indexed again")
+            self._wake.set()  # rebuild now, not after the wait
+
+    def _repair(self, damaged: bool, what: str) -> None:
+        assert self.reopen is not None and self.indexer is not None
+        log.warning("%s", what)
+        old = self.indexer
+        self.indexer = self.reopen(damaged)
+        while not old.urgent.empty():  # what was asked for is still wanted
+            self.indexer.urgent.put(old.urgent.get())
+        old.close()
+        self.repairs.append({"at": round(time.time(), 1), "what": what})
 
     def stop(self, timeout: float) -> bool:
         """Finish the file in hand, save the vectors. False if the thread did not end in time
@@ -126,6 +163,7 @@ class Daemon:
     # one thread: the read connection and the query model are used from it alone
     search_pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="vaultlens-search"))
+    port: int | None = None  # where `vaultlens serve` listens, once it said so in daemon.json
 
     @classmethod
     def open(cls, workspace: Workspace, reconcile_every: float) -> Daemon:
@@ -139,7 +177,35 @@ class Daemon:
         service = IndexService(workspace.indexer() if workspace.writer else None,
                                reconcile_every)
         pictures = Pictures(reader, cfg.vault, cfg.pdf_timeout)
-        return cls(workspace, service, searcher, workspace.data.token(), pictures)
+        daemon = cls(workspace, service, searcher, workspace.data.token(), pictures)
+        service.reopen = daemon.reopen
+        return daemon
+
+    def reopen(self, damaged: bool) -> Indexer:
+        """Open the index again after its data dir went wrong (from the indexing thread):
+        a deleted catalog is copied out of the still-open connection, a damaged one is set
+        aside. The search thread moves to the new file between two searches."""
+        old = self.workspace
+        if not damaged:
+            rescue(old.catalog)
+        old.close()
+        if damaged:
+            set_aside(old.data.catalog)
+        ws = open_workspace(old.config, True, embedder=old.embedder)
+        ws.data.restore_token(self.token)
+        if self.port is not None:  # daemon.json went with the data dir: say where we are again
+            ws.data.write_daemon_info(self.port, str(ws.config.vault.resolve()))
+        reader = Catalog.open(ws.data.catalog)
+
+        def move() -> None:
+            stale = self.searcher.catalog
+            self.searcher = ws.searcher(reader, self.searcher.embedder)
+            self.pictures = Pictures(reader, ws.config.vault, ws.config.pdf_timeout)
+            stale.close()
+
+        self.search_pool.submit(move).result()
+        self.workspace = ws
+        return ws.indexer()
 
     def packer(self) -> Packer:
         """A context packer counting with the query model's tokenizer once it is loaded (the
@@ -198,6 +264,8 @@ class Daemon:
             "runs": service.runs,
             "last_run": service.last.to_json() if service.last else None,
             "last_error": service.last_error,
+            "problem": service.problem,
+            "repairs": service.repairs[-5:],
             "failures": failures,
             "uptime_s": round(time.time() - self.started, 1),
         }
