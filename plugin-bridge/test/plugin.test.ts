@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { App, MarkdownView, Menu, notices, TFile } from "./obsidian-mock";
+import { App, MarkdownView, Menu, notices, TFile, WorkspaceLeaf } from "./obsidian-mock";
+import { RELATED_VIEW } from "../src/related-view";
 import VaultlensPlugin from "../src/main";
 import { DEBOUNCE_MS } from "../src/search-modal";
 import { hit, imageHit } from "./fixtures";
@@ -175,5 +176,19 @@ describe("thumbnails", () => {
     await Promise.resolve();
     expect(revoked).toEqual([first]);
     URL.revokeObjectURL = realRevoke;
+  });
+});
+
+describe("related view", () => {
+  it("sends the paragraph at the cursor as prose, not as query syntax", async () => {
+    const { p, calls } = await plugin((path) => path === "/api/search"
+      ? { ok: true, results: [hit()], partial: false, took_ms: 3 } : statusOf);
+    const make = (p as unknown as { views: Map<string, (leaf: unknown) => any> }).views
+      .get(RELATED_VIEW)!;
+    const view = make(new WorkspaceLeaf());
+    const prose = 'We said "storm" kind:of after:lunch -pier and left.';
+    await view.update(prose, "Today.md", 3);
+    const sent = calls.filter((c) => c.path === "/api/search").map((c) => c.body);
+    expect(sent).toEqual([{ query: prose, k: expect.any(Number), literal: true }]);
   });
 });
