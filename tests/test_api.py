@@ -443,3 +443,24 @@ async def test_literal_queries_are_prose(api: Api) -> None:
     status, body = await api.post("/api/search", {"query": prose, "literal": True})
     assert status == 200, body
     assert "Trips/Pier.md" in [r["path"] for r in body["results"][:2]]
+
+
+async def test_status_tells_not_started_from_done(aiohttp_client: Client, make_vault: MakeVault,
+                                                  tmp_path: Path) -> None:
+    app = make_app(Config(vault=make_vault(VAULT), data_dir=tmp_path / "data", model="minilm",
+                          ocr=False), watching=False)
+    client = await aiohttp_client(app)
+    a = Api(client, DataDir(tmp_path / "data").token(), tmp_path, app)
+    _, first = await a.get("/api/status")
+    assert first["state"] in ("loading", "starting", "indexing")  # never "idle" before a run
+    seen = {first["state"]}
+    while seen.isdisjoint({"idle"}):
+        _, s = await a.get("/api/status")
+        seen.add(s["state"])
+        if s["state"] == "indexing" and s["progress"]["files_per_s"] is not None:
+            assert s["progress"]["eta_s"] >= 0
+        await asyncio.sleep(0.02)
+    _, done = await a.get("/api/status")
+    assert done["state"] == "idle" and done["runs"] >= 1 and not done["indexing"]
+    # the query model sets no thread count: torch's setting would reach the indexer's model
+    assert app[DAEMON].searcher.embedder.threads is None  # type: ignore[attr-defined]

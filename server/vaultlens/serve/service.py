@@ -53,6 +53,7 @@ class IndexService:
         self.repairs: list[dict[str, Any]] = []  # what was wrong, and what was done
         self.last: Summary | None = None
         self.last_error: str | None = None
+        self.run_started = 0.0  # monotonic time the current run began
         self.running = False
         self.runs = 0
         self._wake = threading.Event()
@@ -93,6 +94,7 @@ class IndexService:
                 break
             self._wake.clear()
             self.running = True
+            self.run_started = time.monotonic()
             try:
                 if self.reopen is not None and deleted(self.indexer.catalog):
                     self._repair(False, "the data dir or its catalog was deleted: recreated "
@@ -172,7 +174,9 @@ class Daemon:
         query_model: Embedder = workspace.embedder
         if not workspace.embedder.supports_images:
             # a second small text model: queries never queue behind the indexer's batches
-            query_model, _ = load(cfg.model, dims=cfg.dims, threads=1)
+            # no thread setting: torch's is process-wide, and one for the query model would
+            # starve the indexer's (a search is one small forward pass either way)
+            query_model, _ = load(cfg.model, dims=cfg.dims)
         searcher = workspace.searcher(reader, query_model)
         service = IndexService(workspace.indexer() if workspace.writer else None,
                                reconcile_every)
@@ -256,11 +260,12 @@ class Daemon:
             "notice": ws.notice,
             "counts": counts,
             "vectors": len(ws.vectors),
+            "state": self.state(),
             "indexing": service.running,
             "queue": urgent + max(progress.total - progress.done, 0),
             "writer": service.indexer is not None,
             "progress": {"done": progress.done, "total": progress.total,
-                         "current": progress.path or None},
+                         "current": progress.path or None, **self._pace(progress)},
             "runs": service.runs,
             "last_run": service.last.to_json() if service.last else None,
             "last_error": service.last_error,
@@ -269,6 +274,26 @@ class Daemon:
             "failures": failures,
             "uptime_s": round(time.time() - self.started, 1),
         }
+
+    def state(self) -> str:
+        """What the daemon is doing: loading (the query model; searches are keyword-only),
+        indexing, starting (loaded, the first run not begun: not yet up to date) or idle."""
+        service = self.service
+        if not self.ready.is_set():
+            return "loading"
+        if service.running:
+            return "indexing"
+        if service.indexer is not None and service.runs == 0:
+            return "starting"
+        return "idle"
+
+    def _pace(self, progress: Progress) -> dict[str, float | None]:
+        """Files per second in the current run, and the seconds it still needs at that pace."""
+        if not self.service.running or progress.done == 0:
+            return {"files_per_s": None, "eta_s": None}
+        rate = progress.done / max(time.monotonic() - self.service.run_started, 1e-3)
+        return {"files_per_s": round(rate, 2),
+                "eta_s": round(max(progress.total - progress.done, 0) / rate, 1)}
 
     def close(self) -> None:
         self.search_pool.shutdown(wait=True)
