@@ -149,3 +149,35 @@ def test_open_prints_the_signed_in_address(tmp_path: Path,
     assert main(args) == 0
     out, err = capsys.readouterr()
     assert out.strip() == f"http://127.0.0.1:4567/#token={token}" and not err
+
+
+def test_index_shows_a_progress_bar_on_a_terminal(make_vault: MakeVault, tmp_path: Path) -> None:
+    import os
+    import pty
+
+    vault = make_vault({f"Note {i}.md": f"# Note {i}\n\nAbout tides {i}.\n" for i in range(12)})
+    main_fd, child_fd = pty.openpty()
+    import fcntl
+    import struct
+    import termios
+
+    fcntl.ioctl(child_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a terminal
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vaultlens", "index", "--vault", str(vault), "--data-dir",
+         str(tmp_path / "data"), "--model", "minilm", "--ocr", "off"],
+        stdout=subprocess.PIPE, stderr=child_fd, text=True)
+    os.close(child_fd)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 4096)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        seen += chunk
+    out, _ = proc.communicate(timeout=120)
+    os.close(main_fd)
+    text = seen.decode("utf-8", "replace")
+    assert proc.returncode == 0 and "12 files" in out
+    assert "12/12" in text and "100%" in text and "file/s" in text  # tqdm's bar, rate and all

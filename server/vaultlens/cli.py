@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from tqdm import tqdm
+
 from vaultlens import config
 from vaultlens.embedders.base import ModelError
 from vaultlens.embedders.registry import pull
@@ -21,7 +23,7 @@ from vaultlens.search.query import QueryError
 from vaultlens.vault.context import EmbedLink, LinkedVault, link_vault
 from vaultlens.vault.notes import NoteParser
 from vaultlens.vault.vault import scan
-from vaultlens.workspace import WorkspaceError, open_workspace, progress_line
+from vaultlens.workspace import WorkspaceError, open_workspace
 
 INDEX_SETTINGS = ["vault", "config_dir", "exclude", "context_chars", "data_dir", "model", "dims",
                   "vector_dtype", "max_image_tokens", "threads", "ocr", "max_pdf_pages",
@@ -101,18 +103,23 @@ def cmd_index(args: argparse.Namespace, out: TextIO) -> int:
     ws = open_workspace(config.from_args(args), writer=True)
     if ws.notice:
         print(f"vaultlens: {ws.notice}", file=sys.stderr)
-    tty = sys.stderr.isatty() and not args.json
+    # a real progress bar (tqdm: rate and ETA) on a terminal; nothing in a pipe or a log
+    bar = tqdm(total=0, unit="file", file=sys.stderr, dynamic_ncols=True) \
+        if sys.stderr.isatty() and not args.json else None
 
     def show(p: Progress) -> None:
-        if tty:
-            sys.stderr.write(progress_line(p))
-            sys.stderr.flush()
+        if bar is None:
+            return
+        if bar.total != p.total:
+            bar.total = p.total
+        bar.set_postfix_str(p.path[-40:], refresh=False)
+        bar.update(p.done - bar.n)
 
     try:
         summary = ws.update(show)  # what is done stays done, even on Ctrl-C
     finally:
-        if tty:
-            sys.stderr.write("\n")
+        if bar is not None:
+            bar.close()
         ws.close()
     if args.json:
         json.dump(summary.to_json(), out, ensure_ascii=False, indent=1)

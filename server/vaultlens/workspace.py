@@ -15,7 +15,7 @@ from vaultlens.index.catalog import Catalog, CatalogError
 from vaultlens.index.datadir import DataDir, data_dir_for
 from vaultlens.index.indexer import Indexer, IndexOptions
 from vaultlens.index.repair import set_aside
-from vaultlens.index.report import Progress, Summary
+from vaultlens.index.report import Summary
 from vaultlens.index.vectors import VectorIndex
 from vaultlens.search.reranker import Qwen3VLReranker, Rerank, hit_document
 from vaultlens.search.searcher import Searcher
@@ -122,10 +122,3 @@ def open_workspace(cfg: Config, writer: bool, embedder: Embedder | None = None) 
             data.unlock()
         raise
     return Workspace(cfg, data, catalog, embedder, notice, vectors, writer)
-
-
-def progress_line(p: Progress) -> str:
-    width = 24
-    filled = width * p.done // max(p.total, 1)
-    bar = "#" * filled + "-" * (width - filled)
-    return f"\r[{bar}] {p.done}/{p.total} {p.path[-50:]:<50}"
