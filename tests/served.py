@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from test_daemon_e2e import Client, free_port
@@ -46,12 +48,12 @@ class Served:
         self.proc.wait(15)
 
 
-def write(root: Path, files: dict[str, str | bytes]) -> Path:
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-    return root
+@contextmanager
+def serving(vault: Path, data: Path) -> Iterator[Served]:
+    """A daemon on ``vault``, indexed before it is handed over, stopped after."""
+    daemon = Served(vault, data)
+    try:
+        daemon.wait_idle()
+        yield daemon
+    finally:
+        daemon.stop()

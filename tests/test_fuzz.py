@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
-from served import Served, write
+from conftest import write_vault
+from served import Served, serving
 from test_indexer import screenshot
 
 VAULT: dict[str, str | bytes] = {
@@ -31,15 +32,11 @@ CHECKS = [checks.not_a_server_error, checks.status_code_conformance,
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("fuzz")
-    served = Served(write(root / "vault", VAULT), root / "data")
-    try:
-        served.wait_idle()
+    with serving(write_vault(root / "vault", VAULT), root / "data") as served:
         yield served
         # still healthy, and still answering searches, after everything thrown at it
         assert served.proc.poll() is None
         assert "Notes/Pier.md" in served.api.paths("storm pier")[:2]
-    finally:
-        served.stop()
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])

@@ -14,7 +14,8 @@ from urllib.parse import quote
 
 import pytest
 
-from served import Served, write
+from conftest import write_vault
+from served import Served, serving
 from test_indexer import screenshot
 
 CHROMIUM = next((p for p in (os.environ.get("VAULTLENS_CHROMIUM"), shutil.which("chromium"),
@@ -57,12 +58,8 @@ document.addEventListener("click", (e) => {
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("page")
-    daemon = Served(write(root / "Harbour", VAULT), root / "data")
-    try:
-        daemon.wait_idle()
+    with serving(write_vault(root / "Harbour", VAULT), root / "data") as daemon:
         yield daemon
-    finally:
-        daemon.stop()
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +210,7 @@ def test_progress_shows_while_200_notes_index(browser: Any, tmp_path: Path) -> N
         f"Notes/Note {n}.md": f"# Note {n}\n\n" + "\n\n".join(
             f"Paragraph {p} of note {n} about harbours, tides and boats." for p in range(8))
         for n in range(200)}
-    daemon = Served(write(tmp_path / "Big", notes), tmp_path / "data")
+    daemon = Served(write_vault(tmp_path / "Big", notes), tmp_path / "data")
     try:
         daemon.wait_up()
         page = browser.new_page()
