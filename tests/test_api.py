@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from test_indexer import screenshot
 from vaultlens.config import Config
+from vaultlens.embedders.minilm_numpy import NumpyMiniLM
 from vaultlens.index.datadir import DataDir
 from vaultlens.serve.daemon import make_app
 from vaultlens.serve.routes import ROUTES
@@ -462,5 +463,6 @@ async def test_status_tells_not_started_from_done(aiohttp_client: Client, make_v
         await asyncio.sleep(0.02)
     _, done = await a.get("/api/status")
     assert done["state"] == "idle" and done["runs"] >= 1 and not done["indexing"]
-    # the query model sets no thread count: torch's setting would reach the indexer's model
-    assert app[DAEMON].searcher.embedder.threads is None  # type: ignore[attr-defined]
+    # queries are embedded by the numpy MiniLM: no torch thread setting (process-wide) that
+    # would reach the indexer's model, and no torch import before the first vector answer
+    assert isinstance(app[DAEMON].query_model, NumpyMiniLM)

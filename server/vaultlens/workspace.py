@@ -5,19 +5,20 @@ The CLI and the daemon both start here, so both open an index the same way.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from vaultlens.config import Config
 from vaultlens.embedders.base import Embedder
 from vaultlens.embedders.registry import load
-from vaultlens.extract.ocr import OCR
+from vaultlens.extract.ocr import OCRPool
 from vaultlens.index.catalog import Catalog, CatalogError
 from vaultlens.index.datadir import DataDir, data_dir_for
 from vaultlens.index.indexer import Indexer, IndexOptions
 from vaultlens.index.repair import set_aside
 from vaultlens.index.report import Summary
 from vaultlens.index.vectors import VectorIndex
-from vaultlens.search.reranker import Qwen3VLReranker, Rerank, hit_document
+from vaultlens.search.reranker import Qwen3VLReranker, Rerank, Reranker, hit_document
 from vaultlens.search.searcher import Searcher
 
 
@@ -34,16 +35,18 @@ class Workspace:
     notice: str | None  # what the user must be told about the model (e.g. visual search off)
     vectors: VectorIndex
     writer: bool
+    reranker: Reranker | None = None  # loaded for the first searcher that reranks
 
     def indexer(self, progress: object = None) -> Indexer:
         if not self.writer:
             raise WorkspaceError("opened read-only")
         cfg = self.config
+        workers = cfg.threads or os.cpu_count() or 1  # one file read per core at once
         options = IndexOptions(
             config_dir=cfg.config_dir, exclude=cfg.exclude, context_chars=cfg.context_chars,
-            max_pdf_pages=cfg.max_pdf_pages, pdf_timeout=cfg.pdf_timeout,
+            max_pdf_pages=cfg.max_pdf_pages, pdf_timeout=cfg.pdf_timeout, workers=workers,
         )
-        ocr = OCR() if cfg.ocr else None
+        ocr = OCRPool(workers) if cfg.ocr else None
         callback = progress if callable(progress) else None
         return Indexer(cfg.vault, self.data, self.catalog, self.vectors, self.embedder, ocr,
                        options, callback)
@@ -70,9 +73,10 @@ class Workspace:
         cfg = self.config
         if cfg.rerank == "off":
             return None
-        model = Qwen3VLReranker(cfg.rerank, max_image_tokens=cfg.max_image_tokens,
-                                threads=cfg.threads)
-        return Rerank(model, hit_document(catalog, cfg.vault), cfg.rerank_top)
+        if self.reranker is None:  # one model, however many searchers (threads) use it
+            self.reranker = Qwen3VLReranker(cfg.rerank, max_image_tokens=cfg.max_image_tokens,
+                                            threads=cfg.threads)
+        return Rerank(self.reranker, hit_document(catalog, cfg.vault), cfg.rerank_top)
 
     def close(self) -> None:
         self.catalog.close()

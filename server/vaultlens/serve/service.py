@@ -2,15 +2,17 @@
 
 The indexing thread waits for a reason to run (the start, a watcher event, a reindex request,
 the periodic reconcile) and then runs the indexer, which takes urgent paths first. Searches run
-in their own thread with their own read-only SQLite connection, and nothing heavy runs on the
-event loop. With a text model, searches have their own small query model and never wait for
-the indexer. A visual model is too big to load twice: the two threads share it, and its lock
-makes a search wait for at most the batch in hand.
+side by side in a pool of threads, each with its own read-only SQLite connection
+(``readers.py``), and nothing heavy runs on the event loop. With a text model, searches have
+their own query model and never wait for the indexer. A visual model is too big to load twice:
+searches and the indexer share it, and its lock makes a search wait for at most the batch in
+hand.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from vaultlens.embedders.base import Embedder, ModelError
-from vaultlens.embedders.registry import load
+from vaultlens.embedders.registry import query_model_for
 from vaultlens.index.catalog import Catalog
 from vaultlens.index.indexer import Indexer
 from vaultlens.index.repair import classify, deleted, rescue, set_aside
@@ -30,9 +32,13 @@ from vaultlens.search.pack import Packer
 from vaultlens.search.pictures import Pictures
 from vaultlens.search.searcher import Searcher
 from vaultlens.search.tokens import TokenCounter
+from vaultlens.serve.readers import Make, Readers
 from vaultlens.workspace import Workspace, open_workspace
 
 log = logging.getLogger(__name__)
+# searches at once: SQLite, usearch and numpy release the GIL, so threads overlap even on two
+# cores; more than eight would only queue inside the process instead of in the pool
+SEARCH_THREADS = min(8, max(4, os.cpu_count() or 1))
 
 
 class ReadOnly(RuntimeError):
@@ -156,39 +162,51 @@ class Daemon:
 
     workspace: Workspace
     service: IndexService
-    searcher: Searcher
+    readers: Readers
+    query_model: Embedder
     token: str
-    pictures: Pictures
     started: float = field(default_factory=time.time)
     # set once the query model is loaded: until then searches are keyword-only ("partial")
     ready: threading.Event = field(default_factory=threading.Event)
-    # one thread: the read connection and the query model are used from it alone
+    # searches run side by side, each thread with its own read connection (readers.py)
     search_pool: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="vaultlens-search"))
+        default_factory=lambda: ThreadPoolExecutor(SEARCH_THREADS,
+                                                    thread_name_prefix="vaultlens-search"))
     port: int | None = None  # where `vaultlens serve` listens, once it said so in daemon.json
 
     @classmethod
     def open(cls, workspace: Workspace, reconcile_every: float) -> Daemon:
-        cfg = workspace.config
-        reader = Catalog.open(workspace.data.catalog)
-        query_model: Embedder = workspace.embedder
-        if not workspace.embedder.supports_images:
-            # a second small text model: queries never queue behind the indexer's batches
-            # no thread setting: torch's is process-wide, and one for the query model would
-            # starve the indexer's (a search is one small forward pass either way)
-            query_model, _ = load(cfg.model, dims=cfg.dims)
-        searcher = workspace.searcher(reader, query_model)
+        # with a text model, searches have a query model of their own (numpy MiniLM: no
+        # torch to import, safe in many threads) and never queue behind the indexer's batches
+        query_model = query_model_for(workspace.embedder)
         service = IndexService(workspace.indexer() if workspace.writer else None,
                                reconcile_every)
-        pictures = Pictures(reader, cfg.vault, cfg.pdf_timeout)
-        daemon = cls(workspace, service, searcher, workspace.data.token(), pictures)
+        readers = Readers(cls._readers(workspace, query_model), SEARCH_THREADS)
+        daemon = cls(workspace, service, readers, query_model, workspace.data.token())
         service.reopen = daemon.reopen
         return daemon
+
+    @staticmethod
+    def _readers(ws: Workspace, query_model: Embedder) -> Make:
+        def make() -> tuple[Searcher, Pictures]:
+            reader = Catalog.open(ws.data.catalog)
+            return (ws.searcher(reader, query_model),
+                    Pictures(reader, ws.config.vault, ws.config.pdf_timeout))
+        return make
+
+    @property
+    def searcher(self) -> Searcher:
+        """The calling search thread's searcher (its own read connection)."""
+        return self.readers.get()[0]
+
+    @property
+    def pictures(self) -> Pictures:
+        return self.readers.get()[1]
 
     def reopen(self, damaged: bool) -> Indexer:
         """Open the index again after its data dir went wrong (from the indexing thread):
         a deleted catalog is copied out of the still-open connection, a damaged one is set
-        aside. The search thread moves to the new file between two searches."""
+        aside. Each search thread moves to the new file before its next search."""
         old = self.workspace
         if not damaged:
             rescue(old.catalog)
@@ -199,15 +217,7 @@ class Daemon:
         ws.data.restore_token(self.token)
         if self.port is not None:  # daemon.json went with the data dir: say where we are again
             ws.data.write_daemon_info(self.port, str(ws.config.vault.resolve()))
-        reader = Catalog.open(ws.data.catalog)
-
-        def move() -> None:
-            stale = self.searcher.catalog
-            self.searcher = ws.searcher(reader, self.searcher.embedder)
-            self.pictures = Pictures(reader, ws.config.vault, ws.config.pdf_timeout)
-            stale.close()
-
-        self.search_pool.submit(move).result()
+        self.readers.reopen(self._readers(ws, self.query_model))
         self.workspace = ws
         return ws.indexer()
 
@@ -215,7 +225,7 @@ class Daemon:
         """A context packer counting with the query model's tokenizer once it is loaded (the
         stated estimate until then); used from the search thread."""
         counter = TokenCounter()
-        model = self.searcher.embedder
+        model = self.query_model
         if self.ready.is_set():
             try:
                 if model.count_tokens("") is not None:
@@ -234,7 +244,7 @@ class Daemon:
 
     def _warm(self) -> None:
         try:
-            self.searcher.embedder.embed_texts(["warm up"], "query")
+            self.query_model.embed_texts(["warm up"], "query")
             self.ready.set()
         except Exception:
             log.exception("the query model failed to load; searches stay keyword-only")
@@ -297,7 +307,7 @@ class Daemon:
 
     def close(self) -> None:
         self.search_pool.shutdown(wait=True)
-        self.searcher.catalog.close()
+        self.readers.close()
 
 
 DAEMON = web.AppKey("daemon", Daemon)

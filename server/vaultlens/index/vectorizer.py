@@ -1,0 +1,96 @@
+"""Vectors for the documents of several files at once, from the cache where it has them.
+
+One model call covers every missing input of the batch: a vault of many small notes costs a
+few full batches instead of a small call per note (the embedder sorts the inputs by length, so
+a batch pads little). Inputs shared by several files are embedded once. If the batch call
+fails, each file is tried alone, so one input a model chokes on costs only its own file: that
+file is indexed with what the cache has, and tried again later.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vaultlens.embedders.base import Embedder, Input, Vectors
+from vaultlens.extract.documents import Document
+from vaultlens.index.catalog import Catalog
+from vaultlens.index.report import Summary
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Embedded:
+    """One document's vectors: ``keep`` the items they belong to (all, unless it failed)."""
+
+    vectors: Vectors
+    keep: list[int]
+    failure: str | None = None
+
+
+class Vectorizer:
+    def __init__(self, catalog: Catalog, embedder: Embedder) -> None:
+        self.catalog = catalog
+        self.embedder = embedder
+
+    def embed(self, docs: Sequence[Document], summary: Summary,
+              names: Sequence[str] = ()) -> list[Embedded]:
+        """``names``: the files' paths, for the log when one fails."""
+        signature = self.embedder.signature
+        hashes = [[it["content_hash"] for it in d.items] for d in docs]
+        cached = self.catalog.cached_vectors({h for hs in hashes for h in hs}, signature)
+        missing: dict[str, Input] = {}
+        for d, hs in zip(docs, hashes, strict=True):
+            for h, inp in zip(hs, d.inputs, strict=True):
+                if h not in cached:
+                    missing.setdefault(h, inp)
+        failed: dict[int, str] = {}
+        if missing:
+            try:
+                cached.update(self._fresh(missing, summary))
+            except Exception as exc:
+                if len(docs) == 1:
+                    failed[0] = self._why(names[0] if names else "?", exc)
+                else:  # each alone: the one that chokes costs only its own file
+                    for i, (d, hs) in enumerate(zip(docs, hashes, strict=True)):
+                        mine = {h: inp for h, inp in zip(hs, d.inputs, strict=True)
+                                if h not in cached}
+                        try:
+                            cached.update(self._fresh(mine, summary))
+                        except Exception as exc:
+                            failed[i] = self._why(names[i] if i < len(names) else "?", exc)
+        out = []
+        for i, hs in enumerate(hashes):
+            keep = [j for j, h in enumerate(hs) if h in cached]
+            vectors = (np.stack([cached[hs[j]] for j in keep]) if keep
+                       else np.zeros((0, self.embedder.dimension), dtype=np.float32))
+            out.append(Embedded(vectors, keep, failed.get(i)))
+            fresh = sum(1 for h in hs if h in missing)
+            summary.reused += len(hs) - fresh
+        summary.embedded += sum(1 for h in missing if h in cached)
+        return out
+
+    def _fresh(self, missing: dict[str, Input], summary: Summary) -> dict[str, Vectors]:
+        if not missing:
+            return {}
+        start = time.perf_counter()
+        try:
+            vectors = self.embedder.embed(list(missing.values()), "document")
+        finally:
+            summary.timed("embed", start)
+        new = dict(zip(missing, vectors, strict=True))
+        with self.catalog.transaction():  # cached at once: a kill before the file is written
+            self.catalog.store_vectors(self.embedder.signature, new)  # does not lose them
+        return new
+
+    @staticmethod
+    def _why(name: str, exc: Exception) -> str:
+        # a model that chokes (or a GPU out of memory) must not stop the run, nor cost the
+        # file: its text is indexed now, its vectors on a later try
+        log.error("%s: embedding failed", name, exc_info=exc)
+        return f"embedding failed: {type(exc).__name__}: {exc}"
