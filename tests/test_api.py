@@ -20,7 +20,7 @@ from vaultlens.embedders.minilm_numpy import NumpyMiniLM
 from vaultlens.index.datadir import DataDir
 from vaultlens.serve.daemon import make_app
 from vaultlens.serve.routes import ROUTES
-from vaultlens.serve.service import DAEMON
+from vaultlens.serve.service import DAEMON, SEARCH_THREADS
 
 MakeVault = Callable[[dict[str, str | bytes]], Path]
 Client = Callable[..., Any]
@@ -465,4 +465,17 @@ async def test_status_tells_not_started_from_done(aiohttp_client: Client, make_v
     assert done["state"] == "idle" and done["runs"] >= 1 and not done["indexing"]
     # queries are embedded by the numpy MiniLM: no torch thread setting (process-wide) that
     # would reach the indexer's model, and no torch import before the first vector answer
-    assert isinstance(app[DAEMON].query_model, NumpyMiniLM)
+    assert isinstance(app[DAEMON].query_model.model, NumpyMiniLM)  # type: ignore[attr-defined]
+
+
+async def test_searches_run_side_by_side_with_the_same_answers(api: Api) -> None:
+    """Searches at once each get a search thread with its own read connection, and answer
+    exactly as one at a time."""
+    queries = ["harbour office board", "selective sync settings", "storm pier", "graph dots",
+               "zebra", "sync folder"] * 4
+    alone = [(await api.post("/api/search", {"query": q}))[1]["results"] for q in queries]
+    together = await asyncio.gather(*(api.post("/api/search", {"query": q}) for q in queries))
+    assert [body["results"] for _, body in together] == alone
+    readers = api.app[DAEMON].readers
+    assert len(readers._open) == SEARCH_THREADS  # opened at start, none since
+    assert len(readers._spare) <= SEARCH_THREADS - 2  # at least two threads took one

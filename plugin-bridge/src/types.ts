@@ -87,9 +87,19 @@ export interface Status {
   notice: string | null;
   counts: Record<string, number>;
   vectors: number;
+  /** loading: the query model (searches are keyword-only); starting: the first run has
+   * not begun; indexing; idle */
+  state: "loading" | "starting" | "indexing" | "idle";
   indexing: boolean;
   queue: number;
-  progress: { done: number; total: number; current: string | null };
+  progress: {
+    done: number;
+    total: number;
+    current: string | null;
+    files_per_s: number | null;
+    eta_s: number | null;
+  };
+  problem: string | null;
   failures: { path: string; reason: string }[];
 }
 

@@ -3,6 +3,8 @@ import { App, MarkdownView, Menu, notices, TFile, WorkspaceLeaf } from "./obsidi
 import { RELATED_VIEW } from "../src/related-view";
 import VaultlensPlugin from "../src/main";
 import { DEBOUNCE_MS } from "../src/search-modal";
+import { duration, statusLine } from "../src/status";
+import type { Status } from "../src/types";
 import { hit, imageHit } from "./fixtures";
 
 type Answer = (path: string, body: unknown) => unknown;
@@ -29,8 +31,9 @@ afterEach(() => {
 });
 
 const statusOf = { ok: true, vault: "/v", model: "minilm:x", visual_search: false,
-  vector_search_ready: true, notice: null, counts: {}, vectors: 0, indexing: true, queue: 0,
-  progress: { done: 3, total: 9, current: null }, failures: [] };
+  vector_search_ready: true, notice: null, counts: {}, vectors: 0, state: "indexing",
+  indexing: true, queue: 0, problem: null, failures: [],
+  progress: { done: 3, total: 9, current: null, files_per_s: 2.5, eta_s: 130 } };
 
 describe("search modal", () => {
   it("renders results as you type, after a pause", async () => {
@@ -119,10 +122,24 @@ describe("status bar and commands", () => {
     const { p } = await plugin(() => statusOf);
     await p.refreshStatus();
     expect((p as unknown as { statusEl: HTMLElement }).statusEl.textContent)
-      .toBe("vaultlens ✓ minilm · visual off · indexing 3/9");
+      .toBe("vaultlens ✓ minilm · visual off · indexing 3/9 · 2.5 files/s · 2m 10s left");
     const down = await plugin("down");
     await down.p.refreshStatus();
     expect((down.p as unknown as { statusEl: HTMLElement }).statusEl.textContent).toBe("vaultlens ✗ offline");
+  });
+
+  it("says what the daemon is doing in every state", () => {
+    const at = (state: string, extra: object = {}) =>
+      statusLine({ ...statusOf, state, indexing: state === "indexing", ...extra } as Status);
+    expect(at("loading")).toBe("vaultlens ✓ minilm · visual off · loading the model (keywords only)");
+    expect(at("starting")).toBe("vaultlens ✓ minilm · visual off · starting");
+    expect(at("idle")).toBe("vaultlens ✓ minilm · visual off");
+    expect(at("idle", { queue: 2 })).toBe("vaultlens ✓ minilm · visual off · 2 queued");
+    expect(at("indexing", { progress: { done: 0, total: 9, current: "a.md", files_per_s: null,
+      eta_s: null } })).toBe("vaultlens ✓ minilm · visual off · indexing 0/9");
+    expect(at("idle", { problem: "the data dir is full" }))
+      .toBe("vaultlens ✓ minilm · visual off · ⚠ index problem");
+    expect(duration(5400)).toBe("1h 30m");
   });
 
   it("registers its commands without default hotkeys", async () => {

@@ -50,16 +50,17 @@ def query_model_for(indexer_model: Embedder) -> Embedder:
     gets a copy of its own, so a query never waits for an indexing batch; for the bundled
     MiniLM that is the numpy one (no torch to import at start, safe in many threads). A
     visual model is too big to load twice: searches share it (its lock makes a query wait
-    for at most the batch in hand)."""
+    for at most the batch in hand). Repeated queries come from a cache."""
+    from vaultlens.embedders.cache import QueryCache
     from vaultlens.embedders.minilm import MiniLM
     from vaultlens.embedders.minilm_numpy import NumpyMiniLM
     from vaultlens.embedders.use import MultilingualUSE
 
     if isinstance(indexer_model, MiniLM):
-        return NumpyMiniLM(indexer_model.path)
+        return QueryCache(NumpyMiniLM(indexer_model.path))
     if isinstance(indexer_model, MultilingualUSE):
-        return MultilingualUSE()
-    return indexer_model
+        return QueryCache(MultilingualUSE())
+    return QueryCache(indexer_model)
 
 
 def pull(name: str) -> Path:

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import re
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from importlib.metadata import version
 from typing import IO, Any
 
@@ -68,9 +72,11 @@ def _lines(result: Any) -> str:
 class OCR:
     """The parent side: sends pictures to the worker, restarting it if it dies."""
 
-    def __init__(self, timeout: float = 30.0, threads: int | None = None) -> None:
+    def __init__(self, timeout: float = 30.0, threads: int | None = None, nice: int = 0
+                 ) -> None:
         self.timeout = timeout
         self.threads = threads  # onnxruntime's threads in the worker (None: its default)
+        self.nice = nice  # the worker's niceness: background OCR yields to everything else
         self.signature = (f"rapidocr-onnxruntime:{version('rapidocr-onnxruntime')}"
                           f"+wordninja:{version('wordninja')}:{SPLIT_RULES}")
         self._proc: subprocess.Popen[bytes] | None = None
@@ -83,12 +89,31 @@ class OCR:
             # the worker's stderr goes to a file, not a pipe nobody reads (it would fill and
             # block) and not to nowhere: a broken onnxruntime must say why, not erase all OCR
             self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives with the worker
+            # glibc hands each large buffer (a screenshot's detection maps, tens of MB) back
+            # to the kernel when freed and faults it in again for the next image: a third of
+            # OCR's time went to page faults. In the worker alone, keep buffers up to 256 MB
+            # in the heap; the pool closes its bulk workers after each run, which frees it.
+            tunables = ("glibc.malloc.mmap_threshold=268435456"
+                        ":glibc.malloc.trim_threshold=536870912")
+            env = dict(os.environ)
+            env["GLIBC_TUNABLES"] = ":".join(x for x in (env.get("GLIBC_TUNABLES"), tunables) if x)
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "vaultlens.extract.ocr", str(self.threads or 0)],
+                [sys.executable, "-m", "vaultlens.extract.ocr", str(self.threads or 0),
+                 str(self.nice)],
                 stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=self._stderr,
+                stdout=subprocess.PIPE, stderr=self._stderr, env=env,
             )
         return self._proc
+
+    def start(self) -> None:
+        with self._lock:
+            self._start()
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id while it runs."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
 
     def _why(self) -> str:
         """The last line the worker wrote to stderr: usually the reason it died."""
@@ -148,35 +173,86 @@ class OCR:
 class OCRPool:
     """Several OCR workers, so that several images are read at once (one per core: two
     one-thread workers read 1.3x the images of one two-thread worker on 2 cores), and one
-    more kept for urgent images (a paste), which never wait behind the cold index's."""
+    more kept for urgent images (a paste), which never wait behind the cold index's.
+
+    The bulk workers run at a lower priority (nice 10): a search, the indexer's embedding
+    batch and an urgent image go first, and the bulk OCR takes the rest of the CPU. Without
+    it, on a busy machine the embedding model's threads were descheduled in the middle of
+    their parallel sections and a batch took several times as long; and a paste waited."""
+
+    BULK_NICE = 10
+    PAUSE_MAX = 5.0  # seconds the bulk workers may be stopped for one urgent image
 
     def __init__(self, size: int, timeout: float = 30.0) -> None:
         self.size = max(1, size)
-        workers = [OCR(timeout, threads=1) for _ in range(self.size)]
+        workers = [OCR(timeout, threads=1, nice=self.BULK_NICE) for _ in range(self.size)]
         self.signature = workers[0].signature
-        self._all = [*workers, OCR(timeout, threads=1)]
+        # the urgent worker reads one image at a time, as fast as it can: all cores
+        self._all = [*workers, OCR(timeout)]
         self._free: queue.SimpleQueue[OCR] = queue.SimpleQueue()
         for w in workers:
             self._free.put(w)
 
+    def start_urgent(self) -> None:
+        """Start the urgent worker now (its models take a second or two to load), so that
+        the first paste does not wait for it. The daemon calls this; a CLI run never needs
+        the urgent worker."""
+        self._all[-1].start()
+
     def read(self, image: Image.Image, urgent: bool = False) -> str:
         if urgent:
-            return self._all[-1].read(image)  # its own lock: one urgent image at a time
+            with self._bulk_paused():
+                return self._all[-1].read(image)  # its own lock: one urgent image at a time
         worker = self._free.get()
         try:
             return worker.read(image)
         finally:
             self._free.put(worker)
 
+    @contextmanager
+    def _bulk_paused(self) -> Iterator[None]:
+        """The bulk workers stopped (SIGSTOP) while an urgent image is read, for at most
+        PAUSE_MAX seconds: nice alone left them a fifth of the CPU, and a paste's OCR took
+        1.5x as long as on an idle machine. Their reads in progress just take longer."""
+        if not hasattr(signal, "SIGSTOP"):  # Windows: nice is all there is
+            yield
+            return
+        pids = [w.pid for w in self._all[:-1] if w.pid is not None]
+
+        def resume() -> None:
+            for pid in pids:
+                with suppress(OSError):
+                    os.kill(pid, signal.SIGCONT)
+
+        timer = threading.Timer(self.PAUSE_MAX, resume)  # a slow urgent image still ends it
+        timer.daemon = True
+        for pid in pids:
+            with suppress(OSError):
+                os.kill(pid, signal.SIGSTOP)
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+            resume()
+
+    def rest(self) -> None:
+        """Stop the bulk workers until the next image (the end of a run): their memory goes
+        back; the urgent worker stays, ready for the next paste."""
+        for w in self._all[:-1]:
+            w.close()
+
     def close(self) -> None:
         for w in self._all:
             w.close()
 
 
-def _worker(threads: int) -> None:
+def _worker(threads: int, nice: int) -> None:
     import numpy as np
     from rapidocr_onnxruntime import RapidOCR
 
+    if nice and hasattr(os, "nice"):
+        os.nice(nice)  # this process only
     for name in ("RapidOCR", "rapidocr_onnxruntime", "onnxruntime"):
         logging.getLogger(name).setLevel(logging.WARNING)  # it logs every call at INFO
     engine = RapidOCR(intra_op_num_threads=threads) if threads > 0 else RapidOCR()
@@ -195,4 +271,5 @@ def _worker(threads: int) -> None:
 
 
 if __name__ == "__main__":
-    _worker(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
+    threads, nice = (int(a) for a in [*sys.argv[1:], "0", "0"][:2])
+    _worker(threads, nice)

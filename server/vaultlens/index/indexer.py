@@ -50,9 +50,9 @@ class IndexOptions:
     retries: Retries = field(default_factory=Retries)
     save_every: float = 120.0  # seconds between vector index saves in a long run
     workers: int = 0  # threads reading files ahead (0: one per core)
-    # inputs gathered across files before one model call: bigger pads less (the embedder
-    # sorts by length), smaller lets an urgent file in sooner
-    batch_inputs: int = 64
+    # inputs gathered across files before they are embedded, sorted by length, in model
+    # calls of about 1024 tokens (an urgent file is served between two): bigger pads less
+    batch_inputs: int = 256
 
 
 @dataclass
@@ -63,6 +63,23 @@ class Prepared:
     doc: Document
     links: list[dict[str, Any]] | None
     warning: str | None
+
+
+@dataclass
+class RunState:
+    """One run's bookkeeping, shared by the loop and the urgent files it serves between
+    embedding chunks."""
+
+    summary: Summary
+    rows: dict[str, FileRow]  # the catalog's files at the start of the run
+    resolver: Resolver
+    kinds: dict[str, str]
+    gone_hashes: set[str]  # hashes of removed files: a new path with one is a rename
+    dirty: set[str]  # images and PDFs whose notes' links changed: described again at the end
+    notes: deque[VaultFile] = field(default_factory=deque)
+    others: deque[VaultFile] = field(default_factory=deque)
+    pending: list[Prepared] = field(default_factory=list)  # read, waiting for the next batch
+    done: int = 0
 
 
 class Indexer:
@@ -102,8 +119,6 @@ class Indexer:
         summary = Summary(model=self.embedder.signature, visual=self.visual)
         vault = scan(self.root, self.options.config_dir, self.options.exclude)
         summary.skipped += [{"path": p.path, "reason": p.reason} for p in vault.problems]
-        resolver = Resolver(f.path for f in vault.files)
-        kinds = {f.path: f.kind for f in vault.files}
         rows = self.catalog.files()
         if self.catalog.get_meta("model_signature") != self.embedder.signature:
             rows = {p: FileRow(**{**asdict(r), "hash": None}) for p, r in rows.items()}
@@ -111,77 +126,34 @@ class Indexer:
                 self.catalog.set_meta("model_signature", self.embedder.signature)
         on_disk = {f.path for f in vault.files}
         removed = [r for p, r in rows.items() if p not in on_disk]
-        gone_hashes = {r.hash for r in removed if r.hash}
-        dirty: set[str] = set()  # images and PDFs whose notes' links changed
+        st = RunState(summary, rows, Resolver(f.path for f in vault.files),
+                      {f.path: f.kind for f in vault.files},
+                      {r.hash for r in removed if r.hash}, set())
         for r in removed:
             with self.catalog.transaction():
                 ids = self.catalog.delete_file(r.id)
                 self.catalog.bump_version()
             self.vectors.remove(ids)
-            dirty.add(r.path)
+            st.dirty.add(r.path)
         summary.removed = len(removed)
 
         work = [f for f in vault.files if not self._unchanged(f, rows.get(f.path))]
         summary.unchanged = len(vault.files) - len(work)
         if removed or any(f.path not in rows for f in work):
             # before any file is indexed: a moved image must find its notes' links at once
-            dirty |= self._retarget(resolver)
+            st.dirty |= self._retarget(st.resolver)
         work.sort(key=lambda f: f.path)
-        notes = deque(f for f in work if f.kind == "note")
-        others = deque(f for f in work if f.kind != "note")
-        done: list[int] = [0]
-        pending: list[Prepared] = []  # read, waiting to be embedded with the next batch
+        st.notes.extend(f for f in work if f.kind == "note")
+        st.others.extend(f for f in work if f.kind != "note")
         ahead = ReadAhead(self.extract.read, self.workers)
-
-        def known(f: VaultFile) -> str | None:
-            row = rows.get(f.path)
-            return row.hash if row is not None and self._settled(row) else None
-
-        def flush() -> None:
-            self._flush(pending, rows, gone_hashes, dirty, summary)
-            done[0] += len(pending)
-            pending.clear()
-
-        last_save = time.monotonic()
         try:
-            while True:
-                # urgent paths first, and even when nothing else changed: a reindex request
-                # for an unchanged file must be answered (and leave the queue), not wait
-                self._take_urgent((notes, others), ahead, resolver, kinds, known)
-                if self.stop.is_set():  # write what is read; what is in flight is dropped
-                    flush()
-                    summary.stopped = bool(notes or others or ahead.in_flight())
-                    break
-                ahead.fill(notes, others, known)
-                got = ahead.ready()
-                if got is None:
-                    if pending:
-                        flush()  # embed while the workers read the next files
-                    elif not (ahead.in_flight() or notes or others):
-                        break
-                    else:
-                        ahead.wait(0.25)  # and look at the urgent paths again
-                    continue
-                left = len(notes) + len(others) + ahead.in_flight() + len(pending)
-                self._report(Progress(done[0], done[0] + left + 1, got.file.path))
-                if got.outcome != "read":
-                    self._settle(got, rows.get(got.file.path), summary)
-                    done[0] += 1
-                    continue
-                pending.append(self._prepare(got, resolver, kinds, dirty))
-                if got.urgent:  # alone and now, not with the next batch
-                    urgent = pending.pop()
-                    self._flush([urgent], rows, gone_hashes, dirty, summary, now=True)
-                    done[0] += 1
-                elif sum(len(p.doc.inputs) for p in pending) >= self.options.batch_inputs:
-                    flush()
-                if time.monotonic() - last_save > self.options.save_every:
-                    self.save_vectors()
-                    last_save = time.monotonic()
+            self._loop(st, ahead)
         finally:
             ahead.close()
-        self._report(Progress(done[0], done[0], ""))
-        self._refresh(dirty, summary)
+            if self.ocr is not None:
+                self.ocr.rest()
+        self._report(Progress(st.done, st.done, ""))
+        self._refresh(st.dirty, summary)
         if self.vectors.needs_compaction():  # removed keys leave tombstones behind in usearch
             self.vectors.rebuild(self.catalog.live_vectors(self.embedder.signature))
         self.save_vectors()
@@ -197,14 +169,81 @@ class Indexer:
         summary.seconds = round(time.perf_counter() - start, 3)
         return summary
 
+    def _loop(self, st: RunState, ahead: ReadAhead) -> None:
+        last_save = time.monotonic()
+        while True:
+            # urgent paths first, and even when nothing else changed: a reindex request for
+            # an unchanged file must be answered (and leave the queue), not wait forever
+            self._take_urgent(st, ahead)
+            if self.stop.is_set():  # write what is read; what is in flight is dropped
+                self._flush_pending(st, ahead)
+                st.summary.stopped = bool(st.notes or st.others or ahead.in_flight())
+                return
+            ahead.fill(st.notes, st.others, lambda f: self._known(st, f))
+            got = ahead.ready()
+            if got is None and ahead.urgent_in_flight():
+                ahead.wait(0.25, urgent_only=True)  # the cores are the urgent file's: no batch
+                continue
+            if got is None:
+                busy = bool(ahead.in_flight() or st.notes or st.others)
+                if st.pending and (not busy or not ahead.wait(0.05)):
+                    # nothing more is coming at once: embed while the workers read ahead
+                    self._flush_pending(st, ahead)
+                elif not busy:
+                    return
+                elif not st.pending:
+                    ahead.wait(0.25)  # and look at the urgent paths again
+                continue
+            self._take(st, got, ahead)
+            if time.monotonic() - last_save > self.options.save_every:
+                self.save_vectors()
+                last_save = time.monotonic()
+
+    def _take(self, st: RunState, got: Extracted, ahead: ReadAhead) -> None:
+        """A file read: written now if there is nothing to embed or it is urgent, else kept
+        for the next batch."""
+        left = len(st.notes) + len(st.others) + ahead.in_flight() + len(st.pending)
+        self._report(Progress(st.done, st.done + left + 1, got.file.path))
+        if got.outcome != "read":
+            self._settle(got, st.rows.get(got.file.path), st.summary)
+            st.done += 1
+            return
+        prepared = self._prepare(got, st)
+        if got.urgent:  # alone and now, not with the next batch
+            self._flush(st, [prepared], now=True)
+            st.done += 1
+            return
+        st.pending.append(prepared)
+        if sum(len(p.doc.inputs) for p in st.pending) >= self.options.batch_inputs:
+            self._flush_pending(st, ahead)
+
+    def _flush_pending(self, st: RunState, ahead: ReadAhead) -> None:
+        batch, st.pending = st.pending, []
+
+        def between() -> None:
+            """An urgent file does not wait for the whole batch: it is served here, and the
+            batch waits while it is read (its OCR then has the cores)."""
+            self._take_urgent(st, ahead)
+            while ahead.urgent_in_flight():
+                ahead.wait(0.25, urgent_only=True)
+                while (got := ahead.ready(urgent_only=True)) is not None:
+                    self._take(st, got, ahead)
+                self._take_urgent(st, ahead)
+
+        self._flush(st, batch, between=between)
+        st.done += len(batch)
+
+    def _known(self, st: RunState, f: VaultFile) -> str | None:
+        """The hash the catalog has for this file when its bytes need nothing more."""
+        row = st.rows.get(f.path)
+        return row.hash if row is not None and self._settled(row) else None
+
     def _report(self, p: Progress) -> None:
         self.state = p
         if self.progress:
             self.progress(p)
 
-    def _take_urgent(self, queues: tuple[deque[VaultFile], ...], ahead: ReadAhead,
-                     resolver: Resolver, kinds: dict[str, str],
-                     known: Callable[[VaultFile], str | None]) -> None:
+    def _take_urgent(self, st: RunState, ahead: ReadAhead) -> None:
         """Paths someone is waiting for (a paste, a reindex request) are read on the urgent
         lane at once; a file born after this run's scan joins here."""
         while True:
@@ -214,18 +253,18 @@ class Indexer:
                 return
             if path in ahead.paths:
                 continue  # being read already: it is written as soon as it is
-            for queue in queues:
+            for queue in (st.notes, st.others):
                 waiting = next((f for f in queue if f.path == path), None)
                 if waiting is not None:
                     queue.remove(waiting)
             try:
-                st = (self.root / path).stat()
+                stat = (self.root / path).stat()
             except OSError:
                 continue  # gone again: the next run removes it
-            f = VaultFile(path, file_kind(path), st.st_size, st.st_mtime_ns)
-            resolver.add(path)
-            kinds[path] = f.kind
-            ahead.urgent(f, known(f))
+            f = VaultFile(path, file_kind(path), stat.st_size, stat.st_mtime_ns)
+            st.resolver.add(path)
+            st.kinds[path] = f.kind
+            ahead.urgent(f, self._known(st, f))
 
     def _unchanged(self, f: VaultFile, row: FileRow | None) -> bool:
         return (row is not None and row.hash is not None and row.kind == f.kind
@@ -257,20 +296,19 @@ class Indexer:
             summary.timings[stage] = round(summary.timings.get(stage, 0.0) + seconds, 3)
         summary.ocr_images += got.ocr_images
 
-    def _prepare(self, got: Extracted, resolver: Resolver, kinds: dict[str, str],
-                 dirty: set[str]) -> Prepared:
+    def _prepare(self, got: Extracted, st: RunState) -> Prepared:
         """The document of a file read by a worker, with the links of the notes written so
-        far (which is why this runs here, in order, and not on the worker)."""
+        far (which is why this runs here, and not on the worker)."""
         f = got.file
         assert got.hash is not None
         if f.kind == "note":
             assert got.note is not None
-            links = [x.to_json() for x in link_note(got.note, resolver, kinds,
+            links = [x.to_json() for x in link_note(got.note, st.resolver, st.kinds,
                                                      self.options.context_chars)
                      if x.kind != "external"]
             return Prepared(got, note_document(got.note), links,
                             "; ".join(got.note.problems) or None)
-        dirty.discard(f.path)  # described by its notes as they are now
+        st.dirty.discard(f.path)  # described by its notes as they are now
         lenders = self.catalog.links_to(f.path)
         if f.kind == "image":
             doc = image_document(f.path, got.hash, got.ocr_text, got.image, lenders, self.visual)
@@ -278,29 +316,32 @@ class Indexer:
             doc = pdf_document(f.path, got.pages, lenders, self.visual, got.hash)
         return Prepared(got, doc, None, None)
 
-    def _flush(self, batch: list[Prepared], rows: dict[str, FileRow], gone_hashes: set[str],
-               dirty: set[str], summary: Summary, now: bool = False) -> None:
-        """Embed a batch of files in one call, then write each in a transaction of its own.
-        ``now``: the images its notes embed are described again at once, not at the end of
-        the run (a pasted screenshot gets its paragraph while a cold index runs on)."""
+    def _flush(self, st: RunState, batch: list[Prepared], now: bool = False,
+               between: Callable[[], None] | None = None) -> None:
+        """Embed a batch of files, then write each in a transaction of its own. ``now``: the
+        images its notes embed are described again at once too (a pasted screenshot gets its
+        paragraph while a cold index runs on). ``between``: called between model calls and
+        between writes."""
         if not batch:
             return
-        embedded = self.vectorizer.embed([p.doc for p in batch], summary,
-                                         [p.read.file.path for p in batch])
+        embedded = self.vectorizer.embed([p.doc for p in batch], st.summary,
+                                         [p.read.file.path for p in batch], between)
         for p, vectors in zip(batch, embedded, strict=True):
-            got, row = p.read, rows.get(p.read.file.path)
+            got, row = p.read, st.rows.get(p.read.file.path)
             assert got.hash is not None
-            self._merge(got, summary)
+            self._merge(got, st.summary)
             _, changed = self.writer.indexed(got.file, got.hash, row, p.doc, vectors,
                                              got.failure, p.warning, p.links, got.extracts)
             if now:
-                self._refresh(changed, summary)
-                dirty -= changed
-            else:
-                dirty |= changed
-            summary.indexed += 1
-            if row is None and got.hash in gone_hashes:
-                summary.renamed += 1  # a new path with a removed file's bytes: all from cache
+                self._refresh(changed, st.summary)
+            st.dirty |= changed  # (again at the end: one may be in a batch not yet written)
+            st.summary.indexed += 1
+            if row is None and got.hash in st.gone_hashes:
+                st.summary.renamed += 1  # a new path with a removed file's bytes: from cache
+            if between is not None:
+                between()
+
+    # links that changed under unchanged files ----------------------------------------------
     def _retarget(self, resolver: Resolver) -> set[str]:
         """Files came or went: links in unchanged notes may now point elsewhere."""
         changed: set[str] = set()
@@ -332,7 +373,8 @@ class Indexer:
                 doc = pdf_document(path, [(r["page"], r["text"], None) for r in items], links,
                                    False, str(row.hash))
             keep_vectors = self.visual  # pixels do not change when the words around them do
-            vectors = None if keep_vectors else self.vectorizer.embed([doc], summary, [path])[0]
+            vectors = (None if keep_vectors
+                       else self.vectorizer.embed([doc], summary, [path], again=True)[0])
             if vectors is not None and vectors.failure:
                 continue  # the old description stays; the next change of its notes retries
             self.writer.in_sync = False

@@ -45,7 +45,9 @@ class ReadAhead:
 
     def fill(self, notes: deque[VaultFile], others: deque[VaultFile], known: Known) -> None:
         """Start reading the next notes and the next other files while their lanes have
-        room."""
+        room, and no urgent file is being read (it has the cores until it is done)."""
+        if self.lane.flight:
+            return
         for lane, queue in ((self.light, notes), (self.heavy, others)):
             while queue and len(lane.flight) < lane.ahead:
                 f = queue.popleft()
@@ -58,12 +60,15 @@ class ReadAhead:
         self.paths.add(f.path)
         lane.flight.append(lane.pool.submit(self.read, f, known, urgent))
 
+    def urgent_in_flight(self) -> bool:
+        return bool(self.lane.flight)
+
     def in_flight(self) -> int:
         return sum(len(lane.flight) for lane in (self.lane, self.light, self.heavy))
 
-    def ready(self) -> Extracted | None:
+    def ready(self, urgent_only: bool = False) -> Extracted | None:
         """A finished result, urgent ones first; None when none has finished."""
-        for lane in (self.lane, self.light, self.heavy):
+        for lane in (self.lane,) if urgent_only else (self.lane, self.light, self.heavy):
             for fut in lane.flight:
                 if fut.done():
                     lane.flight.remove(fut)
@@ -72,11 +77,13 @@ class ReadAhead:
                     return out
         return None
 
-    def wait(self, timeout: float) -> None:
-        """Until a read finishes (or ``timeout``)."""
-        futures = [f for lane in (self.lane, self.light, self.heavy) for f in lane.flight]
-        if futures:
-            wait(futures, timeout, return_when=FIRST_COMPLETED)
+    def wait(self, timeout: float, urgent_only: bool = False) -> bool:
+        """Until a read finishes (True), or ``timeout`` (False)."""
+        lanes = (self.lane,) if urgent_only else (self.lane, self.light, self.heavy)
+        futures = [f for lane in lanes for f in lane.flight]
+        if not futures:
+            return False
+        return bool(wait(futures, timeout, return_when=FIRST_COMPLETED).done)
 
     def close(self) -> None:
         """Drop what was not started; a read in progress ends on its own (its OCR worker is

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,13 +34,19 @@ class Embedded:
 
 
 class Vectorizer:
-    def __init__(self, catalog: Catalog, embedder: Embedder) -> None:
+    def __init__(self, catalog: Catalog, embedder: Embedder, chunk_tokens: int = 1024
+                 ) -> None:
         self.catalog = catalog
         self.embedder = embedder
+        self.chunk_tokens = chunk_tokens  # about this many tokens per model call
 
-    def embed(self, docs: Sequence[Document], summary: Summary,
-              names: Sequence[str] = ()) -> list[Embedded]:
-        """``names``: the files' paths, for the log when one fails."""
+    def embed(self, docs: Sequence[Document], summary: Summary, names: Sequence[str] = (),
+              between: Callable[[], None] | None = None, again: bool = False
+              ) -> list[Embedded]:
+        """``names``: the files' paths, for the log when one fails. ``between``: called
+        after each model call of a long batch (the indexer serves urgent files there).
+        ``again``: documents written before in this run, described anew: vectors found in
+        the cache are not counted as reused (they were counted when first written)."""
         signature = self.embedder.signature
         hashes = [[it["content_hash"] for it in d.items] for d in docs]
         cached = self.catalog.cached_vectors({h for hs in hashes for h in hs}, signature)
@@ -52,7 +58,7 @@ class Vectorizer:
         failed: dict[int, str] = {}
         if missing:
             try:
-                cached.update(self._fresh(missing, summary))
+                self._fresh(missing, cached, summary, between)
             except Exception as exc:
                 if len(docs) == 1:
                     failed[0] = self._why(names[0] if names else "?", exc)
@@ -61,7 +67,7 @@ class Vectorizer:
                         mine = {h: inp for h, inp in zip(hs, d.inputs, strict=True)
                                 if h not in cached}
                         try:
-                            cached.update(self._fresh(mine, summary))
+                            self._fresh(mine, cached, summary)
                         except Exception as exc:
                             failed[i] = self._why(names[i] if i < len(names) else "?", exc)
         out = []
@@ -71,22 +77,40 @@ class Vectorizer:
                        else np.zeros((0, self.embedder.dimension), dtype=np.float32))
             out.append(Embedded(vectors, keep, failed.get(i)))
             fresh = sum(1 for h in hs if h in missing)
-            summary.reused += len(hs) - fresh
+            summary.reused += 0 if again else len(hs) - fresh
         summary.embedded += sum(1 for h in missing if h in cached)
         return out
 
-    def _fresh(self, missing: dict[str, Input], summary: Summary) -> dict[str, Vectors]:
-        if not missing:
-            return {}
-        start = time.perf_counter()
-        try:
-            vectors = self.embedder.embed(list(missing.values()), "document")
-        finally:
-            summary.timed("embed", start)
-        new = dict(zip(missing, vectors, strict=True))
-        with self.catalog.transaction():  # cached at once: a kill before the file is written
-            self.catalog.store_vectors(self.embedder.signature, new)  # does not lose them
-        return new
+    def _fresh(self, missing: dict[str, Input], cached: dict[str, Vectors], summary: Summary,
+               between: Callable[[], None] | None = None) -> None:
+        """Embed ``missing`` into ``cached``, in calls of inputs of similar length (little
+        padding), each about ``chunk_tokens`` long, so that ``between`` runs often enough for
+        a paste."""
+        order = sorted(missing, key=lambda h: len(missing[h].text or ""))
+        chunks: list[list[str]] = [[]]
+        tokens = 0
+        for h in order:
+            # a text's tokens, about; an image is a quarter of a call
+            guess = (self.chunk_tokens // 4 if missing[h].image is not None
+                     else min(len(missing[h].text or "") // 4, 256) + 2)
+            if chunks[-1] and (tokens + guess > self.chunk_tokens
+                               or len(chunks[-1]) >= self.embedder.batch_size):
+                chunks.append([])
+                tokens = 0
+            chunks[-1].append(h)
+            tokens += guess
+        for i, keys in enumerate(chunks):
+            start = time.perf_counter()
+            try:
+                vectors = self.embedder.embed([missing[h] for h in keys], "document")
+            finally:
+                summary.timed("embed", start)
+            new = dict(zip(keys, vectors, strict=True))
+            with self.catalog.transaction():  # cached at once: a kill before the file is
+                self.catalog.store_vectors(self.embedder.signature, new)  # written keeps them
+            cached.update(new)
+            if between is not None and i + 1 < len(chunks):
+                between()
 
     @staticmethod
     def _why(name: str, exc: Exception) -> str:

@@ -72,6 +72,8 @@ class IndexService:
             self._idle.set()
             return
         self._wake.set()  # the reconcile at start: what changed while the daemon was down
+        if self.indexer.ocr is not None:
+            self.indexer.ocr.start_urgent()  # loaded before the first paste needs it
         if not self._quit.is_set():
             self._thread.start()
 

@@ -1,0 +1,50 @@
+"""The last few hundred query vectors, by text: search-as-you-type, a client polling for a
+paste and an assistant asking again all repeat queries, and each repeat would cost a forward
+pass (tens of milliseconds of CPU that a search, or an urgent OCR, could use)."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import numpy as np
+
+from vaultlens.embedders.base import Embedder, Input, Role, Vectors
+
+
+class QueryCache(Embedder):
+    """Wraps a model; text queries are answered from the cache when they can be, anything
+    else (documents, images) goes to the model."""
+
+    def __init__(self, model: Embedder, size: int = 512) -> None:
+        self.model = model
+        self.size = size
+        self.name, self.signature, self.dimension = model.name, model.signature, model.dimension
+        self.supports_images, self.mixed = model.supports_images, model.mixed
+        self.multilingual, self.batch_size = model.multilingual, model.batch_size
+        self._cache: OrderedDict[str, Vectors] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int | None:
+        return self.model.count_tokens(text)
+
+    def embed(self, inputs: Sequence[Input], role: Role) -> Vectors:
+        if role != "query" or any(i.image is not None for i in inputs):
+            return self.model.embed(inputs, role)
+        texts = [i.text or "" for i in inputs]
+        with self._lock:
+            found = {t: self._cache[t] for t in texts if t in self._cache}
+            for t in found:
+                self._cache.move_to_end(t)
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            fresh = self.model.embed([Input(text=t) for t in missing], role)
+            with self._lock:
+                for t, v in zip(missing, fresh, strict=True):
+                    found[t] = self._cache[t] = v
+                while len(self._cache) > self.size:
+                    self._cache.popitem(last=False)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([found[t] for t in texts])

@@ -1,0 +1,159 @@
+"""Indexing with read-ahead: files read on worker threads, embedded in batches that span files,
+written one transaction each; urgent files overtake the cold index; the MiniLM batching and the
+numpy query model give the torch model's vectors."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from test_indexer import VAULT, MakeVault, Run, screenshot
+from vaultlens.embedders.base import Input, Role, Vectors
+from vaultlens.embedders.minilm import MiniLM, length_batches
+from vaultlens.embedders.minilm_numpy import NumpyMiniLM
+from vaultlens.extract.ocr import OCR
+from vaultlens.workspace import open_workspace
+
+TEXTS = ["how do I sync my vault", "Obsidian 同步 设置 在哪里", "", "x",
+         "storm over the old pier " * 80,  # past the 256-token cut
+         "The slide with the purple chart comparing Notion and Obsidian"]
+
+
+def test_length_batches_cover_every_index_once_within_the_limits() -> None:
+    lengths = [5, 300, 12, 12, 7, 64, 1, 90, 33]
+    batches = length_batches(lengths, rows=3, tokens=100)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for b in batches:
+        assert len(b) <= 3
+        assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 100
+
+
+def test_minilm_batched_by_length_equals_one_at_a_time() -> None:
+    model = MiniLM(batch_size=4, batch_tokens=64)
+    together = model.embed_texts(TEXTS, "document")
+    alone = np.concatenate([model.embed_texts([t], "document") for t in TEXTS])
+    assert together.shape == (len(TEXTS), 384)
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_numpy_minilm_gives_the_torch_vectors_and_token_counts() -> None:
+    numpy_model, torch_model = NumpyMiniLM(), MiniLM()
+    assert numpy_model.signature == torch_model.signature  # one index serves both
+    np.testing.assert_allclose(numpy_model.embed_texts(TEXTS, "query"),
+                               torch_model.embed_texts(TEXTS, "query"), atol=1e-5)
+    long = "word " * 700 + "同步 " * 40
+    assert numpy_model.count_tokens(long) == torch_model.count_tokens(long) > 256
+
+
+def test_numpy_minilm_is_safe_in_many_threads() -> None:
+    model = NumpyMiniLM()
+    expected = model.embed_texts(TEXTS, "query")
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda i: model.embed_texts([TEXTS[i % len(TEXTS)]], "query")[0],
+                            range(48)))
+    for i, row in enumerate(got):
+        np.testing.assert_allclose(row, expected[i % len(TEXTS)], atol=1e-6)
+
+
+def test_numpy_minilm_needs_no_torch() -> None:
+    code = ("import sys; from vaultlens.embedders.minilm_numpy import NumpyMiniLM; "
+            "v = NumpyMiniLM().embed_texts(['sync'], 'query'); "
+            "print(v.shape, 'torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "(1, 384) False False"
+
+
+def test_embeddings_are_batched_across_files(make_vault: MakeVault, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    files: dict[str, str | bytes] = {
+        f"Notes/Note {i}.md": f"# Note {i}\n\nParagraph about topic {i} and harbour {i}.\n"
+        for i in range(40)}
+    calls: list[int] = []
+    real = MiniLM.embed
+
+    def counting(self: MiniLM, inputs: Sequence[Input], role: Role) -> Vectors:
+        if role == "document":
+            calls.append(len(inputs))
+        return real(self, inputs, role)
+
+    monkeypatch.setattr(MiniLM, "embed", counting)
+    summary = Run(make_vault(files), tmp_path / "data").index(ocr=False)
+    assert summary.indexed == 40 and summary.embedded == sum(calls) == 40
+    assert len(calls) < 40 / 2, calls  # many notes to a call, not one call per note
+
+
+def test_an_image_written_before_its_note_gets_the_notes_words(
+        make_vault: MakeVault, tmp_path: Path) -> None:
+    """Files are written as their reads finish, so an image may be written before the note
+    that embeds it: the end of the run describes it again by that note."""
+    run = Run(make_vault(VAULT), tmp_path / "data")
+    run.index()
+    with sqlite3.connect(tmp_path / "data" / "catalog.sqlite") as conn:
+        context = conn.execute(
+            "SELECT items_fts.context FROM items_fts JOIN items ON items.id = items_fts.rowid"
+            " JOIN files ON files.id = items.file_id WHERE files.path = ?",
+            ("Attachments/board.png",)).fetchone()[0]
+    assert "harbour office" in context
+
+
+def test_an_urgent_file_overtakes_a_cold_index(make_vault: MakeVault, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every OCR worker of the cold index is stuck on a slow image; a paste is still read
+    (on the urgent lane, by its own OCR worker), embedded and written."""
+    slow = {f"Slow/slow {i}.png": screenshot(f"SLOW PICTURE {i}") for i in range(4)}
+    vault = make_vault({**slow, "Home.md": "# Home\n\nStart.\n"})
+    release = threading.Event()
+    real = OCR.read
+
+    def read(self: OCR, image: Image.Image) -> str:
+        if image.getpixel((0, 0)) == (255, 255, 255) and image.size == (700, 140) \
+                and not release.is_set() and self is not urgent_worker[0]:
+            release.wait(60)  # the cold index's workers wait here
+        return real(self, image)
+
+    urgent_worker: list[OCR | None] = [None]
+    monkeypatch.setattr(OCR, "read", read)
+    ws = open_workspace(Run(vault, tmp_path / "data").config, writer=True)
+    indexer = ws.indexer()
+    assert indexer.ocr is not None
+    urgent_worker[0] = indexer.ocr._all[-1]
+    done: list[Any] = []
+    worker = threading.Thread(target=lambda: done.append(indexer.run()))
+    try:
+        worker.start()
+        time.sleep(1.0)  # the heavy lane is reading (and stuck on) the slow images
+        (vault / "Paste.png").write_bytes(screenshot("URGENT GIRAFFE CHART"))
+        indexer.urgent.put("Paste.png")
+        deadline = time.monotonic() + 60
+        status = None
+        while time.monotonic() < deadline and status != "indexed":
+            with sqlite3.connect(tmp_path / "data" / "catalog.sqlite") as conn:
+                row = conn.execute("SELECT status FROM files WHERE path = 'Paste.png'"
+                                   ).fetchone()
+            status = row[0] if row else None
+            time.sleep(0.1)
+        assert status == "indexed"  # written while the cold index is stuck
+        with sqlite3.connect(tmp_path / "data" / "catalog.sqlite") as conn:
+            stuck = conn.execute("SELECT count(*) FROM files WHERE path LIKE 'Slow/%'"
+                                 ).fetchone()[0]
+        assert stuck == 0
+    finally:
+        release.set()
+        worker.join(120)
+        indexer.save_vectors()
+        indexer.close()
+        ws.close()
+    assert done and done[0].indexed == 6
+    assert Run(vault, tmp_path / "data").search("giraffe chart")[0][1] == "Paste.png"
