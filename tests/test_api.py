@@ -466,6 +466,9 @@ async def test_status_tells_not_started_from_done(aiohttp_client: Client, make_v
     # queries are embedded by the numpy MiniLM: no torch thread setting (process-wide) that
     # would reach the indexer's model, and no torch import before the first vector answer
     assert isinstance(app[DAEMON].query_model.model, NumpyMiniLM)  # type: ignore[attr-defined]
+    # and pastes are embedded by it: no wait for the indexer's torch model to load
+    indexer = app[DAEMON].service.indexer
+    assert indexer is not None and indexer.urgent_vectorizer.embedder is app[DAEMON].query_model
 
 
 async def test_searches_run_side_by_side_with_the_same_answers(api: Api) -> None:

@@ -157,3 +157,18 @@ def test_an_urgent_file_overtakes_a_cold_index(make_vault: MakeVault, tmp_path: 
         ws.close()
     assert done and done[0].indexed == 6
     assert Run(vault, tmp_path / "data").search("giraffe chart")[0][1] == "Paste.png"
+
+
+def test_an_urgent_model_must_give_the_same_vectors(make_vault: MakeVault, tmp_path: Path
+                                                    ) -> None:
+    ws = open_workspace(Run(make_vault(VAULT), tmp_path / "data").config, writer=True)
+    try:
+        other = MiniLM()
+        other.signature = "minilm:something-else"
+        with pytest.raises(ValueError, match="would not match"):
+            ws.indexer(urgent_embedder=other)
+        indexer = ws.indexer(urgent_embedder=NumpyMiniLM())
+        assert indexer.urgent_vectorizer.embedder.signature == ws.embedder.signature
+        indexer.close()
+    finally:
+        ws.close()

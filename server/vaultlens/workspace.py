@@ -37,7 +37,8 @@ class Workspace:
     writer: bool
     reranker: Reranker | None = None  # loaded for the first searcher that reranks
 
-    def indexer(self, progress: object = None) -> Indexer:
+    def indexer(self, progress: object = None, urgent_embedder: Embedder | None = None
+                ) -> Indexer:
         if not self.writer:
             raise WorkspaceError("opened read-only")
         cfg = self.config
@@ -49,7 +50,7 @@ class Workspace:
         ocr = OCRPool(workers) if cfg.ocr else None
         callback = progress if callable(progress) else None
         return Indexer(cfg.vault, self.data, self.catalog, self.vectors, self.embedder, ocr,
-                       options, callback)
+                       options, callback, urgent_embedder)
 
     def update(self, progress: object = None) -> Summary:
         """Bring the index up to date (a warm run embeds nothing); what is done stays saved,

@@ -85,7 +85,8 @@ class RunState:
 class Indexer:
     def __init__(self, root: Path, data: DataDir, catalog: Catalog, vectors: VectorIndex,
                  embedder: Embedder, ocr: OCRPool | None, options: IndexOptions,
-                 progress: Callable[[Progress], None] | None = None) -> None:
+                 progress: Callable[[Progress], None] | None = None,
+                 urgent_embedder: Embedder | None = None) -> None:
         self.root = root
         self.catalog = catalog
         self.vectors = vectors
@@ -99,6 +100,12 @@ class Indexer:
         self.extract = Extractor(root, data, self._cache, ocr, embedder.supports_images,
                                  options.max_pdf_pages, options.pdf_timeout)
         self.vectorizer = Vectorizer(catalog, embedder)
+        # urgent files may be embedded by another copy of the model (the daemon's query
+        # model: loaded at start, where the indexer's loads torch on its first batch)
+        if urgent_embedder is not None and urgent_embedder.signature != embedder.signature:
+            raise ValueError(f"urgent model {urgent_embedder.signature} is not "
+                             f"{embedder.signature}: its vectors would not match")
+        self.urgent_vectorizer = Vectorizer(catalog, urgent_embedder or embedder)
         self.writer = Writer(catalog, vectors, options.retries)
         self.urgent: SimpleQueue[str] = SimpleQueue()  # vault paths to index before the rest
         self.stop = threading.Event()  # set: the run ends after the files in hand
@@ -324,8 +331,9 @@ class Indexer:
         between writes."""
         if not batch:
             return
-        embedded = self.vectorizer.embed([p.doc for p in batch], st.summary,
-                                         [p.read.file.path for p in batch], between)
+        vectorizer = self.urgent_vectorizer if now else self.vectorizer
+        embedded = vectorizer.embed([p.doc for p in batch], st.summary,
+                                    [p.read.file.path for p in batch], between)
         for p, vectors in zip(batch, embedded, strict=True):
             got, row = p.read, st.rows.get(p.read.file.path)
             assert got.hash is not None

@@ -181,8 +181,10 @@ class Daemon:
         # with a text model, searches have a query model of their own (numpy MiniLM: no
         # torch to import, safe in many threads) and never queue behind the indexer's batches
         query_model = query_model_for(workspace.embedder)
-        service = IndexService(workspace.indexer() if workspace.writer else None,
-                               reconcile_every)
+        # pastes are embedded by the query model too: it is loaded at start, where the
+        # indexer's torch model loads on its first batch (seconds, on a busy machine)
+        service = IndexService(workspace.indexer(urgent_embedder=query_model)
+                               if workspace.writer else None, reconcile_every)
         readers = Readers(cls._readers(workspace, query_model), SEARCH_THREADS)
         daemon = cls(workspace, service, readers, query_model, workspace.data.token())
         service.reopen = daemon.reopen
@@ -221,7 +223,7 @@ class Daemon:
             ws.data.write_daemon_info(self.port, str(ws.config.vault.resolve()))
         self.readers.reopen(self._readers(ws, self.query_model))
         self.workspace = ws
-        return ws.indexer()
+        return ws.indexer(urgent_embedder=self.query_model)
 
     def packer(self) -> Packer:
         """A context packer counting with the query model's tokenizer once it is loaded (the
