@@ -106,6 +106,11 @@ class Indexer:
             raise ValueError(f"urgent model {urgent_embedder.signature} is not "
                              f"{embedder.signature}: its vectors would not match")
         self.urgent_vectorizer = Vectorizer(catalog, urgent_embedder or embedder)
+        # with an urgent model, the indexer's own loads beside the loop (torch takes seconds to
+        # import): batches wait for it, urgent files do not
+        self._loaded = threading.Event()
+        if urgent_embedder is None:
+            self._loaded.set()
         self.writer = Writer(catalog, vectors, options.retries)
         self.urgent: SimpleQueue[str] = SimpleQueue()  # vault paths to index before the rest
         self.stop = threading.Event()  # set: the run ends after the files in hand
@@ -153,6 +158,8 @@ class Indexer:
         st.notes.extend(f for f in work if f.kind == "note")
         st.others.extend(f for f in work if f.kind != "note")
         ahead = ReadAhead(self.extract.read, self.workers)
+        if not self._loaded.is_set():
+            threading.Thread(target=self._load, name="vaultlens-model-load", daemon=True).start()
         try:
             self._loop(st, ahead)
         finally:
@@ -176,6 +183,14 @@ class Indexer:
         summary.seconds = round(time.perf_counter() - start, 3)
         return summary
 
+    def _load(self) -> None:
+        try:
+            self.embedder.embed_texts(["warm up"], "document")
+        except Exception:  # the first batch meets the same error, and records it per file
+            log.exception("the indexing model failed to load")
+        finally:
+            self._loaded.set()
+
     def _loop(self, st: RunState, ahead: ReadAhead) -> None:
         last_save = time.monotonic()
         while True:
@@ -190,6 +205,9 @@ class Indexer:
             got = ahead.ready()
             if got is None and ahead.urgent_in_flight():
                 ahead.wait(0.25, urgent_only=True)  # the cores are the urgent file's: no batch
+                continue
+            if got is None and st.pending and not self._loaded.is_set():
+                self._loaded.wait(0.1)  # the model is loading: serve urgent files meanwhile
                 continue
             if got is None:
                 busy = bool(ahead.in_flight() or st.notes or st.others)
@@ -221,7 +239,8 @@ class Indexer:
             st.done += 1
             return
         st.pending.append(prepared)
-        if sum(len(p.doc.inputs) for p in st.pending) >= self.options.batch_inputs:
+        if (sum(len(p.doc.inputs) for p in st.pending) >= self.options.batch_inputs
+                and self._loaded.is_set()):
             self._flush_pending(st, ahead)
 
     def _flush_pending(self, st: RunState, ahead: ReadAhead) -> None:
@@ -321,6 +340,8 @@ class Indexer:
             doc = image_document(f.path, got.hash, got.ocr_text, got.image, lenders, self.visual)
         else:
             doc = pdf_document(f.path, got.pages, lenders, self.visual, got.hash)
+        if not self.visual:  # the pixels are read: a batch waiting to be embedded keeps text
+            got.image, got.pages = None, []
         return Prepared(got, doc, None, None)
 
     def _flush(self, st: RunState, batch: list[Prepared], now: bool = False,
@@ -362,37 +383,4 @@ class Indexer:
         return changed
 
     def _refresh(self, targets: set[str], summary: Summary) -> None:
-        """Images and PDFs whose notes changed: new context for keyword search, and a new text
-        vector when the text model describes them by that context."""
-        files = self.catalog.files()
-        for path in sorted(targets):
-            row = files.get(path)
-            if (row is None or row.status not in ("indexed", "partial")
-                    or row.kind not in ("image", "pdf")):
-                continue
-            links = self.catalog.links_to(path)
-            items = self.catalog.conn.execute(
-                "SELECT id, page, text, content_hash FROM items WHERE file_id = ? ORDER BY id",
-                (row.id,)).fetchall()
-            if row.kind == "image":
-                doc = image_document(path, str(row.hash), items[0]["text"], None, links,
-                                     visual=False)
-            else:
-                doc = pdf_document(path, [(r["page"], r["text"], None) for r in items], links,
-                                   False, str(row.hash))
-            keep_vectors = self.visual  # pixels do not change when the words around them do
-            vectors = (None if keep_vectors
-                       else self.vectorizer.embed([doc], summary, [path], again=True)[0])
-            if vectors is not None and vectors.failure:
-                continue  # the old description stays; the next change of its notes retries
-            self.writer.in_sync = False
-            with self.catalog.transaction():
-                for i, item in enumerate(items):
-                    self.catalog.set_fts(item["id"], *doc.fts[i])
-                    if not keep_vectors:
-                        self.catalog.set_content_hash(item["id"], doc.items[i]["content_hash"])
-                self.catalog.bump_version()
-            if vectors is not None:
-                self.vectors.upsert([int(r["id"]) for r in items], vectors.vectors)
-            self.writer.in_sync = True
-
+        self.writer.redescribe(targets, self.vectorizer, self.visual, summary)

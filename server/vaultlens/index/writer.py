@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vaultlens.extract.documents import Document
+from vaultlens.extract.documents import Document, image_document, pdf_document
 from vaultlens.index.catalog import Catalog, FileRow
-from vaultlens.index.vectorizer import Embedded
+from vaultlens.index.report import Summary
+from vaultlens.index.vectorizer import Embedded, Vectorizer
 from vaultlens.index.vectors import VectorIndex
 from vaultlens.vault.vault import VaultFile
 
@@ -104,3 +105,40 @@ class Writer:
         wait = min(self.retries.retry_base * 2 ** (tries - 1), 6 * 3600.0)
         return (f"{failure} (indexed without it; try {tries} of {most}, the next in "
                 f"{wait / 60:.0f} min)"), time.time() + wait
+
+    def redescribe(self, targets: set[str], vectorizer: Vectorizer, visual: bool,
+                   summary: Summary) -> None:
+        """Images and PDFs whose notes changed: new context for keyword search, and a new text
+        vector when the text model describes them by that context."""
+        files = self.catalog.files()
+        for path in sorted(targets):
+            row = files.get(path)
+            if (row is None or row.status not in ("indexed", "partial")
+                    or row.kind not in ("image", "pdf")):
+                continue
+            links = self.catalog.links_to(path)
+            items = self.catalog.conn.execute(
+                "SELECT id, page, text, content_hash FROM items WHERE file_id = ? ORDER BY id",
+                (row.id,)).fetchall()
+            if row.kind == "image":
+                doc = image_document(path, str(row.hash), items[0]["text"], None, links,
+                                     visual=False)
+            else:
+                doc = pdf_document(path, [(r["page"], r["text"], None) for r in items], links,
+                                   False, str(row.hash))
+            keep_vectors = visual  # pixels do not change when the words around them do
+            vectors = (None if keep_vectors
+                       else vectorizer.embed([doc], summary, [path], again=True)[0])
+            if vectors is not None and vectors.failure:
+                continue  # the old description stays; the next change of its notes retries
+            self.in_sync = False
+            with self.catalog.transaction():
+                for i, item in enumerate(items):
+                    self.catalog.set_fts(item["id"], *doc.fts[i])
+                    if not keep_vectors:
+                        self.catalog.set_content_hash(item["id"], doc.items[i]["content_hash"])
+                self.catalog.bump_version()
+            if vectors is not None:
+                self.vectors.upsert([int(r["id"]) for r in items], vectors.vectors)
+            self.in_sync = True
+
