@@ -106,9 +106,11 @@ class Indexer:
             raise ValueError(f"urgent model {urgent_embedder.signature} is not "
                              f"{embedder.signature}: its vectors would not match")
         self.urgent_vectorizer = Vectorizer(catalog, urgent_embedder or embedder)
-        # with an urgent model, the indexer's own loads beside the loop (torch takes seconds to
-        # import): batches wait for it, urgent files do not
+        # with an urgent model, the indexer's own loads beside the loop when the first file
+        # needs it (torch takes seconds to import; a vault with nothing new never pays):
+        # batches wait for it, urgent files do not
         self._loaded = threading.Event()
+        self._loading = False
         if urgent_embedder is None:
             self._loaded.set()
         self.writer = Writer(catalog, vectors, options.retries)
@@ -158,8 +160,6 @@ class Indexer:
         st.notes.extend(f for f in work if f.kind == "note")
         st.others.extend(f for f in work if f.kind != "note")
         ahead = ReadAhead(self.extract.read, self.workers)
-        if not self._loaded.is_set():
-            threading.Thread(target=self._load, name="vaultlens-model-load", daemon=True).start()
         try:
             self._loop(st, ahead)
         finally:
@@ -239,6 +239,9 @@ class Indexer:
             st.done += 1
             return
         st.pending.append(prepared)
+        if not self._loading and not self._loaded.is_set():
+            self._loading = True
+            threading.Thread(target=self._load, name="vaultlens-model-load", daemon=True).start()
         if (sum(len(p.doc.inputs) for p in st.pending) >= self.options.batch_inputs
                 and self._loaded.is_set()):
             self._flush_pending(st, ahead)
