@@ -23,6 +23,7 @@ from vaultlens.embedders.base import Input, Role, Vectors
 from vaultlens.embedders.minilm import MiniLM, length_batches
 from vaultlens.embedders.minilm_numpy import NumpyMiniLM
 from vaultlens.extract.ocr import OCR
+from vaultlens.vault.notes import NoteParser
 from vaultlens.workspace import open_workspace
 
 TEXTS = ["how do I sync my vault", "Obsidian 同步 设置 在哪里", "", "x",
@@ -95,11 +96,22 @@ def test_embeddings_are_batched_across_files(make_vault: MakeVault, tmp_path: Pa
 
 
 def test_an_image_written_before_its_note_gets_the_notes_words(
-        make_vault: MakeVault, tmp_path: Path) -> None:
+        make_vault: MakeVault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Files are written as their reads finish, so an image may be written before the note
-    that embeds it: the end of the run describes it again by that note."""
+    that embeds it: the end of the run describes it again by that note. The note is made
+    slow to read, so the image is surely written first."""
+    real = NoteParser.parse_bytes
+
+    def slow(self: NoteParser, data: bytes, path: str) -> Any:
+        time.sleep(2.0 if path == "Trips/Pier.md" else 0)
+        return real(self, data, path)
+
+    monkeypatch.setattr(NoteParser, "parse_bytes", slow)
     run = Run(make_vault(VAULT), tmp_path / "data")
-    run.index()
+    run.index(ocr=False)  # no OCR: the image is read at once
+    with sqlite3.connect(tmp_path / "data" / "catalog.sqlite") as conn:
+        order = [r[0] for r in conn.execute("SELECT path FROM files ORDER BY id")]
+    assert order.index("Attachments/board.png") < order.index("Trips/Pier.md")
     with sqlite3.connect(tmp_path / "data" / "catalog.sqlite") as conn:
         context = conn.execute(
             "SELECT items_fts.context FROM items_fts JOIN items ON items.id = items_fts.rowid"
