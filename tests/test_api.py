@@ -465,7 +465,9 @@ async def test_status_tells_not_started_from_done(aiohttp_client: Client, make_v
     assert done["state"] == "idle" and done["runs"] >= 1 and not done["indexing"]
     # queries are embedded by the numpy MiniLM: no torch thread setting (process-wide) that
     # would reach the indexer's model, and no torch import before the first vector answer
-    assert isinstance(app[DAEMON].query_model.model, NumpyMiniLM)  # type: ignore[attr-defined]
+    # (inside the query cache and the batching of queries that arrive together)
+    assert isinstance(app[DAEMON].query_model.model.model,  # type: ignore[attr-defined]
+                      NumpyMiniLM)
     # and pastes are embedded by it: no wait for the indexer's torch model to load
     indexer = app[DAEMON].service.indexer
     assert indexer is not None and indexer.urgent_vectorizer.embedder is app[DAEMON].query_model

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from vaultlens.embedders.base import Embedder, Input, ModelError, Role, Vectors, normalise
-from vaultlens.embedders.minilm import MiniLM, bundled_path
+from vaultlens.embedders.minilm import MiniLM, bundled_path, length_batches
 
 Array = NDArray[np.float32]
 
@@ -48,6 +48,8 @@ class NumpyMiniLM(Embedder):
     dimension = MiniLM.dimension
     supports_images = False
     max_tokens = MiniLM.max_tokens
+    batch_size = 64
+    batch_tokens = 1024  # padded tokens per forward pass: see minilm.length_batches
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or bundled_path()
@@ -55,11 +57,11 @@ class NumpyMiniLM(Embedder):
             if not (self.path / need).is_file():
                 raise ModelError(f"{self.path}: no MiniLM model here ({need} missing)")
         self.signature = f"minilm:all-MiniLM-L6-v2:{self.dimension}:mean:{self.max_tokens}"
-        self._loaded: tuple[Any, dict[str, Array], dict[str, Any]] | None = None
+        self._loaded: tuple[Any, Weights] | None = None
         self._counter: Any = None  # a second tokenizer, which never truncates
         self._lock = threading.Lock()  # the first calls load once
 
-    def _load(self) -> tuple[Any, dict[str, Array], dict[str, Any]]:
+    def _load(self) -> tuple[Any, Weights]:
         with self._lock:
             if self._loaded is None:
                 from safetensors.numpy import load_file
@@ -67,14 +69,14 @@ class NumpyMiniLM(Embedder):
 
                 try:
                     tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
-                    weights = load_file(self.path / "model.safetensors")
-                    config = json.loads((self.path / "config.json").read_text())
-                except (OSError, ValueError) as exc:
+                    weights = Weights(load_file(self.path / "model.safetensors"),
+                                      json.loads((self.path / "config.json").read_text()))
+                except (OSError, ValueError, KeyError) as exc:
                     raise ModelError(f"{self.path}: cannot load MiniLM ({exc})") from exc
                 # set once, before any thread encodes: changing it later is not thread-safe
                 tokenizer.enable_truncation(self.max_tokens)
                 tokenizer.no_padding()
-                self._loaded = (tokenizer, weights, config)
+                self._loaded = (tokenizer, weights)
             return self._loaded
 
     def count_tokens(self, text: str) -> int | None:
@@ -88,43 +90,80 @@ class NumpyMiniLM(Embedder):
         return len(self._counter.encode(text, add_special_tokens=False).ids)
 
     def embed(self, inputs: Sequence[Input], role: Role) -> Vectors:
-        tokenizer, w, config = self._load()
+        tokenizer, w = self._load()
+        if any(item.image is not None for item in inputs):
+            raise ModelError("minilm embeds text only; visual search is off")
+        # one by one: encode_batch starts the tokenizer's own thread pool, which then warns in
+        # every process the daemon forks (OCR workers)
+        ids = [tokenizer.encode(item.text or "").ids for item in inputs]
         out = np.zeros((len(inputs), self.dimension), dtype=np.float32)
-        for row, item in enumerate(inputs):  # one at a time: a query is one text, no padding
-            if item.image is not None:
-                raise ModelError("minilm embeds text only; visual search is off")
-            ids = np.asarray(tokenizer.encode(item.text or "").ids, dtype=np.int64)
-            out[row] = self._forward(ids, w, config).mean(0)
+        for batch in length_batches([len(x) for x in ids], self.batch_size, self.batch_tokens):
+            longest = max(len(ids[i]) for i in batch)
+            padded = np.zeros((len(batch), longest), dtype=np.int64)
+            mask = np.zeros((len(batch), longest), dtype=bool)
+            for row, i in enumerate(batch):
+                padded[row, : len(ids[i])] = ids[i]
+                mask[row, : len(ids[i])] = True
+            hidden = w.forward(padded, mask)
+            out[batch] = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
         return normalise(out)
 
-    @staticmethod
-    def _forward(ids: NDArray[np.int64], w: dict[str, Array], config: dict[str, Any]) -> Array:
-        eps = float(config["layer_norm_eps"])
-        heads = int(config["num_attention_heads"])
-        x = (w["embeddings.word_embeddings.weight"][ids]
-             + w["embeddings.position_embeddings.weight"][: len(ids)]
-             + w["embeddings.token_type_embeddings.weight"][0])
-        x = layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
-        n, size = x.shape
-        d = size // heads
+
+class Weights:
+    """MiniLM's weights laid out for numpy: each dense layer's matrix transposed and
+    contiguous (a transposed view made every product about twice as slow), and the query, key
+    and value projections joined into one product."""
+
+    def __init__(self, raw: dict[str, Array], config: dict[str, Any]) -> None:
+        self.eps = float(config["layer_norm_eps"])
+        self.heads = int(config["num_attention_heads"])
+        e = "embeddings."
+        self.words = raw[e + "word_embeddings.weight"]
+        self.positions = raw[e + "position_embeddings.weight"]
+        self.token_type = raw[e + "token_type_embeddings.weight"][0]
+        self.norm = (raw[e + "LayerNorm.weight"], raw[e + "LayerNorm.bias"])
+        self.layers: list[dict[str, Array]] = []
         for i in range(int(config["num_hidden_layers"])):
             p = f"encoder.layer.{i}."
 
-            def dense(v: Array, name: str, p: str = p) -> Array:
-                out: Array = v @ w[p + name + ".weight"].T + w[p + name + ".bias"]
-                return out
+            def dense(*names: str, p: str = p) -> tuple[Array, Array]:
+                matrix = np.concatenate([raw[p + n + ".weight"] for n in names])
+                bias = np.concatenate([raw[p + n + ".bias"] for n in names])
+                return np.ascontiguousarray(matrix.T), bias
 
-            q, k, v = (dense(x, f"attention.self.{m}").reshape(n, heads, d).transpose(1, 0, 2)
-                       for m in ("query", "key", "value"))
-            scores = q @ k.transpose(0, 2, 1) / np.sqrt(d)
+            qkv = dense(*(f"attention.self.{m}" for m in ("query", "key", "value")))
+            out, inter, down = (dense("attention.output.dense"), dense("intermediate.dense"),
+                                dense("output.dense"))
+            self.layers.append({
+                "qkv": qkv[0], "qkv_b": qkv[1], "out": out[0], "out_b": out[1],
+                "inter": inter[0], "inter_b": inter[1], "down": down[0], "down_b": down[1],
+                "norm1": raw[p + "attention.output.LayerNorm.weight"],
+                "norm1_b": raw[p + "attention.output.LayerNorm.bias"],
+                "norm2": raw[p + "output.LayerNorm.weight"],
+                "norm2_b": raw[p + "output.LayerNorm.bias"]})
+
+    def forward(self, ids: NDArray[np.int64], mask: NDArray[np.bool_]) -> Array:
+        """The last hidden states, (batch, tokens, size), of padded ``ids``; ``mask`` marks
+        the real tokens (padding is never attended to)."""
+        rows, n = ids.shape
+        x = self.words[ids] + self.positions[:n] + self.token_type
+        size = x.shape[-1]
+        x = layer_norm(x.reshape(rows * n, size), *self.norm, self.eps)
+        d = size // self.heads
+        # padded keys get a large negative score: exp() makes their weight exactly 0
+        hide = np.where(mask, 0.0, -1e9).astype(np.float32)[:, None, None, :]
+        for layer in self.layers:
+            qkv = (x @ layer["qkv"] + layer["qkv_b"]).reshape(rows, n, 3, self.heads, d)
+            q, k, v = qkv.transpose(2, 0, 3, 1, 4)  # each (rows, heads, n, d)
+            scores = q @ k.transpose(0, 1, 3, 2) / np.float32(np.sqrt(d)) + hide
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             attn = (scores / scores.sum(-1, keepdims=True)) @ v
-            attn = attn.transpose(1, 0, 2).reshape(n, size)
-            x = layer_norm(x + dense(attn, "attention.output.dense"),
-                           w[p + "attention.output.LayerNorm.weight"],
-                           w[p + "attention.output.LayerNorm.bias"], eps)
-            h = dense(x, "intermediate.dense")
-            h = 0.5 * h * (1.0 + erf(h / np.float32(np.sqrt(2.0))))
-            x = layer_norm(x + dense(h, "output.dense"), w[p + "output.LayerNorm.weight"],
-                           w[p + "output.LayerNorm.bias"], eps)
-        return x
+            attn = attn.transpose(0, 2, 1, 3).reshape(rows * n, size)
+            x = layer_norm(x + attn @ layer["out"] + layer["out_b"], layer["norm1"],
+                           layer["norm1_b"], self.eps)
+            h: Array = x @ layer["inter"] + layer["inter_b"]
+            h = h * np.float32(0.5) * (np.float32(1.0) + erf(h / np.float32(np.sqrt(2.0))))
+            x = layer_norm(x + h @ layer["down"] + layer["down_b"], layer["norm2"],
+                           layer["norm2_b"], self.eps)
+        out: Array = x.reshape(rows, n, size)
+        return out

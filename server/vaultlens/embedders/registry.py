@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from vaultlens.embedders.base import Embedder, ModelError
@@ -23,7 +24,9 @@ def load(name: str = "auto", *, dims: int | None = None, max_image_tokens: int =
     if name == "minilm":
         return MiniLM(threads=threads), "model minilm: text only; visual search is off"
     if name == MultilingualUSE.name:
-        return MultilingualUSE(threads=threads), (
+        # its thread count is set for each of its calls: a daemon holds numpy's BLAS to one
+        # thread for searches, and indexing must still use every core
+        return MultilingualUSE(threads=threads or os.cpu_count() or 1), (
             f"model {name}: text only; visual search is off")
     if name == "auto":
         for candidate in AUTO_ORDER:
@@ -50,17 +53,20 @@ def query_model_for(indexer_model: Embedder) -> Embedder:
     gets a copy of its own, so a query never waits for an indexing batch; for the bundled
     MiniLM that is the numpy one (no torch to import at start, safe in many threads). A
     visual model is too big to load twice: searches share it (its lock makes a query wait
-    for at most the batch in hand). Repeated queries come from a cache."""
+    for at most the batch in hand). Queries that arrive together are embedded in one batch
+    (coalesce.py), and repeated ones come from a cache."""
     from vaultlens.embedders.cache import QueryCache
+    from vaultlens.embedders.coalesce import Coalesced
     from vaultlens.embedders.minilm import MiniLM
     from vaultlens.embedders.minilm_numpy import NumpyMiniLM
     from vaultlens.embedders.use import MultilingualUSE
 
+    query_model: Embedder = indexer_model
     if isinstance(indexer_model, MiniLM):
-        return QueryCache(NumpyMiniLM(indexer_model.path))
-    if isinstance(indexer_model, MultilingualUSE):
-        return QueryCache(MultilingualUSE())
-    return QueryCache(indexer_model)
+        query_model = NumpyMiniLM(indexer_model.path)
+    elif isinstance(indexer_model, MultilingualUSE):
+        query_model = MultilingualUSE()  # no thread count of its own: the daemon's (one)
+    return QueryCache(Coalesced(query_model))
 
 
 def pull(name: str) -> Path:

@@ -61,6 +61,9 @@ class FileRow:
     retry_at: float = 0.0  # for a "partial" file: not retried before this (unix seconds)
 
 
+STEMS_KEPT = 100_000  # words whose stem a connection remembers
+
+
 class Catalog(Lookups):
     """One connection; the indexer is the only writer. Open with :meth:`open`."""
 
@@ -68,6 +71,13 @@ class Catalog(Lookups):
         self.conn = conn
         self.path = path
         self.identity = (0, 0)  # (device, inode) of the file when opened
+        # what every search asks again: a word's stem (the tokenizer's: it never changes),
+        # and, until the index changes, how many items hold a stem and how many items there are
+        self._stems: dict[str, str] = {}
+        self._stem_counts: dict[str, int] = {}
+        self._item_total: int | None = None
+        self._seen: tuple[int, int] = (-1, -1)
+        self.commits = 0  # by this connection: data_version counts only the others'
 
     @classmethod
     def open(cls, path: Path) -> Catalog:
@@ -133,6 +143,7 @@ class Catalog(Lookups):
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
+        self.commits += 1
 
     # meta ---------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -216,7 +227,23 @@ class Catalog(Lookups):
 
     def term_frequencies(self, words: list[str]) -> list[tuple[str, int]]:
         """How many items hold each word, after the index's own stemming (porter): a word in a
-        large share of items tells BM25 almost nothing and costs the most to rank."""
+        large share of items tells BM25 almost nothing and costs the most to rank. Both are
+        remembered (a search's words come back in the next one) until the index changes."""
+        self._forget_if_changed()
+        unknown = [w for w in dict.fromkeys(words) if w not in self._stems]
+        if unknown:
+            if len(self._stems) > STEMS_KEPT:
+                self._stems.clear()
+            self._stems.update(self._stem(unknown))
+        for stem in {self._stems[w] for w in words} - self._stem_counts.keys():
+            row = self.conn.execute("SELECT doc FROM items_vocab WHERE term = ?",
+                                    (stem,)).fetchone()
+            self._stem_counts[stem] = int(row[0]) if row else 0
+        return [(w, self._stem_counts[self._stems[w]]) for w in words]
+
+    def _stem(self, words: list[str]) -> dict[str, str]:
+        """Each word's stem, by a temporary FTS5 table with the index's tokenizer ("" for a
+        word it drops)."""
         self.conn.execute(
             "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words USING fts5("
             "w, tokenize = 'porter unicode61 remove_diacritics 2')")
@@ -227,12 +254,23 @@ class Catalog(Lookups):
                               list(enumerate(words)))
         stems = {int(doc): term for term, doc in self.conn.execute(
             "SELECT term, doc FROM temp.query_terms")}
-        counts: dict[str, int] = {}
-        for stem in set(stems.values()):
-            row = self.conn.execute("SELECT doc FROM items_vocab WHERE term = ?",
-                                    (stem,)).fetchone()
-            counts[stem] = int(row[0]) if row else 0
-        return [(w, counts.get(stems.get(i, ""), 0)) for i, w in enumerate(words)]
+        return {w: stems.get(i, "") for i, w in enumerate(words)}
+
+    def item_count(self) -> int:
+        """Items in the index (remembered until it changes)."""
+        self._forget_if_changed()
+        if self._item_total is None:
+            self._item_total = int(self.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+        return self._item_total
+
+    def _forget_if_changed(self) -> None:
+        """Drop the remembered counts when items may have changed since they were counted:
+        another connection committed (SQLite's data_version), or this one did."""
+        seen = (int(self.conn.execute("PRAGMA data_version").fetchone()[0]), self.commits)
+        if seen != self._seen:
+            self._seen = seen
+            self._stem_counts.clear()
+            self._item_total = None
 
     def item(self, item_id: int) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self.conn.execute(

@@ -253,7 +253,7 @@ class Searcher:
                                          (name,)).fetchone() is not None
 
     def _item_count(self) -> int:
-        return int(self.catalog.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+        return self.catalog.item_count()
 
     def passages(self, scores: dict[int, float]) -> list[tuple[float, list[int]]]:
         """Hits ranked as passages: candidate paragraphs that follow one another under one

@@ -175,9 +175,19 @@ class Daemon:
         default_factory=lambda: ThreadPoolExecutor(SEARCH_THREADS,
                                                     thread_name_prefix="vaultlens-search"))
     port: int | None = None  # where `vaultlens serve` listens, once it said so in daemon.json
+    blas: Any = None  # numpy's BLAS thread limit, given back at close (see open)
 
     @classmethod
     def open(cls, workspace: Workspace, reconcile_every: float) -> Daemon:
+        from threadpoolctl import threadpool_limits
+
+        # In the daemon, numpy's BLAS does small products for searches (the query model,
+        # candidate cosines). With a thread per core, a search's product waits spinning for a
+        # helper thread that another search holds off the core: at eight searches at once that
+        # doubled the CPU each one costs. One thread each is faster for all of them. The
+        # indexer's torch models have threads of their own, and the one numpy model that
+        # indexes (USE) raises the limit for its own calls (embedders/use.py).
+        blas = threadpool_limits(1, user_api="blas")
         # with a text model, searches have a query model of their own (numpy MiniLM: no
         # torch to import, safe in many threads) and never queue behind the indexer's batches
         query_model = query_model_for(workspace.embedder)
@@ -186,7 +196,8 @@ class Daemon:
         service = IndexService(workspace.indexer(urgent_embedder=query_model)
                                if workspace.writer else None, reconcile_every)
         readers = Readers(cls._readers(workspace, query_model), SEARCH_THREADS)
-        daemon = cls(workspace, service, readers, query_model, workspace.data.token())
+        daemon = cls(workspace, service, readers, query_model, workspace.data.token(),
+                     blas=blas)
         service.reopen = daemon.reopen
         return daemon
 
@@ -312,6 +323,8 @@ class Daemon:
     def close(self) -> None:
         self.search_pool.shutdown(wait=True)
         self.readers.close()
+        if self.blas is not None:
+            self.blas.restore_original_limits()
 
 
 DAEMON = web.AppKey("daemon", Daemon)

@@ -1,0 +1,142 @@
+"""What lets searches run side by side cheaply: queries that arrive together are embedded in one
+batch, a connection remembers term counts until the index changes, and the daemon holds
+numpy's BLAS to one thread while it runs (and gives the setting back)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+from test_indexer import VAULT, MakeVault
+from vaultlens.config import Config
+from vaultlens.embedders.base import Embedder, Input, ModelError, Role, Vectors, normalise
+from vaultlens.embedders.coalesce import Coalesced
+from vaultlens.embedders.minilm_numpy import NumpyMiniLM
+from vaultlens.index.catalog import Catalog
+from vaultlens.serve.service import Daemon
+from vaultlens.workspace import open_workspace
+
+
+class Slow(Embedder):
+    """A deterministic text model that takes 50 ms a call, and records each call's size."""
+
+    name = signature = "slow"
+    dimension = 8
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.calls: list[int] = []
+        self.fail_on = fail_on
+        self.lock = threading.Lock()
+
+    def embed(self, inputs: Sequence[Input], role: Role) -> Vectors:
+        with self.lock:
+            self.calls.append(len(inputs))
+        time.sleep(0.05)
+        texts = [i.text or "" for i in inputs]
+        if self.fail_on in texts:
+            raise ModelError(f"cannot embed {self.fail_on!r}")
+        rows = [[len(t), sum(map(ord, t)) % 97, 1, 0, 0, 0, 0, (hash(t) % 5) + 1] for t in texts]
+        return normalise(np.asarray(rows, dtype=np.float32))
+
+
+def ask_at_once(model: Embedder, texts: list[str]) -> list[Vectors | BaseException]:
+    start = threading.Barrier(len(texts))
+
+    def one(text: str) -> Vectors | BaseException:
+        start.wait()
+        try:
+            row: Vectors = model.embed_texts([text], "query")[0]
+            return row
+        except ModelError as exc:
+            return exc
+
+    with ThreadPoolExecutor(len(texts)) as pool:
+        return list(pool.map(one, texts))
+
+
+def test_queries_that_arrive_together_share_a_forward_pass() -> None:
+    slow = Slow()
+    model = Coalesced(slow)
+    texts = [f"query number {i}" for i in range(16)]
+    got = ask_at_once(model, texts)
+    alone = Slow().embed_texts(texts, "query")
+    for row, expected in zip(got, alone, strict=True):
+        assert isinstance(row, np.ndarray)
+        np.testing.assert_allclose(row, expected)
+    # the first caller runs alone; the others wait and go together in one or two rounds
+    assert sum(slow.calls) == 16 and len(slow.calls) <= 4, slow.calls
+    assert model.rounds == len(slow.calls)
+    # documents (a paste's chunks) go straight to the model, in one call
+    model.embed_texts(["a", "b", "c"], "document")
+    assert slow.calls[-1] == 3
+
+
+def test_a_failed_batch_fails_its_callers_and_the_next_round_works() -> None:
+    model = Coalesced(Slow(fail_on="bad"))
+    got = ask_at_once(model, ["fine one", "bad", "fine two", "fine three"])
+    errors = [g for g in got if isinstance(g, BaseException)]
+    assert any("cannot embed 'bad'" in str(e) for e in errors)  # its caller hears why
+    assert isinstance(got[1], ModelError)
+    # nobody is left waiting, and the lead is free again
+    assert model.embed_texts(["fine again"], "query").shape == (1, 8)
+
+
+def test_the_numpy_model_batched_equals_one_at_a_time() -> None:
+    model = NumpyMiniLM()
+    texts = ["sync", "how do I sync my vault between phone and laptop", "x " * 300, ""]
+    together = model.embed_texts(texts, "query")
+    alone = np.concatenate([model.embed_texts([t], "query") for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)  # padding changes nothing
+
+
+def test_term_counts_are_remembered_until_the_index_changes(make_vault: MakeVault,
+                                                             tmp_path: Path) -> None:
+    cfg = Config(vault=make_vault(VAULT), data_dir=tmp_path / "data", model="minilm", ocr=False)
+    ws = open_workspace(cfg, True)
+    try:
+        ws.update()
+        reader = Catalog.open(ws.data.catalog)
+        before = dict(reader.term_frequencies(["storm", "pier", "zebra"]))
+        total = reader.item_count()
+        assert before["storm"] > 0 and before["zebra"] == 0
+        # another connection adds a note with "zebra": the reader sees it on its next search
+        (cfg.vault / "Zoo.md").write_text("# Zoo\n\nA zebra, and a storm over the zoo.\n")
+        ws.update()
+        after = dict(reader.term_frequencies(["storm", "pier", "zebra"]))
+        assert after["zebra"] == 1 and after["storm"] == before["storm"] + 1
+        assert reader.item_count() > total
+        # and this connection's own commits count too
+        assert dict(ws.catalog.term_frequencies(["zebra"]))["zebra"] == 1
+        with ws.catalog.transaction() as conn:
+            conn.execute("DELETE FROM items_fts WHERE rowid IN (SELECT id FROM items"
+                         " WHERE text LIKE '%zebra%')")
+        assert dict(ws.catalog.term_frequencies(["zebra"]))["zebra"] == 0
+        reader.close()
+    finally:
+        ws.close()
+
+
+def blas_threads() -> list[int]:
+    return [int(x["num_threads"]) for x in threadpool_info() if x["user_api"] == "blas"]
+
+
+def test_the_daemon_holds_numpys_blas_to_one_thread_and_gives_it_back(
+        make_vault: MakeVault, tmp_path: Path) -> None:
+    before = blas_threads()
+    if not before or max(before) < 2:
+        pytest.skip("numpy's BLAS has one thread here already")
+    cfg = Config(vault=make_vault(VAULT), data_dir=tmp_path / "data", model="minilm", ocr=False)
+    daemon = Daemon.open(open_workspace(cfg, True), reconcile_every=3600)
+    try:
+        assert blas_threads() == [1] * len(before)
+    finally:
+        daemon.close()
+        daemon.workspace.close()
+    assert blas_threads() == before
