@@ -11,7 +11,8 @@ Each run indexes the vault into an empty data dir (MiniLM + OCR):
     first run (the daemon should match the CLI);
   - pastes during a cold index: the daemon indexes the vault from scratch while a screenshot
     (a made-up word drawn into it) and a note embedding it are written every few seconds; time
-    from the write until a search for the word returns the screenshot.
+    from the write until a search for the word returns the screenshot. Pastes begin when the
+    cold index has written its first file.
 """
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ def daemon_cold(vault: Path, pastes: int) -> tuple[float, list[float]]:
         took: list[float] = []
         try:
             daemon.wait_ready()
+            # pastes begin once the cold index is under way (its first file written); one in
+            # the daemon's first second or two also waits for the OCR models to load
+            while pastes and daemon.call("/api/status")["progress"]["done"] < 1:
+                time.sleep(0.1)
             for i in range(pastes):
                 if daemon.call("/api/status")["state"] == "idle":
                     break

@@ -1,6 +1,6 @@
 """Indexing with read-ahead: files read on worker threads, embedded in batches that span files,
-written one transaction each; urgent files overtake the cold index; the MiniLM batching and the
-numpy query model give the torch model's vectors."""
+written one transaction each; urgent files overtake the cold index; both MiniLMs (torch for
+indexing, numpy for queries) give transformers' vectors."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,12 @@ import pytest
 from PIL import Image
 
 from test_indexer import VAULT, MakeVault, Run, screenshot
+from vaultlens.config import Config
 from vaultlens.embedders.base import Input, Role, Vectors
 from vaultlens.embedders.minilm import MiniLM, length_batches
 from vaultlens.embedders.minilm_numpy import NumpyMiniLM
 from vaultlens.extract.ocr import OCR
+from vaultlens.index.indexer import Indexer
 from vaultlens.vault.notes import NoteParser
 from vaultlens.workspace import open_workspace
 
@@ -48,13 +51,56 @@ def test_minilm_batched_by_length_equals_one_at_a_time() -> None:
     np.testing.assert_allclose(together, alone, atol=1e-5)
 
 
-def test_numpy_minilm_gives_the_torch_vectors_and_token_counts() -> None:
-    numpy_model, torch_model = NumpyMiniLM(), MiniLM()
+def test_minilm_documents_in_bfloat16_keep_their_direction() -> None:
+    """bfloat16 is a rounding of the same model: every document's cosine to its float32
+    vector is above 0.9999, and queries are float32 either way."""
+    texts = [t for t in TEXTS if t] * 3
+    half, full = MiniLM(bf16=True), MiniLM(bf16=False)
+    a, b = half.embed_texts(texts, "document"), full.embed_texts(texts, "document")
+    assert not np.array_equal(a, b)  # bfloat16 really ran
+    assert float((a * b).sum(1).min()) > 0.9999
+    np.testing.assert_array_equal(half.embed_texts(texts, "query"),
+                                  full.embed_texts(texts, "query"))
+    assert half.signature == full.signature
+
+
+def reference_vectors(texts: list[str]) -> tuple[Vectors, Any]:
+    """MiniLM as transformers runs it (BertModel, mean pooling): what both of ours must give."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    path = MiniLM().path
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+    enc = tokenizer(texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
+    with torch.inference_mode():
+        hidden = model(**enc).last_hidden_state
+    mask = enc["attention_mask"].unsqueeze(-1).float()
+    pooled = ((hidden * mask).sum(1) / mask.sum(1)).numpy()
+    return pooled / np.linalg.norm(pooled, axis=1, keepdims=True), tokenizer
+
+
+def test_both_minilms_give_transformers_vectors_and_token_counts() -> None:
+    expected, tokenizer = reference_vectors(TEXTS)
+    numpy_model, torch_model = NumpyMiniLM(), MiniLM(bf16=False)
     assert numpy_model.signature == torch_model.signature  # one index serves both
-    np.testing.assert_allclose(numpy_model.embed_texts(TEXTS, "query"),
-                               torch_model.embed_texts(TEXTS, "query"), atol=1e-5)
+    for model in (numpy_model, torch_model):
+        np.testing.assert_allclose(model.embed_texts(TEXTS, "query"), expected, atol=1e-5)
+        np.testing.assert_allclose(model.embed_texts(TEXTS, "document"), expected, atol=1e-5)
     long = "word " * 700 + "同步 " * 40
-    assert numpy_model.count_tokens(long) == torch_model.count_tokens(long) > 256
+    count = len(tokenizer(long, add_special_tokens=False, truncation=False)["input_ids"])
+    assert numpy_model.count_tokens(long) == torch_model.count_tokens(long) == count > 256
+
+
+def test_the_indexers_minilm_needs_no_transformers() -> None:
+    """transformers' import and model building took three seconds before the first batch,
+    holding the GIL in the daemon while a paste waited."""
+    code = ("import sys; from vaultlens.embedders.minilm import MiniLM; "
+            "v = MiniLM().embed_texts(['sync'], 'document'); "
+            "print(v.shape, 'torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "(1, 384) True False"
 
 
 def test_numpy_minilm_is_safe_in_many_threads() -> None:
@@ -93,6 +139,42 @@ def test_embeddings_are_batched_across_files(make_vault: MakeVault, tmp_path: Pa
     summary = Run(make_vault(files), tmp_path / "data").index(ocr=False)
     assert summary.indexed == 40 and summary.embedded == sum(calls) == 40
     assert len(calls) < 40 / 2, calls  # many notes to a call, not one call per note
+
+
+def test_files_read_while_the_model_loads_are_written_batch_by_batch(
+        make_vault: MakeVault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the daemon the indexer's model loads beside the loop, and the notes read meanwhile
+    wait for it: they are then embedded and written a batch at a time, not all in one go (a
+    whole vault, with no progress and everything in flight until it is done)."""
+    files: dict[str, str | bytes] = {
+        f"Notes/Note {i}.md": f"# Note {i}\n\nParagraph about topic {i}.\n" for i in range(40)}
+    vault = make_vault(files)
+    real_load = MiniLM._load
+
+    def slow_load(self: MiniLM) -> Any:
+        time.sleep(1.5)  # every note is read by now
+        return real_load(self)
+
+    monkeypatch.setattr(MiniLM, "_load", slow_load)
+    ws = open_workspace(Config(vault=vault, data_dir=tmp_path / "data", model="minilm",
+                               ocr=False), True)
+    indexer = ws.indexer(urgent_embedder=NumpyMiniLM())
+    indexer.options = replace(indexer.options, batch_inputs=8)
+    batches: list[int] = []
+    real_flush = Indexer._flush
+
+    def recording(self: Indexer, st: Any, batch: list[Any], *args: Any, **kw: Any) -> None:
+        batches.append(len(batch))
+        real_flush(self, st, batch, *args, **kw)
+
+    monkeypatch.setattr(Indexer, "_flush", recording)
+    try:
+        summary = indexer.run()
+    finally:
+        indexer.close()
+        ws.close()
+    assert summary.indexed == 40 and sum(batches) == 40
+    assert len(batches) >= 5 and max(batches) <= 8, batches
 
 
 def test_an_image_written_before_its_note_gets_the_notes_words(

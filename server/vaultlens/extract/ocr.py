@@ -248,11 +248,11 @@ class OCRPool:
 
 
 def _worker(threads: int, nice: int) -> None:
+    if nice and hasattr(os, "nice"):
+        os.nice(nice)  # this process only, and before its imports: a second of CPU at start
     import numpy as np
     from rapidocr_onnxruntime import RapidOCR
 
-    if nice and hasattr(os, "nice"):
-        os.nice(nice)  # this process only
     for name in ("RapidOCR", "rapidocr_onnxruntime", "onnxruntime"):
         logging.getLogger(name).setLevel(logging.WARNING)  # it logs every call at INFO
     engine = RapidOCR(intra_op_num_threads=threads) if threads > 0 else RapidOCR()

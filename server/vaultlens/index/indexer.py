@@ -227,15 +227,16 @@ class Indexer:
     def _take(self, st: RunState, got: Extracted, ahead: ReadAhead) -> None:
         """A file read: written now if there is nothing to embed or it is urgent, else kept
         for the next batch."""
-        left = len(st.notes) + len(st.others) + ahead.in_flight() + len(st.pending)
-        self._report(Progress(st.done, st.done + left + 1, got.file.path))
+        self._tell(st, ahead, got.file.path, 1)
         if got.outcome != "read":
             self._settle(got, st.rows.get(got.file.path), st.summary)
             st.done += 1
             return
         prepared = self._prepare(got, st)
         if got.urgent:  # alone and now, not with the next batch
+            log.debug("urgent %s: read", got.file.path)
             self._flush(st, [prepared], now=True)
+            log.debug("urgent %s: written", got.file.path)
             st.done += 1
             return
         st.pending.append(prepared)
@@ -247,7 +248,9 @@ class Indexer:
             self._flush_pending(st, ahead)
 
     def _flush_pending(self, st: RunState, ahead: ReadAhead) -> None:
-        batch, st.pending = st.pending, []
+        """Embed and write the files read so far, about ``batch_inputs`` inputs at a time:
+        the files read while the model loaded (a whole vault of notes, maybe) are written
+        batch by batch, so progress moves and an interruption loses one batch at most."""
 
         def between() -> None:
             """An urgent file does not wait for the whole batch: it is served here, and the
@@ -259,13 +262,25 @@ class Indexer:
                     self._take(st, got, ahead)
                 self._take_urgent(st, ahead)
 
-        self._flush(st, batch, between=between)
-        st.done += len(batch)
+        while st.pending:
+            cut, inputs = 0, 0
+            while cut < len(st.pending) and (cut == 0 or inputs < self.options.batch_inputs):
+                inputs += len(st.pending[cut].doc.inputs)
+                cut += 1
+            batch, st.pending = st.pending[:cut], st.pending[cut:]
+            self._flush(st, batch, between=between)
+            st.done += len(batch)
+            self._tell(st, ahead, batch[-1].read.file.path)
 
     def _known(self, st: RunState, f: VaultFile) -> str | None:
         """The hash the catalog has for this file when its bytes need nothing more."""
         row = st.rows.get(f.path)
         return row.hash if row is not None and self._settled(row) else None
+
+    def _tell(self, st: RunState, ahead: ReadAhead, path: str, taking: int = 0) -> None:
+        """Progress: files done, of those done, in hand (``taking``) and still to come."""
+        left = len(st.notes) + len(st.others) + ahead.in_flight() + len(st.pending) + taking
+        self._report(Progress(st.done, st.done + left, path))
 
     def _report(self, p: Progress) -> None:
         self.state = p
@@ -293,6 +308,7 @@ class Indexer:
             f = VaultFile(path, file_kind(path), stat.st_size, stat.st_mtime_ns)
             st.resolver.add(path)
             st.kinds[path] = f.kind
+            log.debug("urgent %s: reading", path)
             ahead.urgent(f, self._known(st, f))
 
     def _unchanged(self, f: VaultFile, row: FileRow | None) -> bool:

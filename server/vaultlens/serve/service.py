@@ -67,13 +67,19 @@ class IndexService:
         self._idle = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="vaultlens-indexer", daemon=True)
 
+    def prepare(self) -> None:
+        """Start the urgent OCR worker: its models take a second or more to load, in a
+        process of its own, while the daemon loads its query model. Started any later, the
+        first paste of a session waited for it."""
+        if self.indexer is not None and self.indexer.ocr is not None:
+            self.indexer.ocr.start_urgent()
+
     def start(self) -> None:
         if self.indexer is None:
             self._idle.set()
             return
         self._wake.set()  # the reconcile at start: what changed while the daemon was down
-        if self.indexer.ocr is not None:
-            self.indexer.ocr.start_urgent()  # loaded before the first paste needs it
+        self.prepare()  # (already started, unless the daemon skipped it)
         if not self._quit.is_set():
             self._thread.start()
 
@@ -255,6 +261,7 @@ class Daemon:
         from the first second, by keywords alone until the model is in. The indexing thread
         waits for the model: transformers' lazy imports are not thread-safe on first use (two
         threads importing at once raise ImportError)."""
+        self.service.prepare()
         threading.Thread(target=self._warm, name="vaultlens-warm-up", daemon=True).start()
 
     def _warm(self) -> None:
