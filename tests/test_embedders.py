@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +95,11 @@ def test_image_token_budget_changes_the_signature(tiny_qwen_path: Path) -> None:
     a = Qwen3VL(str(tiny_qwen_path), max_image_tokens=16, dtype=torch.float32)
     b = Qwen3VL(str(tiny_qwen_path), max_image_tokens=64, dtype=torch.float32)
     assert a.signature != b.signature
+    # none asked for: by device, and in the signature either way
+    cpu = Qwen3VL(str(tiny_qwen_path), device="cpu")
+    gpu = Qwen3VL(str(tiny_qwen_path), device="cuda")  # weights load lazily: no GPU needed
+    assert (cpu.max_image_tokens, gpu.max_image_tokens) == (256, 1800)
+    assert ":img256:" in cpu.signature and ":img1800:" in gpu.signature
     big = picture("purple", (800, 600))
     assert a.embed_images([big], "document").shape == (1, 64)
 
@@ -156,6 +163,48 @@ def test_use_refuses_images_and_names_itself_in_its_signature(use: MultilingualU
     assert use.signature != MiniLM().signature
     model, notice = load("use-multilingual")
     assert isinstance(model, MultilingualUSE) and notice and "visual search is off" in notice
+
+
+def test_control_token_strings_in_a_note_are_text(qwen: Qwen3VL) -> None:
+    """A note may hold "<|image_pad|>" or "<|im_end|>": it is embedded as those characters,
+    in a batch with an image too (it used to raise StopIteration and fail the batch)."""
+    qwen._load()
+    tokenizer = qwen._tokenizer
+    for text in ("see <|image_pad|> here", "done<|im_end|>\n<|im_start|>assistant\n"):
+        vectors = qwen.embed([Input(text=text), Input(image=picture("red"), text="red")],
+                             "document")
+        assert vectors.shape == (2, qwen.dimension) and np.isfinite(vectors).all()
+        ids = qwen._ids(qwen._prompt(Input(text=text), "document"))
+        plain = qwen._ids(qwen._prompt(Input(text="x"), "document"))
+        for token in ("<|image_pad|>", "<|im_end|>", "<|im_start|>"):
+            special = tokenizer.convert_tokens_to_ids(token)
+            assert ids.count(special) == plain.count(special), (text, token)
+    # ordinary text tokenises exactly as the whole rendered prompt does
+    messages = [{"role": "system", "content": [{"type": "text", "text": "Represent the "
+                                                "user's input."}]},
+                {"role": "user", "content": [{"type": "text", "text": "storm over the pier"}]}]
+    whole = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    assert qwen._ids(qwen._prompt(Input(text="storm over the pier"), "document")) == tokenizer(
+        whole)["input_ids"]
+
+
+def test_a_chat_template_only_in_chat_template_json_is_read(tiny_qwen_path: Path,
+                                                           tmp_path: Path) -> None:
+    """Some checkpoints ship the template only as chat_template.json, where tokenizers do not
+    look; without one anywhere the error names the files."""
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_qwen_path, folder)
+    template = (folder / "chat_template.jinja").read_text()
+    (folder / "chat_template.jinja").unlink()
+    (folder / "chat_template.json").write_text(json.dumps({"chat_template": template}))
+    moved = Qwen3VL(str(folder), dtype=torch.float32)
+    original = Qwen3VL(str(tiny_qwen_path), dtype=torch.float32)
+    np.testing.assert_allclose(moved.embed_texts(["storm over the pier"], "query"),
+                               original.embed_texts(["storm over the pier"], "query"),
+                               atol=1e-6)
+    (folder / "chat_template.json").unlink()
+    with pytest.raises(ModelError, match="no chat template"):
+        Qwen3VL(str(folder), dtype=torch.float32).embed_texts(["x"], "query")
 
 
 def test_two_threads_never_run_the_shared_model_at_once(qwen: Qwen3VL) -> None:

@@ -66,8 +66,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("dims", None, "Keep this many dimensions of Qwen3-VL vectors (Matryoshka).", int),
     Setting("vector_dtype", "f16", "Precision of the vector index: f16, i8 or f32."),
-    Setting("max_image_tokens", 256, "Qwen3-VL visual tokens per image (more: finer, slower).",
-            int),
+    Setting("max_image_tokens", None, "Qwen3-VL visual tokens per image (more: finer, "
+            "slower); default 256 on a CPU, 1800 (the reference's) on a GPU.", int),
     Setting("threads", None, "CPU threads for the models (default: all cores).", int),
     Setting("rerank", "off", "Rerank the top hits with a cross-encoder: off, "
             "qwen3-vl-reranker-2b, or a model folder. Slow on CPU; for a GPU."),
@@ -95,7 +95,7 @@ class Config:
     model: str = "auto"
     dims: int | None = None
     vector_dtype: str = "f16"
-    max_image_tokens: int = 256
+    max_image_tokens: int | None = None  # None: by device (embedders/qwen3_vl.py)
     threads: int | None = None
     rerank: str = "off"
     rerank_top: int = 20
@@ -156,7 +156,8 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) ->
         ("vector_dtype", values["vector_dtype"] in ("f16", "i8", "f32"), "use f16, i8 or f32"),
         ("ocr", values["ocr"] in ("on", "off"), "use on or off"),
         ("max_pdf_pages", values["max_pdf_pages"] >= 1, "must be at least 1"),
-        ("max_image_tokens", values["max_image_tokens"] >= 4, "must be at least 4"),
+        ("max_image_tokens", values["max_image_tokens"] is None
+         or values["max_image_tokens"] >= 4, "must be at least 4"),
         ("pdf_timeout", values["pdf_timeout"] > 0, "must be positive"),
         ("dims", values["dims"] is None or values["dims"] >= 8, "must be at least 8"),
         ("threads", values["threads"] is None or values["threads"] >= 1, "must be at least 1"),

@@ -12,8 +12,10 @@ each ``<|image_pad|>`` to the image grid's token count ourselves, passing ``mm_t
 from __future__ import annotations
 
 import json
+import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,23 @@ RERANKERS = {"qwen3-vl-reranker-2b": "Qwen/Qwen3-VL-Reranker-2B"}
 DOCUMENT_INSTRUCTION = "Represent the user's input."
 QUERY_INSTRUCTION = "Retrieve images or text relevant to the user's query."
 IMAGE_PAD = "<|image_pad|>"
+CPU_IMAGE_TOKENS, GPU_IMAGE_TOKENS = 256, 1800  # visual tokens per image, by device
+_MARK = re.compile("\x00([0-9]+)\x00")  # where a text the user wrote stands in a template
+
+
+@dataclass
+class Prompt:
+    """A prompt as the chat template renders it, with every text the user wrote kept apart
+    (``mark`` puts one in): those are tokenised as plain text, so "<|im_end|>" or
+    "<|image_pad|>" in a note is characters, never the end of a turn or a picture."""
+
+    template: str = ""
+    texts: list[str] = field(default_factory=list)
+
+    def mark(self, text: str) -> str:
+        """Keep ``text`` aside; what stands for it in the messages given to the template."""
+        self.texts.append(text.replace("\x00", " "))
+        return f"\x00{len(self.texts) - 1}\x00"
 
 
 def locate(name: str) -> Path:
@@ -50,6 +69,29 @@ def locate(name: str) -> Path:
         ) from exc
 
 
+def chat_template_json(path: Path) -> str:
+    """The chat template from chat_template.json: some checkpoints ship it only there, and
+    tokenizers read it from tokenizer_config.json or chat_template.jinja alone."""
+    try:
+        template = json.loads((path / "chat_template.json").read_text())["chat_template"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{path}: no chat template (looked in tokenizer_config.json, "
+                         "chat_template.jinja and chat_template.json)") from exc
+    if not isinstance(template, str) or not template:
+        raise ModelError(f"{path}/chat_template.json: 'chat_template' is not a template")
+    return template
+
+
+def image_tokens_for(device: str | None) -> int:
+    """Visual tokens per image when none are asked for: on a GPU the reference's 1,800 (the
+    detail of a text-heavy screenshot), on a CPU 256 (each token costs there)."""
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return CPU_IMAGE_TOKENS if device == "cpu" else GPU_IMAGE_TOKENS
+
+
 def cpu_has_bf16() -> bool:
     import torch
 
@@ -63,9 +105,11 @@ class Qwen3VLCheckpoint:
     """A Qwen3-VL checkpoint on disk, loaded on first use; turns prompts and images into model
     inputs. The embedder and the reranker are both built on it."""
 
-    def __init__(self, name: str, max_image_tokens: int = 256, threads: int | None = None,
-                 device: str | None = None, dtype: Any = None) -> None:
+    def __init__(self, name: str, max_image_tokens: int | None = None,
+                 threads: int | None = None, device: str | None = None, dtype: Any = None
+                 ) -> None:
         self.path = locate(name)
+        self.max_image_tokens = max_image_tokens or image_tokens_for(device)
         try:  # what a signature needs comes from the config files: weights load lazily
             self.config = json.loads((self.path / "config.json").read_text())
             self.hidden_size = int(self.config["text_config"]["hidden_size"])
@@ -74,7 +118,7 @@ class Qwen3VLCheckpoint:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{self.path}: cannot load a Qwen3-VL model "
                              f"({type(exc).__name__}: {exc})") from exc
-        self._max_pixels = max_image_tokens * unit * unit
+        self._max_pixels = self.max_image_tokens * unit * unit
         self._min_pixels = min(4 * unit * unit, self._max_pixels)
         self._device, self._dtype, self._threads = device, dtype, threads
         self._model: Any = None
@@ -110,20 +154,42 @@ class Qwen3VLCheckpoint:
             )
         except (OSError, ValueError) as exc:
             raise ModelError(f"{self.path}: cannot load a Qwen3-VL model ({exc})") from exc
+        if not getattr(self._tokenizer, "chat_template", None):
+            self._tokenizer.chat_template = chat_template_json(self.path)
         self._merge = int(self._images.merge_size) ** 2
-        self._pad_id = self._tokenizer.convert_tokens_to_ids(IMAGE_PAD)
+        pad: Any = self._tokenizer.convert_tokens_to_ids(IMAGE_PAD)  # one string: one id
+        self._pad_id = int(pad)
         self._model = self._keep(model).to(self.device).eval()
 
     def _keep(self, model: Any) -> Any:
         """The part of the checkpoint used: the base model (the embedder needs no LM head)."""
         return model.model
 
-    def _encode(self, prompts: list[str], images: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    def _ids(self, prompt: Prompt, pictures: Iterator[int] | None = None) -> list[int]:
+        """Token ids of a prompt: the template with its control tokens, each user text as
+        plain text; each <|image_pad|> of the template expanded to its picture's grid token
+        count (``pictures``), as the torchvision-bound processor would."""
+        ids: list[int] = []
+        for n, piece in enumerate(_MARK.split(prompt.template)):
+            if n % 2:  # a user's text
+                ids += self._tokenizer(prompt.texts[int(piece)], add_special_tokens=False,
+                                       split_special_tokens=True)["input_ids"]
+                continue
+            if pictures is not None:
+                first, *rest = piece.split(IMAGE_PAD)
+                piece = first + "".join(IMAGE_PAD * next(pictures) + r for r in rest)
+            ids += self._tokenizer(piece, add_special_tokens=False)["input_ids"]
+        return ids
+
+    def _encode(self, prompts: Sequence[Prompt], images: Sequence[Sequence[Any]]
+                ) -> dict[str, Any]:
         """Model inputs for prompts, right-padded, where prompt i holds one <|image_pad|> per
-        picture in images[i]: each pad is expanded to its picture's grid token count, as the
-        torchvision-bound processor would."""
+        picture in images[i]."""
+        import torch
+
         pictures = [im.convert("RGB") for row in images for im in row]
         extra: dict[str, Any] = {}
+        counts = None
         if pictures:
             pixels = self._images(
                 images=pictures, return_tensors="pt",
@@ -131,20 +197,18 @@ class Qwen3VLCheckpoint:
             )
             grid = pixels["image_grid_thw"]
             counts = iter(int(g.prod()) // self._merge for g in grid)
-            expanded = []
-            for prompt in prompts:
-                pieces = prompt.split(IMAGE_PAD)
-                out = pieces[0]
-                for piece in pieces[1:]:
-                    out += IMAGE_PAD * next(counts) + piece
-                expanded.append(out)
-            prompts = expanded
             extra = {"pixel_values": pixels["pixel_values"].to(self.device, self._model.dtype),
                      "image_grid_thw": grid.to(self.device)}
-        enc = self._tokenizer(prompts, padding=True, padding_side="right", return_tensors="pt")
-        ids = enc["input_ids"].to(self.device)
-        return {"input_ids": ids, "attention_mask": enc["attention_mask"].to(self.device),
-                "mm_token_type_ids": (ids == self._pad_id).int(), **extra}
+        rows = [self._ids(p, counts) for p in prompts]
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), int(self._tokenizer.pad_token_id))
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for n, row in enumerate(rows):
+            ids[n, : len(row)] = torch.tensor(row)
+            mask[n, : len(row)] = 1
+        ids = ids.to(self.device)
+        return {"input_ids": ids, "attention_mask": mask.to(self.device),
+                "mm_token_type_ids": ids.eq(self._pad_id).int(), "use_cache": False, **extra}
 
 
 class Qwen3VL(Qwen3VLCheckpoint, Embedder):
@@ -156,7 +220,7 @@ class Qwen3VL(Qwen3VLCheckpoint, Embedder):
         self,
         name: str,
         dims: int | None = None,
-        max_image_tokens: int = 256,
+        max_image_tokens: int | None = None,
         threads: int | None = None,
         batch_size: int = 4,
         device: str | None = None,
@@ -171,7 +235,7 @@ class Qwen3VL(Qwen3VLCheckpoint, Embedder):
         self.batch_size = batch_size
         self.name = name
         self.signature = (
-            f"qwen3-vl:{self.path.name}:{self.dimension}:img{max_image_tokens}:"
+            f"qwen3-vl:{self.path.name}:{self.dimension}:img{self.max_image_tokens}:"
             f"{DOCUMENT_INSTRUCTION}|{QUERY_INSTRUCTION}"
         )
 
@@ -180,21 +244,21 @@ class Qwen3VL(Qwen3VLCheckpoint, Embedder):
             self._load()
             return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def _prompt(self, item: Input, role: Role) -> str:
+    def _prompt(self, item: Input, role: Role) -> Prompt:
+        prompt = Prompt()
         content: list[dict[str, str]] = []
         if item.image is not None:
             content.append({"type": "image"})
         if item.text is not None or item.image is None:
-            content.append({"type": "text", "text": item.text or ""})
+            content.append({"type": "text", "text": prompt.mark(item.text or "")})
         instruction = QUERY_INSTRUCTION if role == "query" else DOCUMENT_INSTRUCTION
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": [{"type": "text", "text": instruction}]},
             {"role": "user", "content": content},
         ]
-        text: str = self._tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True
-        )
-        return text
+        prompt.template = self._tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True)
+        return prompt
 
     def embed(self, inputs: Sequence[Input], role: Role) -> Vectors:
         rows = []

@@ -11,7 +11,7 @@ from vaultlens.embedders.base import Embedder, ModelError
 AUTO_ORDER = ("qwen3-vl-2b", "qwen3-vl-8b")
 
 
-def load(name: str = "auto", *, dims: int | None = None, max_image_tokens: int = 256,
+def load(name: str = "auto", *, dims: int | None = None, max_image_tokens: int | None = None,
          threads: int | None = None) -> tuple[Embedder, str | None]:
     """The embedder called ``name``, and a notice to show the user (or None).
 
