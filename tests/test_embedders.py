@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 
 from vaultlens.embedders.base import Input, ModelError
 from vaultlens.embedders.minilm import MiniLM
-from vaultlens.embedders.qwen3_vl import Qwen3VL
+from vaultlens.embedders.qwen3_vl import QUERY_INSTRUCTION, Qwen3VL
 from vaultlens.embedders.registry import load
 from vaultlens.embedders.use import MultilingualUSE
 
@@ -186,6 +186,30 @@ def test_control_token_strings_in_a_note_are_text(qwen: Qwen3VL) -> None:
     whole = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     assert qwen._ids(qwen._prompt(Input(text="storm over the pier"), "document")) == tokenizer(
         whole)["input_ids"]
+
+
+def test_a_prompt_in_pieces_gets_the_tokens_a_whole_one_would(tiny_qwen_path: Path,
+                                                             tmp_path: Path) -> None:
+    """A tokenizer that appends an end-of-text token to every text (as some checkpoints' do)
+    appends it once to a prompt tokenised in pieces too, at the end."""
+    from tokenizers import Tokenizer, processors
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_qwen_path, folder)
+    backend = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    eos = backend.token_to_id("<|endoftext|>")
+    backend.post_processor = processors.TemplateProcessing(
+        single="$A <|endoftext|>", special_tokens=[("<|endoftext|>", eos)])
+    backend.save(str(folder / "tokenizer.json"))
+    qwen = Qwen3VL(str(folder), dtype=torch.float32)
+    qwen._load()
+    ids = qwen._ids(qwen._prompt(Input(text="storm over the pier"), "query"))
+    messages = [{"role": "system", "content": [{"type": "text", "text": QUERY_INSTRUCTION}]},
+                {"role": "user", "content": [{"type": "text", "text": "storm over the pier"}]}]
+    whole = qwen._tokenizer.apply_chat_template(messages, tokenize=False,
+                                                add_generation_prompt=True)
+    assert ids == qwen._tokenizer(whole)["input_ids"] and ids[-1] == eos
+    assert ids.count(eos) == 1
 
 
 def test_a_chat_template_only_in_chat_template_json_is_read(tiny_qwen_path: Path,

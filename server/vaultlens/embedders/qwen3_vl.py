@@ -82,6 +82,17 @@ def chat_template_json(path: Path) -> str:
     return template
 
 
+def special_tokens_around(tokenizer: Any) -> tuple[list[int], list[int]]:
+    """The ids a tokenizer puts before and after a text of its own accord (a BOS, an EOS), so
+    that a prompt tokenised in pieces gets them once, as a whole would."""
+    bare = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a", add_special_tokens=True)["input_ids"]
+    for start in range(len(full) - len(bare) + 1):
+        if full[start : start + len(bare)] == bare:
+            return full[:start], full[start + len(bare) :]
+    return [], []
+
+
 def image_tokens_for(device: str | None) -> int:
     """Visual tokens per image when none are asked for: on a GPU the reference's 1,800 (the
     detail of a text-heavy screenshot), on a CPU 256 (each token costs there)."""
@@ -156,6 +167,7 @@ class Qwen3VLCheckpoint:
             raise ModelError(f"{self.path}: cannot load a Qwen3-VL model ({exc})") from exc
         if not getattr(self._tokenizer, "chat_template", None):
             self._tokenizer.chat_template = chat_template_json(self.path)
+        self._around = special_tokens_around(self._tokenizer)
         self._merge = int(self._images.merge_size) ** 2
         pad: Any = self._tokenizer.convert_tokens_to_ids(IMAGE_PAD)  # one string: one id
         self._pad_id = int(pad)
@@ -167,9 +179,11 @@ class Qwen3VLCheckpoint:
 
     def _ids(self, prompt: Prompt, pictures: Iterator[int] | None = None) -> list[int]:
         """Token ids of a prompt: the template with its control tokens, each user text as
-        plain text; each <|image_pad|> of the template expanded to its picture's grid token
-        count (``pictures``), as the torchvision-bound processor would."""
-        ids: list[int] = []
+        plain text, and around it all what the tokenizer adds to a whole text (its
+        post-processor's tokens, if any); each <|image_pad|> of the template expanded to its
+        picture's grid token count (``pictures``), as the torchvision-bound processor would."""
+        before, after = self._around
+        ids: list[int] = list(before)
         for n, piece in enumerate(_MARK.split(prompt.template)):
             if n % 2:  # a user's text
                 ids += self._tokenizer(prompt.texts[int(piece)], add_special_tokens=False,
@@ -179,7 +193,7 @@ class Qwen3VLCheckpoint:
                 first, *rest = piece.split(IMAGE_PAD)
                 piece = first + "".join(IMAGE_PAD * next(pictures) + r for r in rest)
             ids += self._tokenizer(piece, add_special_tokens=False)["input_ids"]
-        return ids
+        return ids + list(after)
 
     def _encode(self, prompts: Sequence[Prompt], images: Sequence[Sequence[Any]]
                 ) -> dict[str, Any]:
