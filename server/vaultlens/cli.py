@@ -173,8 +173,9 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         rows = ws.catalog.files()
         data = {
             "vault": str(ws.config.vault), "data_dir": str(ws.data.folder),
-            "model": ws.embedder.signature, "visual": ws.embedder.supports_images,
-            "notice": ws.notice, "vectors": len(ws.vectors), **counts,
+            "model": ws.embedder.signature, "model_url": ws.embedder.location,
+            "visual": ws.embedder.supports_images, "notice": ws.notice,
+            "vectors": len(ws.vectors), **counts,
             "skipped": [{"path": p, "status": r.status, "reason": r.reason}
                         for p, r in sorted(rows.items()) if r.status != "indexed"],
         }
@@ -185,7 +186,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         out.write("\n")
         return 0
     for key, value in data.items():
-        if key != "skipped":
+        if key != "skipped" and not (key == "model_url" and value is None):
             print(f"{key:>16}: {value}", file=out)
     failed: list[dict[str, Any]] = data["skipped"]  # type: ignore[assignment]
     print(f"{'not indexed':>16}: {len(failed)}", file=out)

@@ -62,7 +62,8 @@ SETTINGS: tuple[Setting, ...] = (
         "model",
         "auto",
         "Embedding model: auto (Qwen3-VL if its weights are here, else minilm), minilm, "
-        "use-multilingual, qwen3-vl-2b, qwen3-vl-8b, or a model folder.",
+        "use-multilingual, qwen3-vl-2b, qwen3-vl-8b, a model folder, or remote:URL[#model] "
+        "(Qwen3-VL-Embedding served by vLLM; key in VAULTLENS_REMOTE_KEY).",
     ),
     Setting("dims", None, "Keep this many dimensions of Qwen3-VL vectors (Matryoshka).", int),
     Setting("vector_dtype", "f16", "Precision of the vector index: f16, i8 or f32."),

@@ -42,6 +42,7 @@ class Embedder(ABC):
     mixed: bool = False
     multilingual: bool = False  # False: its vectors mean little outside English
     batch_size: int = 16
+    location: str | None = None  # where a remote model runs (its URL, no credentials)
 
     @abstractmethod
     def embed(self, inputs: Sequence[Input], role: Role) -> Vectors:

@@ -285,11 +285,15 @@ class Qwen3VL(Qwen3VLCheckpoint, Embedder):
         return np.concatenate(rows)
 
     def _batch(self, items: Sequence[Input], role: Role) -> Vectors:
+        return self._vectors([self._prompt(item, role) for item in items],
+                             [[item.image] if item.image is not None else [] for item in items])
+
+    def _vectors(self, prompts: Sequence[Prompt], images: Sequence[Sequence[Any]]) -> Vectors:
+        """The pooled vectors of prompts (with their pictures): the hidden state of the last
+        real token, cut to ``dims`` and normalised."""
         import torch
 
-        prompts = [self._prompt(item, role) for item in items]
-        model_inputs = self._encode(prompts, [[item.image] if item.image is not None else []
-                                              for item in items])
+        model_inputs = self._encode(prompts, images)
         with torch.inference_mode():
             out = self._model(**model_inputs)
         mask = model_inputs["attention_mask"]

@@ -21,6 +21,11 @@ def load(name: str = "auto", *, dims: int | None = None, max_image_tokens: int |
     from vaultlens.embedders.qwen3_vl import MODELS, Qwen3VL, locate
     from vaultlens.embedders.use import MultilingualUSE
 
+    if name.startswith("remote:"):  # never picked by auto: only when asked for
+        from vaultlens.embedders.remote import Remote
+
+        return Remote(name.removeprefix("remote:"), dims=dims,
+                      max_image_tokens=max_image_tokens), None
     if name == "minilm":
         return MiniLM(threads=threads), "model minilm: text only; visual search is off"
     if name == MultilingualUSE.name:
@@ -44,7 +49,7 @@ def load(name: str = "auto", *, dims: int | None = None, max_image_tokens: int |
         return MiniLM(threads=threads), notice
     if name in MODELS or Path(name).expanduser().exists() or "/" in name:
         return Qwen3VL(name, dims=dims, max_image_tokens=max_image_tokens, threads=threads), None
-    known = ", ".join(["auto", "minilm", MultilingualUSE.name, *MODELS])
+    known = ", ".join(["auto", "minilm", MultilingualUSE.name, *MODELS, "remote:URL"])
     raise ModelError(f"unknown model {name!r}: use one of {known}, or a model folder")
 
 

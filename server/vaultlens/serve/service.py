@@ -287,6 +287,7 @@ class Daemon:
             "ok": True,
             "vault": str(ws.config.vault),
             "model": ws.embedder.signature,
+            "model_url": ws.embedder.location,  # a remote model's server (no credentials)
             "visual_search": ws.embedder.supports_images,
             "vector_search_ready": self.ready.is_set(),
             "notice": ws.notice,
