@@ -92,15 +92,21 @@ def test_both_minilms_give_transformers_vectors_and_token_counts() -> None:
     assert numpy_model.count_tokens(long) == torch_model.count_tokens(long) == count > 256
 
 
+def imports(module: str, model: str, role: str) -> tuple[bool, bool]:
+    """Whether embedding one text with ``model`` in a fresh process imports torch, and
+    transformers."""
+    code = (f"import sys; from vaultlens.embedders.{module} import {model}; "
+            f"v = {model}().embed_texts(['sync'], '{role}'); assert v.shape == (1, 384); "
+            "print('torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    return out[0] == "True", out[1] == "True"
+
+
 def test_the_indexers_minilm_needs_no_transformers() -> None:
     """transformers' import and model building took three seconds before the first batch,
     holding the GIL in the daemon while a paste waited."""
-    code = ("import sys; from vaultlens.embedders.minilm import MiniLM; "
-            "v = MiniLM().embed_texts(['sync'], 'document'); "
-            "print(v.shape, 'torch' in sys.modules, 'transformers' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
-    assert out.strip() == "(1, 384) True False"
+    assert imports("minilm", "MiniLM", "document") == (True, False)
 
 
 def test_numpy_minilm_is_safe_in_many_threads() -> None:
@@ -114,12 +120,7 @@ def test_numpy_minilm_is_safe_in_many_threads() -> None:
 
 
 def test_numpy_minilm_needs_no_torch() -> None:
-    code = ("import sys; from vaultlens.embedders.minilm_numpy import NumpyMiniLM; "
-            "v = NumpyMiniLM().embed_texts(['sync'], 'query'); "
-            "print(v.shape, 'torch' in sys.modules, 'transformers' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
-    assert out.strip() == "(1, 384) False False"
+    assert imports("minilm_numpy", "NumpyMiniLM", "query") == (False, False)
 
 
 def test_embeddings_are_batched_across_files(make_vault: MakeVault, tmp_path: Path,
