@@ -104,16 +104,16 @@ def main() -> None:
 
         models.append((f"vLLM {remote.location}", remote, size_remote))
     for label, model, size in models:
+        def documents(xs: Sequence[Input], m: Embedder = model) -> object:
+            return m.embed(xs, "document")
+
         for batch in batches:
             size(batch)
             images = [Input(image=screenshot(n)) for n in range(batch)]
-            report(f"{label}, images", batch,
-                   rate(lambda xs, m=model: m.embed(xs, "document"), images, args.seconds),
+            report(f"{label}, images", batch, rate(documents, images, args.seconds),
                    args.flops_per_image, peak)
             texts = [Input(text=f"{n}: {TEXT}") for n in range(batch)]
-            report(f"{label}, texts", batch,
-                   rate(lambda xs, m=model: m.embed(xs, "document"), texts, args.seconds),
-                   None, None)
+            report(f"{label}, texts", batch, rate(documents, texts, args.seconds), None, None)
 
 
 if __name__ == "__main__":
