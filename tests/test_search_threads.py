@@ -123,6 +123,26 @@ def test_term_counts_are_remembered_until_the_index_changes(make_vault: MakeVaul
         ws.close()
 
 
+def test_a_reader_maps_the_vector_index_the_writer_loads(make_vault: MakeVault,
+                                                         tmp_path: Path) -> None:
+    cfg = Config(vault=make_vault(VAULT), data_dir=tmp_path / "data", model="minilm", ocr=False)
+    queries = ["storm over the pier", "harbour office board", "selective sync"]
+    ws = open_workspace(cfg, True)
+    try:
+        ws.update()
+        assert not ws.vectors.viewed  # the writer adds to it
+        expected = [[(h.path, h.score) for h in ws.searcher().search(q, 5)] for q in queries]
+    finally:
+        ws.close()
+    reader = open_workspace(cfg, False)
+    try:
+        assert reader.vectors.viewed and len(reader.vectors) > 0
+        got = [[(h.path, h.score) for h in reader.searcher().search(q, 5)] for q in queries]
+        assert got == expected and all(expected)
+    finally:
+        reader.close()
+
+
 DAEMON_BLAS = """
 import sys
 from pathlib import Path

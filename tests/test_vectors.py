@@ -36,6 +36,30 @@ def test_save_then_load_only_for_the_same_version_and_model(tmp_path: Path) -> N
     assert not VectorIndex(path, 8, "sig", "i8").load(7)
 
 
+@pytest.mark.parametrize("dtype", ["f16", "i8"])
+def test_a_reader_maps_the_saved_index_and_cannot_add_to_it(tmp_path: Path, dtype: str
+                                                            ) -> None:
+    path = tmp_path / "v.usearch"
+    writer = VectorIndex(path, 8, "sig", dtype)
+    vecs = unit(40)
+    writer.upsert(list(range(1, 41)), vecs)
+    writer.save(3)
+    loaded, viewed = VectorIndex(path, 8, "sig", dtype), VectorIndex(path, 8, "sig", dtype)
+    assert loaded.load(3) and viewed.load(3, view=True) and viewed.viewed and not loaded.viewed
+    for q in vecs[:5]:
+        a, b = loaded.search(q, 5), viewed.search(q, 5)
+        assert list(a[0]) == list(b[0])
+    np.testing.assert_allclose(viewed.similarities(vecs[0], [1, 2, 99]),
+                               loaded.similarities(vecs[0], [1, 2, 99]))
+    with pytest.raises(RuntimeError, match="read-only"):
+        viewed.upsert([5], vecs[:1])
+    with pytest.raises(RuntimeError, match="read-only"):
+        viewed.remove([5])
+    writer.upsert([41], unit(1, seed=9))
+    writer.save(4)  # the writer replaces the file: the reader keeps the one it mapped
+    assert len(viewed) == 40 and int(viewed.search(vecs[2], 1)[0][0]) == 3
+
+
 def test_unreadable_file_is_not_loaded(tmp_path: Path) -> None:
     path = tmp_path / "v.usearch"
     idx = VectorIndex(path, 8, "sig")

@@ -118,7 +118,7 @@ def open_workspace(cfg: Config, writer: bool, embedder: Embedder | None = None) 
         vectors = VectorIndex(data.vectors, embedder.dimension, embedder.signature,
                               cfg.vector_dtype)
         version = int(catalog.get_meta("items_version") or 0)
-        if not vectors.load(version):
+        if not vectors.load(version, view=not writer):  # a reader maps the file: it never adds
             vectors.rebuild(catalog.live_vectors(embedder.signature))
             if writer:
                 vectors.save(version)
