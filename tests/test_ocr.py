@@ -71,3 +71,54 @@ def test_the_main_process_never_loads_onnxruntime() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, check=True).stdout
     assert out.strip() == "False"
+
+
+KILLED_DAEMON = """
+import os, signal, threading, time
+from vaultlens.extract.ocr import OCRPool
+pool = OCRPool(1)
+pool.start_urgent()
+bulk = pool._all[0]
+# started from a reading thread that then ends, as in a run: the worker must live on
+def read():
+    bulk.start()
+    time.sleep(1.5)  # the worker is up and has asked for its parent-death signal
+reader = threading.Thread(target=read)
+reader.start()
+reader.join()
+time.sleep(0.5)
+os.kill(bulk.pid, signal.SIGSTOP)  # stopped, as while an urgent image is read
+print(bulk.pid, pool._all[-1].pid, flush=True)
+time.sleep(120)
+"""
+
+
+def state(pid: int) -> str:
+    """A process's state letter (R, S, T for stopped, Z), or "gone"."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux")
+def test_workers_die_with_a_killed_daemon_even_when_stopped() -> None:
+    """A daemon SIGKILLed while it holds its bulk OCR workers stopped (an urgent read) must
+    not leave them behind: a stopped worker never sees its stdin close."""
+    import signal
+    import time
+
+    daemon = subprocess.Popen([sys.executable, "-c", KILLED_DAEMON], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert daemon.stdout is not None
+        bulk, urgent = (int(x) for x in daemon.stdout.readline().split())
+        assert state(bulk) == "T" and state(urgent) in ("R", "S")  # alive after its thread
+    finally:
+        daemon.send_signal(signal.SIGKILL)
+        daemon.wait()
+    deadline = time.monotonic() + 10
+    while {state(bulk), state(urgent)} - {"gone", "Z"} and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert {state(bulk), state(urgent)} <= {"gone", "Z"}, (state(bulk), state(urgent))

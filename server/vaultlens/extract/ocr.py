@@ -19,7 +19,8 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager, suppress
 from importlib.metadata import version
 from typing import IO, Any
@@ -69,12 +70,51 @@ def _lines(result: Any) -> str:
     return "\n".join(t for _, _, t in sorted(lines))
 
 
+class Spawner:
+    """Starts worker processes from one thread that lives as long as the pool.
+
+    A worker asks the kernel to kill it when its parent dies (PR_SET_PDEATHSIG), so that one
+    the daemon stopped (SIGSTOP, while an urgent image is read) cannot outlive a SIGKILLed
+    daemon: a stopped process never reads the end of its stdin. But Linux sends that signal
+    when the *thread* that forked the worker ends, and the reading threads end with each run.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = (
+            queue.SimpleQueue())
+        self._lock = threading.Lock()
+        self._closed = False
+        threading.Thread(target=self._run, name="vaultlens-spawner", daemon=True).start()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            make, done = job
+            try:
+                done.set_result(make())
+            except BaseException as exc:  # the caller hears of it
+                done.set_exception(exc)
+
+    def popen(self, make: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._closed:  # the pool is closing: start it here (tied to this thread)
+                return make()
+            done: Future[subprocess.Popen[bytes]] = Future()
+            self._jobs.put((make, done))
+        return done.result()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._jobs.put(None)
+
+
 class OCR:
     """The parent side: sends pictures to the worker, restarting it if it dies."""
 
-    def __init__(self, timeout: float = 30.0, threads: int | None = None, nice: int = 0
-                 ) -> None:
+    def __init__(self, timeout: float = 30.0, threads: int | None = None, nice: int = 0,
+                 spawner: Spawner | None = None) -> None:
         self.timeout = timeout
+        self.spawner = spawner  # None: started from the calling thread
         self.threads = threads  # onnxruntime's threads in the worker (None: its default)
         self.nice = nice  # the worker's niceness: background OCR yields to everything else
         self.signature = (f"rapidocr-onnxruntime:{version('rapidocr-onnxruntime')}"
@@ -97,12 +137,15 @@ class OCR:
                         ":glibc.malloc.trim_threshold=536870912")
             env = dict(os.environ)
             env["GLIBC_TUNABLES"] = ":".join(x for x in (env.get("GLIBC_TUNABLES"), tunables) if x)
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "vaultlens.extract.ocr", str(self.threads or 0),
-                 str(self.nice)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=self._stderr, env=env,
-            )
+            command = [sys.executable, "-m", "vaultlens.extract.ocr", str(self.threads or 0),
+                       str(self.nice), str(os.getpid())]
+            stderr = self._stderr
+
+            def make() -> subprocess.Popen[bytes]:
+                return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=stderr, env=env)
+
+            self._proc = self.spawner.popen(make) if self.spawner else make()
         return self._proc
 
     def start(self) -> None:
@@ -185,10 +228,12 @@ class OCRPool:
 
     def __init__(self, size: int, timeout: float = 30.0) -> None:
         self.size = max(1, size)
-        workers = [OCR(timeout, threads=1, nice=self.BULK_NICE) for _ in range(self.size)]
+        self._spawner = Spawner()
+        workers = [OCR(timeout, threads=1, nice=self.BULK_NICE, spawner=self._spawner)
+                   for _ in range(self.size)]
         self.signature = workers[0].signature
         # the urgent worker reads one image at a time, as fast as it can: all cores
-        self._all = [*workers, OCR(timeout)]
+        self._all = [*workers, OCR(timeout, spawner=self._spawner)]
         self._free: queue.SimpleQueue[OCR] = queue.SimpleQueue()
         for w in workers:
             self._free.put(w)
@@ -245,9 +290,23 @@ class OCRPool:
     def close(self) -> None:
         for w in self._all:
             w.close()
+        self._spawner.close()
 
 
-def _worker(threads: int, nice: int) -> None:
+def _die_with(parent: int) -> None:
+    """SIGKILL this worker when its parent dies, stopped or not (Linux; elsewhere the end of
+    stdin does it for a running worker); and end now if the parent is already gone."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if parent and os.getppid() != parent:
+        os._exit(0)
+
+
+def _worker(threads: int, nice: int, parent: int = 0) -> None:
+    _die_with(parent)
     if nice and hasattr(os, "nice"):
         os.nice(nice)  # this process only, and before its imports: a second of CPU at start
     import numpy as np
@@ -271,5 +330,5 @@ def _worker(threads: int, nice: int) -> None:
 
 
 if __name__ == "__main__":
-    threads, nice = (int(a) for a in [*sys.argv[1:], "0", "0"][:2])
-    _worker(threads, nice)
+    threads, nice, parent = (int(a) for a in [*sys.argv[1:], "0", "0", "0"][:3])
+    _worker(threads, nice, parent)
