@@ -5,7 +5,7 @@ from disk (memory-mapped), side by side in one run. With --catalog, whole search
 items.
 
     .venv/bin/python bench/million_bench.py [--items 1000000] [--dims 512] [--dtype i8]
-        [--catalog]
+        [--catalog [--baseline REF]]
 
 Vectors are synthetic: 2,000 topics, each item its topic's direction plus noise, cut to --dims
 (Matryoshka) and normalised, added through vaultlens's own VectorIndex (usearch HNSW, cosine).
@@ -104,9 +104,10 @@ extra = {}
 """
 
 
-def catalog_bench(root: Path, items: int, dims: int, dtype: str) -> None:
+def catalog_bench(root: Path, items: int, dims: int, dtype: str, baseline: str | None) -> None:
     """A catalog of ``items`` paragraphs beside the vector index just built (same ids), then
-    whole searches over both in a fresh process."""
+    whole searches over both in a fresh process; with ``baseline``, by that commit's code too
+    (from a git worktree), over the same catalog and queries."""
     import json
     import random
 
@@ -139,13 +140,25 @@ def catalog_bench(root: Path, items: int, dims: int, dtype: str) -> None:
     print(f"catalog of {items} items written in {took:.0f} s, {size:.0f} MB", flush=True)
     queries = list(dict.fromkeys(" ".join(random.Random(i).choices(words, weights, k=3))
                                  for i in range(4000)))[:201]
-    out = subprocess.run([sys.executable, "-c", SEARCH + TIMED, str(HERE.parent / "server"),
-                          str(root), str(dims), dtype, json.dumps(queries)],
-                         capture_output=True, text=True, check=True).stdout
-    r = json.loads(out)
-    print(f"  whole searches (k=10, one at a time): first answer {r['ready_s']:.2f} s after "
-          f"start, p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms, RSS {r['rss_mb']:.0f} MB",
-          flush=True)
+    codes = [("this code", HERE.parent)]
+    if baseline:
+        tree = root / "baseline"
+        subprocess.run(["git", "-C", str(HERE.parent), "worktree", "add", "--detach", str(tree),
+                        baseline], check=True, capture_output=True)
+        codes.append((f"baseline {baseline}", tree))
+    try:
+        for label, code in codes:
+            out = subprocess.run([sys.executable, "-c", SEARCH + TIMED, str(code / "server"),
+                                  str(root), str(dims), dtype, json.dumps(queries)],
+                                 capture_output=True, text=True, check=True).stdout
+            r = json.loads(out)
+            print(f"  whole searches, {label} (k=10, one at a time): first answer "
+                  f"{r['ready_s']:.2f} s after start, p50 {r['p50_ms']:.1f} ms, p95 "
+                  f"{r['p95_ms']:.1f} ms, RSS {r['rss_mb']:.0f} MB", flush=True)
+    finally:
+        if baseline:
+            subprocess.run(["git", "-C", str(HERE.parent), "worktree", "remove", "--force",
+                            str(root / "baseline")], capture_output=True)
 
 
 def main() -> None:
@@ -154,6 +167,8 @@ def main() -> None:
     ap.add_argument("--dims", type=int, default=512)
     ap.add_argument("--dtype", default="i8")
     ap.add_argument("--catalog", action="store_true", help="whole searches over a catalog too")
+    ap.add_argument("--baseline", help="with --catalog: a commit whose searches are measured "
+                    "too, over the same catalog (from a git worktree of it)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -202,7 +217,7 @@ def main() -> None:
                   f"{len(found & {int(k) for k in exact}) / 10:.1f}")
         if args.catalog:
             del matrix
-            catalog_bench(root, args.items, args.dims, args.dtype)
+            catalog_bench(root, args.items, args.dims, args.dtype, args.baseline)
 
 
 if __name__ == "__main__":

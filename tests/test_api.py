@@ -98,6 +98,30 @@ async def test_search_and_filters(api: Api) -> None:
     assert page2["results"][0]["id"] == page1["results"][1]["id"]
 
 
+async def test_a_search_announces_its_query_before_it_has_a_thread(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """So that searches waiting in line are embedded together (coalesce.py); one whose text
+    depends on the vault's properties, or that embeds nothing, announces nothing."""
+    from vaultlens.search.searcher import Searcher
+
+    daemon = api.app[DAEMON]
+    told: list[str] = []
+    monkeypatch.setattr(daemon.query_model, "ahead", told.append)
+    embedded: list[str] = []
+    real = Searcher.query_vector
+
+    def spy(self: Searcher, text: str, image: Any = None) -> Any:
+        embedded.append(text)
+        return real(self, text, image)
+
+    monkeypatch.setattr(Searcher, "query_vector", spy)
+    for query in ("harbour  office board kind:image", "tides x:y", "同步", ""):
+        status, _ = await api.post("/api/search", {"query": query})
+        assert status == 200
+    assert told == ["harbour office board"] == embedded[:1]
+    assert embedded[1] == "tides x:y"  # x is no property here: a word, but not told ahead
+
+
 async def test_search_fields_and_query_syntax_agree(api: Api) -> None:
     (api.vault / "Log.md").write_text("---\nstatus: done\nctr: 9\ndate: 2021-03-01\n---\n"
                                       "# Log\n\nThe harbour crane was repaired.\n")

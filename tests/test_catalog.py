@@ -116,9 +116,10 @@ def keyword_searcher(tmp_path: Path, texts: list[str]) -> tuple[Searcher, list[i
 def test_common_words_do_not_drive_keyword_ranking(tmp_path: Path) -> None:
     texts = [f"vault note number {i}" for i in range(30)] + ["vault orchid greenhouse"]
     searcher, ids = keyword_searcher(tmp_path, texts)
-    assert list(searcher.keyword_scores("vault orchid", 10)) == [ids[-1]]  # "vault": everywhere
+    # "vault" is everywhere: it does not rank
+    assert list(searcher.keyword_scores("vault orchid", 10).bm25) == [ids[-1]]
     # every word common: the two rarest still rank, so such a query still finds things
-    assert len(searcher.keyword_scores("vault note", 50)) == 31
+    assert len(searcher.keyword_scores("vault note", 50).bm25) == 31
 
 
 def test_properties_migration_reads_old_files_again(tmp_path: Path,
@@ -143,19 +144,25 @@ def test_properties_migration_reads_old_files_again(tmp_path: Path,
     assert cat.conn.execute("SELECT name, number FROM properties").fetchall()[0][:] == ("ctr", 5.0)
 
 
-def test_terms_held_match_as_the_index_matches(tmp_path: Path) -> None:
+def test_term_counts_count_as_the_index_counts(tmp_path: Path) -> None:
     cat = Catalog.open(tmp_path / "c.sqlite")
-    rows = [("Running exports", "", ""), ("", "exported-file", ""), ("", "", "同步设置 in context"),
-            ("nothing here", "", "")]
+    rows = [("Running exports, run!", "", ""), ("", "exported-file", ""),
+            ("", "", "同步设置 in context"), ("nothing here", "", "")]
     with cat.transaction():
         fid = cat.upsert_file("n.md", "note", 1, 1, "h", "indexed", None)
         _, ids = cat.replace_items(fid, [{"kind": "section", "text": r[0], "content_hash": str(n)}
                                          for n, r in enumerate(rows)])
         for i, r in zip(ids, rows, strict=True):
             cat.set_fts(i, *r)
-    held = cat.terms_held(ids, ["export", "run", "设置", "absent", 'odd"quote'])
-    assert held == {ids[0]: {"export", "run"}, ids[1]: {"export"}, ids[2]: {"设置"}}
-    assert cat.terms_held(ids[1:2], ["export", "设置"]) == {ids[1]: {"export"}}  # only those asked
+    stems = cat.stems(["exports", "running", "设置", "absent", "odd"])
+    assert stems["exports"] == "export" and stems["running"] == "run"
+    counts, lengths = cat.term_counts(ids, list(stems.values()))
+    assert counts == {ids[0]: {"export": 1, "run": 2}, ids[1]: {"export": 1},
+                      ids[2]: {"设置": 1}}
+    # lengths in tokens over all fields, CJK as bigrams (同步 步设 设置): what bm25() divides by
+    assert lengths == {ids[0]: 3, ids[1]: 2, ids[2]: 5, ids[3]: 2}
+    assert cat.term_counts(ids[1:2], ["export", "设置"])[0] == {ids[1]: {"export": 1}}
+    assert cat.fts_totals() == (4, 12)
 
 
 def test_an_image_holding_most_query_words_beats_a_paragraph_holding_few(tmp_path: Path) -> None:

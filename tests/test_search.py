@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import write_vault
 from test_indexer import screenshot
@@ -212,7 +214,7 @@ def test_path_filter_ranks_within_the_folder_exactly(searcher: Searcher) -> None
 
 
 def test_words_with_a_case_change_bring_their_parts() -> None:
-    from vaultlens.search.searcher import fts_tokens
+    from vaultlens.search.keywords import fts_tokens
 
     assert fts_tokens("macOS iPhone") == ["macos", "iphone", "mac", "os", "phone"]
     assert fts_tokens("Sync sync SYNC") == ["sync"]  # plain words: once each, no parts
@@ -221,10 +223,11 @@ def test_words_with_a_case_change_bring_their_parts() -> None:
 
 def test_a_pasted_page_is_searched_by_its_start(searcher: Searcher,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from vaultlens.search import keywords
     from vaultlens.search import searcher as search_module
 
     words = " ".join(f"w{i}x" for i in range(5000))
-    assert len(search_module.fts_tokens(words)) == search_module.MAX_QUERY_TOKENS
+    assert len(keywords.fts_tokens(words)) == keywords.MAX_QUERY_TOKENS
     seen: list[str] = []
     real = searcher.keyword_scores
     monkeypatch.setattr(searcher, "keyword_scores",
@@ -241,12 +244,13 @@ def test_an_image_does_not_count_its_paragraphs_words_twice(
     own match is weak below the paragraph that answers the query (adding both put it above)."""
     from dataclasses import replace
 
+    from vaultlens.search.keywords import Matches
     from vaultlens.search.searcher import Weights
 
     paragraph, image = 101, 202
     monkeypatch.setattr(searcher, "query_terms", lambda text: {"w": 1.0})
     monkeypatch.setattr(searcher, "keyword_scores",
-                        lambda *a, **k: {paragraph: 1.0, image: 0.15})
+                        lambda *a, **k: Matches({paragraph: 1.0, image: 0.15}))
     monkeypatch.setattr(searcher.catalog, "images_around", lambda ids: {paragraph: {image}})
     monkeypatch.setattr(searcher, "weights", replace(Weights(), coverage=0.0))
     scores = searcher.scores("w", 10, None)
@@ -264,10 +268,11 @@ def test_a_failed_keyword_query_is_logged(caplog: pytest.LogCaptureFixture) -> N
     def broken(*_: object) -> None:
         raise sqlite3.OperationalError("fts5: syntax error")
 
-    catalog = SimpleNamespace(conn=SimpleNamespace(execute=broken))
+    catalog = SimpleNamespace(conn=SimpleNamespace(execute=broken),
+                              term_frequencies=lambda words: [(w, 1) for w in words])
     searcher = Searcher(catalog, None, None)  # type: ignore[arg-type]
     with caplog.at_level("WARNING"):
-        assert searcher.keyword_scores("x", 10, terms={"x": 1.0}) == {}
+        assert searcher.keyword_scores("x", 10, terms={"x": 1.0}).bm25 == {}
     assert "keyword search failed" in caplog.text
 
 
@@ -278,3 +283,43 @@ def test_highlights_count_utf16_units_as_javascript_does() -> None:
     units = text.encode("utf-16-le")
     words = [units[2 * s : 2 * e].decode("utf-16-le") for s, e in marks]  # JS slice(s, e)
     assert words == ["sync", "sync"]
+
+
+PIECES = ["tram", "yellow", "status:done", "ctr>5", "kind:image", "path:Trips", "10:30",
+          '"friction cost"', "-draft", "同步", "before:2024", "after:soon", "x:y", "-kind:pdf",
+          "tag:trip", "http://x", "  "]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(st.lists(st.sampled_from(PIECES), max_size=6).map(" ".join),
+                 st.text(max_size=30)), st.booleans())
+def test_the_text_a_daemon_announces_is_the_text_its_search_embeds(
+        searcher: Searcher, query: str, literal: bool) -> None:
+    """The daemon embeds a waiting search's query ahead of its search (coalesce.py), from the
+    text told without the catalog: it must be the very text the search embeds, or None."""
+    from collections.abc import Sequence
+
+    from vaultlens.embedders.base import Embedder, Input, Role, Vectors
+    from vaultlens.search.searcher import text_to_embed
+
+    class Spy(Embedder):
+        def __init__(self, model: Embedder) -> None:
+            self.model, self.seen = model, []  # type: list[str]
+            self.name, self.signature, self.dimension = model.name, model.signature, 384
+            self.multilingual = model.multilingual
+
+        def embed(self, inputs: Sequence[Input], role: Role) -> Vectors:
+            self.seen += [i.text or "" for i in inputs]
+            return self.model.embed(inputs, role)
+
+    spy = Spy(searcher.embedder)
+    told = text_to_embed(query, literal, spy.multilingual)
+    try:
+        Searcher(searcher.catalog, searcher.vectors, spy).search(query, 3, literal=literal)
+    except QueryError:
+        assert told is None
+        return
+    if told is not None:
+        assert spy.seen == [told]
+    elif ":" not in query and "<" not in query and ">" not in query and "=" not in query:
+        assert spy.seen == []  # nothing left unsure: None means nothing is embedded

@@ -172,3 +172,95 @@ def test_the_daemon_holds_numpys_blas_to_one_thread_and_gives_it_back(
                          capture_output=True, text=True, check=True,
                          env={**os.environ, "OPENBLAS_NUM_THREADS": "2"}).stdout
     assert out.split("\n")[-2] == "[2] [1] [2]", out
+
+
+MEMORY_PROBE = """
+import ctypes, sqlite3, sys, _sqlite3
+from vaultlens.index.sqlite_library import stop_memory_statistics
+done = stop_memory_statistics() if sys.argv[1] == "off" else None
+lib = ctypes.CDLL(_sqlite3.__file__)
+lib.sqlite3_memory_used.restype = ctypes.c_int64
+conn = sqlite3.connect(":memory:")
+conn.execute("CREATE VIRTUAL TABLE t USING fts5(x)")
+conn.executemany("INSERT INTO t(x) VALUES (?)", [(f"word{i} other{i % 7}",) for i in range(2000)])
+found = conn.execute("SELECT count(*) FROM t WHERE t MATCH 'other3'").fetchone()[0]
+print(done, lib.sqlite3_memory_used(), found)
+"""
+
+
+def test_the_entry_point_turns_sqlites_memory_statistics_off() -> None:
+    """Their global lock made search threads take turns (sqlite_library.py). Off, SQLite no
+    longer counts what it allocates, and still works; on, it counts. Run in fresh processes:
+    the setting is only taken while no connection is open."""
+    if sys.platform != "linux":
+        import pytest
+        pytest.skip("made on Linux only")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "server")}
+
+    def probe(mode: str) -> list[str]:
+        out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, mode], env=env, check=True,
+                             capture_output=True, text=True).stdout.split()
+        return out
+
+    done, used, found = probe("off")
+    assert (done, used, found) == ("True", "0", "286")
+    done, used, found = probe("on")
+    assert done == "None" and int(used) > 0 and found == "286"
+
+
+def test_the_vaultlens_command_starts_through_the_entry_point() -> None:
+    import tomllib
+
+    from vaultlens import cli
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml")
+                              .read_text(encoding="utf-8"))
+    assert pyproject["project"]["scripts"]["vaultlens"] == "vaultlens.cli:run"
+    main = (Path(cli.__file__).parent / "__main__.py").read_text(encoding="utf-8")
+    assert "sys.exit(run())" in main
+
+
+def test_announced_queries_join_the_next_round_and_are_ready_when_asked() -> None:
+    slow = Slow()
+    model = Coalesced(slow)
+    model.ahead("second")
+    model.ahead("third")
+    model.ahead("second")  # announced twice: embedded once
+    first = model.embed_texts(["first"], "query")
+    assert slow.calls == [3]  # the leader's query and both announced ones, in one pass
+    for text in ("second", "third"):
+        np.testing.assert_allclose(model.embed_texts([text], "query"),
+                                   Slow().embed_texts([text], "query"))
+    assert slow.calls == [3] and model.rounds == 1  # nothing embedded again
+    np.testing.assert_allclose(first, Slow().embed_texts(["first"], "query"))
+
+
+def test_an_announced_query_never_asked_for_does_not_hold_the_lead() -> None:
+    """The lead passes only to a caller that waits: an announced query whose search never
+    comes (the request was given up) must not leave the next caller waiting for ever."""
+    slow = Slow()
+    model = Coalesced(slow)
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(model.embed_texts, ["busy"], "query")
+        time.sleep(0.02)  # its round is under way
+        model.ahead("given up")
+        running.result(timeout=5)
+    late = ThreadPoolExecutor(1).submit(model.embed_texts, ["late"], "query")
+    np.testing.assert_allclose(late.result(timeout=5), Slow().embed_texts(["late"], "query"))
+    assert slow.calls == [1, 2]  # the given-up query went with the late one
+    for n in range(200):  # and announced queries never asked for are forgotten
+        model.ahead(f"never {n}")
+    assert len(model._ahead) <= 64 and len(model._waiting) <= 64
+
+
+def test_an_announced_query_whose_batch_failed_is_tried_again_when_asked() -> None:
+    slow = Slow(fail_on="boom")
+    model = Coalesced(slow)
+    model.ahead("fine")
+    try:
+        model.embed_texts(["boom"], "query")
+    except ModelError:
+        pass
+    assert slow.calls == [2]
+    np.testing.assert_allclose(model.embed_texts(["fine"], "query"),
+                               Slow().embed_texts(["fine"], "query"))
+    assert slow.calls == [2, 1]

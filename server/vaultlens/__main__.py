@@ -1,5 +1,5 @@
 import sys
 
-from vaultlens.cli import main
+from vaultlens.cli import run
 
-sys.exit(main())
+sys.exit(run())

@@ -19,6 +19,7 @@ from vaultlens.evaluate import EvalError, evaluate_vault, load_queries, report
 from vaultlens.index.catalog import CatalogError
 from vaultlens.index.datadir import DataDir, DataDirError, data_dir_for
 from vaultlens.index.report import Progress, Summary
+from vaultlens.index.sqlite_library import stop_memory_statistics
 from vaultlens.search.query import QueryError
 from vaultlens.vault.context import EmbedLink, LinkedVault, link_vault
 from vaultlens.vault.notes import NoteParser
@@ -302,6 +303,14 @@ def build_parser() -> argparse.ArgumentParser:
     pull_cmd.add_argument("name", help="qwen3-vl-2b, qwen3-vl-8b or qwen3-vl-reranker-2b")
     pull_cmd.set_defaults(run=cmd_model)
     return parser
+
+
+def run() -> int:
+    """The `vaultlens` command: the process's entry point. Before anything opens the catalog,
+    SQLite's memory statistics go off: their global lock made search threads take turns
+    (index/sqlite_library.py)."""
+    stop_memory_statistics()
+    return main()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

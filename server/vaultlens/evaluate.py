@@ -18,7 +18,8 @@ from typing import Any
 
 from vaultlens.config import Config
 from vaultlens.search.hits import Hit
-from vaultlens.search.searcher import Searcher, fts_query, fts_tokens
+from vaultlens.search.keywords import fts_query, fts_tokens
+from vaultlens.search.searcher import Searcher
 
 Ranker = Callable[[str, int], list[Hit]]
 DEPTH = 10  # results looked at per query: top-10 and MRR@10

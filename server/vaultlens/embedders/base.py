@@ -53,6 +53,11 @@ class Embedder(ABC):
         (context packs then use a stated estimate)."""
         return None
 
+    def ahead(self, text: str) -> None:
+        """A hint: ``text`` will be asked for as a query soon. A model that batches queries
+        starts on it with its next batch (coalesce.py); the others have nothing to do."""
+        return None
+
     def embed_texts(self, texts: Sequence[str], role: Role) -> Vectors:
         return self.embed([Input(text=t) for t in texts], role)
 

@@ -29,6 +29,12 @@ class QueryCache(Embedder):
     def count_tokens(self, text: str) -> int | None:
         return self.model.count_tokens(text)
 
+    def ahead(self, text: str) -> None:
+        with self._lock:
+            known = text in self._cache
+        if not known:
+            self.model.ahead(text)
+
     def embed(self, inputs: Sequence[Input], role: Role) -> Vectors:
         if role != "query" or any(i.image is not None for i in inputs):
             return self.model.embed(inputs, role)

@@ -230,16 +230,23 @@ class Catalog(Lookups):
         large share of items tells BM25 almost nothing and costs the most to rank. Both are
         remembered (a search's words come back in the next one) until the index changes."""
         self._forget_if_changed()
-        unknown = [w for w in dict.fromkeys(words) if w not in self._stems]
-        if unknown:
-            if len(self._stems) > STEMS_KEPT:
-                self._stems.clear()
-            self._stems.update(self._stem(unknown))
-        for stem in {self._stems[w] for w in words} - self._stem_counts.keys():
+        stems = self.stems(words)
+        for stem in set(stems.values()) - self._stem_counts.keys():
             row = self.conn.execute("SELECT doc FROM items_vocab WHERE term = ?",
                                     (stem,)).fetchone()
             self._stem_counts[stem] = int(row[0]) if row else 0
-        return [(w, self._stem_counts[self._stems[w]]) for w in words]
+        return [(w, self._stem_counts[stems[w]]) for w in words]
+
+    def stems(self, words: Iterable[str]) -> dict[str, str]:
+        """Each word's term in the index (its porter stem; "" for a word the tokenizer drops),
+        remembered: the tokenizer never changes."""
+        wanted = list(dict.fromkeys(words))
+        if len(self._stems) > STEMS_KEPT:
+            self._stems.clear()
+        unknown = [w for w in wanted if w not in self._stems]
+        if unknown:
+            self._stems.update(self._stem(unknown))
+        return {w: self._stems[w] for w in wanted}
 
     def _stem(self, words: list[str]) -> dict[str, str]:
         """Each word's stem, by a temporary FTS5 table with the index's tokenizer ("" for a

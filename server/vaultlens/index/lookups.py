@@ -17,6 +17,25 @@ def _like_prefix(folder: str) -> str:
     return escaped + "/%"
 
 
+def _varints(data: bytes) -> list[int]:
+    """SQLite's varints (big-endian, 7 bits a byte, the ninth byte whole), as FTS5 writes them."""
+    out: list[int] = []
+    i = 0
+    while i < len(data):
+        value = 0
+        for n in range(9):
+            byte = data[i]
+            i += 1
+            if n == 8:
+                value = (value << 8) | byte
+                break
+            value = (value << 7) | (byte & 0x7F)
+            if byte < 0x80:
+                break
+        out.append(value)
+    return out
+
+
 class Lookups:
     """Mixed into Catalog; needs only its connection."""
 
@@ -69,28 +88,47 @@ class Lookups:
         finally:
             self.conn.execute("RELEASE scratch")
 
-    def terms_held(self, ids: Sequence[int], words: Sequence[str]) -> dict[int, set[str]]:
-        """Which of ``words`` each item holds in any field, matched as the index matches them
-        (porter stems, CJK bigrams), through a small temporary FTS5 table of those items."""
+    def term_counts(self, ids: Sequence[int], stems: Sequence[str]
+                    ) -> tuple[dict[int, dict[str, int]], dict[int, int]]:
+        """How often each item holds each of ``stems`` (the index's terms: porter stems, CJK
+        bigrams), in all its fields, and each item's length in tokens: what BM25 counts. Read
+        through a small temporary FTS5 table of those items with the index's tokenizer."""
         self.conn.execute(
             "CREATE VIRTUAL TABLE IF NOT EXISTS temp.held USING fts5("
             "t, tokenize = 'porter unicode61 remove_diacritics 2')")
+        self.conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.held_terms"
+                          " USING fts5vocab(temp, held, 'instance')")
+        self.set_scratch_ids(ids)
         with self._scratch_savepoint():
             self.conn.execute("DELETE FROM temp.held")
-            for item_id in ids:  # rowid = ? is a direct lookup; IN (...) would scan the table
-                row = self.conn.execute(
-                    "SELECT text, names, context FROM items_fts WHERE rowid = ?",
-                    (item_id,)).fetchone()
-                if row is not None:
-                    self.conn.execute("INSERT INTO temp.held(rowid, t) VALUES (?, ?)",
-                                      (item_id, " ".join(x or "" for x in row)))
-        out: dict[int, set[str]] = {}
-        for word in words:
-            for (item_id,) in self.conn.execute(
-                    "SELECT rowid FROM temp.held WHERE held MATCH ?",
-                    ('"' + word.replace('"', '""') + '"',)):
-                out.setdefault(int(item_id), set()).add(word)
-        return out
+            # one statement, in SQLite, not a round trip per item; CROSS JOIN keeps the id
+            # list outside, so each item is a direct rowid lookup (`rowid IN` scans FTS5)
+            self.conn.execute(
+                "INSERT INTO temp.held(rowid, t) SELECT f.rowid, coalesce(f.text, '') || ' '"
+                " || coalesce(f.names, '') || ' ' || coalesce(f.context, '')"
+                " FROM temp.scratch_ids AS s CROSS JOIN items_fts AS f WHERE f.rowid = s.id")
+        lengths = {int(doc): int(n) for doc, n in self.conn.execute(
+            "SELECT doc, count(*) FROM temp.held_terms GROUP BY doc")}
+        counts: dict[int, dict[str, int]] = {}
+        wanted = [s for s in dict.fromkeys(stems) if s]
+        if wanted:
+            for doc, term, n in self.conn.execute(
+                    "SELECT doc, term, count(*) FROM temp.held_terms"
+                    f" WHERE term IN ({','.join('?' * len(wanted))}) GROUP BY doc, term",
+                    wanted):
+                counts.setdefault(int(doc), {})[str(term)] = int(n)
+        return counts, lengths
+
+    def fts_totals(self) -> tuple[int, int]:
+        """(rows, tokens) of the keyword index, the totals its bm25() divides by: FTS5 keeps
+        them in its "averages" record (rowid 1 of the _data table: varints, the row count and
+        then each column's token count). A test holds Python's BM25 to bm25() on them."""
+        row = self.conn.execute("SELECT block FROM items_fts_data WHERE id = 1").fetchone()
+        try:
+            values = _varints(bytes(row[0])) if row is not None and row[0] else []
+        except IndexError:  # a record cut short: no totals, and BM25 stays with SQLite
+            values = []
+        return (values[0], sum(values[1:])) if values else (0, 0)
 
     def section_places(self, ids: Iterable[int]) -> dict[int, tuple[int, str, int, int]]:
         """(file id, headings, start line, end line) of each note section among ``ids``."""

@@ -23,31 +23,27 @@
 from __future__ import annotations
 
 import logging
-import math
 import re
-import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from vaultlens.embedders.base import Embedder, Input, Vectors
-from vaultlens.index.catalog import Catalog, cjk_bigrams
+from vaultlens.index.catalog import Catalog
 from vaultlens.index.vectors import VectorIndex
 from vaultlens.search.filters import Admission
 from vaultlens.search.hits import KINDS, Hit, HitMaker
-from vaultlens.search.query import Filters, Query, parse
+from vaultlens.search.keywords import Keywords, Matches
+from vaultlens.search.query import Filters, Query, QueryError, parse
 from vaultlens.search.reranker import Rerank
 
 log = logging.getLogger(__name__)
 KIND_ITEMS = {kind: item for item, kind in KINDS.items()}  # note → section, pdf → page
-COMMON_SHARE = 0.3  # a word in more of the items than this is dropped from keyword ranking
 MAX_QUERY_CHARS = 1000  # a pasted page is searched by its start: a search stays milliseconds
-MAX_QUERY_TOKENS = 64
 COVERAGE_DEPTH = 100  # keyword candidates whose coverage of the query is counted
 EXACT_WITHIN = 5000  # a path/kind filter admitting at most this many items scores them all
-_TOKEN = re.compile(r"\w+", re.UNICODE)
-_CASE_CHANGE = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 
 
@@ -65,17 +61,39 @@ class Weights:
     passage_lines: int = 20  # ... of at most this many lines
 
 
-def fts_tokens(query: str) -> list[str]:
-    """The query's words (CJK as bigrams), lower-cased, once each. A word with a case change
-    inside ("macOS", "iPhone") also brings its parts, because notes write "Mac OS" as often."""
-    words = _TOKEN.findall(cjk_bigrams(query))
-    parts = [p for w in words for p in _CASE_CHANGE.split(w) if p != w and len(p) > 1]
-    return list(dict.fromkeys(t.lower() for t in words + parts))[:MAX_QUERY_TOKENS]
+def read_query(query: str, literal: bool, is_property: Callable[[str], bool]) -> Query:
+    """The query as a search reads it: parsed (unless ``literal``: prose, not syntax), its text
+    cut to its first ``MAX_QUERY_CHARS``."""
+    parsed = Query(" ".join(query.split())) if literal else parse(query, is_property)
+    if len(parsed.text) > MAX_QUERY_CHARS:
+        parsed = replace(parsed, text=parsed.text[:MAX_QUERY_CHARS].rsplit(" ", 1)[0])
+    return parsed
 
 
-def fts_query(tokens: list[str]) -> str | None:
-    """Any of the words, each quoted so that FTS5 syntax in a query cannot break it."""
-    return " OR ".join(f'"{t}"' for t in tokens) if tokens else None
+def embeds(text: str, multilingual: bool) -> bool:
+    """Whether a search embeds this text: not when it is empty, nor when it is Chinese or
+    Japanese and the model is not multilingual (its vectors would be noise)."""
+    return bool(text.strip()) and not (_CJK.search(text) and not multilingual)
+
+
+def _yes(_: str) -> bool:
+    return True
+
+
+def _no(_: str) -> bool:
+    return False
+
+
+def text_to_embed(query: str, literal: bool, multilingual: bool) -> str | None:
+    """The text a text search for ``query`` will embed, told without the catalog (the daemon
+    announces it while the search waits for a thread: coalesce.py). None when nothing will be
+    embedded, or when that depends on which of its names are properties in this vault."""
+    try:
+        texts = {read_query(query, literal, answer).text for answer in (_yes, _no)}
+    except QueryError:
+        return None
+    text = texts.pop()
+    return text if not texts and embeds(text, multilingual) else None
 
 
 class Searcher:
@@ -87,62 +105,26 @@ class Searcher:
         self.weights = weights or Weights()
         self.rerank = rerank
         self.hits = HitMaker(catalog)
+        self.keywords = Keywords(catalog)
 
     # the two rankers ----------------------------------------------------------------------
     def query_terms(self, text: str) -> dict[str, float]:
-        """The query's words that rank, each with its inverse document frequency. Words in a
-        large share of items weigh almost nothing in BM25 (IDF near 0) but make it score every
-        item that has them: the rarer words alone rank (the two rarest when all are common)."""
-        tokens = fts_tokens(text)
-        if not tokens:
-            return {}
-        total = self._item_count() or 1
-        freqs = self.catalog.term_frequencies(tokens)
-        rare = [(w, n) for w, n in freqs if n <= COMMON_SHARE * total]
-        if not rare:  # every word common (or the only word is): the rarest two still rank
-            rare = sorted(freqs, key=lambda x: x[1])[:2]
-        return {w: math.log(1 + (total - n + 0.5) / (n + 0.5)) for w, n in rare}
+        """The query's words that rank, each with its IDF (see keywords.py)."""
+        return self.keywords.terms(text)
 
     def keyword_scores(self, text: str, pool: int, allowed: list[int] | None = None,
-                       terms: dict[str, float] | None = None) -> dict[int, float]:
+                       terms: dict[str, float] | None = None) -> Matches:
         """BM25 (higher is better) of the best ``pool`` items holding any query word (among
         ``allowed`` items, when given). ``terms``: the query's from :meth:`query_terms`."""
-        match = fts_query(list(self.query_terms(text) if terms is None else terms))
-        if match is None:
-            return {}
-        if allowed is None:
-            sql = ("SELECT rowid, bm25(items_fts) FROM items_fts WHERE items_fts MATCH ?"
-                   " ORDER BY bm25(items_fts) LIMIT ?")
-        else:
-            # `rowid IN (...)` on an FTS5 table runs the match once per id: match once, then join
-            self.catalog.set_scratch_ids(allowed)
-            sql = ("WITH m AS MATERIALIZED (SELECT rowid AS id, bm25(items_fts) AS r"
-                   " FROM items_fts WHERE items_fts MATCH ?)"
-                   " SELECT m.id, m.r FROM m JOIN temp.scratch_ids USING (id) ORDER BY m.r LIMIT ?")
-        try:
-            rows = self.catalog.conn.execute(sql, (match, pool)).fetchall()
-        except sqlite3.OperationalError:
-            # a query FTS5 cannot take should not end a search, but must not vanish either
-            log.warning("keyword search failed for %r", match, exc_info=True)
-            return {}
-        return {int(r[0]): -float(r[1]) for r in rows}
-
-    def coverage(self, ids: list[int], terms: dict[str, float]) -> dict[int, float]:
-        """The share of the query's word weight (IDF) that each item holds, in any field. BM25
-        divides by length, so a long OCR text that holds nearly every word of the query loses
-        to a short paragraph that holds one or two; coverage does not divide by length."""
-        whole = sum(terms.values())
-        if not ids or whole <= 0:
-            return {}
-        held = self.catalog.terms_held(ids, list(terms))
-        return {i: sum(terms[t] for t in words) / whole for i, words in held.items()}
+        return self.keywords.matches(self.query_terms(text) if terms is None else terms, pool,
+                                     allowed)
 
     def query_vector(self, text: str, image: Any = None) -> Vectors | None:
         """The query's vector, or None when vectors cannot help (no text and no image, or a
         CJK query for a model that is not multilingual)."""
         if image is not None:
             vectors = self.embedder.embed([Input(text=text or None, image=image)], "query")
-        elif not text.strip() or (_CJK.search(text) and not self.embedder.multilingual):
+        elif not embeds(text, self.embedder.multilingual):
             return None
         else:
             vectors = self.embedder.embed_texts([text], "query")
@@ -159,7 +141,8 @@ class Searcher:
         if not text.strip() and vector is None:
             return self.browse(pool, allowed)
         terms = self.query_terms(text) if text.strip() else {}
-        keyword = self.keyword_scores(text, pool, allowed, terms) if terms else {}
+        matches = self.keyword_scores(text, pool, allowed, terms) if terms else Matches()
+        keyword = matches.bm25
         candidates = set(keyword)
         if vector is not None and allowed is None:
             ids, _ = self.vectors.search(vector, pool)
@@ -175,7 +158,8 @@ class Searcher:
             best = max(keyword.values()) or 1.0
             # coverage of the best BM25 matches only: a path filter ranks thousands exactly
             ranked = sorted(keyword, key=lambda i: -keyword[i])[:COVERAGE_DEPTH]
-            covered = self.coverage(ranked, terms) if w.coverage else {}
+            covered = (self.keywords.coverage(ranked, terms, matches.counts) if w.coverage
+                       else {})
             for i, s in keyword.items():
                 scores[i] += w.keyword * ((1 - w.coverage) * s / best
                                           + w.coverage * covered.get(i, 0.0))
@@ -217,9 +201,7 @@ class Searcher:
         while the query model loads). ``image``: a picture to search by, with the text, for a
         visual model. ``literal``: the query is prose, not syntax (quotes, -words and
         name:value are words like any other)."""
-        parsed = Query(" ".join(query.split())) if literal else self.parse(query)
-        if len(parsed.text) > MAX_QUERY_CHARS:
-            parsed = replace(parsed, text=parsed.text[:MAX_QUERY_CHARS].rsplit(" ", 1)[0])
+        parsed = read_query(query, literal, self._is_property)
         admission = Admission(self.catalog, parsed.filters.merged(filters or Filters()),
                               parsed.phrases)
         strict = admission.filters.active or bool(parsed.phrases or admission.excluded)

@@ -18,6 +18,7 @@ from vaultlens.extract.images import ImageError, open_image, thumbnail_bytes
 from vaultlens.search.hits import Hit
 from vaultlens.search.pictures import PictureError
 from vaultlens.search.query import Filters, QueryError, fields_filters
+from vaultlens.search.searcher import text_to_embed
 from vaultlens.serve.api import (
     MAX_ITEM_ID,
     MAX_UPLOAD_BYTES,
@@ -118,6 +119,12 @@ async def search_payload(daemon: Daemon, body: dict[str, Any]) -> dict[str, Any]
     filters = search_filters(daemon, body)
     start = time.perf_counter()
     ready = daemon.ready.is_set()
+    if ready and not body.get("image"):
+        # while this search waits for a thread, its query is embedded with the one in hand
+        text = text_to_embed(body["query"], bool(body.get("literal")),
+                             daemon.query_model.multilingual)
+        if text is not None:
+            daemon.query_model.ahead(text)
     hits: list[Hit] = await in_search_thread(daemon, run_search, daemon, body, filters, ready)
     return {"results": [h.to_json() for h in hits], "partial": not ready,
             "took_ms": round(1000 * (time.perf_counter() - start), 1)}

@@ -1,0 +1,159 @@
+"""The keyword side of a search: the query's words, their BM25 scores over the catalog's FTS5
+index, and coverage.
+
+FTS5's bm25() costs about 0.75 µs for every item that holds any of the query's words, and it
+cannot stop early: at 100,000 items, three common words matched 40,000 items and took 29 ms,
+most of a search. So SQLite matches the rarest of the query's words only, as many as keep the
+matched items under ``SEED_ROWS``, and returns the best of those items. Python then scores
+them on all the words, with FTS5's own formula over FTS5's own totals: the score bm25() would
+give them (a test holds the two together). What this gives up is an item that holds only the
+common words: it is no keyword candidate, though the vector side can still bring it. When all
+the words together match fewer items than ``SEED_ROWS`` (every query in a vault of that size),
+SQLite ranks them all, as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import sqlite3
+from dataclasses import dataclass, field
+
+from vaultlens.index.catalog import Catalog, cjk_bigrams
+
+log = logging.getLogger(__name__)
+COMMON_SHARE = 0.3  # a word in more of the items than this is dropped from keyword ranking
+MAX_QUERY_TOKENS = 64
+SEED_ROWS = 10_000  # items SQLite's bm25() may score for one search (about 7 ms)
+SEED_DEPTH = 2  # ... of which it returns this many times the pool, for Python to rescore
+K1, B = 1.2, 0.75  # FTS5's BM25 constants
+# a word as FTS5's unicode61 tokenizer sees one: letters and digits ("_" separates)
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+_CASE_CHANGE = re.compile(r"(?<=[a-z])(?=[A-Z])")
+
+
+def fts_tokens(query: str) -> list[str]:
+    """The query's words (CJK as bigrams), lower-cased, once each. A word with a case change
+    inside ("macOS", "iPhone") also brings its parts, because notes write "Mac OS" as often."""
+    words = _TOKEN.findall(cjk_bigrams(query))
+    parts = [p for w in words for p in _CASE_CHANGE.split(w) if p != w and len(p) > 1]
+    return list(dict.fromkeys(t.lower() for t in words + parts))[:MAX_QUERY_TOKENS]
+
+
+def fts_query(tokens: list[str]) -> str | None:
+    """Any of the words, each quoted so that FTS5 syntax in a query cannot break it."""
+    return " OR ".join(f'"{t}"' for t in tokens) if tokens else None
+
+
+@dataclass
+class Matches:
+    """The keyword candidates of one query: BM25 (higher is better) and, for those Python
+    scored, how often each holds each word (coverage reuses them)."""
+
+    bm25: dict[int, float] = field(default_factory=dict)
+    counts: dict[int, dict[str, int]] = field(default_factory=dict)
+
+
+class Keywords:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def terms(self, text: str) -> dict[str, float]:
+        """The query's words that rank, each with its inverse document frequency. Words in a
+        large share of items weigh almost nothing in BM25 (IDF near 0) but make it score every
+        item that has them: the rarer words alone rank (the two rarest when all are common)."""
+        tokens = fts_tokens(text)
+        if not tokens:
+            return {}
+        total = self.catalog.item_count() or 1
+        freqs = self.catalog.term_frequencies(tokens)
+        rare = [(w, n) for w, n in freqs if n <= COMMON_SHARE * total]
+        if not rare:  # every word common (or the only word is): the rarest two still rank
+            rare = sorted(freqs, key=lambda x: x[1])[:2]
+        return {w: math.log(1 + (total - n + 0.5) / (n + 0.5)) for w, n in rare}
+
+    def matches(self, terms: dict[str, float], pool: int,
+                allowed: list[int] | None = None) -> Matches:
+        """BM25 of the best ``pool`` items holding any of ``terms`` (among ``allowed`` items,
+        when given)."""
+        if not terms:
+            return Matches()
+        held = dict(self.catalog.term_frequencies(list(terms)))
+        seeds: list[str] = []
+        rows = 0
+        for word in sorted(terms, key=lambda w: (held[w], w)):  # the rarest first
+            if seeds and rows + held[word] > SEED_ROWS:
+                break
+            seeds.append(word)
+            rows += held[word]
+        if len(seeds) == len(terms):
+            return Matches(self._sql_bm25(seeds, pool, allowed))
+        found = self._sql_bm25(seeds, SEED_DEPTH * pool, allowed)
+        matches = self._python_bm25(list(found), list(terms))
+        if matches is None:  # FTS5's totals unreadable: the rare words' score is still BM25
+            return Matches(dict(sorted(found.items(), key=lambda x: -x[1])[:pool]))
+        best = sorted(matches.bm25, key=lambda i: (-matches.bm25[i], i))[:pool]
+        return Matches({i: matches.bm25[i] for i in best},
+                       {i: matches.counts[i] for i in best if i in matches.counts})
+
+    def coverage(self, ids: list[int], terms: dict[str, float],
+                 counts: dict[int, dict[str, int]]) -> dict[int, float]:
+        """The share of the query's word weight (IDF) that each item holds, in any field. BM25
+        divides by length, so a long OCR text that holds nearly every word of the query loses
+        to a short paragraph that holds one or two; coverage does not divide by length.
+        ``counts``: the word counts already read for some of the items."""
+        whole = sum(terms.values())
+        if not ids or whole <= 0:
+            return {}
+        missing = [i for i in ids if i not in counts]
+        if missing:
+            counts = {**counts, **self._counts(missing, list(terms))[0]}
+        return {i: sum(terms[w] for w in counts[i]) / whole for i in ids if i in counts}
+
+    def _sql_bm25(self, words: list[str], limit: int, allowed: list[int] | None
+                  ) -> dict[int, float]:
+        match = fts_query(words)
+        if match is None:
+            return {}
+        if allowed is None:
+            sql = ("SELECT rowid, bm25(items_fts) FROM items_fts WHERE items_fts MATCH ?"
+                   " ORDER BY bm25(items_fts) LIMIT ?")
+        else:
+            # `rowid IN (...)` on an FTS5 table runs the match once per id: match once, then join
+            self.catalog.set_scratch_ids(allowed)
+            sql = ("WITH m AS MATERIALIZED (SELECT rowid AS id, bm25(items_fts) AS r"
+                   " FROM items_fts WHERE items_fts MATCH ?)"
+                   " SELECT m.id, m.r FROM m JOIN temp.scratch_ids USING (id) ORDER BY m.r LIMIT ?")
+        try:
+            rows = self.catalog.conn.execute(sql, (match, limit)).fetchall()
+        except sqlite3.OperationalError:
+            # a query FTS5 cannot take should not end a search, but must not vanish either
+            log.warning("keyword search failed for %r", match, exc_info=True)
+            return {}
+        return {int(r[0]): -float(r[1]) for r in rows}
+
+    def _counts(self, ids: list[int], words: list[str]
+                ) -> tuple[dict[int, dict[str, int]], dict[int, int]]:
+        """How often each item holds each word (only the words it holds), and its length."""
+        stems = self.catalog.stems(words)
+        by_stem, lengths = self.catalog.term_counts(ids, list(stems.values()))
+        counts = {i: {w: held[s] for w, s in stems.items() if s in held}
+                  for i, held in by_stem.items()}
+        return {i: counts.get(i, {}) for i in lengths}, lengths
+
+    def _python_bm25(self, ids: list[int], words: list[str]) -> Matches | None:
+        """FTS5's bm25() for these items and words, computed here: IDF over FTS5's row count,
+        length over its average, a word's count summed over the fields (each weighs 1)."""
+        rows, tokens = self.catalog.fts_totals()
+        if rows <= 0 or tokens <= 0:
+            return None
+        held = dict(self.catalog.term_frequencies(words))
+        idf = {w: max(math.log((rows - held[w] + 0.5) / (held[w] + 0.5)), 1e-6) for w in words}
+        average = tokens / rows
+        counts, lengths = self._counts(ids, words)
+        bm25 = {}
+        for i, have in counts.items():
+            norm = K1 * (1 - B + B * lengths[i] / average)
+            bm25[i] = sum(idf[w] * n * (K1 + 1) / (n + norm) for w, n in have.items())
+        return Matches(bm25, counts)

@@ -1,0 +1,90 @@
+"""The keyword side: BM25 computed in Python must be the score SQLite's bm25() gives, and a
+query of common words must still rank its candidates by the whole query."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from vaultlens.index.catalog import Catalog
+from vaultlens.search import keywords
+from vaultlens.search.keywords import Keywords, fts_query
+
+WORDS = [f"w{i}" for i in range(40)] + ["running", "runs", "设置", "同步"]
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Catalog:
+    """300 items whose three fields hold words of very different frequencies (Zipf)."""
+    rng = random.Random(7)
+    weights = [1 / (n + 1) for n in range(len(WORDS))]
+
+    def field(most: int) -> str:
+        return " ".join(rng.choices(WORDS, weights, k=rng.randint(0, most)))
+
+    cat = Catalog.open(tmp_path / "c.sqlite")
+    with cat.transaction():
+        fid = cat.upsert_file("n.md", "note", 1, 1, "h", "indexed", None)
+        _, ids = cat.replace_items(fid, [{"kind": "section", "text": "x", "content_hash": str(n)}
+                                         for n in range(300)])
+        for i in ids:
+            cat.set_fts(i, field(60), field(4), field(20))
+    return cat
+
+
+def sql_bm25(cat: Catalog, words: list[str]) -> dict[int, float]:
+    return {int(r[0]): -float(r[1]) for r in cat.conn.execute(
+        "SELECT rowid, bm25(items_fts) FROM items_fts WHERE items_fts MATCH ?",
+        (fts_query(words),))}
+
+
+@pytest.mark.parametrize("words", [["w0"], ["w3", "w17"], ["w1", "w30", "running"],
+                                   ["runs", "running", "设置"], ["w39", "同步", "w2", "w5"]])
+def test_python_bm25_is_sqlites(catalog: Catalog, words: list[str]) -> None:
+    exact = sql_bm25(catalog, words)
+    assert exact  # the words occur
+    ours = Keywords(catalog)._python_bm25(list(exact), words)
+    assert ours is not None
+    assert ours.bm25.keys() == exact.keys()
+    for i, score in exact.items():
+        assert ours.bm25[i] == pytest.approx(score, rel=1e-9)
+
+
+def test_common_words_rank_by_the_rare_ones_then_all(catalog: Catalog,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """With SQLite allowed few rows, it matches the rarest word only; the candidates it finds
+    are then scored on every word, exactly as bm25() scores them."""
+    finder = Keywords(catalog)
+    words = ["w0", "w1", "w25"]
+    held = dict(catalog.term_frequencies(words))
+    monkeypatch.setattr(keywords, "SEED_ROWS", held["w25"])  # only w25 fits
+    terms = dict.fromkeys(words, 1.0)
+    found = finder.matches(terms, 5)
+    exact = sql_bm25(catalog, words)
+    with_rare = {i for i in exact if i in sql_bm25(catalog, ["w25"])}
+    assert len(found.bm25) == 5 and set(found.bm25) <= with_rare
+    for i, score in found.bm25.items():
+        assert score == pytest.approx(exact[i], rel=1e-9)
+    # the best five by the whole query among the items that hold the rare word
+    assert sorted(found.bm25) == sorted(sorted(with_rare, key=lambda i: -exact[i])[:5])
+    # coverage reuses the counts read for them: no second read
+    monkeypatch.setattr(catalog, "term_counts", lambda *a: pytest.fail("read again"))
+    assert set(finder.coverage(list(found.bm25), terms, found.counts)) == set(found.bm25)
+
+
+def test_few_matches_are_ranked_by_sqlite_alone(catalog: Catalog,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(catalog, "term_counts", lambda *a: pytest.fail("python scoring"))
+    found = Keywords(catalog).matches({"w30": 1.0, "w31": 1.0}, 10)
+    exact = sql_bm25(catalog, ["w30", "w31"])
+    assert found.bm25 == {i: exact[i] for i in sorted(exact, key=lambda i: -exact[i])[:10]}
+
+
+def test_unreadable_totals_fall_back_to_the_rare_words_score(
+        catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keywords, "SEED_ROWS", 1)
+    monkeypatch.setattr(catalog, "fts_totals", lambda: (0, 0))
+    found = Keywords(catalog).matches({"w0": 1.0, "w33": 1.0}, 3)
+    assert found.bm25 and found.bm25.items() <= sql_bm25(catalog, ["w33"]).items()
