@@ -60,6 +60,7 @@ def test_common_words_rank_by_the_rare_ones_then_all(catalog: Catalog,
     words = ["w0", "w1", "w25"]
     held = dict(catalog.term_frequencies(words))
     monkeypatch.setattr(keywords, "SEED_ROWS", held["w25"])  # only w25 fits
+    monkeypatch.setattr(keywords, "RESCORE_COST", 0)  # rescoring is always worth it here
     terms = dict.fromkeys(words, 1.0)
     found = finder.matches(terms, 5)
     exact = sql_bm25(catalog, words)
@@ -82,9 +83,21 @@ def test_few_matches_are_ranked_by_sqlite_alone(catalog: Catalog,
     assert found.bm25 == {i: exact[i] for i in sorted(exact, key=lambda i: -exact[i])[:10]}
 
 
+def test_a_deep_pool_is_ranked_by_sqlite_alone(catalog: Catalog,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rescoring thousands of items (a filter admitting them all) would cost more than bm25()
+    on every match: SQLite ranks them, exactly, and items with common words only count."""
+    words = ["w0", "w1", "w25"]
+    monkeypatch.setattr(keywords, "SEED_ROWS", dict(catalog.term_frequencies(words))["w25"])
+    monkeypatch.setattr(catalog, "term_counts", lambda *a: pytest.fail("python scoring"))
+    found = Keywords(catalog).matches(dict.fromkeys(words, 1.0), 300)
+    assert found.bm25 == sql_bm25(catalog, words)
+
+
 def test_unreadable_totals_fall_back_to_the_rare_words_score(
         catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(keywords, "SEED_ROWS", 1)
+    monkeypatch.setattr(keywords, "RESCORE_COST", 0)
     monkeypatch.setattr(catalog, "fts_totals", lambda: (0, 0))
     found = Keywords(catalog).matches({"w0": 1.0, "w33": 1.0}, 3)
     assert found.bm25 and found.bm25.items() <= sql_bm25(catalog, ["w33"]).items()

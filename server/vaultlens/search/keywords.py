@@ -9,7 +9,8 @@ them on all the words, with FTS5's own formula over FTS5's own totals: the score
 give them (a test holds the two together). What this gives up is an item that holds only the
 common words: it is no keyword candidate, though the vector side can still bring it. When all
 the words together match fewer items than ``SEED_ROWS`` (every query in a vault of that size),
-SQLite ranks them all, as before.
+or when the pool is so deep that rescoring it would cost more (a filter admitting thousands of
+items is ranked exactly), SQLite ranks them all, as before.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ COMMON_SHARE = 0.3  # a word in more of the items than this is dropped from keyw
 MAX_QUERY_TOKENS = 64
 SEED_ROWS = 10_000  # items SQLite's bm25() may score for one search (about 7 ms)
 SEED_DEPTH = 2  # ... of which it returns this many times the pool, for Python to rescore
+RESCORE_COST = 40  # rescoring an item in Python costs about as much as bm25() on 40 matches
 K1, B = 1.2, 0.75  # FTS5's BM25 constants
 # a word as FTS5's unicode61 tokenizer sees one: letters and digits ("_" separates)
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
@@ -87,8 +89,11 @@ class Keywords:
                 break
             seeds.append(word)
             rows += held[word]
-        if len(seeds) == len(terms):
-            return Matches(self._sql_bm25(seeds, pool, allowed))
+        rest = sum(held[w] for w in terms) - rows  # matches the common words would add
+        if len(seeds) == len(terms) or rest <= RESCORE_COST * SEED_DEPTH * pool:
+            # SQLite ranks every match: all the words fit, or rescoring a pool this deep
+            # (a filter admitting thousands, a phrase widening its pool) would cost more
+            return Matches(self._sql_bm25(list(terms), pool, allowed))
         found = self._sql_bm25(seeds, SEED_DEPTH * pool, allowed)
         matches = self._python_bm25(list(found), list(terms))
         if matches is None:  # FTS5's totals unreadable: the rare words' score is still BM25
