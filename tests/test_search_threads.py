@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from test_indexer import VAULT, MakeVault
 from vaultlens.config import Config
@@ -193,7 +194,6 @@ def test_the_entry_point_turns_sqlites_memory_statistics_off() -> None:
     longer counts what it allocates, and still works; on, it counts. Run in fresh processes:
     the setting is only taken while no connection is open."""
     if sys.platform != "linux":
-        import pytest
         pytest.skip("made on Linux only")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "server")}
 
@@ -256,11 +256,23 @@ def test_an_announced_query_whose_batch_failed_is_tried_again_when_asked() -> No
     slow = Slow(fail_on="boom")
     model = Coalesced(slow)
     model.ahead("fine")
-    try:
+    with pytest.raises(ModelError):
         model.embed_texts(["boom"], "query")
-    except ModelError:
-        pass
     assert slow.calls == [2]
     np.testing.assert_allclose(model.embed_texts(["fine"], "query"),
                                Slow().embed_texts(["fine"], "query"))
     assert slow.calls == [2, 1]
+
+
+def test_announced_queries_ride_along_only_up_to_the_models_batch() -> None:
+    """The leader's search waits for the whole pass: a crowd of announced queries does not
+    make it wait for more than one batch of the model's."""
+    slow = Slow()
+    slow.batch_size = 3
+    model = Coalesced(slow)
+    for n in range(6):
+        model.ahead(f"waiting {n}")
+    model.embed_texts(["first"], "query")
+    assert slow.calls == [3]
+    model.embed_texts(["waiting 5"], "query")  # still announced: it leads with the rest
+    assert slow.calls == [3, 3]

@@ -103,7 +103,10 @@ class Coalesced(Embedder):
             batch = [leader]
             count = len(leader.inputs)
             for ask in sorted(self._waiting, key=lambda a: not a.claimed):  # stable
-                if count + len(ask.inputs) > self.most:
+                # announced queries ride along only up to the model's own batch size: the
+                # leader's search waits for the whole pass
+                if count + len(ask.inputs) > (self.most if ask.claimed else
+                                              min(self.most, self.batch_size)):
                     break
                 batch.append(ask)
                 count += len(ask.inputs)

@@ -1,7 +1,8 @@
 """Search: keyword and vector evidence for every candidate, combined, then lent to images.
 
-1. Candidates: the best BM25 matches (FTS5, CJK as bigrams) and the nearest vectors, plus the
-   images and PDF pages embedded in or beside any candidate paragraph.
+1. Candidates: the best BM25 matches (keywords.py: FTS5, CJK as bigrams; in a large vault,
+   found through the rarest words) and the nearest vectors, plus the images and PDF pages
+   embedded in or beside any candidate paragraph.
 2. Every candidate gets both scores exactly: its BM25 score (0 when it holds no query word) and
    its cosine to the query. Reciprocal-rank fusion of two lists fails here: an item missing
    from one list gets nothing from it, so a keyword rank of 1 sinks below items that are
@@ -22,7 +23,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -39,7 +39,6 @@ from vaultlens.search.keywords import Keywords, Matches
 from vaultlens.search.query import Filters, Query, QueryError, parse
 from vaultlens.search.reranker import Rerank
 
-log = logging.getLogger(__name__)
 KIND_ITEMS = {kind: item for item, kind in KINDS.items()}  # note → section, pdf → page
 MAX_QUERY_CHARS = 1000  # a pasted page is searched by its start: a search stays milliseconds
 COVERAGE_DEPTH = 100  # keyword candidates whose coverage of the query is counted
