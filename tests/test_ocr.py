@@ -51,6 +51,42 @@ def test_death_during_a_read_is_an_error_not_a_hang(ocr: OCR) -> None:
     assert "zebra" in ocr.read(screenshot("zebra crossing")).lower()
 
 
+def test_the_timeout_counts_the_workers_work_not_the_wall_clock() -> None:
+    """A bulk worker at low priority on a busy machine gets little CPU: a screenshot of a few
+    seconds' work once ran past the 30 s timeout and lost its words. Here the worker is stopped
+    for longer than its timeout in the middle of a read (no CPU at all), and still answers;
+    one stopped past WALL_FACTOR times the timeout is given up on."""
+    import os
+    import signal
+    import time
+    from contextlib import suppress
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("CPU time is read from /proc")
+    engine = OCR(timeout=1.5, threads=1)
+    engine.WALL_FACTOR = 4
+    try:
+        engine.read(screenshot("warm"))  # the models are loaded
+        pid = engine.pid
+        assert pid is not None
+
+        def stop_for(seconds: float) -> None:
+            os.kill(pid, signal.SIGSTOP)
+            time.sleep(seconds)
+            with suppress(ProcessLookupError):  # given up on, and killed, meanwhile
+                os.kill(pid, signal.SIGCONT)
+
+        threading.Timer(0.05, stop_for, [2.5]).start()
+        start = time.monotonic()
+        assert "zebra" in engine.read(screenshot("zebra crossing")).lower()
+        assert time.monotonic() - start > 2.0  # it was stopped past its timeout
+        threading.Timer(0.05, stop_for, [8.0]).start()
+        with pytest.raises(OCRError, match="longer than"):
+            engine.read(screenshot("zebra crossing"))
+    finally:
+        engine.close()
+
+
 @pytest.mark.parametrize(("raw", "split"), [
     ("QUARTERLYZEBRAMETRICS", "QUARTERLY ZEBRA METRICS"),
     ("Togglestackedtabs here", "Toggle stacked tabs here"),

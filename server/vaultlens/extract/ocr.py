@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager, suppress
@@ -108,12 +109,28 @@ class Spawner:
             self._jobs.put(None)
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time a process has used, all its threads (Linux); None where it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 class OCR:
     """The parent side: sends pictures to the worker, restarting it if it dies."""
 
+    WALL_FACTOR = 10  # a worker getting no CPU at all (stuck) is given up on after 10 timeouts
+
     def __init__(self, timeout: float = 30.0, threads: int | None = None, nice: int = 0,
                  spawner: Spawner | None = None) -> None:
+        # an image may take ``timeout`` seconds of the worker's threads at full speed. It is
+        # counted in CPU time: a bulk worker at low priority on a machine busy embedding got
+        # a tenth of a core, and a 3-second screenshot ran past 30 s of wall time
         self.timeout = timeout
+        self.cpu_budget = timeout * (threads or os.cpu_count() or 1)
         self.spawner = spawner  # None: started from the calling thread
         self.threads = threads  # onnxruntime's threads in the worker (None: its default)
         self.nice = nice  # the worker's niceness: background OCR yields to everything else
@@ -180,25 +197,36 @@ class OCR:
                 why = self._why_after_close
                 log.warning("the OCR worker died%s", why)
                 raise OCRError(f"the OCR worker died{why}") from exc
-            line = self._readline(proc.stdout)
+            line = self._readline(proc.stdout, proc.pid)
         if not line:  # b"": the worker's stdout closed, so it died; None: it took too long
             self.close()
             why = self._why_after_close
             if line is not None:
                 log.warning("the OCR worker died%s", why)
                 raise OCRError(f"the OCR worker died{why}")
-            raise OCRError(f"OCR took longer than {self.timeout:.0f} s")
+            raise OCRError(f"OCR took longer than {self.timeout:.0f} s of its own work")
         answer = json.loads(line)
         if "error" in answer:
             raise OCRError(answer["error"])
         return split_run_together(str(answer["text"]))
 
-    def _readline(self, stream: IO[bytes]) -> bytes | None:
-        """The worker's answer; b"" when its stdout closed; None after the timeout."""
+    def _readline(self, stream: IO[bytes], pid: int) -> bytes | None:
+        """The worker's answer; b"" when its stdout closed; None once the worker has spent its
+        CPU budget on this image (wall time where CPU time cannot be read), or after
+        ``WALL_FACTOR`` times the timeout whatever it spent."""
         box: list[bytes] = []
         reader = threading.Thread(target=lambda: box.append(stream.readline()), daemon=True)
         reader.start()
-        reader.join(self.timeout)
+        start, cpu_start = time.monotonic(), _cpu_seconds(pid)
+        while reader.is_alive():
+            reader.join(0.25)
+            wall = time.monotonic() - start
+            cpu = _cpu_seconds(pid)
+            if cpu is None or cpu_start is None:
+                if wall > self.timeout:
+                    break
+            elif cpu - cpu_start > self.cpu_budget or wall > self.WALL_FACTOR * self.timeout:
+                break
         return box[0] if box else None
 
     def close(self) -> None:
