@@ -122,28 +122,35 @@ class Bert:
                 "norm2_b": raw[p + "output.LayerNorm.bias"]})
 
     def forward(self, ids: NDArray[np.int64], mask: NDArray[np.bool_]) -> Array:
-        """The last hidden states, (batch, tokens, size), of padded ``ids``, in numpy."""
+        """The last hidden states, (batch, tokens, size), of padded ``ids``, in numpy (zeros
+        at padded positions)."""
         rows, n = ids.shape
-        x = self.words[ids] + self.positions[:n] + self.token_type
+        real = mask.reshape(rows * n)
+        # the dense layers, most of the work, run on the real tokens only: queries batched
+        # together differ in length, and padding was up to a third of the rows; only attention
+        # needs the padded layout
+        x = (self.words[ids] + self.positions[:n] + self.token_type).reshape(rows * n, -1)[real]
         size = x.shape[-1]
-        x = layer_norm(x.reshape(rows * n, size), *self.norm, self.eps)
+        x = layer_norm(x, *self.norm, self.eps)
         d = size // self.heads
         hide = np.where(mask, 0.0, MASKED).astype(np.float32)[:, None, None, :]
+        padded = np.zeros((rows * n, 3 * size), dtype=np.float32)
         for layer in self.layers:
-            qkv = (x @ layer["qkv"] + layer["qkv_b"]).reshape(rows, n, 3, self.heads, d)
-            q, k, v = qkv.transpose(2, 0, 3, 1, 4)  # each (rows, heads, n, d)
+            padded[real] = x @ layer["qkv"] + layer["qkv_b"]
+            q, k, v = padded.reshape(rows, n, 3, self.heads, d).transpose(2, 0, 3, 1, 4)
             scores = q @ k.transpose(0, 1, 3, 2) / np.float32(np.sqrt(d)) + hide
             scores = np.exp(scores - scores.max(-1, keepdims=True))
-            attn = (scores / scores.sum(-1, keepdims=True)) @ v
-            attn = attn.transpose(0, 2, 1, 3).reshape(rows * n, size)
+            attn = (scores / scores.sum(-1, keepdims=True)) @ v  # (rows, heads, n, d)
+            attn = attn.transpose(0, 2, 1, 3).reshape(rows * n, size)[real]
             x = layer_norm(x + attn @ layer["out"] + layer["out_b"], layer["norm1"],
                            layer["norm1_b"], self.eps)
             h: Array = x @ layer["inter"] + layer["inter_b"]
             h = h * np.float32(0.5) * (np.float32(1.0) + erf(h / np.float32(np.sqrt(2.0))))
             x = layer_norm(x + h @ layer["down"] + layer["down_b"], layer["norm2"],
                            layer["norm2_b"], self.eps)
-        out: Array = x.reshape(rows, n, size)
-        return out
+        out = np.zeros((rows * n, size), dtype=np.float32)
+        out[real] = x
+        return out.reshape(rows, n, size)
 
 
 class TorchBert:
