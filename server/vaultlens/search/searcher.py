@@ -87,6 +87,8 @@ def text_to_embed(query: str, literal: bool, multilingual: bool) -> str | None:
     """The text a text search for ``query`` will embed, told without the catalog (the daemon
     announces it while the search waits for a thread: coalesce.py). None when nothing will be
     embedded, or when that depends on which of its names are properties in this vault."""
+    if len(query) > 2 * MAX_QUERY_CHARS:  # told on the event loop: a pasted page is not
+        return None  # parsed there (its search reads it in a search thread)
     try:
         texts = {read_query(query, literal, answer).text for answer in (_yes, _no)}
     except QueryError:
