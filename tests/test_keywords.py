@@ -75,6 +75,25 @@ def test_common_words_rank_by_the_rare_ones_then_all(catalog: Catalog,
     assert set(finder.coverage(list(found.bm25), terms, found.counts)) == set(found.bm25)
 
 
+@pytest.mark.parametrize("rare", ["w39", "nowhere"])
+def test_rare_words_in_too_few_items_leave_the_pool_to_the_common_ones(
+        catalog: Catalog, monkeypatch: pytest.MonkeyPatch, rare: str) -> None:
+    """A rare word in fewer items than the pool (or in none, a typo): the items with common
+    words only fill the pool, so a query never comes back empty for want of its rare word,
+    and the pool is still exactly bm25()'s best."""
+    words = [rare, "w0", "w2"]
+    held = dict(catalog.term_frequencies(words))
+    pool = held[rare] + 15  # more than the items holding the rare word
+    monkeypatch.setattr(keywords, "SEED_ROWS", held[rare])  # only the rare word is a seed
+    monkeypatch.setattr(keywords, "RESCORE_COST", 0)
+    found = Keywords(catalog).matches(dict.fromkeys(words, 1.0), pool)
+    exact = sql_bm25(catalog, words)
+    best = sorted(exact, key=lambda i: (-exact[i], i))[:pool]
+    assert list(found.bm25) == best
+    for i in best:
+        assert found.bm25[i] == pytest.approx(exact[i], rel=1e-9)
+
+
 def test_few_matches_are_ranked_by_sqlite_alone(catalog: Catalog,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(catalog, "term_counts", lambda *a: pytest.fail("python scoring"))

@@ -7,7 +7,8 @@ most of a search. So SQLite matches the rarest of the query's words only, as man
 matched items under ``SEED_ROWS``, and returns the best of those items. Python then scores
 them on all the words, with FTS5's own formula over FTS5's own totals: the score bm25() would
 give them (a test holds the two together). What this gives up is an item that holds only the
-common words: it is no keyword candidate, though the vector side can still bring it. When all
+common words: it is no keyword candidate (the vector side can still bring it), unless the rare
+words are in too few items to fill the pool, when SQLite ranks the common words' items too. When all
 the words together match fewer items than ``SEED_ROWS`` (every query in a vault of that size),
 or when the pool is so deep that rescoring it would cost more (a filter admitting thousands of
 items is ranked exactly), SQLite ranks them all, as before.
@@ -98,8 +99,17 @@ class Keywords:
         matches = self._python_bm25(list(found), list(terms))
         if matches is None:  # FTS5's totals unreadable: the rare words' score is still BM25
             return Matches(dict(sorted(found.items(), key=lambda x: -x[1])[:pool]))
-        best = sorted(matches.bm25, key=lambda i: (-matches.bm25[i], i))[:pool]
-        return Matches({i: matches.bm25[i] for i in best},
+        scores = dict(matches.bm25)
+        if len(found) < pool:
+            # the rare words are in too few items to fill the pool ("zebra" in two notes,
+            # or a word no note has): the items holding only common words fill it, ranked by
+            # SQLite. None of them holds a rare word (those are all in ``found``), so their
+            # score over the common words is their whole score: the pool is exact
+            common = [w for w in terms if w not in seeds]
+            for i, score in self._sql_bm25(common, pool, allowed).items():
+                scores.setdefault(i, score)
+        best = sorted(scores, key=lambda i: (-scores[i], i))[:pool]
+        return Matches({i: scores[i] for i in best},
                        {i: matches.counts[i] for i in best if i in matches.counts})
 
     def coverage(self, ids: list[int], terms: dict[str, float],
