@@ -241,7 +241,9 @@ def test_an_announced_query_never_asked_for_does_not_hold_the_lead() -> None:
     model = Coalesced(slow)
     with ThreadPoolExecutor(1) as pool:
         running = pool.submit(model.embed_texts, ["busy"], "query")
-        time.sleep(0.02)  # its round is under way
+        deadline = time.monotonic() + 5
+        while not slow.calls and time.monotonic() < deadline:
+            time.sleep(0.001)  # until its round is under way
         model.ahead("given up")
         running.result(timeout=5)
     late = ThreadPoolExecutor(1).submit(model.embed_texts, ["late"], "query")
