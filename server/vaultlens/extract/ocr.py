@@ -122,7 +122,7 @@ def _cpu_seconds(pid: int) -> float | None:
 class OCR:
     """The parent side: sends pictures to the worker, restarting it if it dies."""
 
-    WALL_FACTOR = 10  # a worker getting no CPU at all (stuck) is given up on after 10 timeouts
+    WALL_FACTOR = 10.0  # a worker getting no CPU at all (stuck) is given up on after 10 timeouts
 
     def __init__(self, timeout: float = 30.0, threads: int | None = None, nice: int = 0,
                  spawner: Spawner | None = None) -> None:
