@@ -122,7 +122,11 @@ def _cpu_seconds(pid: int) -> float | None:
 class OCR:
     """The parent side: sends pictures to the worker, restarting it if it dies."""
 
-    WALL_FACTOR = 10.0  # a worker getting no CPU at all (stuck) is given up on after 10 timeouts
+    # a worker getting no CPU at all (stuck) is given up on after this many timeouts of wall
+    # time: ten for one at low priority, which a busy machine may starve for long; two for one
+    # at normal priority (the urgent worker: a paste must not wait minutes on a stuck read)
+    WALL_FACTOR = 10.0
+    WALL_FACTOR_NOT_NICE = 2.0
 
     def __init__(self, timeout: float = 30.0, threads: int | None = None, nice: int = 0,
                  spawner: Spawner | None = None) -> None:
@@ -131,6 +135,7 @@ class OCR:
         # a tenth of a core, and a 3-second screenshot ran past 30 s of wall time
         self.timeout = timeout
         self.cpu_budget = timeout * (threads or os.cpu_count() or 1)
+        self.wall_factor = self.WALL_FACTOR if nice > 0 else self.WALL_FACTOR_NOT_NICE
         self.spawner = spawner  # None: started from the calling thread
         self.threads = threads  # onnxruntime's threads in the worker (None: its default)
         self.nice = nice  # the worker's niceness: background OCR yields to everything else
@@ -213,7 +218,7 @@ class OCR:
     def _readline(self, stream: IO[bytes], pid: int) -> bytes | None:
         """The worker's answer; b"" when its stdout closed; None once the worker has spent its
         CPU budget on this image (wall time where CPU time cannot be read), or after
-        ``WALL_FACTOR`` times the timeout whatever it spent."""
+        ``wall_factor`` times the timeout whatever it spent."""
         box: list[bytes] = []
         reader = threading.Thread(target=lambda: box.append(stream.readline()), daemon=True)
         reader.start()
@@ -225,7 +230,7 @@ class OCR:
             if cpu is None or cpu_start is None:
                 if wall > self.timeout:
                     break
-            elif cpu - cpu_start > self.cpu_budget or wall > self.WALL_FACTOR * self.timeout:
+            elif cpu - cpu_start > self.cpu_budget or wall > self.wall_factor * self.timeout:
                 break
         return box[0] if box else None
 
