@@ -45,7 +45,7 @@ def sql_bm25(cat: Catalog, words: list[str]) -> dict[int, float]:
 def test_python_bm25_is_sqlites(catalog: Catalog, words: list[str]) -> None:
     exact = sql_bm25(catalog, words)
     assert exact  # the words occur
-    ours = Keywords(catalog)._python_bm25(list(exact), words)
+    ours = Keywords(catalog)._python_bm25(list(exact), dict(catalog.term_frequencies(words)))
     assert ours is not None
     assert ours.bm25.keys() == exact.keys()
     for i, score in exact.items():

@@ -134,7 +134,6 @@ class OCR:
         # counted in CPU time: a bulk worker at low priority on a machine busy embedding got
         # a tenth of a core, and a 3-second screenshot ran past 30 s of wall time
         self.timeout = timeout
-        self.cpu_budget = timeout * (threads or os.cpu_count() or 1)
         self.wall_factor = self.WALL_FACTOR if nice > 0 else self.WALL_FACTOR_NOT_NICE
         self.spawner = spawner  # None: started from the calling thread
         self.threads = threads  # onnxruntime's threads in the worker (None: its default)
@@ -169,6 +168,11 @@ class OCR:
 
             self._proc = self.spawner.popen(make) if self.spawner else make()
         return self._proc
+
+    @property
+    def cpu_budget(self) -> float:
+        """CPU seconds an image may take: the timeout on each of the worker's threads."""
+        return self.timeout * (self.threads or os.cpu_count() or 1)
 
     def start(self) -> None:
         with self._lock:

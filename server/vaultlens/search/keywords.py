@@ -96,7 +96,7 @@ class Keywords:
             # (a filter admitting thousands, a phrase widening its pool) would cost more
             return Matches(self._sql_bm25(list(terms), pool, allowed))
         found = self._sql_bm25(seeds, SEED_DEPTH * pool, allowed)
-        matches = self._python_bm25(list(found), list(terms))
+        matches = self._python_bm25(list(found), held)
         if matches is None:  # FTS5's totals unreadable: the rare words' score is still BM25
             return Matches(dict(sorted(found.items(), key=lambda x: -x[1])[:pool]))
         scores = dict(matches.bm25)
@@ -157,13 +157,14 @@ class Keywords:
                   for i, held in by_stem.items()}
         return {i: counts.get(i, {}) for i in lengths}, lengths
 
-    def _python_bm25(self, ids: list[int], words: list[str]) -> Matches | None:
-        """FTS5's bm25() for these items and words, computed here: IDF over FTS5's row count,
-        length over its average, a word's count summed over the fields (each weighs 1)."""
+    def _python_bm25(self, ids: list[int], held: dict[str, int]) -> Matches | None:
+        """FTS5's bm25() for these items and words (``held``: each word's item count),
+        computed here: IDF over FTS5's row count, length over its average, a word's count
+        summed over the fields (each weighs 1)."""
         rows, tokens = self.catalog.fts_totals()
         if rows <= 0 or tokens <= 0:
             return None
-        held = dict(self.catalog.term_frequencies(words))
+        words = list(held)
         idf = {w: max(math.log((rows - held[w] + 0.5) / (held[w] + 0.5)), 1e-6) for w in words}
         average = tokens / rows
         counts, lengths = self._counts(ids, words)
