@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import UTC, datetime
 
 import pytest
@@ -323,3 +324,15 @@ def test_the_text_a_daemon_announces_is_the_text_its_search_embeds(
         assert spy.seen == [told]
     elif ":" not in query and "<" not in query and ">" not in query and "=" not in query:
         assert spy.seen == []  # nothing left unsure: None means nothing is embedded
+
+
+def test_hit_json_is_its_fields_and_a_copy() -> None:
+    hit = Hit(id=3, kind="image", path="a.png", line=None, end_line=None, page=None, score=0.5,
+              text="shot", highlights=[[0, 4]], headings=["H"],
+              links=[{"note": "n.md", "line": 2, "context": [{"text": "p"}]}],
+              images=[{"path": "b.png"}], matched="words")
+    out = hit.to_json()
+    assert out == asdict(hit)
+    out["links"].append({"note": "other.md"})
+    out["highlights"].clear()
+    assert len(hit.links) == 1 and hit.highlights == [[0, 4]]  # the hit's lists are its own

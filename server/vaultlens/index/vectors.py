@@ -154,16 +154,14 @@ class VectorIndex:
         if not ids:
             return out
         with self._lock:
-            found: Any = self.index.get(np.asarray(ids, dtype=np.uint64), dtype="f32")
-        if isinstance(found, np.ndarray) and found.ndim == 2:
-            rows, matrix = np.arange(len(ids)), found
-        else:  # some ids have no vector: usearch answers a tuple with None for them
-            present = [n for n, v in enumerate(found or ()) if v is not None]
-            if not present:
-                return out
-            rows = np.asarray(present)
-            matrix = np.stack([np.asarray(found[n], dtype=np.float32).reshape(-1)
-                               for n in present])
+            # in the stored type: usearch converts each row to f32 one by one, 4x slower than
+            # stacking them and converting once (cosine does not care about i8's scale)
+            found: Any = self.index.get(np.asarray(ids, dtype=np.uint64))
+        present = [n for n, v in enumerate(found) if v is not None]
+        if not present:
+            return out
+        rows = np.asarray(present)
+        matrix = np.stack([found[n] for n in present]).astype(np.float32)
         norms = np.maximum(np.linalg.norm(matrix, axis=1), 1e-12)
         out[rows] = (matrix @ np.asarray(query, dtype=np.float32)) / norms
         return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from vaultlens.index.catalog import Catalog
@@ -43,7 +43,11 @@ class Hit:
     matched: str = "meaning"
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # asdict() deep-copies every link and image dict; the event loop answers with these
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in ("highlights", "headings", "links", "images"):
+            out[name] = list(out[name])
+        return out
 
 
 def query_terms(query: str) -> list[str]:

@@ -147,7 +147,7 @@ class Searcher:
         candidates = set(keyword)
         if vector is not None and allowed is None:
             ids, _ = self.vectors.search(vector, pool)
-            candidates |= {int(i) for i in ids}
+            candidates.update(ids.tolist())
         elif vector is not None and allowed:
             sims = self.vectors.similarities(vector, allowed)
             nearest = np.argsort(-sims)[:pool]
