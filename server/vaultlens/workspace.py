@@ -6,7 +6,7 @@ The CLI and the daemon both start here, so both open an index the same way.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vaultlens.config import Config
 from vaultlens.embedders.base import Embedder
@@ -15,6 +15,7 @@ from vaultlens.extract.ocr import OCRPool
 from vaultlens.index.catalog import Catalog, CatalogError
 from vaultlens.index.datadir import DataDir, data_dir_for
 from vaultlens.index.indexer import Indexer, IndexOptions
+from vaultlens.index.postings import Postings
 from vaultlens.index.repair import set_aside
 from vaultlens.index.report import Summary
 from vaultlens.index.vectors import VectorIndex
@@ -36,6 +37,8 @@ class Workspace:
     vectors: VectorIndex
     writer: bool
     reranker: Reranker | None = None  # loaded for the first searcher that reranks
+    # the keyword postings that searches have read, shared by every searcher (postings.py)
+    postings: Postings = field(default_factory=Postings)
 
     def indexer(self, progress: object = None, urgent_embedder: Embedder | None = None
                 ) -> Indexer:
@@ -68,7 +71,7 @@ class Workspace:
         model."""
         catalog = catalog or self.catalog
         return Searcher(catalog, self.vectors, embedder or self.embedder,
-                        rerank=self.rerank(catalog))
+                        rerank=self.rerank(catalog), postings=self.postings)
 
     def rerank(self, catalog: Catalog) -> Rerank | None:
         cfg = self.config

@@ -32,6 +32,7 @@ import numpy as np
 
 from vaultlens.embedders.base import Embedder, Input, Vectors
 from vaultlens.index.catalog import Catalog
+from vaultlens.index.postings import Postings
 from vaultlens.index.vectors import VectorIndex
 from vaultlens.search.filters import Admission
 from vaultlens.search.hits import KINDS, Hit, HitMaker
@@ -99,14 +100,15 @@ def text_to_embed(query: str, literal: bool, multilingual: bool) -> str | None:
 
 class Searcher:
     def __init__(self, catalog: Catalog, vectors: VectorIndex, embedder: Embedder,
-                 weights: Weights | None = None, rerank: Rerank | None = None) -> None:
+                 weights: Weights | None = None, rerank: Rerank | None = None,
+                 postings: Postings | None = None) -> None:
         self.catalog = catalog
         self.vectors = vectors
         self.embedder = embedder
         self.weights = weights or Weights()
         self.rerank = rerank
         self.hits = HitMaker(catalog)
-        self.keywords = Keywords(catalog)
+        self.keywords = Keywords(catalog, postings)
 
     # the two rankers ----------------------------------------------------------------------
     def query_terms(self, text: str) -> dict[str, float]:
