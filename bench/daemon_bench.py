@@ -132,11 +132,19 @@ class Daemon:
                 return
             time.sleep(0.2)
 
-    def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+    def rss_mb(self, workers: bool = False) -> float:
+        """The daemon's resident memory; ``workers``: with its worker processes' (the query
+        model's, the urgent OCR reader's)."""
+        pids = [self.proc.pid]
+        if workers:
+            for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+                pids += [int(p) for p in (task / "children").read_text().split()]
+        total = 0.0
+        for pid in pids:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        return total
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -263,7 +271,8 @@ def latency_bench(root: Path, sizes: list[int], flat: bool, baseline: Path | Non
                 time.sleep(1)
                 print(f"{label}: start-up with {sizes[-1]} items on disk: {first:.2f} s to the "
                       f"first answered search (keyword-only while the model loads), {full:.2f} s"
-                      f" to the first with vectors; RSS at rest {daemon.rss_mb():.0f} MB")
+                      f" to the first with vectors; RSS at rest {daemon.rss_mb():.0f} MB, "
+                      f"{daemon.rss_mb(workers=True):.0f} MB with its worker processes")
             finally:
                 daemon.stop()
 

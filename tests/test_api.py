@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient
 from test_indexer import screenshot
 from vaultlens.config import Config
 from vaultlens.embedders.minilm_numpy import NumpyMiniLM
+from vaultlens.embedders.process import InProcess
 from vaultlens.index.datadir import DataDir
 from vaultlens.serve.daemon import make_app
 from vaultlens.serve.routes import ROUTES
@@ -487,11 +488,13 @@ async def test_status_tells_not_started_from_done(aiohttp_client: Client, make_v
         await asyncio.sleep(0.02)
     _, done = await a.get("/api/status")
     assert done["state"] == "idle" and done["runs"] >= 1 and not done["indexing"]
-    # queries are embedded by the numpy MiniLM: no torch thread setting (process-wide) that
-    # would reach the indexer's model, and no torch import before the first vector answer
-    # (inside the query cache and the batching of queries that arrive together)
-    assert isinstance(app[DAEMON].query_model.model.model,  # type: ignore[attr-defined]
-                      NumpyMiniLM)
+    # queries are embedded by the numpy MiniLM in a worker process: no torch thread setting
+    # (process-wide) that would reach the indexer's model, no torch import before the first
+    # vector answer, and no GIL shared with the searches (inside the query cache and the
+    # batching of queries that arrive together)
+    worker = app[DAEMON].query_model.model.model  # type: ignore[attr-defined]
+    assert isinstance(worker, InProcess) and isinstance(worker.model, NumpyMiniLM)
+    assert worker.pid is not None
     # and pastes are embedded by it: no wait for the indexer's torch model to load
     indexer = app[DAEMON].service.indexer
     assert indexer is not None and indexer.urgent_vectorizer.embedder is app[DAEMON].query_model

@@ -49,7 +49,7 @@ def test_scores_are_bm25s(catalog: Catalog, words: list[str]) -> None:
     finder = Keywords(catalog, Postings())
     ours = warm(finder, words)
     exact = sql_bm25(catalog, [w for w in words if w in finder.terms(" ".join(words))])
-    assert finder.postings is not None and finder.postings.rows == 300
+    assert finder.postings is not None and len(finder.postings._ids) == 300
     assert ours.keys() == exact.keys()
     for i, score in exact.items():
         assert ours[i] == pytest.approx(score, rel=1e-9)
@@ -72,7 +72,7 @@ def test_the_best_come_first_with_their_word_counts(catalog: Catalog) -> None:
 def test_a_change_to_the_index_is_seen(catalog: Catalog) -> None:
     finder = Keywords(catalog, Postings())
     assert warm(finder, ["w7"])
-    before = finder.postings.rows if finder.postings else 0
+    before = len(finder.postings._ids) if finder.postings else 0
     with catalog.transaction():
         fid = catalog.upsert_file("m.md", "note", 1, 1, "h2", "indexed", None)
         _, (new,) = catalog.replace_items(
@@ -82,7 +82,7 @@ def test_a_change_to_the_index_is_seen(catalog: Catalog) -> None:
     stale = finder.matches(terms, 1000).bm25  # the state changed: SQLite ranks this one
     assert new in stale
     fresh = finder.matches(terms, 1000).bm25  # the same state twice: read again
-    assert finder.postings is not None and finder.postings.rows == before + 1
+    assert finder.postings is not None and len(finder.postings._ids) == before + 1
     assert fresh == pytest.approx(sql_bm25(catalog, ["w7"]), rel=1e-9)
 
 
@@ -95,7 +95,7 @@ def test_nothing_is_read_while_the_index_keeps_changing(catalog: Catalog) -> Non
         assert postings.lookup(catalog.conn, stems, held) is None
         with catalog.transaction():
             catalog.set_fts(1, f"w1 w{n}", "", "")
-    assert postings.rows == 0  # no lengths read: every search saw another state
+    assert len(postings._ids) == 0  # no lengths read: every search saw another state
     assert finder.matches(finder.terms("w1"), 10).bm25  # SQLite still answers
 
 

@@ -58,6 +58,10 @@ class Embedder(ABC):
         starts on it with its next batch (coalesce.py); the others have nothing to do."""
         return None
 
+    def close(self) -> None:
+        """Let go of what the model holds outside this process (a worker process)."""
+        return None
+
     def embed_texts(self, texts: Sequence[str], role: Role) -> Vectors:
         return self.embed([Input(text=t) for t in texts], role)
 

@@ -29,6 +29,9 @@ class QueryCache(Embedder):
     def count_tokens(self, text: str) -> int | None:
         return self.model.count_tokens(text)
 
+    def close(self) -> None:
+        self.model.close()
+
     def ahead(self, text: str) -> None:
         with self._lock:
             known = text in self._cache

@@ -54,6 +54,9 @@ class Coalesced(Embedder):
     def count_tokens(self, text: str) -> int | None:
         return self.model.count_tokens(text)
 
+    def close(self) -> None:
+        self.model.close()
+
     def ahead(self, text: str) -> None:
         """``text`` will be asked for as a query soon: embed it with the next round."""
         with self._lock:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 from vaultlens.embedders.base import Embedder, ModelError
@@ -56,21 +57,26 @@ def load(name: str = "auto", *, dims: int | None = None, max_image_tokens: int |
 def query_model_for(indexer_model: Embedder) -> Embedder:
     """The model a daemon's searches embed queries with, beside the indexer's. A text model
     gets a copy of its own, so a query never waits for an indexing batch; for the bundled
-    MiniLM that is the numpy one (no torch to import at start, safe in many threads). A
-    visual model is too big to load twice: searches share it (its lock makes a query wait
-    for at most the batch in hand). Queries that arrive together are embedded in one batch
-    (coalesce.py), and repeated ones come from a cache."""
+    MiniLM that is the numpy one (no torch to import at start); both bundled models run in a
+    worker process. A visual model is too big to load twice: searches share it (its lock
+    makes a query wait for at most the batch in hand). Queries that arrive together are
+    embedded in one batch (coalesce.py), and repeated ones come from a cache."""
     from vaultlens.embedders.cache import QueryCache
     from vaultlens.embedders.coalesce import Coalesced
     from vaultlens.embedders.minilm import MiniLM
     from vaultlens.embedders.minilm_numpy import NumpyMiniLM
+    from vaultlens.embedders.process import InProcess
     from vaultlens.embedders.use import MultilingualUSE
 
     query_model: Embedder = indexer_model
+    # the bundled text models run in a worker process: the searches' threads hold the GIL for
+    # most of their work, and a forward pass wanted it back after each product (process.py)
     if isinstance(indexer_model, MiniLM):
-        query_model = NumpyMiniLM(indexer_model.path)
+        query_model = InProcess(NumpyMiniLM(indexer_model.path),
+                                partial(NumpyMiniLM, indexer_model.path))
     elif isinstance(indexer_model, MultilingualUSE):
-        query_model = MultilingualUSE()  # no thread count of its own: the daemon's (one)
+        # no thread count of its own: the worker's (one)
+        query_model = InProcess(MultilingualUSE(), MultilingualUSE)
     return QueryCache(Coalesced(query_model))
 
 

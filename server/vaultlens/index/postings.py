@@ -68,7 +68,7 @@ class Postings:
         self.columns = columns
         self.max_entries = max_entries
         self._lock = threading.Lock()  # guards the fields below; held for moments only
-        self._reading = threading.Lock()  # one thread reads; the others ask SQLite meanwhile
+        self._reading = threading.Lock()  # one thread reads the lengths; others ask SQLite
         self._seen: bytes | None = None  # the structure record the last search saw
         self._state: bytes | None = None  # ... and the one the kept postings belong to
         self._ids: NDArray[np.int64] = np.zeros(0, np.int64)  # items with a length, ascending
@@ -76,26 +76,28 @@ class Postings:
         self._words: OrderedDict[str, Posting] = OrderedDict()
         self._entries = 0
 
-    @property
-    def rows(self) -> int:
-        """Items in the keyword index the kept postings belong to (BM25's N)."""
-        return len(self._ids)
-
-    def lookup(self, conn: sqlite3.Connection, stems: list[str],
-               items_held: dict[str, int]) -> dict[str, Posting] | None:
-        """The postings of these index terms, or None when SQLite should rank this search: the
-        index changed since the last search, another thread is reading, or a term is in more
-        than ``MAX_WORD_ITEMS`` items (``items_held``: each term's item count)."""
+    def lookup(self, conn: sqlite3.Connection, stems: list[str], items_held: dict[str, int]
+               ) -> tuple[int, dict[str, Posting]] | None:
+        """The number of items in the keyword index and the postings of these index terms, or
+        None when SQLite should rank this search: the index changed since the last search,
+        another thread is reading its item lengths, or a term is in more than
+        ``MAX_WORD_ITEMS`` items (``items_held``: each term's item count)."""
         if any(items_held.get(s, 0) > MAX_WORD_ITEMS for s in stems):
             return None
         state = self._structure(conn)
         with self._lock:
             stable, self._seen = state == self._seen, state
-            if state == self._state and all(s in self._words for s in stems):
+            current = state == self._state
+            if current and all(s in self._words for s in stems):
                 for s in stems:
                     self._words.move_to_end(s)
-                return {s: self._words[s] for s in stems}
-        if not stable or conn.in_transaction or not self._reading.acquire(blocking=False):
+                return len(self._ids), {s: self._words[s] for s in stems}
+        if not stable or conn.in_transaction:
+            return None
+        if current:  # words only: any thread reads the ones it lacks (a few ms each)
+            return self._read(conn, stems)
+        # the item lengths first (0.1 s at 100,000 items): one thread, the others ask SQLite
+        if not self._reading.acquire(blocking=False):
             return None
         try:
             return self._read(conn, stems)
@@ -106,7 +108,8 @@ class Postings:
         row = conn.execute(f"SELECT block FROM {self.table}_data WHERE id = 10").fetchone()
         return bytes(row[0]) if row is not None and row[0] is not None else b""
 
-    def _read(self, conn: sqlite3.Connection, stems: list[str]) -> dict[str, Posting] | None:
+    def _read(self, conn: sqlite3.Connection, stems: list[str]
+              ) -> tuple[int, dict[str, Posting]] | None:
         """Read what is missing, in one snapshot of the index, and keep it."""
         conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{self.table}_instances"
                      f" USING fts5vocab(main, {self.table}, 'instance')")
@@ -119,6 +122,8 @@ class Postings:
             if state != self._seen:
                 return None  # the index changed again since this search began
             if state != kept:
+                if not self._reading.locked():  # the lengths moved on meanwhile
+                    return None
                 ids, lengths = self._read_lengths(conn)
                 known = {}
             average = float(lengths.mean()) if len(lengths) else 0.0
@@ -137,7 +142,7 @@ class Postings:
             while self._entries > self.max_entries and len(self._words) > 1:
                 _, dropped = self._words.popitem(last=False)
                 self._entries -= len(dropped.items)
-        return {**known, **fresh}
+        return len(ids), {**known, **fresh}
 
     def _read_lengths(self, conn: sqlite3.Connection
                       ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:

@@ -98,7 +98,7 @@ class Keywords:
             kept = self.postings.lookup(self.catalog.conn, wanted,
                                         {stems[w]: held[w] for w in terms})
             if kept is not None:
-                return self._numpy_bm25(stems, kept, pool)
+                return self._numpy_bm25(stems, *kept, pool)
         seeds: list[str] = []
         rows = 0
         for word in sorted(terms, key=lambda w: (held[w], w)):  # the rarest first
@@ -128,13 +128,12 @@ class Keywords:
         return Matches({i: scores[i] for i in best},
                        {i: matches.counts[i] for i in best if i in matches.counts})
 
-    def _numpy_bm25(self, stems: dict[str, str], postings: dict[str, Posting], pool: int
-                    ) -> Matches:
+    def _numpy_bm25(self, stems: dict[str, str], rows: int, postings: dict[str, Posting],
+                    pool: int) -> Matches:
         """BM25 of every item holding any of the words, from their postings in memory: the
         score bm25() gives (FTS5 weighs each word of the query on its own, so two words with
-        one stem count twice there and here), and the best ``pool`` items' word counts."""
-        assert self.postings is not None
-        rows = self.postings.rows
+        one stem count twice there and here), and the best ``pool`` items' word counts.
+        ``rows``: the items in the keyword index."""
         kept = [(w, postings[s]) for w, s in stems.items() if s and len(postings[s].items)]
         if not kept or rows <= 0:
             return Matches()

@@ -331,6 +331,7 @@ class Daemon:
     def close(self) -> None:
         self.search_pool.shutdown(wait=True)
         self.readers.close()
+        self.query_model.close()
         if self.blas is not None:
             self.blas.restore_original_limits()
 

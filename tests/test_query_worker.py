@@ -1,0 +1,166 @@
+"""The daemon's query model in a worker process (embedders/process.py): the same vectors as
+in this process, and a worker that dies, fails to load or outlives its parent is handled."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vaultlens.embedders.base import Embedder, Input, ModelError, Role, Vectors
+from vaultlens.embedders.minilm_numpy import NumpyMiniLM
+from vaultlens.embedders.process import InProcess, read_frame, serve, write_frame
+
+TEXTS = ["how do I sync my vault", "同步设置", "", "a " * 400]
+
+
+@pytest.fixture
+def worker() -> InProcess:
+    model = InProcess(NumpyMiniLM(), partial(NumpyMiniLM))
+    yield model
+    model.close()
+
+
+def gone(pid: int, within: float = 10.0) -> bool:
+    """Whether the process ended (a zombie not yet reaped by its parent counts)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_vectors_are_the_models(worker: InProcess) -> None:
+    local = NumpyMiniLM()
+    for role in ("query", "document"):
+        np.testing.assert_allclose(worker.embed_texts(TEXTS, role),
+                                   local.embed_texts(TEXTS, role), atol=1e-6)
+    assert worker.embed_texts([], "query").shape == (0, local.dimension)
+    assert worker.signature == local.signature
+
+
+def test_counting_tokens_starts_no_worker(worker: InProcess) -> None:
+    assert worker.count_tokens("how do I sync") == NumpyMiniLM().count_tokens("how do I sync")
+    assert worker.pid is None
+
+
+def test_a_killed_worker_is_replaced(worker: InProcess) -> None:
+    """Killed between requests: the next request starts a new one. (A worker that ends in
+    the middle of a request is an error: the next test.)"""
+    worker.embed_texts(["first"], "query")
+    pid = worker.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    assert gone(pid)
+    vector = worker.embed_texts(["third"], "query")
+    assert worker.pid not in (None, pid)
+    np.testing.assert_allclose(vector, NumpyMiniLM().embed_texts(["third"], "query"),
+                               atol=1e-6)
+
+
+def test_a_model_that_cannot_load_says_why(tmp_path: Path) -> None:
+    """The worker ends before it answers: the request fails with the worker's last words,
+    and so does the next (a new worker, the same reason)."""
+    broken = InProcess(NumpyMiniLM(), partial(NumpyMiniLM, tmp_path))
+    try:
+        for _ in range(2):
+            with pytest.raises(ModelError, match=r"worker process ended.*no MiniLM model here"):
+                broken.embed_texts(["anything"], "query")
+    finally:
+        broken.close()
+
+
+def test_images_are_refused_here(worker: InProcess) -> None:
+    from PIL import Image
+
+    with pytest.raises(ModelError, match="text only"):
+        worker.embed([Input(image=Image.new("RGB", (8, 8)))], "query")
+    assert worker.pid is None
+
+
+def test_close_ends_the_worker(worker: InProcess) -> None:
+    worker.embed_texts(["x"], "query")
+    pid = worker.pid
+    assert pid is not None
+    worker.close()
+    assert worker.pid is None and gone(pid)
+
+
+def test_the_worker_ends_with_its_parent(tmp_path: Path) -> None:
+    """A daemon killed with SIGKILL leaves no worker behind: its stdin closes."""
+    script = (
+        "from functools import partial\n"
+        "from vaultlens.embedders.minilm_numpy import NumpyMiniLM\n"
+        "from vaultlens.embedders.process import InProcess\n"
+        "m = InProcess(NumpyMiniLM(), partial(NumpyMiniLM))\n"
+        "m.embed_texts(['x'], 'query')\n"
+        "print(m.pid, flush=True)\n"
+        "import time; time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        assert not gone(pid, within=0.2)
+        parent.kill()
+        assert gone(pid)
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+class Failing(Embedder):
+    """Answers one text and fails on "boom": the worker must carry on after a failure."""
+
+    name = signature = "failing"
+    dimension = 2
+
+    def embed(self, inputs: list[Input], role: Role) -> Vectors:  # type: ignore[override]
+        if any(i.text == "boom" for i in inputs):
+            raise ValueError("cannot embed boom")
+        return np.ones((len(inputs), 2), dtype=np.float32)
+
+
+def test_the_worker_answers_an_error_and_carries_on() -> None:
+    requests = io.BytesIO()
+    for frame in (Failing, (["boom"], "query"), (["fine"], "query")):
+        write_frame(requests, frame)
+    requests.seek(0)
+    answers = io.BytesIO()
+    serve(requests, answers)  # returns when the requests end
+    answers.seek(0)
+    assert read_frame(answers) == ("error", "failing: ValueError: cannot embed boom")
+    status, vectors = read_frame(answers)
+    assert status == "ok" and vectors.tolist() == [[1.0, 1.0]]
+    with pytest.raises(EOFError):
+        read_frame(answers)
+
+
+def test_the_multilingual_model_runs_in_a_worker_too() -> None:
+    from vaultlens.embedders.registry import query_model_for
+    from vaultlens.embedders.use import MultilingualUSE
+
+    local = MultilingualUSE()
+    model = query_model_for(local)
+    try:
+        texts = ["同步设置在哪里", "where are the sync settings"]
+        np.testing.assert_allclose(model.embed_texts(texts, "query"),
+                                   local.embed_texts(texts, "query"), atol=1e-5)
+        worker = model.model.model  # type: ignore[attr-defined]
+        assert isinstance(worker, InProcess) and worker.pid is not None
+        assert model.multilingual
+    finally:
+        model.close()
