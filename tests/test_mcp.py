@@ -10,6 +10,7 @@ import io
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -244,3 +245,37 @@ async def test_stdio_backend_reads_when_another_process_writes(vault: Path,
             assert found["results"][0]["path"] == "Attachments/board.png"
     finally:
         ws.close()
+
+
+async def test_mcp_answers_before_the_query_model_is_in(aiohttp_server: Any, vault: Path,
+                                                        tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    """The SDK is imported once the query model is in; a request that comes first builds
+    the endpoint itself and is answered."""
+    from vaultlens.serve.mcp_http import MCP
+    from vaultlens.serve.service import Daemon
+
+    release = threading.Event()
+    warm = Daemon._warm
+
+    def held(self: Daemon) -> None:
+        release.wait(60)
+        warm(self)
+
+    monkeypatch.setattr(Daemon, "_warm", held)
+    cfg = Config(vault=vault, data_dir=tmp_path / "data", model="minilm", ocr=False)
+    app = make_app(cfg, watching=False)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    try:
+        assert not app[DAEMON].ready.is_set() and app[MCP]._asgi is None
+        token = DataDir(tmp_path / "data").token()
+        url = f"http://127.0.0.1:{server.port}/mcp"
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http, \
+                Client(streamable_http_client(url, http_client=http)) as client:
+            tools = await client.list_tools()
+        assert {t.name for t in tools.tools} >= {"search", "context"}
+        assert not app[DAEMON].ready.is_set()  # answered while the model was still loading
+    finally:
+        release.set()
+        await server.close()

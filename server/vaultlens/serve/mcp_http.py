@@ -4,21 +4,24 @@ The SDK's session manager runs stateless with JSON answers, behind the same Host
 token guards as the API. aiohttp is not ASGI, so a small bridge hands each request to the
 SDK's ASGI app. The in-process backend answers the tools with the views' own payload functions,
 here and in ``vaultlens mcp`` when no daemon runs.
+
+The SDK is imported once the daemon's query model is in, not at start: importing it took
+0.7 s, and searches (with vectors) came that much later. A request to /mcp before then waits
+for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from mcp.server.transport_security import TransportSecuritySettings
 
 from vaultlens.serve.api import ApiError, Field, check_fields
 from vaultlens.serve.reading import CONTEXT_FIELDS, READ_FIELDS, context_payload, read_payload
 from vaultlens.serve.service import DAEMON, Daemon
-from vaultlens.serve.tools import BackendError, Resource, build_server
 from vaultlens.serve.views import (
     SEARCH_FIELDS,
     SIMILAR_FIELDS,
@@ -28,7 +31,6 @@ from vaultlens.serve.views import (
 )
 
 Payload = Callable[[Daemon, dict[str, Any]], Awaitable[dict[str, Any]]]
-MCP_ASGI = web.AppKey("mcp_asgi", object)
 
 
 class InProcessBackend:
@@ -43,7 +45,9 @@ class InProcessBackend:
             "read": (read_payload, READ_FIELDS),
         }
 
-    async def call(self, resource: Resource, body: dict[str, Any]) -> dict[str, Any]:
+    async def call(self, resource: str, body: dict[str, Any]) -> dict[str, Any]:
+        from vaultlens.serve.tools import BackendError
+
         try:
             if resource == "status":
                 return await in_search_thread(self.daemon, self.daemon.status)
@@ -53,32 +57,79 @@ class InProcessBackend:
             raise BackendError(exc.message) from exc
 
 
+class McpEndpoint:
+    """The MCP server over this daemon, built on first need, and the SDK's session manager
+    running from then on for the daemon's life."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self._asgi: Any = None
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    async def asgi(self) -> Any:
+        async with self._lock:
+            if self._asgi is None:
+                loop = asyncio.get_running_loop()
+                # the SDK's import is most of the work: off the event loop
+                server, asgi = await loop.run_in_executor(None, self._build)
+                # the manager's task group must be left in the task that entered it; aiohttp
+                # answers requests in tasks of their own, so it runs in a task of its own
+                started = asyncio.Event()
+
+                async def run() -> None:
+                    async with server.session_manager.run():
+                        started.set()
+                        await self._stop.wait()
+
+                self._task = asyncio.create_task(run(), name="vaultlens-mcp")
+                waiter = asyncio.create_task(started.wait())
+                await asyncio.wait({self._task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                if self._task.done():  # it failed to start: say why
+                    waiter.cancel()
+                    self._task.result()
+                self._asgi = asgi
+            return self._asgi
+
+    def _build(self) -> tuple[Any, Any]:
+        from mcp.server.transport_security import TransportSecuritySettings
+
+        from vaultlens.serve.tools import build_server
+
+        server = build_server(InProcessBackend(self.daemon))
+        # Host and Origin are checked by our own guard, with the real port, before this runs
+        asgi = server.streamable_http_app(
+            streamable_http_path="/mcp", json_response=True, stateless_http=True,
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
+        return server, asgi
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+
+MCP = web.AppKey("mcp", McpEndpoint)
+
+
 async def mcp_context(app: web.Application) -> AsyncIterator[None]:
-    """The MCP server over this daemon, and the SDK's session manager running for its life."""
-    server = build_server(InProcessBackend(app[DAEMON]))
-    # Host and Origin are checked by our own guard, with the real port, before this runs
-    asgi = server.streamable_http_app(
-        streamable_http_path="/mcp", json_response=True, stateless_http=True,
-        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
-    app[MCP_ASGI] = asgi
-    # the manager's task group must be left in the task that entered it; aiohttp starts and
-    # cleans up in different tasks, so the manager runs in a task of its own
-    started, stop = asyncio.Event(), asyncio.Event()
+    """/mcp for the daemon's life: built once the query model is in (or on the first request,
+    if that comes first)."""
+    endpoint = app[MCP] = McpEndpoint(app[DAEMON])
 
-    async def run() -> None:
-        async with server.session_manager.run():
-            started.set()
-            await stop.wait()
+    async def build_when_ready() -> None:
+        loop = asyncio.get_running_loop()
+        while not await loop.run_in_executor(None, endpoint.daemon.ready.wait, 1.0):
+            pass
+        await endpoint.asgi()
 
-    task = asyncio.create_task(run(), name="vaultlens-mcp")
-    waiter = asyncio.create_task(started.wait())
-    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():  # it failed to start: say why now, not at the first request
-        waiter.cancel()
-        task.result()
+    early = asyncio.create_task(build_when_ready(), name="vaultlens-mcp-build")
     yield
-    stop.set()
-    await task
+    early.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await early
+    await endpoint.close()
 
 
 async def mcp_view(request: web.Request) -> web.StreamResponse:
@@ -86,7 +137,7 @@ async def mcp_view(request: web.Request) -> web.StreamResponse:
     the API's error shape; malformed JSON-RPC gets the protocol's own error from the SDK."""
     if request.content_type != "application/json":
         raise ApiError("MCP messages are JSON-RPC sent as application/json")
-    return await call_asgi(request.app[MCP_ASGI], request)
+    return await call_asgi(await request.app[MCP].asgi(), request)
 
 
 async def call_asgi(asgi: Any, request: web.Request) -> web.StreamResponse:

@@ -69,8 +69,7 @@ class IndexService:
 
     def prepare(self) -> None:
         """Start the urgent OCR worker: its models take a second or more to load, in a
-        process of its own, while the daemon loads its query model. Started any later, the
-        first paste of a session waited for it."""
+        process of its own. Started on the first paste instead, that paste waited for it."""
         if self.indexer is not None and self.indexer.ocr is not None:
             self.indexer.ocr.start_urgent()
 
@@ -261,7 +260,9 @@ class Daemon:
         from the first second, by keywords alone until the model is in. The indexing thread
         waits for the model: transformers' lazy imports are not thread-safe on first use (two
         threads importing at once raise ImportError)."""
-        self.service.prepare()
+        # the urgent OCR worker starts once the query model is in (service.start): its
+        # models take a second of CPU to load, and loaded beside the query model's worker
+        # they put the first answer with vectors past two seconds at 100k items
         threading.Thread(target=self._warm, name="vaultlens-warm-up", daemon=True).start()
 
     def _warm(self) -> None:
