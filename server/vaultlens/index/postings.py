@@ -152,16 +152,17 @@ class Postings:
 
     def _read_word(self, conn: sqlite3.Connection, stem: str, ids: NDArray[np.int64],
                    lengths: NDArray[np.int64], average: float) -> Posting:
-        # one row of comma-joined numbers, not a Python tuple for each item
-        items, counts = conn.execute(
-            "SELECT group_concat(doc), group_concat(n) FROM (SELECT doc, count(*) AS n FROM"
-            f" temp.{self.table}_instances WHERE term = ? GROUP BY doc ORDER BY doc)",
+        # one row: the item of each occurrence, comma-joined (not a Python tuple each), counted
+        # here; SQLite's GROUP BY took twice as long
+        (joined,) = conn.execute(
+            f"SELECT group_concat(doc) FROM temp.{self.table}_instances WHERE term = ?",
             (stem,)).fetchone()
-        held = np.array(items.split(","), dtype=np.int64) if items else np.zeros(0, np.int64)
-        tf = np.array(counts.split(","), dtype=np.int32) if counts else np.zeros(0, np.int32)
-        if len(held) > 1 and not (np.diff(held) > 0).all():  # group_concat kept no order
-            order = np.argsort(held)
-            held, tf = held[order], tf[order]
+        each = np.array(joined.split(","), dtype=np.int64) if joined else np.zeros(0, np.int64)
+        if len(each) > 1 and (np.diff(each) < 0).any():  # FTS5 lists them by item: never seen
+            each = np.sort(each)
+        first = np.flatnonzero(np.diff(each, prepend=-1))  # where each item's run starts
+        held = each[first]
+        tf = np.diff(np.append(first, len(each))).astype(np.int32)
         at = np.minimum(np.searchsorted(ids, held), max(len(ids) - 1, 0))
         length = lengths[at] if len(held) else np.zeros(0, np.int64)
         norm = K1 * (1 - B + B * length / max(average, 1e-9))
