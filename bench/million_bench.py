@@ -96,7 +96,12 @@ root, dims, dtype = Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 catalog = Catalog.open(root / "catalog.sqlite")
 vectors = VectorIndex(root / "vectors.usearch", dims, "bench", dtype)
 assert vectors.load(1)
-searcher = Searcher(catalog, vectors, Stand(dims))
+try:  # keyword postings kept in memory, as the daemon and eval keep them (not in older code)
+    from vaultlens.index.postings import Postings
+    kept = {"postings": Postings()}
+except ImportError:
+    kept = {}
+searcher = Searcher(catalog, vectors, Stand(dims), **kept)
 queries = json.loads(sys.argv[5])
 ask = lambda q: searcher.search(q, 10)
 ask(queries[0])

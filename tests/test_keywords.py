@@ -15,23 +15,30 @@ from vaultlens.search.keywords import Keywords, fts_query
 WORDS = [f"w{i}" for i in range(40)] + ["running", "runs", "设置", "同步"]
 
 
-@pytest.fixture
-def catalog(tmp_path: Path) -> Catalog:
-    """300 items whose three fields hold words of very different frequencies (Zipf)."""
-    rng = random.Random(7)
+def zipf_catalog(path: Path, seed: int = 7, long_every: int = 0) -> Catalog:
+    """300 items whose three fields hold words of very different frequencies (Zipf);
+    ``long_every``: every so many items, a text field of up to 400 words (more than 127
+    tokens: two-byte sizes in FTS5's docsize records)."""
+    rng = random.Random(seed)
     weights = [1 / (n + 1) for n in range(len(WORDS))]
 
     def field(most: int) -> str:
         return " ".join(rng.choices(WORDS, weights, k=rng.randint(0, most)))
 
-    cat = Catalog.open(tmp_path / "c.sqlite")
+    cat = Catalog.open(path)
     with cat.transaction():
         fid = cat.upsert_file("n.md", "note", 1, 1, "h", "indexed", None)
         _, ids = cat.replace_items(fid, [{"kind": "section", "text": "x", "content_hash": str(n)}
                                          for n in range(300)])
-        for i in ids:
-            cat.set_fts(i, field(60), field(4), field(20))
+        for n, i in enumerate(ids):
+            long = long_every and n % long_every == 0
+            cat.set_fts(i, field(400 if long else 60), field(4), field(20))
     return cat
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Catalog:
+    return zipf_catalog(tmp_path / "c.sqlite")
 
 
 def sql_bm25(cat: Catalog, words: list[str]) -> dict[int, float]:

@@ -3,13 +3,12 @@ kept must never outlive a change to the index."""
 
 from __future__ import annotations
 
-import random
 import threading
 from pathlib import Path
 
 import pytest
 
-from test_keywords import WORDS, sql_bm25
+from test_keywords import WORDS, sql_bm25, zipf_catalog
 from vaultlens.index import postings as postings_module
 from vaultlens.index.catalog import Catalog
 from vaultlens.index.postings import Postings, decode_sizes
@@ -18,22 +17,7 @@ from vaultlens.search.keywords import Keywords
 
 @pytest.fixture
 def catalog(tmp_path: Path) -> Catalog:
-    """300 items, three fields, Zipf words; a few items long enough that a field holds more
-    than 127 tokens (two-byte sizes in FTS5's docsize records)."""
-    rng = random.Random(11)
-    weights = [1 / (n + 1) for n in range(len(WORDS))]
-
-    def field(most: int) -> str:
-        return " ".join(rng.choices(WORDS, weights, k=rng.randint(0, most)))
-
-    cat = Catalog.open(tmp_path / "c.sqlite")
-    with cat.transaction():
-        fid = cat.upsert_file("n.md", "note", 1, 1, "h", "indexed", None)
-        _, ids = cat.replace_items(fid, [{"kind": "section", "text": "x", "content_hash": str(n)}
-                                         for n in range(300)])
-        for n, i in enumerate(ids):
-            cat.set_fts(i, field(400 if n % 50 == 0 else 60), field(4), field(20))
-    return cat
+    return zipf_catalog(tmp_path / "c.sqlite", seed=11, long_every=50)
 
 
 def warm(finder: Keywords, words: list[str], pool: int = 1000) -> dict[int, float]:
