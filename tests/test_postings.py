@@ -137,6 +137,16 @@ def test_searches_share_postings_across_threads(catalog: Catalog, tmp_path: Path
         assert all(found[i] == pytest.approx(s, rel=1e-9) for i, s in exact.items())
 
 
+def test_a_damaged_size_record_leaves_the_search_to_sqlite(catalog: Catalog) -> None:
+    postings = Postings()
+    postings.lookup(catalog.conn, ["w1"], {})
+    with catalog.transaction():  # a varint cut short
+        catalog.conn.execute("UPDATE items_fts_docsize SET sz = x'0581' WHERE id = 2")
+    for _ in range(2):
+        assert postings.lookup(catalog.conn, ["w1"], {}) is None
+    assert not catalog.conn.in_transaction
+
+
 def test_sizes_decode_sqlite_varints() -> None:
     # 5, 300 (0x82 0x2c), 16384 (0x81 0x80 0x00) in one row; 0, 127, 128 (0x81 0x00) in another
     blobs = [bytes([5, 0x82, 0x2C, 0x81, 0x80, 0x00]), bytes([0, 0x7F, 0x81, 0x00])]

@@ -71,6 +71,23 @@ def test_a_killed_worker_is_replaced(worker: InProcess) -> None:
                                atol=1e-6)
 
 
+def test_a_stuck_worker_is_given_up_on_and_replaced() -> None:
+    worker = InProcess(NumpyMiniLM(), partial(NumpyMiniLM), timeout=3.0)
+    try:
+        worker.embed_texts(["first"], "query")
+        pid = worker.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)  # alive, never answering
+        start = time.monotonic()
+        with pytest.raises(ModelError, match="did not answer within 3 s"):
+            worker.embed_texts(["second"], "query")
+        assert time.monotonic() - start < 10
+        assert gone(pid)
+        assert worker.embed_texts(["third"], "query").shape == (1, worker.dimension)
+    finally:
+        worker.close()
+
+
 def test_a_model_that_cannot_load_says_why(tmp_path: Path) -> None:
     """The worker ends before it answers: the request fails with the worker's last words,
     and so does the next (a new worker, the same reason)."""

@@ -18,12 +18,14 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import select
 import signal
 import struct
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from typing import IO, Any
@@ -64,11 +66,15 @@ class InProcess(Embedder):
     answers, cost the searches' process a GIL handoff more a query, and p95 at eight searches
     at once went from 80 to 90 ms."""
 
-    def __init__(self, model: Embedder, factory: Callable[[], Embedder]) -> None:
+    def __init__(self, model: Embedder, factory: Callable[[], Embedder],
+                 timeout: float = 60.0) -> None:
+        """``timeout``: seconds a request may take, the model's load included (a stuck
+        worker is killed, and the searches waiting on it hear why)."""
         if model.supports_images:
             raise ValueError(f"{model.name}: only a text model runs in a worker process")
         self.model = model
         self.factory = factory
+        self.timeout = timeout
         self.name, self.signature, self.dimension = model.name, model.signature, model.dimension
         self.multilingual, self.batch_size = model.multilingual, model.batch_size
         self._proc: subprocess.Popen[bytes] | None = None
@@ -114,7 +120,12 @@ class InProcess(Embedder):
             assert proc.stdin is not None and proc.stdout is not None
             try:
                 write_frame(proc.stdin, ([item.text or "" for item in inputs], role))
-                status, value = read_frame(proc.stdout)
+                status, value = self._answer(proc.stdout.fileno())
+            except TimeoutError as exc:
+                proc.kill()
+                self._stop()
+                raise ModelError(f"{self.name}: the query model's worker process did not "
+                                 f"answer within {self.timeout:.0f} s") from exc
             except (OSError, EOFError, pickle.UnpicklingError) as exc:
                 self._stop()  # the next request starts a new worker
                 raise ModelError(f"{self.name}: the query model's worker process ended"
@@ -123,6 +134,27 @@ class InProcess(Embedder):
             raise ModelError(str(value))
         vectors: Vectors = np.asarray(value, dtype=np.float32)
         return vectors
+
+    def _answer(self, fd: int) -> Any:
+        """The worker's next frame, read straight from its stdout (nothing waits in a
+        buffer, so select() sees all there is); TimeoutError past ``timeout``."""
+        deadline = time.monotonic() + self.timeout
+
+        def exactly(size: int) -> bytes:
+            chunks: list[bytes] = []
+            while size:
+                wait = deadline - time.monotonic()
+                if wait <= 0 or not select.select([fd], [], [], wait)[0]:
+                    raise TimeoutError
+                chunk = os.read(fd, min(size, 1 << 20))
+                if not chunk:
+                    raise EOFError
+                chunks.append(chunk)
+                size -= len(chunk)
+            return b"".join(chunks)
+
+        size = _LENGTH.unpack(exactly(_LENGTH.size))[0]
+        return pickle.loads(exactly(size))  # our own worker, over a private pipe
 
     def _stop(self) -> None:
         if self._proc is not None:

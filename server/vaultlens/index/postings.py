@@ -16,6 +16,7 @@ as before. Reading starts at the second search that sees the same record.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+log = logging.getLogger(__name__)
 K1, B = 1.2, 0.75  # FTS5's BM25 constants
 MAX_ENTRIES = 2_000_000  # (item, word) pairs kept, 20 bytes each (40 MB): least used go first
 MAX_WORD_ITEMS = 100_000  # a word in more items than this is left to SQLite
@@ -95,14 +97,24 @@ class Postings:
         if not stable or conn.in_transaction:
             return None
         if current:  # words only: any thread reads the ones it lacks (a few ms each)
-            return self._read(conn, stems)
+            return self._read_safely(conn, stems)
         # the item lengths first (0.1 s at 100,000 items): one thread, the others ask SQLite
         if not self._reading.acquire(blocking=False):
             return None
         try:
-            return self._read(conn, stems)
+            return self._read_safely(conn, stems)
         finally:
             self._reading.release()
+
+    def _read_safely(self, conn: sqlite3.Connection, stems: list[str]
+                     ) -> tuple[int, dict[str, Posting]] | None:
+        """A read that fails (a damaged record, a disk error) leaves the search to SQLite,
+        which reports what it can."""
+        try:
+            return self._read(conn, stems)
+        except (sqlite3.Error, ValueError) as exc:
+            log.warning("keyword postings unreadable (%s); SQLite ranks this search", exc)
+            return None
 
     def _structure(self, conn: sqlite3.Connection) -> bytes:
         row = conn.execute(f"SELECT block FROM {self.table}_data WHERE id = 10").fetchone()
