@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from test_indexer import screenshot
 from vaultlens.config import Config
+from vaultlens.embedders.base import ModelError
 from vaultlens.embedders.minilm_numpy import NumpyMiniLM
 from vaultlens.embedders.process import InProcess
 from vaultlens.index.datadir import DataDir
@@ -511,3 +512,20 @@ async def test_searches_run_side_by_side_with_the_same_answers(api: Api) -> None
     readers = api.app[DAEMON].readers
     assert len(readers._open) == SEARCH_THREADS  # opened at start, none since
     assert len(readers._spare) <= SEARCH_THREADS - 2  # at least two threads took one
+
+
+async def test_a_failing_query_model_leaves_the_keywords(api: Api,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The query model's worker died or stuck: the search is answered by keywords and says
+    so ("partial"), not with a 500."""
+    daemon = api.app[DAEMON]
+
+    def died(inputs: object, role: str) -> object:
+        raise ModelError("minilm: the query model's worker process ended")
+
+    monkeypatch.setattr(daemon.query_model, "embed", died)
+    status, body = await api.post("/api/search", {"query": "selective sync settings"})
+    assert status == 200 and body["partial"] is True
+    assert body["results"] and "sync" in body["results"][0]["text"].lower()
+    status, body = await api.post("/api/context", {"query": "selective sync settings"})
+    assert status == 200 and body["partial"] is True and body["pack"]["entries"]

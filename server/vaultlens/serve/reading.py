@@ -56,19 +56,22 @@ READ_FIELDS = {
 
 
 def _context(daemon: Daemon, body: dict[str, Any], filters: Any, ready: bool
-             ) -> dict[str, Any]:
-    hits = run_search(daemon, {**body, "k": CONTEXT_CANDIDATES}, filters, ready)
+             ) -> tuple[dict[str, Any], bool]:
+    """The pack, and whether vectors ranked its candidates."""
+    hits, ranked_by_vectors = run_search(daemon, {**body, "k": CONTEXT_CANDIDATES}, filters,
+                                         ready)
     options = PackOptions(body.get("budget_tokens", 4000), body.get("max_images", 4),
                           body.get("image_max_px", MAX_SIDE), bool(body.get("inline")))
-    return daemon.packer().build(body["query"], hits, options).to_json()
+    return daemon.packer().build(body["query"], hits, options).to_json(), ranked_by_vectors
 
 
 async def context_payload(daemon: Daemon, body: dict[str, Any]) -> dict[str, Any]:
     filters = search_filters(daemon, body)
     start = time.perf_counter()
     ready = daemon.ready.is_set()
-    pack = await in_search_thread(daemon, _context, daemon, body, filters, ready)
-    return {"pack": pack, "partial": not ready,
+    pack, ranked_by_vectors = await in_search_thread(daemon, _context, daemon, body, filters,
+                                                     ready)
+    return {"pack": pack, "partial": not ranked_by_vectors,
             "took_ms": round(1000 * (time.perf_counter() - start), 1)}
 
 

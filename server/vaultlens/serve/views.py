@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import aiohttp
 from aiohttp import web
 
+from vaultlens.embedders.base import ModelError
 from vaultlens.extract.images import ImageError, open_image, thumbnail_bytes
 from vaultlens.search.hits import Hit
 from vaultlens.search.pictures import PictureError
@@ -81,7 +82,9 @@ async def status(request: web.Request) -> web.Response:
 
 
 def run_search(daemon: Daemon, body: dict[str, Any], filters: Filters, ready: bool
-            ) -> list[Hit]:
+               ) -> tuple[list[Hit], bool]:
+    """The hits, and whether vectors ranked them (False: keywords alone, while the query
+    model loads, or when it failed for this search)."""
     picture = None
     if body.get("image"):
         if not daemon.searcher.embedder.supports_images:
@@ -94,9 +97,20 @@ def run_search(daemon: Daemon, body: dict[str, Any], filters: Filters, ready: bo
             picture = open_image(root / body["image"]).image
         except ImageError as exc:
             raise ApiError(f"{body['image']}: {exc.reason}") from exc
-    try:
+    def search(vectors: bool) -> list[Hit]:
         return daemon.searcher.search(body["query"], body.get("k", 10), body.get("offset", 0),
-                                      filters, ready, picture, bool(body.get("literal")))
+                                      filters, vectors, picture, bool(body.get("literal")))
+
+    try:
+        try:
+            return search(ready), ready
+        except ModelError as exc:
+            if picture is not None:  # a search by picture has nothing to fall back on
+                raise Unavailable(f"the model failed: {exc}") from exc
+            # the query model's worker died or stuck (it is started again for the next
+            # search): this one is answered by keywords, and says so
+            log.warning("the query model failed (%s); keywords alone for this search", exc)
+            return search(False), False
     except QueryError as exc:
         raise ApiError(str(exc)) from exc
 
@@ -125,8 +139,9 @@ async def search_payload(daemon: Daemon, body: dict[str, Any]) -> dict[str, Any]
                              daemon.query_model.multilingual)
         if text is not None:
             daemon.query_model.ahead(text)
-    hits: list[Hit] = await in_search_thread(daemon, run_search, daemon, body, filters, ready)
-    return {"results": [h.to_json() for h in hits], "partial": not ready,
+    hits, ranked_by_vectors = await in_search_thread(daemon, run_search, daemon, body, filters,
+                                                     ready)
+    return {"results": [h.to_json() for h in hits], "partial": not ranked_by_vectors,
             "took_ms": round(1000 * (time.perf_counter() - start), 1)}
 
 
