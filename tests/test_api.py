@@ -18,7 +18,7 @@ from test_indexer import screenshot
 from vaultlens.config import Config
 from vaultlens.embedders.base import ModelError
 from vaultlens.embedders.minilm_numpy import NumpyMiniLM
-from vaultlens.embedders.process import InProcess
+from vaultlens.embedders.process import InWorker
 from vaultlens.index.datadir import DataDir
 from vaultlens.serve.daemon import make_app
 from vaultlens.serve.routes import ROUTES
@@ -494,7 +494,7 @@ async def test_status_tells_not_started_from_done(aiohttp_client: Client, make_v
     # vector answer, and no GIL shared with the searches (inside the query cache and the
     # batching of queries that arrive together)
     worker = app[DAEMON].query_model.model.model  # type: ignore[attr-defined]
-    assert isinstance(worker, InProcess) and isinstance(worker.model, NumpyMiniLM)
+    assert isinstance(worker, InWorker) and isinstance(worker.model, NumpyMiniLM)
     assert worker.pid is not None
     # and pastes are embedded by it: no wait for the indexer's torch model to load
     indexer = app[DAEMON].service.indexer

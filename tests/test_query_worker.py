@@ -17,14 +17,14 @@ import pytest
 
 from vaultlens.embedders.base import Embedder, Input, ModelError, Role, Vectors
 from vaultlens.embedders.minilm_numpy import NumpyMiniLM
-from vaultlens.embedders.process import InProcess, read_frame, serve, write_frame
+from vaultlens.embedders.process import InWorker, read_frame, serve, write_frame
 
 TEXTS = ["how do I sync my vault", "同步设置", "", "a " * 400]
 
 
 @pytest.fixture
-def worker() -> InProcess:
-    model = InProcess(NumpyMiniLM(), partial(NumpyMiniLM))
+def worker() -> InWorker:
+    model = InWorker(NumpyMiniLM(), partial(NumpyMiniLM))
     yield model
     model.close()
 
@@ -43,7 +43,7 @@ def gone(pid: int, within: float = 10.0) -> bool:
     return False
 
 
-def test_vectors_are_the_models(worker: InProcess) -> None:
+def test_vectors_are_the_models(worker: InWorker) -> None:
     local = NumpyMiniLM()
     for role in ("query", "document"):
         np.testing.assert_allclose(worker.embed_texts(TEXTS, role),
@@ -52,12 +52,12 @@ def test_vectors_are_the_models(worker: InProcess) -> None:
     assert worker.signature == local.signature
 
 
-def test_counting_tokens_starts_no_worker(worker: InProcess) -> None:
+def test_counting_tokens_starts_no_worker(worker: InWorker) -> None:
     assert worker.count_tokens("how do I sync") == NumpyMiniLM().count_tokens("how do I sync")
     assert worker.pid is None
 
 
-def test_a_killed_worker_is_replaced(worker: InProcess) -> None:
+def test_a_killed_worker_is_replaced(worker: InWorker) -> None:
     """Killed between requests: the next request starts a new one. (A worker that ends in
     the middle of a request is an error: the next test.)"""
     worker.embed_texts(["first"], "query")
@@ -72,7 +72,7 @@ def test_a_killed_worker_is_replaced(worker: InProcess) -> None:
 
 
 def test_a_stuck_worker_is_given_up_on_and_replaced() -> None:
-    worker = InProcess(NumpyMiniLM(), partial(NumpyMiniLM), timeout=3.0)
+    worker = InWorker(NumpyMiniLM(), partial(NumpyMiniLM), timeout=3.0)
     try:
         worker.embed_texts(["first"], "query")
         pid = worker.pid
@@ -91,7 +91,7 @@ def test_a_stuck_worker_is_given_up_on_and_replaced() -> None:
 def test_a_model_that_cannot_load_says_why(tmp_path: Path) -> None:
     """The worker ends before it answers: the request fails with the worker's last words,
     and so does the next (a new worker, the same reason)."""
-    broken = InProcess(NumpyMiniLM(), partial(NumpyMiniLM, tmp_path))
+    broken = InWorker(NumpyMiniLM(), partial(NumpyMiniLM, tmp_path))
     try:
         for _ in range(2):
             with pytest.raises(ModelError, match=r"worker process ended.*no MiniLM model here"):
@@ -100,7 +100,7 @@ def test_a_model_that_cannot_load_says_why(tmp_path: Path) -> None:
         broken.close()
 
 
-def test_images_are_refused_here(worker: InProcess) -> None:
+def test_images_are_refused_here(worker: InWorker) -> None:
     from PIL import Image
 
     with pytest.raises(ModelError, match="text only"):
@@ -108,7 +108,7 @@ def test_images_are_refused_here(worker: InProcess) -> None:
     assert worker.pid is None
 
 
-def test_close_ends_the_worker(worker: InProcess) -> None:
+def test_close_ends_the_worker(worker: InWorker) -> None:
     worker.embed_texts(["x"], "query")
     pid = worker.pid
     assert pid is not None
@@ -121,8 +121,8 @@ def test_the_worker_ends_with_its_parent(tmp_path: Path) -> None:
     script = (
         "from functools import partial\n"
         "from vaultlens.embedders.minilm_numpy import NumpyMiniLM\n"
-        "from vaultlens.embedders.process import InProcess\n"
-        "m = InProcess(NumpyMiniLM(), partial(NumpyMiniLM))\n"
+        "from vaultlens.embedders.process import InWorker\n"
+        "m = InWorker(NumpyMiniLM(), partial(NumpyMiniLM))\n"
         "m.embed_texts(['x'], 'query')\n"
         "print(m.pid, flush=True)\n"
         "import time; time.sleep(60)\n")
@@ -177,7 +177,7 @@ def test_the_multilingual_model_runs_in_a_worker_too() -> None:
         np.testing.assert_allclose(model.embed_texts(texts, "query"),
                                    local.embed_texts(texts, "query"), atol=1e-5)
         worker = model.model.model  # type: ignore[attr-defined]
-        assert isinstance(worker, InProcess) and worker.pid is not None
+        assert isinstance(worker, InWorker) and worker.pid is not None
         assert model.multilingual
     finally:
         model.close()

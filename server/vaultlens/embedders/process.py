@@ -56,7 +56,7 @@ def read_frame(stream: IO[bytes]) -> Any:
     return pickle.loads(data)  # our own worker, over a private pipe
 
 
-class InProcess(Embedder):
+class InWorker(Embedder):
     """``model``'s vectors, computed by a worker process that builds its own copy with
     ``factory``. ``model`` answers everything else (name, signature, tokens) here and is
     never loaded in this process.
@@ -116,13 +116,14 @@ class InProcess(Embedder):
         if not inputs:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:
-            proc = self._start()
-            assert proc.stdin is not None and proc.stdout is not None
             try:
+                proc = self._start()
+                assert proc.stdin is not None and proc.stdout is not None
                 write_frame(proc.stdin, ([item.text or "" for item in inputs], role))
                 status, value = self._answer(proc.stdout.fileno())
             except TimeoutError as exc:
-                proc.kill()
+                if self._proc is not None:
+                    self._proc.kill()
                 self._stop()
                 raise ModelError(f"{self.name}: the query model's worker process did not "
                                  f"answer within {self.timeout:.0f} s") from exc

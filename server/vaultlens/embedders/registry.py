@@ -65,18 +65,18 @@ def query_model_for(indexer_model: Embedder) -> Embedder:
     from vaultlens.embedders.coalesce import Coalesced
     from vaultlens.embedders.minilm import MiniLM
     from vaultlens.embedders.minilm_numpy import NumpyMiniLM
-    from vaultlens.embedders.process import InProcess
+    from vaultlens.embedders.process import InWorker
     from vaultlens.embedders.use import MultilingualUSE
 
     query_model: Embedder = indexer_model
     # the bundled text models run in a worker process: the searches' threads hold the GIL for
     # most of their work, and a forward pass wanted it back after each product (process.py)
     if isinstance(indexer_model, MiniLM):
-        query_model = InProcess(NumpyMiniLM(indexer_model.path),
+        query_model = InWorker(NumpyMiniLM(indexer_model.path),
                                 partial(NumpyMiniLM, indexer_model.path))
     elif isinstance(indexer_model, MultilingualUSE):
         # no thread count of its own: the worker's (one)
-        query_model = InProcess(MultilingualUSE(), MultilingualUSE)
+        query_model = InWorker(MultilingualUSE(), MultilingualUSE)
     return QueryCache(Coalesced(query_model))
 
 
