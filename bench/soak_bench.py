@@ -41,13 +41,14 @@ def main() -> None:
         shutil.copytree(source, vault)
         notes = sorted(vault.rglob("*.md"))
         daemon = Daemon(vault, data)
-        rows: list[tuple[float, float, float, float, int]] = []
+        rows: list[tuple[float, float, float, float, int, float]] = []
         try:
             daemon.wait_ready()
             daemon.wait_idle()
             start = time.monotonic()
             next_edit, next_paste, pastes = start, start, 0
-            print(f"{'minute':>7} {'RSS MB':>8} {'p50 ms':>8} {'p95 ms':>8} {'searches':>9}")
+            print(f"{'minute':>7} {'RSS MB':>8} {'p50 ms':>8} {'p95 ms':>8} {'searches':>9} "
+                  f"{'+workers':>10}")
             while time.monotonic() - start < args.minutes * 60:
                 window_end = time.monotonic() + args.window
                 took: list[float] = []
@@ -70,15 +71,19 @@ def main() -> None:
                     took.append(1000 * (time.perf_counter() - t))
                     time.sleep(0.02)
                 minute = (time.monotonic() - start) / 60
-                rows.append((minute, daemon.rss_mb(), pct(took, 50), pct(took, 95), len(took)))
+                rows.append((minute, daemon.rss_mb(), pct(took, 50), pct(took, 95), len(took),
+                             daemon.rss_mb(workers=True)))
                 print(f"{minute:7.1f} {rows[-1][1]:8.1f} {rows[-1][2]:8.1f} {rows[-1][3]:8.1f} "
-                      f"{rows[-1][4]:9d}", flush=True)
+                      f"{rows[-1][4]:9d} {rows[-1][5]:10.1f}", flush=True)
         finally:
             daemon.stop()
     half = len(rows) // 2
     first, mid, last = rows[0][1], rows[half][1], rows[-1][1]
     print(f"RSS: {first:.0f} MB in the first window, {mid:.0f} at the middle, {last:.0f} at "
           f"the end: +{mid - first:.0f} MB in the first half, +{last - mid:.0f} in the second")
+    first, mid, last = rows[0][5], rows[half][5], rows[-1][5]
+    print(f"with the worker processes: {first:.0f}, {mid:.0f}, {last:.0f} MB: "
+          f"+{mid - first:.0f} and +{last - mid:.0f}")
     print(f"p95: first window {rows[0][3]:.1f} ms, last {rows[-1][3]:.1f} ms "
           f"(x{rows[-1][3] / rows[0][3]:.2f}); {pastes} pastes")
 
