@@ -131,6 +131,7 @@ def test_searches_share_postings_across_threads(catalog: Catalog, tmp_path: Path
     for t in threads:
         t.join()
     assert not errors
+    assert set(postings._words) >= {"w4", "w11"}  # the numpy path answered too
     exact = sql_bm25(catalog, ["w4", "w11"])
     for found in results:  # SQLite's answers and the numpy ones are the same ranking
         assert found.keys() == exact.keys()

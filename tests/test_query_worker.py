@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -17,13 +18,13 @@ import pytest
 
 from vaultlens.embedders.base import Embedder, Input, ModelError, Role, Vectors
 from vaultlens.embedders.minilm_numpy import NumpyMiniLM
-from vaultlens.embedders.process import InWorker, read_frame, serve, write_frame
+from vaultlens.embedders.process import InWorker, read_frame, serve, stream_reader, write_frame
 
 TEXTS = ["how do I sync my vault", "同步设置", "", "a " * 400]
 
 
 @pytest.fixture
-def worker() -> InWorker:
+def worker() -> Iterator[InWorker]:
     model = InWorker(NumpyMiniLM(), partial(NumpyMiniLM))
     yield model
     model.close()
@@ -159,11 +160,12 @@ def test_the_worker_answers_an_error_and_carries_on() -> None:
     answers = io.BytesIO()
     serve(requests, answers)  # returns when the requests end
     answers.seek(0)
-    assert read_frame(answers) == ("error", "failing: ValueError: cannot embed boom")
-    status, vectors = read_frame(answers)
+    exactly = stream_reader(answers)
+    assert read_frame(exactly) == ("error", "failing: ValueError: cannot embed boom")
+    status, vectors = read_frame(exactly)
     assert status == "ok" and vectors.tolist() == [[1.0, 1.0]]
     with pytest.raises(EOFError):
-        read_frame(answers)
+        read_frame(exactly)
 
 
 def test_the_multilingual_model_runs_in_a_worker_too() -> None:

@@ -15,7 +15,6 @@ stopped or died).
 
 from __future__ import annotations
 
-import logging
 import os
 import pickle
 import select
@@ -34,7 +33,6 @@ import numpy as np
 
 from vaultlens.embedders.base import Embedder, Input, ModelError, Role, Vectors
 
-log = logging.getLogger(__name__)
 _LENGTH = struct.Struct("<Q")
 
 
@@ -44,16 +42,22 @@ def write_frame(stream: IO[bytes], value: object) -> None:
     stream.flush()
 
 
-def read_frame(stream: IO[bytes]) -> Any:
-    """The next frame's value; EOFError when the stream ends (mid-frame too)."""
-    head = stream.read(_LENGTH.size)
-    if len(head) < _LENGTH.size:
-        raise EOFError
-    size = _LENGTH.unpack(head)[0]
-    data = stream.read(size)
-    if len(data) < size:
-        raise EOFError
-    return pickle.loads(data)  # our own worker, over a private pipe
+def read_frame(exactly: Callable[[int], bytes]) -> Any:
+    """The next frame's value; ``exactly(n)`` reads n bytes, or raises EOFError when the
+    stream ends first."""
+    size = _LENGTH.unpack(exactly(_LENGTH.size))[0]
+    return pickle.loads(exactly(size))  # our own worker, over a private pipe
+
+
+def stream_reader(stream: IO[bytes]) -> Callable[[int], bytes]:
+    """``exactly`` over a blocking stream (the worker's stdin)."""
+    def exactly(size: int) -> bytes:
+        data = stream.read(size)
+        if len(data) < size:
+            raise EOFError
+        return data
+
+    return exactly
 
 
 class InWorker(Embedder):
@@ -105,11 +109,6 @@ class InWorker(Embedder):
             write_frame(self._proc.stdin, self.factory)
         return self._proc
 
-    def start(self) -> None:
-        """Start the worker now (it loads the model before its first answer)."""
-        with self._lock:
-            self._start()
-
     def embed(self, inputs: Sequence[Input], role: Role) -> Vectors:
         if any(item.image is not None for item in inputs):
             raise ModelError(f"{self.name} embeds text only; visual search is off")
@@ -154,8 +153,7 @@ class InWorker(Embedder):
                 size -= len(chunk)
             return b"".join(chunks)
 
-        size = _LENGTH.unpack(exactly(_LENGTH.size))[0]
-        return pickle.loads(exactly(size))  # our own worker, over a private pipe
+        return read_frame(exactly)
 
     def _stop(self) -> None:
         if self._proc is not None:
@@ -186,14 +184,15 @@ class InWorker(Embedder):
 def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     """The worker: build the model, then answer requests until stdin ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the daemon, which ends us
+    exactly = stream_reader(stdin)
     try:
-        factory = read_frame(stdin)
+        factory = read_frame(exactly)
     except EOFError:
         return
     model: Embedder = factory()
     while True:
         try:
-            texts, role = read_frame(stdin)
+            texts, role = read_frame(exactly)
         except EOFError:
             return
         try:

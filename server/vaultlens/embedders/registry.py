@@ -73,7 +73,7 @@ def query_model_for(indexer_model: Embedder) -> Embedder:
     # most of their work, and a forward pass wanted it back after each product (process.py)
     if isinstance(indexer_model, MiniLM):
         query_model = InWorker(NumpyMiniLM(indexer_model.path),
-                                partial(NumpyMiniLM, indexer_model.path))
+                               partial(NumpyMiniLM, indexer_model.path))
     elif isinstance(indexer_model, MultilingualUSE):
         # no thread count of its own: the worker's (one)
         query_model = InWorker(MultilingualUSE(), MultilingualUSE)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -30,6 +31,10 @@ from vaultlens.serve.views import (
     similar_payload,
 )
 
+if TYPE_CHECKING:  # the SDK is imported late (above); tools.py imports it
+    from vaultlens.serve.tools import Resource
+
+log = logging.getLogger(__name__)
 Payload = Callable[[Daemon, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
@@ -45,7 +50,7 @@ class InProcessBackend:
             "read": (read_payload, READ_FIELDS),
         }
 
-    async def call(self, resource: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def call(self, resource: Resource, body: dict[str, Any]) -> dict[str, Any]:
         from vaultlens.serve.tools import BackendError
 
         try:
@@ -122,12 +127,15 @@ async def mcp_context(app: web.Application) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         while not await loop.run_in_executor(None, endpoint.daemon.ready.wait, 1.0):
             pass
-        await endpoint.asgi()
+        try:
+            await endpoint.asgi()
+        except Exception:  # said now; each /mcp request tries again and answers with why
+            log.exception("the MCP endpoint failed to start")
 
     early = asyncio.create_task(build_when_ready(), name="vaultlens-mcp-build")
     yield
     early.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
+    with contextlib.suppress(asyncio.CancelledError):
         await early
     await endpoint.close()
 

@@ -97,6 +97,7 @@ def run_search(daemon: Daemon, body: dict[str, Any], filters: Filters, ready: bo
             picture = open_image(root / body["image"]).image
         except ImageError as exc:
             raise ApiError(f"{body['image']}: {exc.reason}") from exc
+
     def search(vectors: bool) -> list[Hit]:
         return daemon.searcher.search(body["query"], body.get("k", 10), body.get("offset", 0),
                                       filters, vectors, picture, bool(body.get("literal")))
