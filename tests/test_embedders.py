@@ -99,6 +99,7 @@ def test_image_token_budget_changes_the_signature(tiny_qwen_path: Path) -> None:
     cpu = Qwen3VL(str(tiny_qwen_path), device="cpu")
     gpu = Qwen3VL(str(tiny_qwen_path), device="cuda")  # weights load lazily: no GPU needed
     assert (cpu.max_image_tokens, gpu.max_image_tokens) == (256, 1800)
+    assert (cpu.batch_size, gpu.batch_size) == (4, 16)  # and a batch by device too
     assert ":img256:" in cpu.signature and ":img1800:" in gpu.signature
     big = picture("purple", (800, 600))
     assert a.embed_images([big], "document").shape == (1, 64)

@@ -226,3 +226,28 @@ def test_switching_between_the_bundled_text_models_reuses_the_cache(run: Run) ->
     back = run.index()
     assert (back.embedded, back.reused) == (0, back.items)
     assert run.search("keep sync away from one directory")[0] == ("note", "Sync.md", 3)
+
+
+@pytest.mark.parametrize("batch", [4, 16])
+def test_pictures_go_to_the_model_a_batch_at_a_time(make_vault: MakeVault, tmp_path: Path,
+                                                    tiny_qwen_path: Path, batch: int,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model call holds as many pictures as the model's batch (4 on a CPU, 16 beside a
+    GPU), not a fixed quarter of a call: a GPU was fed four at a time."""
+    import vaultlens.embedders.qwen3_vl as qwen3_vl
+
+    monkeypatch.setattr(qwen3_vl, "CPU_BATCH", batch)  # this machine's default batch
+    files: dict[str, str | bytes] = {f"Shots/{n}.png": screenshot(f"SHOT {n}") for n in range(32)}
+    calls: list[int] = []
+    real = qwen3_vl.Qwen3VL.embed
+
+    def counting(self: Any, inputs: Any, role: Any) -> Any:
+        if role == "document":
+            calls.append(sum(1 for x in inputs if x.image is not None))
+        return real(self, inputs, role)
+
+    monkeypatch.setattr(qwen3_vl.Qwen3VL, "embed", counting)
+    summary = Run(make_vault(files), tmp_path / "data", model=str(tiny_qwen_path)).index(
+        ocr=False)
+    assert summary.indexed == 32 and sum(calls) == 32
+    assert max(calls) == batch and len(calls) == 32 // batch, calls

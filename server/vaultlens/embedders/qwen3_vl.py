@@ -5,13 +5,15 @@ content as the user message, generation prompt added. The vector is the base mod
 ``last_hidden_state`` at the last non-pad token (right padding), optionally truncated to
 ``dims`` (Matryoshka), L2-normalised.
 
-No torchvision: the Qwen3-VL processor needs it, so we use the PIL image processor and expand
-each ``<|image_pad|>`` to the image grid's token count ourselves, passing ``mm_token_type_ids``.
+No torchvision: the Qwen3-VL processor needs it, so we read the PIL image processor's settings,
+cut pictures into patches on the model's device (pixels.py, the same numbers), and expand each
+``<|image_pad|>`` to the image grid's token count ourselves, passing ``mm_token_type_ids``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from vaultlens.embedders.base import Embedder, Input, ModelError, Role, Vectors, batches, normalise
+from vaultlens.embedders.pixels import Patches
 
 MODELS = {
     "qwen3-vl-2b": "Qwen/Qwen3-VL-Embedding-2B",
@@ -32,6 +35,10 @@ DOCUMENT_INSTRUCTION = "Represent the user's input."
 QUERY_INSTRUCTION = "Retrieve images or text relevant to the user's query."
 IMAGE_PAD = "<|image_pad|>"
 CPU_IMAGE_TOKENS, GPU_IMAGE_TOKENS = 256, 1800  # visual tokens per image, by device
+# inputs per forward pass, by device. On an H200 (bench/gpu_bench.py) 16 screenshots a pass
+# embedded 1.7x as many a second as 4, and 16 texts 3.6x; 64 gained another 1.15-1.3x for
+# images but would hold a search up behind a pass four times as long
+CPU_BATCH, GPU_BATCH = 4, 16
 _MARK = re.compile("\x00([0-9]+)\x00")  # where a text the user wrote stands in a template
 
 
@@ -93,14 +100,24 @@ def special_tokens_around(tokenizer: Any) -> tuple[list[int], list[int]]:
     return [], []
 
 
-def image_tokens_for(device: str | None) -> int:
-    """Visual tokens per image when none are asked for: on a GPU the reference's 1,800 (the
-    detail of a text-heavy screenshot), on a CPU 256 (each token costs there)."""
+def on_gpu(device: str | None) -> bool:
+    """Whether the model will run on a GPU: ``device``, or the one it would pick."""
     if device is None:
         import torch
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return CPU_IMAGE_TOKENS if device == "cpu" else GPU_IMAGE_TOKENS
+        return bool(torch.cuda.is_available())
+    return device != "cpu"
+
+
+def image_tokens_for(device: str | None) -> int:
+    """Visual tokens per image when none are asked for: on a GPU the reference's 1,800 (the
+    detail of a text-heavy screenshot), on a CPU 256 (each token costs there)."""
+    return GPU_IMAGE_TOKENS if on_gpu(device) else CPU_IMAGE_TOKENS
+
+
+def batch_for(device: str | None) -> int:
+    """Inputs per forward pass when none is asked for (see GPU_BATCH)."""
+    return GPU_BATCH if on_gpu(device) else CPU_BATCH
 
 
 def cpu_has_bf16() -> bool:
@@ -169,6 +186,10 @@ class Qwen3VLCheckpoint:
             self._tokenizer.chat_template = chat_template_json(self.path)
         self._around = special_tokens_around(self._tokenizer)
         self._merge = int(self._images.merge_size) ** 2
+        # on a CPU the forward pass dwarfs preparing pictures and the cores are the model's; on
+        # a GPU one core preparing them kept the GPU waiting (bench/gpu_bench.py)
+        workers = 1 if self.device == "cpu" else min(8, os.cpu_count() or 1)
+        self._patches = Patches(self._images, self._min_pixels, self._max_pixels, workers)
         pad: Any = self._tokenizer.convert_tokens_to_ids(IMAGE_PAD)  # one string: one id
         self._pad_id = int(pad)
         self._model = self._keep(model).to(self.device).eval()
@@ -205,13 +226,9 @@ class Qwen3VLCheckpoint:
         extra: dict[str, Any] = {}
         counts = None
         if pictures:
-            pixels = self._images(
-                images=pictures, return_tensors="pt",
-                size={"shortest_edge": self._min_pixels, "longest_edge": self._max_pixels},
-            )
-            grid = pixels["image_grid_thw"]
+            pixels, grid = self._patches(pictures, self.device)
             counts = iter(int(g.prod()) // self._merge for g in grid)
-            extra = {"pixel_values": pixels["pixel_values"].to(self.device, self._model.dtype),
+            extra = {"pixel_values": pixels.to(self._model.dtype),
                      "image_grid_thw": grid.to(self.device)}
         rows = [self._ids(p, counts) for p in prompts]
         width = max(len(r) for r in rows)
@@ -236,7 +253,7 @@ class Qwen3VL(Qwen3VLCheckpoint, Embedder):
         dims: int | None = None,
         max_image_tokens: int | None = None,
         threads: int | None = None,
-        batch_size: int = 4,
+        batch_size: int | None = None,
         device: str | None = None,
         dtype: Any = None,
     ) -> None:
@@ -246,7 +263,7 @@ class Qwen3VL(Qwen3VLCheckpoint, Embedder):
             raise ModelError(f"--dims {dims}: must be between 1 and {full}")
         self.dimension = dims or full
         self._dims = dims
-        self.batch_size = batch_size
+        self.batch_size = batch_size or batch_for(device)
         self.name = name
         self.signature = (
             f"qwen3-vl:{self.path.name}:{self.dimension}:img{self.max_image_tokens}:"

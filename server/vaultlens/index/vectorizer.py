@@ -90,8 +90,10 @@ class Vectorizer:
         chunks: list[list[str]] = [[]]
         tokens = 0
         for h in order:
-            # a text's tokens, about; an image is a quarter of a call
-            guess = (self.chunk_tokens // 4 if missing[h].image is not None
+            # a text's tokens, about; an image a batch's share of a call (on a CPU a quarter:
+            # seconds each; beside a GPU a sixteenth, and a call of 16 takes a fraction of one)
+            share = self.chunk_tokens // max(1, self.embedder.batch_size)
+            guess = (share if missing[h].image is not None
                      else min(len(missing[h].text or "") // 4, 256) + 2)
             if chunks[-1] and (tokens + guess > self.chunk_tokens
                                or len(chunks[-1]) >= self.embedder.batch_size):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vaultlens.embedders.base import Input, ModelError
-from vaultlens.embedders.qwen3_vl import IMAGE_PAD, Prompt, Qwen3VLCheckpoint
+from vaultlens.embedders.qwen3_vl import IMAGE_PAD, Prompt, Qwen3VLCheckpoint, batch_for
 from vaultlens.extract.images import ImageError, open_image
 from vaultlens.index.catalog import Catalog
 from vaultlens.search.hits import Hit
@@ -36,10 +36,11 @@ class Reranker(ABC):
 
 class Qwen3VLReranker(Qwen3VLCheckpoint, Reranker):
     def __init__(self, name: str, max_image_tokens: int | None = None, threads: int | None = None,
-                 batch_size: int = 4, device: str | None = None, dtype: Any = None) -> None:
+                 batch_size: int | None = None, device: str | None = None, dtype: Any = None
+                 ) -> None:
         super().__init__(name, max_image_tokens, threads, device, dtype)
         self.name = name
-        self.batch_size = batch_size
+        self.batch_size = batch_size or batch_for(device)
 
     def _keep(self, model: Any) -> Any:
         return model  # the LM head gives the yes/no logits
