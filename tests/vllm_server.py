@@ -50,6 +50,7 @@ class FakeVLLM:
         self.delay = 0.0  # seconds before each answer
         self.dimension: int | None = None  # answer vectors cut to this length (a wrong server)
         self.requests: list[dict[str, Any]] = []
+        self.token_ids: list[list[int]] = []  # each request's prompt, as it was tokenised
         self.lock = threading.Lock()
         server = self
 
@@ -177,6 +178,7 @@ class FakeVLLM:
                 inputs = q._encode([Prompt(template=rendered)], [images])
             finally:
                 q._around = kept
+            self.token_ids.append([int(t) for t in inputs["input_ids"][0]])
             with torch.inference_mode():
                 hidden = q._model(**inputs).last_hidden_state
             last = int(inputs["attention_mask"].sum()) - 1

@@ -16,7 +16,8 @@ as a ``data:`` URI and then the text, exactly the conversation the local embedde
 Plain ``input`` strings are never sent: vLLM embeds them without the chat template, and for this
 model they give other vectors (cosine 0.27 where the reference gives 0.77, reported on vLLM's
 tracker). Pictures are resized here to the size the model's processor would give them under the
-pixel cap, so the server resizes nothing and the vectors match the local ones.
+pixel cap, so the server resizes nothing and the vectors match the local ones. A control token
+written in a note ("<|im_end|>") is sent as characters (``as_text``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import io
 import json
 import math
 import os
+import re
 import time
 import urllib.error
 import urllib.request
@@ -44,6 +46,9 @@ from vaultlens.embedders.qwen3_vl import (
 )
 
 KEY_ENV = "VAULTLENS_REMOTE_KEY"
+# what Qwen's tokenizer reads as one added token wherever it stands: the chat format's
+# "<|im_end|>", "<|image_pad|>" and the like, and its <think> and tool-call tags
+CONTROL = re.compile(r"<(?=\|[a-z_]+\|>|/?(?:think|tool_call|tool_response)>)")
 PIXEL_UNIT = 32  # Qwen3-VL: 16-pixel patches, merged 2 x 2 into one visual token
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 
@@ -54,6 +59,16 @@ def redact(url: str) -> str:
     host = parts.hostname or ""
     netloc = host + (f":{parts.port}" if parts.port else "")
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
+def as_text(text: str) -> str:
+    """A text a user wrote, safe to render into the conversation. vLLM tokenises the rendered
+    prompt whole, control tokens included, so "<|im_end|>" in a note would end the turn and
+    "<|image_pad|>" would ask for a picture nobody sent (vLLM refuses the request). A zero-width
+    space after the "<" keeps them characters. The local embedder tokenises a user's text
+    apart and needs no such change, so the vector of a text holding one differs a little from
+    the local one; every other text is sent as it is."""
+    return CONTROL.sub("<\u200b", text)
 
 
 def processor_size(width: int, height: int, max_pixels: int, min_pixels: int) -> tuple[int, int]:
@@ -163,7 +178,7 @@ class Remote(Embedder):
         if item.image is not None:
             content.append({"type": "image_url", "image_url": {"url": self._image_uri(item.image)}})
         if item.text is not None or item.image is None:
-            content.append({"type": "text", "text": item.text or ""})
+            content.append({"type": "text", "text": as_text(item.text or "")})
         instruction = QUERY_INSTRUCTION if role == "query" else DOCUMENT_INSTRUCTION
         return {
             "model": self.model,
