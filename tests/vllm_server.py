@@ -26,6 +26,7 @@ from PIL import Image
 
 from vaultlens.embedders.base import normalise
 from vaultlens.embedders.qwen3_vl import Prompt, Qwen3VL
+from vaultlens.search.reranker import Qwen3VLReranker
 
 FIELDS = {  # EmbeddingChatRequest's fields, with their JSON types
     "model": str, "user": str, "truncate_prompt_tokens": int, "padding": str,
@@ -36,6 +37,14 @@ FIELDS = {  # EmbeddingChatRequest's fields, with their JSON types
     "embed_dtype": str, "endianness": str, "dimensions": int, "use_activation": bool,
 }
 ROLES = {"system", "user", "assistant"}
+RERANK_FIELDS = {  # RerankRequest's fields (vllm/entrypoints/pooling/score/protocol.py and the
+    # mixins it takes from pooling/base/protocol.py), with their JSON types
+    "model": str, "user": str, "truncate_prompt_tokens": int, "padding": str,
+    "truncation_side": str, "request_id": str, "priority": int, "mm_processor_kwargs": dict,
+    "cache_salt": str, "use_activation": bool, "query": (str, dict), "documents": (str, dict, list),
+    "top_n": int,
+}
+PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"  # Qwen3-VL's, in vLLM
 
 
 class Invalid(ValueError):
@@ -43,9 +52,14 @@ class Invalid(ValueError):
 
 
 class FakeVLLM:
-    def __init__(self, model: Qwen3VL, model_id: str = "Qwen/Qwen3-VL-Embedding-2B",
-                 key: str | None = None) -> None:
+    def __init__(self, model: Qwen3VL | None = None,
+                 model_id: str = "Qwen/Qwen3-VL-Embedding-2B", key: str | None = None,
+                 reranker: Qwen3VLReranker | None = None, score_template: str | None = None
+                 ) -> None:
+        """An embedding server with ``model``, or a reranking one with ``reranker`` and the
+        ``--chat-template`` it was started with."""
         self.model, self.model_id, self.key = model, model_id, key
+        self.reranker, self.score_template = reranker, score_template
         self.fail: list[int] = []  # statuses to answer with, one per request, first
         self.delay = 0.0  # seconds before each answer
         self.dimension: int | None = None  # answer vectors cut to this length (a wrong server)
@@ -84,7 +98,14 @@ class FakeVLLM:
         if body is None and h.path == "/v1/models":
             return self.answer(h, 200, {"object": "list", "data": [
                 {"id": self.model_id, "object": "model", "owned_by": "vllm"}]})
-        if body is None or h.path != "/v1/embeddings":
+        if body is not None and h.path in ("/rerank", "/v1/rerank") and self.reranker:
+            try:
+                request = json.loads(body)
+                self.requests.append(request)
+                return self.answer(h, 200, self.rerank(request))
+            except Invalid as exc:
+                return self.answer(h, 400, {"error": {"message": str(exc), "code": 400}})
+        if body is None or h.path != "/v1/embeddings" or self.model is None:
             return self.answer(h, 404, {"error": {"message": "not found", "code": 404}})
         try:
             request = json.loads(body)
@@ -163,6 +184,7 @@ class FakeVLLM:
     def embed(self, request: dict[str, Any]) -> tuple[list[float], int]:
         messages, images = self.validate(request)
         q = self.model
+        assert q is not None
         with q.lock:
             q._load()
             rendered = q._tokenizer.apply_chat_template(
@@ -184,3 +206,73 @@ class FakeVLLM:
             last = int(inputs["attention_mask"].sum()) - 1
             vector = normalise(hidden[0, last][None].float().numpy())[0]
         return [float(x) for x in vector], last + 1
+
+    # the reranking side ------------------------------------------------------------------------
+    @staticmethod
+    def picture(part: Any) -> Image.Image:
+        url = part["image_url"].get("url", "") if isinstance(part["image_url"], dict) else ""
+        if not url.startswith("data:image/"):
+            raise Invalid("image_url: only data: URIs in this test server")
+        return Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB")
+
+    def side(self, data: Any, images: list[Image.Image]) -> str:
+        """One query or document as vLLM's score path makes it a string: the pictures'
+        placeholders, then the texts, joined by "\n" (interleave_strings=False)."""
+        if isinstance(data, str):
+            return data
+        if not isinstance(data, dict) or set(data) != {"content"} or not isinstance(
+                data["content"], list):
+            raise Invalid(f"bad score input: {data!r:.80}")
+        marks, texts = [], []
+        for part in data["content"]:
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind == "text" and set(part) == {"type", "text"} and isinstance(part["text"], str):
+                texts.append(part["text"])
+            elif kind == "image_url" and set(part) == {"type", "image_url"}:
+                images.append(self.picture(part))
+                marks.append(PLACEHOLDER)
+            else:
+                raise Invalid(f"bad content part: {part!r:.80}")
+        return "\n".join(marks + texts)
+
+    def rerank(self, request: Any) -> dict[str, Any]:
+        if not isinstance(request, dict):
+            raise Invalid("the body is not an object")
+        unknown = set(request) - set(RERANK_FIELDS)
+        if unknown:
+            raise Invalid(f"unknown fields: {sorted(unknown)}")
+        for name, kind in RERANK_FIELDS.items():
+            if name in request and request[name] is not None and (
+                    not isinstance(request[name], kind)
+                    or (kind is int and isinstance(request[name], bool))):
+                raise Invalid(f"{name}: wrong type")
+        if "query" not in request or "documents" not in request:
+            raise Invalid("query and documents: fields required")
+        if request.get("model") not in (None, self.model_id):
+            raise Invalid(f"The model `{request['model']}` does not exist.")
+        documents = request["documents"]
+        documents = documents if isinstance(documents, list) else [documents]
+        r = self.reranker
+        assert r is not None and self.score_template is not None
+        prompts, pictures = [], []
+        with r.lock:
+            r._load()
+            for document in documents:
+                images: list[Image.Image] = []
+                query, text = self.side(request["query"], images), self.side(document, images)
+                rendered = r._tokenizer.apply_chat_template(
+                    [{"role": "query", "content": query}, {"role": "document", "content": text}],
+                    chat_template=self.score_template, tokenize=False)
+                prompts.append(Prompt(template=rendered))  # tokenised whole, as vLLM does
+                pictures.append(images)
+            scores = r.judge(prompts, pictures)
+            self.token_ids += [r._ids(p, iter([])) if not im else [] for p, im in
+                               zip(prompts, pictures, strict=True)]
+        ranked = sorted(range(len(scores)), key=lambda i: -scores[i])
+        top = request.get("top_n") or len(ranked)
+        return {"id": "rerank-test", "model": self.model_id,
+                "usage": {"prompt_tokens": 0, "total_tokens": 0},
+                "results": [{"index": i, "document": {"text": documents[i]}
+                             if isinstance(documents[i], str) else {"multi_modal":
+                                                                    documents[i]["content"]},
+                             "relevance_score": scores[i]} for i in ranked[:top]]}

@@ -248,6 +248,13 @@ def cmd_model(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_template(args: argparse.Namespace, out: TextIO) -> int:
+    from vaultlens.search.remote_reranker import TEMPLATE
+
+    out.write(TEMPLATE)  # as it is: the file's last newline is the template's own
+    return 0
+
+
 def _command(sub: Any, name: str, help: str, settings: list[str], run: Any,
              json_help: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(name, help=help)
@@ -302,6 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     pull_cmd = model_sub.add_parser("pull", help="Download a model (needs the network).")
     pull_cmd.add_argument("name", help="qwen3-vl-2b, qwen3-vl-8b or qwen3-vl-reranker-2b")
     pull_cmd.set_defaults(run=cmd_model)
+    template_cmd = model_sub.add_parser(
+        "template", help="Print the chat template a vLLM reranker server needs "
+                         "(--chat-template) for --rerank remote:URL.")
+    template_cmd.set_defaults(run=cmd_template)
     return parser
 
 

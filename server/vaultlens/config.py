@@ -71,7 +71,8 @@ SETTINGS: tuple[Setting, ...] = (
             "slower); default 256 on a CPU, 1800 (the reference's) on a GPU.", int),
     Setting("threads", None, "CPU threads for the models (default: all cores).", int),
     Setting("rerank", "off", "Rerank the top hits with a cross-encoder: off, "
-            "qwen3-vl-reranker-2b, or a model folder. Slow on CPU; for a GPU."),
+            "qwen3-vl-reranker-2b, a model folder, or remote:URL[#model] (vLLM). Slow on "
+            "CPU; for a GPU."),
     Setting("rerank_top", 20, "How many of the top hits the reranker reads.", int),
     Setting("ocr", "on", "Read text inside images and scanned PDF pages: on or off."),
     Setting("max_pdf_pages", 200, "Index at most this many pages of each PDF.", int),

@@ -19,6 +19,7 @@ from vaultlens.index.postings import Postings
 from vaultlens.index.repair import set_aside
 from vaultlens.index.report import Summary
 from vaultlens.index.vectors import VectorIndex
+from vaultlens.search.remote_reranker import RemoteReranker
 from vaultlens.search.reranker import Qwen3VLReranker, Rerank, Reranker, hit_document
 from vaultlens.search.searcher import Searcher
 
@@ -77,6 +78,9 @@ class Workspace:
         cfg = self.config
         if cfg.rerank == "off":
             return None
+        if self.reranker is None and cfg.rerank.startswith("remote:"):
+            self.reranker = RemoteReranker(cfg.rerank.removeprefix("remote:"),
+                                           max_image_tokens=cfg.max_image_tokens)
         if self.reranker is None:  # one model, however many searchers (threads) use it
             self.reranker = Qwen3VLReranker(cfg.rerank, max_image_tokens=cfg.max_image_tokens,
                                             threads=cfg.threads)

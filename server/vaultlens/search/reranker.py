@@ -8,6 +8,7 @@ costs a forward pass per hit: off by default, and on CPU slow (use a GPU or a sm
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -24,6 +25,7 @@ SYSTEM = ('Judge whether the Document meets the requirements based on the Query 
           'Instruct provided. Note that the answer can only be "yes" or "no".')
 INSTRUCTION = "Retrieve images or text relevant to the user's query."
 MAX_DOCUMENT_CHARS = 2000
+log = logging.getLogger(__name__)
 
 
 class Reranker(ABC):
@@ -74,33 +76,39 @@ class Qwen3VLReranker(Qwen3VLCheckpoint, Reranker):
         return prompt, [im for im in (query.image, document.image) if im is not None]
 
     def scores(self, query: Input, documents: Sequence[Input]) -> list[float]:
-        import torch
-
         if not documents:
             return []
         out: list[float] = []
         with self.lock:
             self._load()
-            yes, no = self._answer_ids()
-            # only the two answers' logits, at the last real token, in float32: the whole
-            # vocabulary at every position was about 0.85 GB per batch of 4 on 2B, and in
-            # bfloat16 close scores tied
-            head = self._model.lm_head
-            answers = head.weight[[yes, no]].float()
-            bias = head.bias[[yes, no]].float() if head.bias is not None else None
             for start in range(0, len(documents), self.batch_size):
                 pairs = [self._prompt(query, d)
                          for d in documents[start : start + self.batch_size]]
-                inputs = self._encode([p for p, _ in pairs], [images for _, images in pairs])
-                with torch.inference_mode():
-                    hidden = self._model.model(**inputs).last_hidden_state
-                    last = inputs["attention_mask"].sum(dim=1) - 1  # right padding
-                    rows = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
-                    logits = rows.float() @ answers.T
-                    if bias is not None:
-                        logits = logits + bias
-                out += [float(x) for x in torch.sigmoid(logits[:, 0] - logits[:, 1]).cpu()]
+                out += self.judge([p for p, _ in pairs], [images for _, images in pairs])
         return out
+
+    def judge(self, prompts: Sequence[Prompt], images: Sequence[Sequence[Any]]) -> list[float]:
+        """sigmoid(logit("yes") - logit("no")) at the last real token of each rendered pair,
+        in one forward pass; the caller holds the lock with the model loaded (a stand-in for
+        vLLM in the tests scores its own renderings with it too)."""
+        import torch
+
+        yes, no = self._answer_ids()
+        # only the two answers' logits, at the last real token, in float32: the whole
+        # vocabulary at every position was about 0.85 GB per batch of 4 on 2B, and in
+        # bfloat16 close scores tied
+        head = self._model.lm_head
+        answers = head.weight[[yes, no]].float()
+        bias = head.bias[[yes, no]].float() if head.bias is not None else None
+        inputs = self._encode(prompts, images)
+        with torch.inference_mode():
+            hidden = self._model.model(**inputs).last_hidden_state
+            last = inputs["attention_mask"].sum(dim=1) - 1  # right padding
+            rows = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+            logits = rows.float() @ answers.T
+            if bias is not None:
+                logits = logits + bias
+        return [float(x) for x in torch.sigmoid(logits[:, 0] - logits[:, 1]).cpu()]
 
 
 class Rerank:
@@ -115,7 +123,11 @@ class Rerank:
         head, tail = hits[: self.top], hits[self.top :]
         if not head:
             return hits
-        scores = self.model.scores(query, [self.document(h) for h in head])
+        try:
+            scores = self.model.scores(query, [self.document(h) for h in head])
+        except ModelError as exc:  # a remote reranker down: the search's own ranking stands
+            log.warning("reranking skipped: %s", exc)
+            return hits
         ranked = sorted(zip(scores, range(len(head)), head, strict=True),
                         key=lambda x: (-x[0], x[1]))
         return [replace(h, score=round(s, 6)) for s, _, h in ranked] + tail
