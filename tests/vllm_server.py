@@ -51,6 +51,20 @@ class Invalid(ValueError):
     pass
 
 
+def checked(request: Any, fields: dict[str, Any]) -> None:
+    """As vLLM's request models check a body, but an unknown field is refused (see above)."""
+    if not isinstance(request, dict):
+        raise Invalid("the body is not an object")
+    unknown = set(request) - set(fields)
+    if unknown:
+        raise Invalid(f"unknown fields: {sorted(unknown)}")
+    for name, kind in fields.items():
+        if name in request and request[name] is not None and (
+                not isinstance(request[name], kind)
+                or (kind is int and isinstance(request[name], bool))):
+            raise Invalid(f"{name}: wrong type")
+
+
 class FakeVLLM:
     def __init__(self, model: Qwen3VL | None = None,
                  model_id: str = "Qwen/Qwen3-VL-Embedding-2B", key: str | None = None,
@@ -131,18 +145,9 @@ class FakeVLLM:
         h.wfile.write(data)
 
     def validate(self, request: Any) -> tuple[list[dict[str, Any]], list[Image.Image]]:
-        if not isinstance(request, dict):
-            raise Invalid("the body is not an object")
-        if "input" in request:
+        if isinstance(request, dict) and "input" in request:
             raise Invalid("plain 'input' is refused here: it skips the chat template")
-        unknown = set(request) - set(FIELDS)
-        if unknown:
-            raise Invalid(f"unknown fields: {sorted(unknown)}")
-        for name, kind in FIELDS.items():
-            if name in request and request[name] is not None and (
-                    not isinstance(request[name], kind)
-                    or (kind is int and isinstance(request[name], bool))):
-                raise Invalid(f"{name}: must be {kind.__name__}")
+        checked(request, FIELDS)
         if "messages" not in request:
             raise Invalid("messages: field required")
         if request.get("continue_final_message") and request.get("add_generation_prompt"):
@@ -170,11 +175,7 @@ class FakeVLLM:
                         part["text"], str):
                     parts.append({"type": "text", "text": part["text"]})
                 elif kind == "image_url" and set(part) == {"type", "image_url"}:
-                    url = part["image_url"].get("url", "")
-                    if not url.startswith("data:image/"):
-                        raise Invalid("image_url: only data: URIs in this test server")
-                    data = base64.b64decode(url.split(",", 1)[1])
-                    images.append(Image.open(io.BytesIO(data)).convert("RGB"))
+                    images.append(self.picture(part))
                     parts.append({"type": "image"})
                 else:
                     raise Invalid(f"bad content part: {part!r:.80}")
@@ -236,16 +237,7 @@ class FakeVLLM:
         return "\n".join(marks + texts)
 
     def rerank(self, request: Any) -> dict[str, Any]:
-        if not isinstance(request, dict):
-            raise Invalid("the body is not an object")
-        unknown = set(request) - set(RERANK_FIELDS)
-        if unknown:
-            raise Invalid(f"unknown fields: {sorted(unknown)}")
-        for name, kind in RERANK_FIELDS.items():
-            if name in request and request[name] is not None and (
-                    not isinstance(request[name], kind)
-                    or (kind is int and isinstance(request[name], bool))):
-                raise Invalid(f"{name}: wrong type")
+        checked(request, RERANK_FIELDS)
         if "query" not in request or "documents" not in request:
             raise Invalid("query and documents: fields required")
         if request.get("model") not in (None, self.model_id):
