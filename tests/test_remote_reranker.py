@@ -40,7 +40,6 @@ def server(tiny_qwen_path: Path) -> Iterator[FakeVLLM]:
 
 def test_remote_scores_are_the_local_scores(server: FakeVLLM, local: Qwen3VLReranker) -> None:
     remote = RemoteReranker(server.url, max_image_tokens=CAP)
-    assert remote.name == "remote:Qwen/Qwen3-VL-Reranker-2B"
     documents = [Input(text="the storm over the pier"), Input(text="a purple chart"),
                  Input(image=picture("purple", (160, 90)), text="a chart about friction"),
                  Input(image=picture("orange", (300, 700))), Input(text=""),
@@ -50,6 +49,7 @@ def test_remote_scores_are_the_local_scores(server: FakeVLLM, local: Qwen3VLRera
         here = local.scores(query, documents)
         assert there == pytest.approx(here, abs=1e-5), query
         assert len(set(there)) > 1
+    assert remote.model == "Qwen/Qwen3-VL-Reranker-2B"  # asked of the server
 
 
 def test_the_template_renders_the_local_prompt(local: Qwen3VLReranker) -> None:
@@ -98,12 +98,14 @@ def test_the_stand_in_is_strict_and_failures_are_clear(server: FakeVLLM) -> None
     with pytest.raises(ModelError, match=re.escape(f"{server.url}/rerank: HTTP 500")):
         remote.scores(Input(text="q"), [Input(text="d")])
     with pytest.raises(ModelError, match="serves Qwen/Qwen3-VL-Reranker-2B, not 'other'"):
-        RemoteReranker(server.url + "#other")
+        RemoteReranker(server.url + "#other").scores(Input(text="q"), [Input(text="d")])
     url = server.url
     server.close()
+    # a server down when the reranker is made (the daemon starting) stops nothing there
+    down = RemoteReranker(url, retries=0)
     unreachable = re.escape(f"{url}/v1/models: the reranking server cannot be reached")
     with pytest.raises(ModelError, match=unreachable):
-        RemoteReranker(url, retries=0)
+        down.scores(Input(text="q"), [Input(text="d")])
 
 
 def test_a_failing_reranker_leaves_the_ranking_as_it_was(server: FakeVLLM) -> None:
@@ -116,3 +118,30 @@ def test_a_failing_reranker_leaves_the_ranking_as_it_was(server: FakeVLLM) -> No
     assert [h.score for h in reranked] != [h.score for h in hits]  # the reranker's scores
     server.fail = [500]
     assert step.apply(Input(text="note 2"), hits) == hits
+
+
+def test_a_search_reranked_by_a_server_and_by_none(make_vault, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                   server: FakeVLLM) -> None:
+    """--rerank remote:URL through the workspace: the top hits are sent and reordered; with
+    the server gone, the same search answers in its own order."""
+    from test_indexer import VAULT, Run
+
+    run = Run(make_vault(VAULT), tmp_path / "data")
+    run.index(ocr=False)
+    plain = run.reader(ocr=False)
+    remote = run.reader(ocr=False, rerank=f"remote:{server.url}", rerank_top=3)
+    try:
+        searcher = remote.searcher()
+        assert isinstance(remote.reranker, RemoteReranker)
+        before = plain.searcher().search("storm over the pier", 5)
+        after = searcher.search("storm over the pier", 5)
+        assert server.requests[-1]["query"] == "storm over the pier"
+        assert len(before) >= 2 and len(server.requests[-1]["documents"]) == min(3, len(before))
+        assert {h.id for h in after[:3]} == {h.id for h in before[:3]}
+        assert sorted(h.score for h in after[:3]) != sorted(h.score for h in before[:3])
+        server.close()
+        remote.reranker.server.retries = 0
+        assert searcher.search("storm over the pier", 5) == before
+    finally:
+        plain.close()
+        remote.close()

@@ -258,6 +258,8 @@ class FakeVLLM:
                 prompts.append(Prompt(template=rendered))  # tokenised whole, as vLLM does
                 pictures.append(images)
             scores = r.judge(prompts, pictures)
+            # the tokens of each pair without pictures (what the tests look at); [] for the
+            # others, so the list keeps one entry a pair
             self.token_ids += [r._ids(p, iter([])) if not im else [] for p, im in
                                zip(prompts, pictures, strict=True)]
         ranked = sorted(range(len(scores)), key=lambda i: -scores[i])

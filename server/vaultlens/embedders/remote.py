@@ -58,8 +58,7 @@ class Remote(Embedder):
         self.max_image_tokens = max_image_tokens or GPU_IMAGE_TOKENS
         self.server = VLLMClient(url, "the embedding server", timeout, retries, key,
                                  self.max_image_tokens)
-        self.url = self.location = self.server.location
-        self.key, self.parallel = self.server.key, parallel
+        self.location, self.parallel = self.server.location, parallel
         self.model: str | None = None
         self.model = self.server.served(wanted or None)
         full = len(self._request([Input(text="dimension probe")], "document")[0])

@@ -89,10 +89,11 @@ class Vectorizer:
         order = sorted(missing, key=lambda h: len(missing[h].text or ""))
         chunks: list[list[str]] = [[]]
         tokens = 0
+        # an image is a batch's share of a call (on a CPU a quarter: seconds each; beside a GPU
+        # a sixteenth, and a call of 16 takes a fraction of a second)
+        share = self.chunk_tokens // max(1, self.embedder.batch_size)
         for h in order:
-            # a text's tokens, about; an image a batch's share of a call (on a CPU a quarter:
-            # seconds each; beside a GPU a sixteenth, and a call of 16 takes a fraction of one)
-            share = self.chunk_tokens // max(1, self.embedder.batch_size)
+            # a text's tokens, about
             guess = (share if missing[h].image is not None
                      else min(len(missing[h].text or "") // 4, 256) + 2)
             if chunks[-1] and (tokens + guess > self.chunk_tokens

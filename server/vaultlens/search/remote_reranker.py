@@ -45,15 +45,17 @@ TEMPLATE = (
 class RemoteReranker(Reranker):
     def __init__(self, spec: str, max_image_tokens: int | None = None, timeout: float = 60.0,
                  retries: int = 4, key: str | None = None) -> None:
-        """``spec``: ``URL`` or ``URL#model``. Asks the server at once which model it
-        serves."""
+        """``spec``: ``URL`` or ``URL#model``. The server is first asked which model it
+        serves at the first search it reranks, not here: a reranking server that is down
+        when the daemon starts must not stop searches, which go unreranked meanwhile."""
         url, _, wanted = spec.partition("#")
         self.max_image_tokens = max_image_tokens or GPU_IMAGE_TOKENS
         self.server = VLLMClient(url, "the reranking server", timeout, retries, key,
                                  self.max_image_tokens)
         self.location = self.server.location
-        self.model = self.server.served(wanted or None)
-        self.name = f"remote:{self.model}"
+        self.wanted = wanted or None
+        self.model: str | None = None
+        self.name = f"remote:{self.wanted or self.location}"
 
     def side(self, item: Input) -> str | dict[str, Any]:
         """A query or a document as vLLM takes it: as the local prompt's part (reranker.py),
@@ -70,6 +72,8 @@ class RemoteReranker(Reranker):
     def scores(self, query: Input, documents: Sequence[Input]) -> list[float]:
         if not documents:
             return []
+        if self.model is None:
+            self.model = self.server.served(self.wanted)
         answer = self.server.call("/rerank", {
             "model": self.model, "query": self.side(query),
             "documents": [self.side(d) for d in documents], "top_n": len(documents)})
