@@ -61,3 +61,34 @@ def test_the_embedder_feeds_the_processors_pixels(tiny_qwen_path: Path) -> None:
     assert torch.equal(inputs["image_grid_thw"].cpu(), expected["image_grid_thw"])
     pads = int(inputs["mm_token_type_ids"].sum())
     assert pads == int(expected["image_grid_thw"][0].prod()) // 4
+
+
+# (width, height) → the size the reference pipeline (qwen_vl_utils' resize, then the processor
+# with do_resize=False) gives at 256 tokens, worked out by hand from its rule: a side under
+# 16 px rounds to 0 in transformers' smart_resize, where the reference keeps it at 32
+REFERENCE_SIZES = {(900, 12): (896, 32), (900, 16): (896, 32), (1990, 10): (1984, 32),
+                   (12, 900): (32, 896), (900, 17): (896, 32), (240, 320): (256, 320),
+                   (1000, 1400): (416, 576)}
+
+
+@pytest.mark.parametrize("size", sorted(REFERENCE_SIZES))
+def test_pictures_are_sized_as_the_reference_sizes_them(size: tuple[int, int]) -> None:
+    """Thin strips included; and the pixels are the processor's, not resizing, of the picture
+    resized as the reference resizes it (PIL's default filter)."""
+    unit = 32
+    reference = processor()
+    patches = Patches(reference, 4 * unit * unit, 256 * unit * unit)
+    picture = noise(size, 3)
+    assert patches.size_of(picture) == REFERENCE_SIZES[size]
+    resized = picture.resize(REFERENCE_SIZES[size])
+    expected = reference(images=[resized], return_tensors="pt",  # type: ignore[operator]
+                         do_resize=False)
+    pixels, grid = patches([picture], "cpu")
+    assert torch.equal(grid, expected["image_grid_thw"])
+    assert torch.equal(pixels, expected["pixel_values"])
+
+
+def test_a_picture_far_longer_than_wide_is_refused_as_the_reference_refuses_it() -> None:
+    patches = Patches(processor(), 4096, 256 * 1024)
+    with pytest.raises(ValueError, match="200 times"):
+        patches.size_of(noise((2010, 10), 1))

@@ -7,16 +7,47 @@ pixels travel to the device as bytes and the rest is a few tensor operations the
 are the processor's own, bit for bit (tests/test_pixels.py compares them), so the vectors are
 unchanged: the same resize, then for each byte value the processor's arithmetic (rescaling in
 float64, then float32, normalising in float32), done once into a table of 3 x 256.
+
+Sizes follow the reference pipeline (QwenLM/Qwen3-VL-Embedding resizes with qwen_vl_utils, then
+calls the processor without resizing), not the processor's own rule: the two differ for a side
+of 16 px or less, which the processor rounds to 0 before scaling the whole picture up.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 from PIL.Image import Image
+
+MAX_RATIO = 200  # the reference refuses pictures longer than this many times their width
+
+
+def reference_size(height: int, width: int, factor: int, min_pixels: int, max_pixels: int
+                   ) -> tuple[int, int]:
+    """(height, width) the reference resizes a picture to: each side a multiple of ``factor``
+    and at least one ``factor``, the area within [min_pixels, max_pixels], the shape kept as
+    nearly as those allow. Raises ValueError for a picture more than ``MAX_RATIO`` times as
+    long as it is wide, as the reference does."""
+    if max(height, width) > MAX_RATIO * max(1, min(height, width)):
+        raise ValueError(f"a {width}x{height} picture is more than {MAX_RATIO} times as long "
+                         "as it is wide")
+    h = max(factor, round(height / factor) * factor)  # a thin side stays one factor wide
+    w = max(factor, round(width / factor) * factor)
+    if h * w > max_pixels:
+        shrink = math.sqrt(height * width / max_pixels)
+        # at least one factor: the reference's floor gives 0 for a long strip under a small
+        # budget (and then fails); nowhere else does this differ from it
+        h = max(factor, math.floor(height / shrink / factor) * factor)
+        w = max(factor, math.floor(width / shrink / factor) * factor)
+    elif h * w < min_pixels:
+        grow = math.sqrt(min_pixels / (height * width))
+        h = math.ceil(height * grow / factor) * factor
+        w = math.ceil(width * grow / factor) * factor
+    return h, w
 
 
 class Patches:
@@ -25,9 +56,6 @@ class Patches:
 
     def __init__(self, processor: Any, min_pixels: int, max_pixels: int, workers: int = 1
                  ) -> None:
-        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
-
-        self._smart_resize = smart_resize
         self.patch = int(processor.patch_size)
         self.merge = int(processor.merge_size)
         self.temporal = int(processor.temporal_patch_size)
@@ -45,10 +73,8 @@ class Patches:
     def size_of(self, picture: Image) -> tuple[int, int]:
         """(width, height) the picture is resized to: a multiple of patch x merge each way,
         within the pixel budget."""
-        height, width = self._smart_resize(picture.height, picture.width,
-                                           factor=self.patch * self.merge,
-                                           min_pixels=self.min_pixels,
-                                           max_pixels=self.max_pixels)
+        height, width = reference_size(picture.height, picture.width, self.patch * self.merge,
+                                       self.min_pixels, self.max_pixels)
         return int(width), int(height)
 
     def __call__(self, pictures: Sequence[Image], device: Any) -> tuple[Any, Any]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import math
 import os
 import re
 import time
@@ -17,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from vaultlens.embedders.base import ModelError
+from vaultlens.embedders.pixels import reference_size
 
 KEY_ENV = "VAULTLENS_REMOTE_KEY"
 # what Qwen's tokenizer reads as one added token wherever it stands: the chat format's
@@ -45,16 +45,8 @@ def as_text(text: str) -> str:
 
 
 def processor_size(width: int, height: int, max_pixels: int, min_pixels: int) -> tuple[int, int]:
-    """The size Qwen's image processor resizes a picture to (its smart_resize): each side a
-    multiple of 32, the area within the pixel bounds, the aspect ratio kept."""
-    u = PIXEL_UNIT
-    h, w = max(u, round(height / u) * u), max(u, round(width / u) * u)
-    if h * w > max_pixels:
-        beta = math.sqrt(height * width / max_pixels)
-        h, w = max(u, math.floor(height / beta / u) * u), max(u, math.floor(width / beta / u) * u)
-    elif h * w < min_pixels:
-        beta = math.sqrt(min_pixels / (height * width))
-        h, w = math.ceil(height * beta / u) * u, math.ceil(width * beta / u) * u
+    """(width, height) the reference resizes a picture to (pixels.reference_size)."""
+    h, w = reference_size(height, width, PIXEL_UNIT, min_pixels, max_pixels)
     return w, h
 
 
