@@ -5,7 +5,7 @@
 
 The index is daemon_bench's synthetic vault (10-paragraph notes of Zipf-distributed words, random
 vectors with MiniLM's signature); queries are embedded with the real MiniLM. Steps measured:
-coverage of the query's words (Weights.coverage). Rounds alternate off and on so that a busy
+coverage of the query's words (FusionWeights.coverage). Rounds alternate off and on so that a busy
 machine slows both alike.
 """
 
@@ -22,12 +22,12 @@ from pathlib import Path
 from daemon_bench import build_index, pct, vocabulary
 from vaultlens.config import Config
 from vaultlens.embedders.minilm import MiniLM
-from vaultlens.search.searcher import Weights
+from vaultlens.search.fusion import Fusion, FusionWeights
 from vaultlens.workspace import open_workspace
 
 # every query plain, and within one folder (2% of the items: scored exactly, thousands of them)
 WHERE = {"no filter": "", "a folder": 'path:"Area 7"'}
-STEPS = {"coverage": Weights(coverage=0.0)}  # name → the weights with that step off
+STEPS = {"coverage": FusionWeights(coverage=0.0)}  # name → the weights with that step off
 
 
 def main() -> int:
@@ -49,8 +49,8 @@ def main() -> int:
                 for where, condition in WHERE.items():
                     timings: dict[str, list[float]] = defaultdict(list)
                     for _ in range(args.rounds):
-                        for label, w in (("off", off), ("on", Weights())):
-                            searcher.weights = w
+                        for label, w in (("off", off), ("on", FusionWeights())):
+                            searcher.fusion = Fusion(w)
                             for q in queries:
                                 t = time.perf_counter()
                                 searcher.search(f"{q} {condition}", 10)

@@ -170,7 +170,7 @@ def test_an_image_holding_most_query_words_beats_a_paragraph_holding_few(tmp_pat
     with one of them. Coverage of the query's words puts the screenshot first."""
     from dataclasses import replace
 
-    from vaultlens.search.searcher import Weights
+    from vaultlens.search.fusion import Fusion, FusionWeights
 
     noise = " ".join(f"menu{i} button{i} label{i}" for i in range(60))
     texts = ([f"filler paragraph {i} about other things" for i in range(40)]
@@ -180,9 +180,9 @@ def test_an_image_holding_most_query_words_beats_a_paragraph_holding_few(tmp_pat
     searcher, ids = keyword_searcher(tmp_path, texts)
     paragraph, screenshot_text = ids[-2], ids[-1]
     query = "webhook test payload endpoint url"
-    searcher.weights = replace(Weights(), coverage=0.0)  # BM25 alone: the short one wins
+    searcher.fusion = Fusion(replace(FusionWeights(), coverage=0.0))  # BM25 alone: short wins
     bm25 = searcher.scores(query, 50, None)
     assert bm25[paragraph] > bm25[screenshot_text]
-    searcher.weights = Weights()
+    searcher.fusion = Fusion(replace(FusionWeights(), coverage=0.5))
     scores = searcher.scores(query, 50, None)
     assert scores[screenshot_text] > scores[paragraph]

@@ -121,7 +121,7 @@ def test_auto_without_weights_falls_back_loudly(monkeypatch: pytest.MonkeyPatch,
                                                 tmp_path: Path) -> None:
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # an empty cache: no Qwen3-VL here
     embedder, notice = load("auto")
-    assert embedder.name == "minilm" and not embedder.supports_images
+    assert embedder.name == "e5-small" and not embedder.supports_images and embedder.multilingual
     assert notice is not None and "Visual search is OFF" in notice
 
 

@@ -245,17 +245,18 @@ def test_an_image_does_not_count_its_paragraphs_words_twice(
     own match is weak below the paragraph that answers the query (adding both put it above)."""
     from dataclasses import replace
 
+    from vaultlens.search.fusion import Fusion, FusionWeights
     from vaultlens.search.keywords import Matches
-    from vaultlens.search.searcher import Weights
 
     paragraph, image = 101, 202
     monkeypatch.setattr(searcher, "query_terms", lambda text: {"w": 1.0})
     monkeypatch.setattr(searcher, "keyword_scores",
                         lambda *a, **k: Matches({paragraph: 1.0, image: 0.15}))
     monkeypatch.setattr(searcher.catalog, "images_around", lambda ids: {paragraph: {image}})
-    monkeypatch.setattr(searcher, "weights", replace(Weights(), coverage=0.0))
+    monkeypatch.setattr(searcher, "fusion", Fusion(replace(FusionWeights(), coverage=0.0,
+                                                           context=0.9, lent_rest=0.5)))
     scores = searcher.scores("w", 10, None)
-    own, lent = 0.5 * 0.15, 0.9 * 0.5
+    own, lent = 0.15, 0.9 * 1.0  # keywords alone: BM25 over the best
     assert scores[image] == pytest.approx(max(own, lent) + 0.5 * min(own, lent))
     assert scores[image] < scores[paragraph] < own + lent
 

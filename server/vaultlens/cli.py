@@ -132,12 +132,17 @@ def cmd_index(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
     ws = open_workspace(config.from_args(args), writer=False)
+    query = " ".join(args.query)
     try:
-        hits = ws.searcher().search(" ".join(args.query), args.k)
+        searcher = ws.searcher()
+        hits = searcher.search(query, args.k)
+        why = searcher.explain(query, [h.id for h in hits], args.k) if args.explain else {}
     finally:
         ws.close()
     if args.json:
-        json.dump({"results": [h.to_json() for h in hits]}, out, ensure_ascii=False, indent=1)
+        results = [h.to_json() | ({"explain": why[h.id]} if args.explain else {})
+                   for h in hits]
+        json.dump({"results": results}, out, ensure_ascii=False, indent=1)
         out.write("\n")
         return 0
     for n, h in enumerate(hits, start=1):
@@ -146,9 +151,25 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
         print(f"      {_one_line(h.text, 100)}", file=out)
         for x in h.links[:3]:
             print(f"      ← {x['note']}:{x['line']}", file=out)
+        if args.explain:
+            print(f"      {explanation(why[h.id])}", file=out)
     if not hits:
         print("no results", file=out)
     return 0
+
+
+def explanation(why: dict[str, Any]) -> str:
+    """One line of :meth:`Searcher.explain`'s answer for a hit."""
+    if not why.get("candidate"):
+        return "not a candidate of this search"
+
+    def part(name: str) -> str:
+        value, rank = why[name]["value"], why[name]["rank"]
+        return f"{name} {'-' if value is None else value} (#{rank or '-'})"
+
+    lent = f", lent {why['lent']} by item {why['lent_from']}" if why["lent"] else ""
+    return (f"{part('bm25')}, {part('coverage')}, {part('cosine')}; vector weight "
+            f"{why['vector_weight']}: own {why['own']}{lent} → {why['score']} (#{why['rank']})")
 
 
 def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
@@ -157,7 +178,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
     if not queries:
         raise EvalError(f"{args.queries}: no queries for the vault {cfg.vault.name!r} "
                         "(their 'vault' field names the vault folder)")
-    result = evaluate_vault(cfg, queries)
+    result = evaluate_vault(cfg, queries, explain=args.json)
     if args.json:
         json.dump(result, out, ensure_ascii=False, indent=1)
         out.write("\n")
@@ -277,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     search = _command(sub, "search", "Search an indexed vault.", READ_SETTINGS, cmd_search,
                       'Print {"results": [...]}.')
     search.add_argument("--k", type=int, default=10, help="How many results (default 10).")
+    search.add_argument("--explain", action="store_true",
+                        help="Show how each hit was scored: every signal's value and rank.")
     search.add_argument("query", nargs="+", help="What to look for.")
     evaluate_ = _command(sub, "eval", "Measure search on labelled queries, against three "
                          "baselines (file name, keyword, vector) over the same index.",

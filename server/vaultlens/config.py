@@ -61,8 +61,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "model",
         "auto",
-        "Embedding model: auto (Qwen3-VL if its weights are here, else minilm), minilm, "
-        "use-multilingual, qwen3-vl-2b, qwen3-vl-8b, a model folder, or remote:URL[#model] "
+        "Embedding model: auto (Qwen3-VL if its weights are here, else e5-small), e5-small, "
+        "minilm, use-multilingual, qwen3-vl-2b, qwen3-vl-8b, a model folder, or remote:URL[#model] "
         "(Qwen3-VL-Embedding served by vLLM; key in VAULTLENS_REMOTE_KEY).",
     ),
     Setting("dims", None, "Keep this many dimensions of Qwen3-VL vectors (Matryoshka).", int),

@@ -185,8 +185,39 @@ def ids_ranker(searcher: Searcher, ids: Callable[[Searcher, str, int], list[int]
     return rank
 
 
-def evaluate(searcher: Searcher, queries: Sequence[Query]) -> dict[str, Any]:
-    """Figures for vaultlens and each baseline, plus every query's rank under each."""
+def target_items(searcher: Searcher, target: Target) -> list[int]:
+    """The items that count as the target: an image's, a page's, or the note's paragraphs
+    that overlap the target's lines."""
+    row = searcher.catalog.files().get(target.path)
+    if row is None:
+        return []
+    out = []
+    for i in searcher.catalog.item_ids(row.id):
+        item = searcher.catalog.item(i)
+        if item is None:
+            continue
+        page = target.kind == "page" and item["page"] == target.page
+        lines = (target.kind == "paragraph" and target.lines is not None
+                 and item["kind"] == "section" and item["start_line"] <= target.lines[1]
+                 and target.lines[0] <= item["end_line"])
+        if target.kind == "image" or page or lines:
+            out.append(i)
+    return out
+
+
+def explained(searcher: Searcher, q: Query, hits: Sequence[Hit]) -> dict[str, Any]:
+    """Why the first three hits rank where they do, and where the target's items stood."""
+    top = [h.id for h in hits[:3]]
+    target = target_items(searcher, q.target)
+    why = searcher.explain(q.text, top + target, DEPTH)
+    return {"top": [{"where": _where(h), **why[h.id]} for h in hits[:3]],
+            "target": [{"id": i, **why[i]} for i in target]}
+
+
+def evaluate(searcher: Searcher, queries: Sequence[Query], explain: bool = False
+             ) -> dict[str, Any]:
+    """Figures for vaultlens and each baseline, plus every query's rank under each (and,
+    with ``explain``, how its top hits and its target were scored)."""
     rankers: dict[str, Ranker] = {
         "vaultlens": lambda q, k: searcher.search(q, k),
         "filename": filename_ranker(searcher),
@@ -196,30 +227,35 @@ def evaluate(searcher: Searcher, queries: Sequence[Query]) -> dict[str, Any]:
     }
     ranks: dict[str, list[int | None]] = {}
     tops: dict[str, list[str]] = {}
+    whys: list[dict[str, Any]] = []
     for name, ranker in rankers.items():
         ranks[name], tops[name] = [], []
         for q in queries:
             hits = ranker(q.text, DEPTH)
             ranks[name].append(rank_of(hits, q.target))
             tops[name].append(_where(hits[0]) if hits else "")
+            if explain and name == "vaultlens":
+                whys.append(explained(searcher, q, hits))
     return {
         "vaultlens": summarise(queries, ranks["vaultlens"]),
         "baselines": {b: summarise(queries, ranks[b]) for b in BASELINES},
         "queries": [{"id": q.id, "category": q.category, "query": q.text,
                      "rank": ranks["vaultlens"][n], "top": tops["vaultlens"][n],
-                     "baselines": {b: ranks[b][n] for b in BASELINES}}
+                     "baselines": {b: ranks[b][n] for b in BASELINES},
+                     **({"explain": whys[n]} if explain else {})}
                     for n, q in enumerate(queries)],
     }
 
 
-def evaluate_vault(cfg: Config, queries: Sequence[Query]) -> dict[str, Any]:
+def evaluate_vault(cfg: Config, queries: Sequence[Query], explain: bool = False
+                   ) -> dict[str, Any]:
     """Bring the vault's index up to date (a warm run embeds nothing), then :func:`evaluate`."""
     from vaultlens.workspace import open_workspace
 
     ws = open_workspace(cfg, writer=True)
     try:
         ws.update()
-        return evaluate(ws.searcher(), queries)
+        return evaluate(ws.searcher(), queries, explain)
     finally:
         ws.close()
 

@@ -85,18 +85,26 @@ def erf(x: Array) -> Array:
 class Bert:
     """The encoder's weights, laid out for inference."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, raw: dict[str, Any], config: dict[str, Any]) -> None:
+        """``raw``: tensors by transformers' BertModel names, matrices (out, in); the word
+        table may be anything that ``table[ids]`` turns into rows (e5_weights.WordTable);
+        ``config``: its config.json's fields."""
+        self._lay_out(raw, config)
+
+    @classmethod
+    def load(cls, path: Path) -> Bert:
+        """A BERT checkpoint folder: model.safetensors and config.json."""
         from safetensors.numpy import load_file
 
         try:
             raw = load_file(path / "model.safetensors")
             config = json.loads((path / "config.json").read_text())
-            self._lay_out(raw, config)
+            return cls(raw, config)
         except (OSError, ValueError, KeyError) as exc:
             raise ModelError(f"{path}: cannot load the model ({type(exc).__name__}: {exc})"
                              ) from exc
 
-    def _lay_out(self, raw: dict[str, Array], config: dict[str, Any]) -> None:
+    def _lay_out(self, raw: dict[str, Any], config: dict[str, Any]) -> None:
         self.eps = float(config["layer_norm_eps"])
         self.heads = int(config["num_attention_heads"])
         e = "embeddings."
@@ -169,7 +177,7 @@ class TorchBert:
             return torch.from_numpy(np.ascontiguousarray(a))
 
         self.eps, self.heads = bert.eps, bert.heads
-        self.words, self.positions = t(bert.words), t(bert.positions)
+        self.words, self.positions = bert.words, t(bert.positions)  # rows looked up in numpy
         self.token_type, self.norm = t(bert.token_type), tuple(t(a) for a in bert.norm)
         self.layers = [{k: t(v.T if k in self.MATRICES else v) for k, v in layer.items()}
                        for layer in bert.layers]
@@ -183,7 +191,7 @@ class TorchBert:
         rows, n = ids.shape
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16,
                                                     enabled=bf16):
-            x = self.words[torch.from_numpy(ids)] + self.positions[:n] + self.token_type
+            x = torch.from_numpy(self.words[ids]) + self.positions[:n] + self.token_type
             size = x.shape[-1]
             d = size // self.heads
             x = tf.layer_norm(x, (size,), self.norm[0], self.norm[1], self.eps)

