@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vaultlens.index.catalog import SCHEMA_VERSION, Catalog, CatalogError, cjk_bigrams
+from vaultlens.index.catalog import SCHEMA_VERSION, Catalog, CatalogError, cjk_grams
 from vaultlens.index.vectors import VectorIndex
 from vaultlens.search.searcher import Searcher
 
@@ -38,9 +38,9 @@ def test_garbage_file_is_a_clear_error(tmp_path: Path) -> None:
         Catalog.open(tmp_path / "c.sqlite")
 
 
-def test_cjk_bigrams() -> None:
-    assert cjk_bigrams("插入文件") == " 插入 入文 文件 "
-    assert cjk_bigrams("用 Obsidian 写") == " 用  Obsidian  写 "
+def test_cjk_grams() -> None:
+    assert cjk_grams("插入文件") == " 插入 入文 文件 插 入 文 件 "
+    assert cjk_grams("用 Obsidian 写") == " 用  Obsidian  写 "
 
 
 def test_fts_finds_chinese_words_and_english_stems(tmp_path: Path) -> None:
@@ -159,8 +159,9 @@ def test_term_counts_count_as_the_index_counts(tmp_path: Path) -> None:
     counts, lengths = cat.term_counts(ids, list(stems.values()))
     assert counts == {ids[0]: {"export": 1, "run": 2}, ids[1]: {"export": 1},
                       ids[2]: {"设置": 1}}
-    # lengths in tokens over all fields, CJK as bigrams (同步 步设 设置): what bm25() divides by
-    assert lengths == {ids[0]: 3, ids[1]: 2, ids[2]: 5, ids[3]: 2}
+    # lengths in tokens over all fields, CJK as bigrams and characters (同步 步设 设置 同 步 设
+    # 置): what bm25() divides by
+    assert lengths == {ids[0]: 3, ids[1]: 2, ids[2]: 9, ids[3]: 2}
     assert cat.term_counts(ids[1:2], ["export", "设置"])[0] == {ids[1]: {"export": 1}}
     assert cat.fts_totals() == (4, 12)
 

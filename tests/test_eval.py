@@ -95,9 +95,21 @@ def test_eval_command_json(make_vault: MakeVault, tmp_path: Path,
     for b in result["baselines"].values():
         assert set(b["overall"]) == keys and b["overall"]["n"] == 3
     assert result["vaultlens"]["overall"]["top3"] == 1.0  # all three are easy
+    for category, gap in result["gaps"].items():  # vaultlens less the best of its signals
+        figures_ = (result["vaultlens"]["overall"] if category == "overall"
+                    else result["vaultlens"]["by_category"][category])
+        best = max((result["baselines"][b]["overall"] if category == "overall" else
+                    result["baselines"][b]["by_category"][category])["top3"]
+                   for b in ("keyword", "vector"))
+        assert gap["top3"] == pytest.approx(figures_["top3"] - best)
+    first = result["queries"][0]["explain"]  # how its hits and its target were scored
+    assert first["top"][0]["candidate"] and first["top"][0]["rank"] >= 1
+    assert first["target"] and all(t["candidate"] for t in first["target"])
+    assert {"bm25", "coverage", "cosine", "vector_weight", "score"} <= set(first["target"][0])
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "vaultlens" in text and "filename" in text and "paragraph" in text
+    assert "gap to best" in text
 
 
 def test_eval_without_queries_for_the_vault(make_vault: MakeVault, tmp_path: Path,

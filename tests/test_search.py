@@ -219,7 +219,7 @@ def test_words_with_a_case_change_bring_their_parts() -> None:
 
     assert fts_tokens("macOS iPhone") == ["macos", "iphone", "mac", "os", "phone"]
     assert fts_tokens("Sync sync SYNC") == ["sync"]  # plain words: once each, no parts
-    assert fts_tokens("同步设置") == ["同步", "步设", "设置"]
+    assert fts_tokens("同步设置") == ["同步", "步设", "设置", "同", "步", "设", "置"]
 
 
 def test_a_pasted_page_is_searched_by_its_start(searcher: Searcher,

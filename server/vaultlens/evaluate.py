@@ -26,6 +26,7 @@ DEPTH = 10  # results looked at per query: top-10 and MRR@10
 RRF_K = 60  # the straightforward pipeline's reciprocal-rank constant
 RRF_DEPTH = 100  # how deep each of its two lists is read before fusing
 BASELINES = ("filename", "keyword", "vector", "rrf")
+SINGLE = ("keyword", "vector")  # vaultlens's own signals, each alone
 
 
 class EvalError(ValueError):
@@ -236,7 +237,7 @@ def evaluate(searcher: Searcher, queries: Sequence[Query], explain: bool = False
             tops[name].append(_where(hits[0]) if hits else "")
             if explain and name == "vaultlens":
                 whys.append(explained(searcher, q, hits))
-    return {
+    out: dict[str, Any] = {
         "vaultlens": summarise(queries, ranks["vaultlens"]),
         "baselines": {b: summarise(queries, ranks[b]) for b in BASELINES},
         "queries": [{"id": q.id, "category": q.category, "query": q.text,
@@ -245,6 +246,8 @@ def evaluate(searcher: Searcher, queries: Sequence[Query], explain: bool = False
                      **({"explain": whys[n]} if explain else {})}
                     for n, q in enumerate(queries)],
     }
+    out["gaps"] = gaps(out)
+    return out
 
 
 def evaluate_vault(cfg: Config, queries: Sequence[Query], explain: bool = False
@@ -277,11 +280,27 @@ def merge(results: Sequence[tuple[Sequence[Query], dict[str, Any]]]) -> dict[str
                       for b in BASELINES},
         "queries": rows,
     }
+    out["gaps"] = gaps(out)
+    return out
+
+
+def gaps(result: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per category (and overall), vaultlens's top-1 and top-3 minus the better of the keyword
+    and the vector baseline's: below zero, vaultlens ranks worse than one of its own signals
+    does alone."""
+    def gap(ours: dict[str, Any], singles: list[dict[str, Any]]) -> dict[str, float]:
+        return {k: round(ours[k] - max(s[k] for s in singles), 3) for k in ("top1", "top3")}
+
+    base = result["baselines"]
+    out = {c: gap(f, [base[b]["by_category"][c] for b in SINGLE])
+           for c, f in result["vaultlens"]["by_category"].items()}
+    out["overall"] = gap(result["vaultlens"]["overall"], [base[b]["overall"] for b in SINGLE])
     return out
 
 
 def report(result: dict[str, Any]) -> str:
-    """The figures as a table, then the queries vaultlens misses in its top 3."""
+    """The figures as a table, the gap to the best single signal, then the queries vaultlens
+    misses in its top 3."""
     systems = [("vaultlens", result["vaultlens"]),
                *((f"  {b}", s) for b, s in result["baselines"].items())]
     categories = sorted(result["vaultlens"]["by_category"])
@@ -293,6 +312,14 @@ def report(result: dict[str, Any]) -> str:
                         for c in categories)
         lines.append(f"{name:<12}{o['n']:>4} {o['top1']:>6.2f} {o['top3']:>6.2f} "
                      f"{o['top10']:>6.2f} {o['mrr']:>6.2f}   {per}")
+    g = gaps(result)
+    per = "  ".join(f"{g[c]['top1']:>+11.2f}/{g[c]['top3']:+.2f}" for c in categories)
+    lines.append(f"{'gap to best':<16} {g['overall']['top1']:>+6.2f} {g['overall']['top3']:>+6.2f}"
+                 f"{'':>14}   {per}")
+    worse = [c for c in categories if g[c]["top3"] < 0]
+    if worse:
+        lines.append("below its best single signal (keyword or vector alone) at top-3: "
+                     + ", ".join(worse))
     misses = [q for q in result["queries"] if q["rank"] is None or q["rank"] > 3]
     if misses:
         lines.append(f"\nmissed in the top 3 ({len(misses)}):")

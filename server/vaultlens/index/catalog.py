@@ -26,14 +26,15 @@ from vaultlens.index.schema import MIGRATIONS, SCHEMA_VERSION
 _CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
 
 
-def cjk_bigrams(text: str) -> str:
+def cjk_grams(text: str) -> str:
     """Chinese and Japanese have no spaces: index each run of CJK characters as overlapping
-    bigrams, so that a two-character word matches wherever it appears."""
+    bigrams, so that a two-character word matches wherever it appears, and as single
+    characters, so that a word written another way still shares its characters (删掉 and
+    删除 share 删; a single character's IDF keeps a common one from counting much)."""
     def split(m: re.Match[str]) -> str:
         run = m.group(0)
-        if len(run) == 1:
-            return f" {run} "
-        return " " + " ".join(run[i : i + 2] for i in range(len(run) - 1)) + " "
+        pairs = [run[i : i + 2] for i in range(len(run) - 1)]
+        return " " + " ".join(pairs + list(run)) + " "
 
     return _CJK_RUN.sub(split, text)
 
@@ -220,7 +221,7 @@ class Catalog(Lookups):
         self.conn.execute("DELETE FROM items_fts WHERE rowid = ?", (item_id,))
         self.conn.execute(
             "INSERT INTO items_fts(rowid, text, names, context) VALUES (?, ?, ?, ?)",
-            (item_id, cjk_bigrams(text), cjk_bigrams(names), cjk_bigrams(context)))
+            (item_id, cjk_grams(text), cjk_grams(names), cjk_grams(context)))
 
     def _delete_fts(self, ids: list[int]) -> None:
         self.conn.executemany("DELETE FROM items_fts WHERE rowid = ?", [(i,) for i in ids])

@@ -93,5 +93,11 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0005_retry_at", """
         ALTER TABLE files ADD COLUMN retry_at REAL NOT NULL DEFAULT 0;
     """),
+    # CJK text is indexed as single characters beside its bigrams (catalog.cjk_grams): every
+    # file is read again to rewrite its keyword rows; OCR, PDF text and vectors come from the
+    # caches.
+    ("0006_cjk_characters", """
+        UPDATE files SET hash = NULL;
+    """),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vaultlens.index.catalog import Catalog, cjk_bigrams
+from vaultlens.index.catalog import Catalog, cjk_grams
 from vaultlens.index.postings import Posting, Postings
 
 log = logging.getLogger(__name__)
 COMMON_SHARE = 0.3  # a word in more of the items than this is dropped from keyword ranking
-MAX_QUERY_TOKENS = 64
+MAX_QUERY_TOKENS = 96  # a CJK character brings itself and a bigram
 SEED_ROWS = 10_000  # items SQLite's bm25() may score for one search (about 7 ms)
 SEED_DEPTH = 2  # ... of which it returns this many times the pool, for Python to rescore
 RESCORE_COST = 40  # rescoring an item in Python costs about as much as bm25() on 40 matches
@@ -45,9 +45,10 @@ _CASE_CHANGE = re.compile(r"(?<=[a-z])(?=[A-Z])")
 
 
 def fts_tokens(query: str) -> list[str]:
-    """The query's words (CJK as bigrams), lower-cased, once each. A word with a case change
-    inside ("macOS", "iPhone") also brings its parts, because notes write "Mac OS" as often."""
-    words = _TOKEN.findall(cjk_bigrams(query))
+    """The query's words (CJK as bigrams and single characters), lower-cased, once each. A
+    word with a case change inside ("macOS", "iPhone") also brings its parts, because notes
+    write "Mac OS" as often."""
+    words = _TOKEN.findall(cjk_grams(query))
     parts = [p for w in words for p in _CASE_CHANGE.split(w) if p != w and len(p) > 1]
     return list(dict.fromkeys(t.lower() for t in words + parts))[:MAX_QUERY_TOKENS]
 
