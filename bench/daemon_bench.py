@@ -54,13 +54,16 @@ def vocabulary(size: int = 5000) -> tuple[list[str], list[float]]:
 
 
 class RandomVectors(Embedder):
-    """Builds big synthetic indexes fast; signed as MiniLM so the daemon uses them as its own."""
+    """Builds big synthetic indexes fast; signed as the model named (MiniLM or E5, both 384
+    dimensions) so that a daemon of that model uses them as its own."""
 
-    name = "minilm"
     dimension = 384
 
-    def __init__(self) -> None:
-        self.signature = MiniLM().signature
+    def __init__(self, model: str = "minilm") -> None:
+        from vaultlens.embedders.e5 import E5
+
+        self.name = model
+        self.signature = E5().signature if model == E5.name else MiniLM().signature
         self.rng = np.random.default_rng(0)
 
     def embed(self, inputs: Sequence[Input], role: Role) -> Vectors:
@@ -82,7 +85,8 @@ def pct(values: list[float], q: float) -> float:
 class Daemon:
     """``code``: a checkout whose server/ is run instead of this one (a baseline commit)."""
 
-    def __init__(self, vault: Path, data: Path, code: Path | None = None) -> None:
+    def __init__(self, vault: Path, data: Path, code: Path | None = None,
+                 model: str = "minilm") -> None:
         self.port = free_port()
         self.started = time.perf_counter()
         env = dict(os.environ)
@@ -90,7 +94,7 @@ class Daemon:
             env["PYTHONPATH"] = str(code / "server")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vaultlens", "serve", "--vault", str(vault), "--data-dir",
-             str(data), "--model", "minilm", "--port", str(self.port)],
+             str(data), "--model", model, "--port", str(self.port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         self.token = subprocess.run(
             [sys.executable, "-m", "vaultlens", "token", "--vault", str(vault), "--data-dir",
@@ -203,12 +207,13 @@ def paste_bench(root: Path, pastes: int) -> None:
           f"p50 {pct(took, 50) / floor:.1f}x, p95 {pct(took, 95) / floor:.1f}x the floor")
 
 
-def build_index(root: Path, items: int, words: list[str], weights: list[float]
-                ) -> tuple[Path, Path]:
-    """A vault of notes with 10 paragraphs each, indexed with random vectors."""
-    vault, data = root / f"vault-{items}", root / f"data-{items}"
+def build_index(root: Path, items: int, words: list[str], weights: list[float],
+                model: str = "minilm") -> tuple[Path, Path]:
+    """A vault of notes with 10 paragraphs each, indexed with random vectors signed as
+    ``model``'s."""
+    vault, data = root / f"vault-{items}", root / f"data-{items}-{model}"
     rng = random.Random(items)
-    for n in range(items // 10):
+    for n in range(items // 10 if not vault.exists() else 0):
         folder = vault / f"Area {n % 50}"
         folder.mkdir(parents=True, exist_ok=True)
         paras = [" ".join(rng.choices(words, weights, k=12)) + f" n{n}p{p}."
@@ -216,7 +221,7 @@ def build_index(root: Path, items: int, words: list[str], weights: list[float]
         (folder / f"Note {n}.md").write_text("\n\n".join(paras) + "\n")
     ws = open_workspace(Config(vault=vault, data_dir=data, model="minilm", ocr=False),
                         writer=True)
-    ws.embedder = RandomVectors()
+    ws.embedder = RandomVectors(model)
     ws.vectors.signature = ws.embedder.signature
     indexer = ws.indexer()
     indexer.run()
@@ -240,8 +245,9 @@ def brute_force_ms(data: Path, queries: Vectors) -> float:
     return 1000 * (time.perf_counter() - start) / len(queries)
 
 
-def latency_bench(root: Path, sizes: list[int], flat: bool, baseline: Path | None = None
-                  ) -> None:
+def latency_bench(root: Path, sizes: list[int], flat: bool, baseline: Path | None = None,
+                  models: tuple[str, str] = ("minilm", "minilm")) -> None:
+    """``models``: this code's text model and the baseline's."""
     model = MiniLM()
     words, weights = (WORDS, [1.0] * len(WORDS)) if flat else vocabulary()
     # every query once: the daemon caches query vectors, and a repeated query would measure
@@ -250,21 +256,23 @@ def latency_bench(root: Path, sizes: list[int], flat: bool, baseline: Path | Non
                                  for i in range(4000)))[:300]
     qvec = model.embed_texts(queries[:40], "query")
     largest: tuple[Path, Path] | None = None
+    runs = (("this code", None, models[0]), ("baseline", baseline, models[1]))
     for size in sizes:
-        vault, data = build_index(root, size, words, weights)
-        largest = (vault, data)
-        for label, code in (("this code", None), ("baseline", baseline)):
+        for label, code, model_name in runs:
             if label == "baseline" and code is None:
                 continue
-            print(f"{label}:")
-            serve_and_measure(vault, data, code, size, queries)
+            vault, data = build_index(root, size, words, weights, model_name)
+            largest = (vault, data)
+            print(f"{label} ({model_name}):")
+            serve_and_measure(vault, data, code, size, queries, model_name)
         print(f"{size:>7} items: numpy brute force (vector part only) "
               f"{brute_force_ms(data, qvec):6.2f} ms per query, same run")
     if largest:
-        for label, code in (("this code", None), ("baseline", baseline)):
+        for label, code, model_name in runs:
             if label == "baseline" and code is None:
                 continue
-            daemon = Daemon(*largest, code)
+            vault, data = build_index(root, sizes[-1], words, weights, model_name)
+            daemon = Daemon(vault, data, code, model_name)
             try:
                 first, full = daemon.wait_ready()
                 daemon.wait_idle()
@@ -278,8 +286,8 @@ def latency_bench(root: Path, sizes: list[int], flat: bool, baseline: Path | Non
 
 
 def serve_and_measure(vault: Path, data: Path, code: Path | None, size: int,
-                      queries: list[str]) -> None:
-    daemon = Daemon(vault, data, code)
+                      queries: list[str], model: str = "minilm") -> None:
+    daemon = Daemon(vault, data, code, model)
     try:
         daemon.wait_ready()
         daemon.wait_idle()
@@ -318,6 +326,8 @@ def main() -> None:
                     help="24-word vocabulary: every item matches every query")
     ap.add_argument("--baseline", help="a commit whose daemon is measured too, on the same "
                     "indexes, from a git worktree of it (query latency and start-up)")
+    ap.add_argument("--model", default="e5-small", help="this code's text model")
+    ap.add_argument("--baseline-model", default="minilm", help="the baseline's text model")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -330,7 +340,8 @@ def main() -> None:
                             "worktree", "add", "--detach", str(base), args.baseline],
                            check=True, capture_output=True)
         try:
-            latency_bench(root, [int(s) for s in args.sizes.split(",")], args.flat, base)
+            latency_bench(root, [int(s) for s in args.sizes.split(",")], args.flat, base,
+                          (args.model, args.baseline_model))
         finally:
             if base is not None:
                 subprocess.run(["git", "-C", str(Path(__file__).resolve().parent.parent),

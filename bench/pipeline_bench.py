@@ -1,8 +1,9 @@
 """Cold indexing with the bundled stack, against the code of another commit in the same run.
 
     .venv/bin/python bench/pipeline_bench.py [--baseline 343ff94] [--vault ...] [--pastes 10]
+        [--model e5-small] [--baseline-model minilm]
 
-Each run indexes the vault into an empty data dir (MiniLM + OCR):
+Each run indexes the vault into an empty data dir (the text model given + OCR):
   - baseline: `vaultlens index` of the commit given, from a git worktree of it (its own
     server/ first on PYTHONPATH), on all cores;
   - this code: `vaultlens index`, on all cores, then pinned to one core (`taskset -c 0` and
@@ -38,7 +39,7 @@ from daemon_bench import Daemon, made_up_word, pct, screenshot  # noqa: E402
 DEFAULT_VAULT = HERE.parent.parent / "shared" / "vaults" / "obsidian-help-en"
 
 
-def cold_index(vault: Path, code: Path | None, pin: bool = False
+def cold_index(vault: Path, code: Path | None, model: str, pin: bool = False
                ) -> tuple[float, dict[str, Any]]:
     """Wall seconds of a cold `vaultlens index`, and its JSON summary."""
     env = dict(os.environ)
@@ -46,7 +47,7 @@ def cold_index(vault: Path, code: Path | None, pin: bool = False
         env["PYTHONPATH"] = str(code / "server")
     with tempfile.TemporaryDirectory() as data:
         cmd = [sys.executable, "-m", "vaultlens", "index", "--vault", str(vault),
-               "--data-dir", data, "--model", "minilm", "--json"]
+               "--data-dir", data, "--model", model, "--json"]
         if pin:
             cmd = ["taskset", "-c", "0", *cmd, "--threads", "1"]
         start = time.perf_counter()
@@ -54,14 +55,14 @@ def cold_index(vault: Path, code: Path | None, pin: bool = False
         return time.perf_counter() - start, json.loads(out)
 
 
-def daemon_cold(vault: Path, pastes: int) -> tuple[float, list[float]]:
+def daemon_cold(vault: Path, pastes: int, model: str) -> tuple[float, list[float]]:
     """Seconds from launch to idle after a cold index; paste → searchable times meanwhile."""
     rng = random.Random(3)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) / "vault"
         shutil.copytree(vault, work)
         (work / "Pasted").mkdir()
-        daemon = Daemon(work, Path(tmp) / "data")
+        daemon = Daemon(work, Path(tmp) / "data", model=model)
         took: list[float] = []
         try:
             daemon.wait_ready()
@@ -103,6 +104,8 @@ def main() -> None:
     ap.add_argument("--vault", type=Path, default=DEFAULT_VAULT)
     ap.add_argument("--baseline", default="343ff94", help="the commit to measure against")
     ap.add_argument("--pastes", type=int, default=10)
+    ap.add_argument("--model", default="e5-small", help="this code's text model")
+    ap.add_argument("--baseline-model", default="minilm", help="the baseline's text model")
     ap.add_argument("--skip", default="", help="comma list of: baseline,one-core,daemon,paste")
     args = ap.parse_args()
     if not args.vault.is_dir():
@@ -113,27 +116,28 @@ def main() -> None:
         if "baseline" not in skip:
             base = worktree(args.baseline, Path(tmp))
             try:
-                base_s, base_sum = cold_index(args.vault, base)
+                base_s, base_sum = cold_index(args.vault, base, args.baseline_model)
             finally:
                 subprocess.run(["git", "-C", str(HERE.parent), "worktree", "remove", "--force",
                                 str(base)], check=False, capture_output=True)
-            print(f"baseline {args.baseline}, CLI cold index, {cores} cores: {base_s:6.1f} s "
+            print(f"baseline {args.baseline} ({args.baseline_model}), CLI cold index, {cores} "
+                  f"cores: {base_s:6.1f} s "
                   f"({base_sum['items']} items, timings {base_sum['timings']})")
-        new_s, new_sum = cold_index(args.vault, None)
-        print(f"this code, CLI cold index, {cores} cores:      {new_s:6.1f} s "
+        new_s, new_sum = cold_index(args.vault, None, args.model)
+        print(f"this code ({args.model}), CLI cold index, {cores} cores: {new_s:6.1f} s "
               f"({new_sum['items']} items, timings {new_sum['timings']})")
         if "baseline" not in skip:
             print(f"  this code / baseline: {new_s / base_s:.2f}x")
         if "one-core" not in skip:
-            one_s, _ = cold_index(args.vault, None, pin=True)
+            one_s, _ = cold_index(args.vault, None, args.model, pin=True)
             print(f"this code, CLI cold index, 1 core:        {one_s:6.1f} s "
                   f"({cores} cores are {one_s / new_s:.2f}x faster)")
         if "daemon" not in skip:
-            d_s, _ = daemon_cold(args.vault, 0)
+            d_s, _ = daemon_cold(args.vault, 0, args.model)
             print(f"this code, daemon launch → idle, cold:    {d_s:6.1f} s "
                   f"(daemon / CLI: {d_s / new_s:.2f}x)")
         if "paste" not in skip and args.pastes:
-            _, took = daemon_cold(args.vault, args.pastes)
+            _, took = daemon_cold(args.vault, args.pastes, args.model)
             if took:
                 print(f"paste → searchable during the daemon's cold index, {len(took)} pastes: "
                       f"p50 {pct(took, 50):.2f} s, p95 {pct(took, 95):.2f} s, "

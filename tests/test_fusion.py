@@ -75,6 +75,16 @@ def test_each_signals_best_is_kept_in_the_first_hits() -> None:
     assert on.firsts(ev) == [1, 7]  # the best by BM25 (already first) and by cosine
 
 
+def test_both_signals_bests_fit_in_the_first_three_together() -> None:
+    ranked = [(9.0, [1]), (8.0, [2]), (7.0, [3]), (6.0, [4]), (5.0, [5]), (4.0, [6])]
+    kept = promote(ranked, [6, 4], 3)
+    assert [ids[0] for _, ids in kept] == [1, 4, 6, 2, 3, 5]
+    assert [s for s, _ in kept] == [9.0, 8.0, 8.0, 8.0, 7.0, 5.0]
+    assert promote(ranked, [2, 1], 3) == ranked  # already there
+    assert promote(ranked, [6], 0) == ranked  # off
+    assert [ids[0] for _, ids in promote(ranked[:2], [2], 1)] == [2, 1]
+
+
 def test_explain_tells_each_signals_rank_and_the_score_as_built() -> None:
     ev = Evidence(bm25={1: 4.0, 2: 8.0}, coverage={1: 1.0, 2: 0.5},
                   cosine={1: 0.9, 2: 0.5, 3: 0.7}, reference=0.4, around={1: {9}})

@@ -268,17 +268,18 @@ class Searcher:
 
 def promote(ranked: list[tuple[float, list[int]]], firsts: list[int], within: int
             ) -> list[tuple[float, list[int]]]:
-    """``ranked`` with the passage holding each of ``firsts`` moved up to place ``within``
-    (1-based) when it ranks below; it takes the score of the passage it passes, so scores
-    still fall down the list."""
-    out = list(ranked)
-    for first in firsts:
-        at = next((n for n, (_, ids) in enumerate(out) if first in ids), None)
-        if at is None or at < within:
-            continue
-        moved = out.pop(at)
-        out.insert(within - 1, (out[within - 1][0], moved[1]))
-    return out
+    """``ranked`` with every passage holding one of ``firsts`` within the first ``within``
+    places: those ranked below move up to the last places there, in their own order, and take
+    the score of the passage they pass, so that scores still fall down the list."""
+    late = [n for n, (_, ids) in enumerate(ranked)
+            if n >= within and any(f in ids for f in firsts)]
+    if not late or within <= 0:
+        return ranked
+    rest = [r for n, r in enumerate(ranked) if n not in late]
+    at = max(0, within - len(late))
+    passed = rest[at][0] if at < len(rest) else None
+    moved = [(ranked[n][0] if passed is None else passed, ranked[n][1]) for n in late]
+    return rest[:at] + moved + rest[at:]
 
 
 def passages(scores: dict[int, float], places: dict[int, tuple[int, str, int, int]],
