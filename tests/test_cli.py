@@ -112,6 +112,14 @@ def test_index_search_status_json(make_vault: MakeVault, tmp_path: Path) -> None
         "image", "Attachments/board.png", None, None)
     assert top["links"][0]["note"] == "Trips/Pier.md" and top["links"][0]["line"] == 5
 
+    # --explain: how each hit's score was built, every signal with its rank
+    proc = run_cli("search", *common, "--json", "--explain", "--k", "3", "zebra", "metrics")
+    why = json.loads(proc.stdout)["results"][0]["explain"]
+    assert why["candidate"] and why["rank"] == 1 and why["bm25"]["rank"] == 1
+    assert {"coverage", "cosine", "vector_weight", "own", "lent", "score"} <= why.keys()
+    proc = run_cli("search", *common, "--explain", "--k", "3", "zebra", "metrics")
+    assert proc.returncode == 0 and "bm25 " in proc.stdout and "vector weight" in proc.stdout
+
     # the query syntax works here too; a bad filter is an error that says why, not a traceback
     proc = run_cli("search", *common, "--json", "zebra", "kind:note")
     assert all(r["kind"] == "note" for r in json.loads(proc.stdout)["results"])

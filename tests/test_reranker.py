@@ -137,6 +137,8 @@ def test_search_with_the_tiny_reranker(make_vault, tmp_path: Path,  # type: igno
         assert {h.id for h in after[:3]} == {h.id for h in before[:3]}  # the same top, reordered
         assert all(0.0 < h.score < 1.0 for h in after[:3])
         assert [h.id for h in after[3:]] == [h.id for h in before[3:]]
+        why = searcher.explain("storm over the pier", [h.id for h in after], 5, hits=after)
+        assert [why[h.id]["reranker"] for h in after] == [h.score for h in after]
         # keyword-only answers (the model still loading) skip the reranker
         assert searcher.rerank is not None
         searcher.rerank.model = None  # type: ignore[assignment]  # would fail if called

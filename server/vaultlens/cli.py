@@ -136,7 +136,8 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
     try:
         searcher = ws.searcher()
         hits = searcher.search(query, args.k)
-        why = searcher.explain(query, [h.id for h in hits], args.k) if args.explain else {}
+        why = (searcher.explain(query, [h.id for h in hits], args.k, hits=hits)
+               if args.explain else {})
     finally:
         ws.close()
     if args.json:
@@ -168,8 +169,10 @@ def explanation(why: dict[str, Any]) -> str:
         return f"{name} {'-' if value is None else value} (#{rank or '-'})"
 
     lent = f", lent {why['lent']} by item {why['lent_from']}" if why["lent"] else ""
+    reranked = f"; reranker {why['reranker']}" if why.get("reranker") is not None else ""
     return (f"{part('bm25')}, {part('coverage')}, {part('cosine')}; vector weight "
-            f"{why['vector_weight']}: own {why['own']}{lent} → {why['score']} (#{why['rank']})")
+            f"{why['vector_weight']}: own {why['own']}{lent} → {why['score']} (#{why['rank']})"
+            f"{reranked}")
 
 
 def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:

@@ -210,7 +210,7 @@ def explained(searcher: Searcher, q: Query, hits: Sequence[Hit]) -> dict[str, An
     """Why the first three hits rank where they do, and where the target's items stood."""
     top = [h.id for h in hits[:3]]
     target = target_items(searcher, q.target)
-    why = searcher.explain(q.text, top + target, DEPTH)
+    why = searcher.explain(q.text, top + target, DEPTH, hits=hits)
     return {"top": [{"where": _where(h), **why[h.id]} for h in hits[:3]],
             "target": [{"id": i, **why[i]} for i in target]}
 

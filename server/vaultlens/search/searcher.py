@@ -24,7 +24,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -215,17 +215,23 @@ class Searcher:
             hits = rerank.apply(Input(text=parsed.text or None, image=image), hits)
         return hits[offset : offset + k]
 
-    def explain(self, query: str, ids: list[int], k: int = 10, literal: bool = False
-                ) -> dict[int, dict[str, Any]]:
+    def explain(self, query: str, ids: list[int], k: int = 10, literal: bool = False,
+                hits: Sequence[Hit] = ()) -> dict[int, dict[str, Any]]:
         """How the plain search for ``query`` (no filters, ``k`` hits) scored each of ``ids``:
         every signal's value and rank among the candidates, and how they were combined
-        (fusion.py); ``{"candidate": False}`` for an item the search never considered."""
+        (fusion.py); ``{"candidate": False}`` for an item the search never considered. With a
+        reranker on, ``hits`` (that search's) give each its ``reranker`` score."""
         parsed = read_query(query, literal, self._is_property)
         vector = self.query_vector(parsed.text)
         if not parsed.text.strip() and vector is None:
-            return {i: {"candidate": False} for i in ids}
-        ev = self.evidence(parsed.text, max(50, 5 * k), vector)
-        return self.fusion.explain(ev, ids)
+            out: dict[int, dict[str, Any]] = {i: {"candidate": False} for i in ids}
+        else:
+            out = self.fusion.explain(self.evidence(parsed.text, max(50, 5 * k), vector), ids)
+        if self.rerank is not None:
+            reranked = {h.id: h.score for h in hits}
+            for i in ids:
+                out[i]["reranker"] = reranked.get(i)
+        return out
 
     def parse(self, query: str) -> Query:
         return parse(query, self._is_property)
