@@ -141,3 +141,19 @@ def test_the_daemons_query_model_is_e5_in_a_worker(numpy_e5: E5) -> None:
         assert model.signature == numpy_e5.signature and model.multilingual
     finally:
         model.close()
+
+
+def test_counting_tokens_reads_the_vocabulary_alone(monkeypatch: pytest.MonkeyPatch,
+                                                    numpy_e5: E5) -> None:
+    """A daemon counts a context pack's tokens in its own process while the model runs in a
+    worker: that must not load (and dequantise) the weights there."""
+    import vaultlens.embedders.e5 as e5_module
+
+    def no_weights(path: Path) -> None:
+        raise AssertionError("the weights were loaded to count tokens")
+
+    monkeypatch.setattr(e5_module, "read", no_weights)
+    model = E5(kernels="numpy")
+    text = "同步设置 and sync settings"
+    expected, _ = numpy_e5._load()
+    assert model.count_tokens(text) == len(expected.content(text)) > 3

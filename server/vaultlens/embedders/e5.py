@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from vaultlens.embedders.base import Embedder, Input, ModelError, Role, Vectors, normalise
-from vaultlens.embedders.e5_weights import E5Weights, Vocabulary, read
+from vaultlens.embedders.e5_weights import E5Weights, Vocabulary, read, read_vocabulary
 
 MODEL_FILE = "e5-small-q4.bin"
 PREFIX = {"query": "query: ", "document": "passage: "}
@@ -91,6 +91,7 @@ class E5(Embedder):
         self.signature = (f"e5:multilingual-e5-small-q4:{package}:{self.dimension}:mean:"
                           f"{self.max_tokens}")
         self._loaded: tuple[Tokens, Any] | None = None
+        self._tokens: Tokens | None = None  # for counting alone (no weights)
         self._lock = threading.Lock()  # loads once
 
     def _load(self) -> tuple[Tokens, Any]:
@@ -117,7 +118,14 @@ class E5(Embedder):
             return self._loaded
 
     def count_tokens(self, text: str) -> int | None:
-        tokens, _ = self._load()
+        """By the model's own tokenizer; only its vocabulary is read for this (a daemon whose
+        query model runs in a worker counts tokens here, without the weights)."""
+        with self._lock:
+            if self._loaded is not None:
+                self._tokens = self._loaded[0]
+            elif self._tokens is None:
+                self._tokens = Tokens(read_vocabulary(self.path), self.max_tokens)
+            tokens = self._tokens
         return len(tokens.content(text))
 
     def embed(self, inputs: Sequence[Input], role: Role) -> Vectors:

@@ -79,18 +79,31 @@ class E5Weights:
 
 def read(path: Path) -> E5Weights:
     """The model file at ``path``; ModelError names what is wrong with it."""
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        raise ModelError(f"{path}: cannot read the model ({exc})") from exc
+    data = _bytes(path)
     try:
         return _parse(data)
     except (struct.error, ValueError, IndexError, UnicodeDecodeError) as exc:
         raise ModelError(f"{path}: not an e5-small-q4 model file ({exc})") from exc
 
 
-def _parse(data: NDArray[np.uint8]) -> E5Weights:
-    buf = memoryview(data.tobytes())  # struct reads from bytes; the tensors stay views
+def read_vocabulary(path: Path) -> Vocabulary:
+    """The file's vocabulary alone (a tokenizer for counting: no matrix is dequantised)."""
+    data = _bytes(path)
+    try:
+        return _header(memoryview(data.tobytes()))[1]
+    except (struct.error, ValueError, IndexError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path}: not an e5-small-q4 model file ({exc})") from exc
+
+
+def _bytes(path: Path) -> NDArray[np.uint8]:
+    try:
+        return np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read the model ({exc})") from exc
+
+
+def _header(buf: memoryview) -> tuple[dict[str, Any], Vocabulary, int]:
+    """(configuration, vocabulary, where the tensor directory starts)."""
     if bytes(buf[:4]) != MAGIC:
         raise ValueError("bad magic")
     at = 8  # magic, version
@@ -122,7 +135,13 @@ def _parse(data: NDArray[np.uint8]) -> E5Weights:
         at += 5
         normal[code] = "".join(map(chr, struct.unpack_from(f"<{n}I", buf, at)))
         at += 4 * n
-    at = end
+    vocabulary = Vocabulary(pieces, scores.tolist(), bos, eos, pad, unk, normal)
+    return config, vocabulary, end
+
+
+def _parse(data: NDArray[np.uint8]) -> E5Weights:
+    buf = memoryview(data.tobytes())  # struct reads from bytes; the tensors stay views
+    config, vocabulary, at = _header(buf)
     (n_tensors,) = struct.unpack_from("<i", buf, at)
     at += 4
     hidden = config["hidden"]
@@ -133,7 +152,7 @@ def _parse(data: NDArray[np.uint8]) -> E5Weights:
         at += 2
         name = bytes(buf[at : at + name_len]).decode("ascii")
         at += name_len
-        dtype, n = struct.unpack_from("<BI", buf, at)
+        dtype, _count = struct.unpack_from("<BI", buf, at)
         at += 5
         offset, size = struct.unpack_from("<QQ", buf, at)
         at += 16
@@ -153,5 +172,4 @@ def _parse(data: NDArray[np.uint8]) -> E5Weights:
             raise ValueError(f"tensor {name} has an unknown type {dtype}")
     if words is None:
         raise ValueError("no word table")
-    vocabulary = Vocabulary(pieces, scores.tolist(), bos, eos, pad, unk, normal)
     return E5Weights(config, vocabulary, words, tensors)
