@@ -337,3 +337,46 @@ def test_hit_json_is_its_fields_and_a_copy() -> None:
     out["links"].append({"note": "other.md"})
     out["highlights"].clear()
     assert len(hit.links) == 1 and hit.highlights == [[0, 4]]  # the hit's lists are its own
+
+
+class Waiting:
+    """Wraps the query model: a query's vector comes back only once the words are being
+    scored (or after 5 s), and says which it was."""
+
+    def __init__(self, model: object, words_started: object) -> None:
+        self.model, self.words_started = model, words_started
+        self.overlapped: list[bool] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.model, name)
+
+    def embed_texts(self, texts: list[str], role: str) -> object:
+        self.overlapped.append(self.words_started.wait(5))  # type: ignore[attr-defined]
+        return self.model.embed_texts(texts, role)  # type: ignore[attr-defined]
+
+
+def test_the_query_is_embedded_while_its_words_are_scored(
+        searcher: Searcher, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from vaultlens.embedders.base import ModelError
+
+    started = threading.Event()
+    scored = searcher.keyword_scores
+
+    def keyword_scores(*args: object, **kwargs: object) -> object:
+        started.set()
+        return scored(*args, **kwargs)  # type: ignore[arg-type]
+
+    waiting = Waiting(searcher.embedder, started)
+    monkeypatch.setattr(searcher, "embedder", waiting)
+    monkeypatch.setattr(searcher, "keyword_scores", keyword_scores)
+    hits = searcher.search("yellow tram up the hill", 3)
+    assert waiting.overlapped == [True] and "Trips/Lisbon.md" in [h.path for h in hits]
+
+    def failing(texts: list[str], role: str) -> object:
+        raise ModelError("the query model is gone")
+
+    monkeypatch.setattr(waiting, "embed_texts", failing)
+    with pytest.raises(ModelError, match="gone"):  # the daemon answers by keywords then
+        searcher.search("yellow tram", 3)

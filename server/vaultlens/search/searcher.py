@@ -24,7 +24,9 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -45,6 +47,8 @@ KIND_ITEMS = {kind: item for item, kind in KINDS.items()}  # note → section, p
 MAX_QUERY_CHARS = 1000  # a pasted page is searched by its start: a search stays milliseconds
 COVERAGE_DEPTH = 100  # keyword candidates whose coverage of the query is counted
 EXACT_WITHIN = 5000  # a path/kind filter admitting at most this many items scores them all
+# a query's vector, or a call that waits for it (Searcher._vector_soon), or None: no vectors
+VectorSource = Vectors | Callable[[], Vectors | None] | None
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 
 
@@ -130,16 +134,37 @@ class Searcher:
         vector: Vectors = vectors[0]
         return vector
 
+    def _vector_soon(self, text: str, image: Any) -> VectorSource:
+        """The query's vector, computed in a thread of its own while the search scores the
+        words: the query model works in a worker process (or in torch) without Python's
+        lock, so the keyword side no longer adds to a search's time. The call returned waits
+        for it, and raises what the model raised. None when no vector will be asked for."""
+        if image is None and not embeds(text, self.embedder.multilingual):
+            return None
+        future: Future[Vectors | None] = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(self.query_vector(text, image))
+            except BaseException as exc:  # handed to the search, which decides
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name="query-vector", daemon=True).start()
+        return future.result
+
     # combining ----------------------------------------------------------------------------
-    def evidence(self, text: str, pool: int, vector: Vectors | None,
+    def evidence(self, text: str, pool: int, vector: VectorSource,
                  allowed: list[int] | None = None) -> Evidence:
-        """The candidates of the query's words and vector (None: keywords only) and every
-        signal of each: see fusion.py. ``allowed``: rank among these items only (a path or
-        kind filter, resolved in SQL): exact, however few they are."""
+        """The candidates of the query's words and vector (None: keywords only; a call: the
+        vector when it is ready, asked for once the words are scored) and every signal of
+        each: see fusion.py. ``allowed``: rank among these items only (a path or kind filter,
+        resolved in SQL): exact, however few they are."""
         ev = Evidence()
         terms = self.query_terms(text) if text.strip() else {}
         matches = self.keyword_scores(text, pool, allowed, terms) if terms else Matches()
         ev.bm25, ev.idf = matches.bm25, sum(terms.values())
+        if callable(vector):
+            vector = vector()
         candidates = set(ev.bm25)
         if vector is not None and allowed is None:
             ids, sims = self.vectors.search(vector, pool)
@@ -164,7 +189,7 @@ class Searcher:
             ev.cosine = dict(zip(ordered, cosines.tolist(), strict=True))
         return ev
 
-    def scores(self, text: str, pool: int, vector: Vectors | None,
+    def scores(self, text: str, pool: int, vector: VectorSource,
                allowed: list[int] | None = None) -> dict[int, float]:
         """Every candidate's combined score (fusion.py)."""
         if not text.strip() and vector is None:
@@ -198,7 +223,7 @@ class Searcher:
         f = admission.filters
         allowed = self.catalog.items_in(f.paths, f.not_paths, [KIND_ITEMS[x] for x in f.kinds],
                                         [KIND_ITEMS[x] for x in f.not_kinds])
-        vector = self.query_vector(parsed.text, image) if vectors else None
+        vector = self._vector_soon(parsed.text, image) if vectors else None
         total = len(self.vectors) + 1
         pool = max(50, 5 * want) * (4 if strict else 1)
         if allowed is not None and len(allowed) <= EXACT_WITHIN:
@@ -247,7 +272,7 @@ class Searcher:
         """Hits ranked as passages (see :func:`passages`)."""
         return passages(scores, self.catalog.section_places(scores), self.grouping)
 
-    def ranked(self, text: str, pool: int, vector: Vectors | None,
+    def ranked(self, text: str, pool: int, vector: VectorSource,
                allowed: list[int] | None = None) -> list[tuple[float, list[int]]]:
         """Passages in their final order: fused, grouped, each signal's best kept near the
         top (fusion.py)."""
