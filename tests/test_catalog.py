@@ -163,7 +163,7 @@ def test_term_counts_count_as_the_index_counts(tmp_path: Path) -> None:
     # 置): what bm25() divides by
     assert lengths == {ids[0]: 3, ids[1]: 2, ids[2]: 9, ids[3]: 2}
     assert cat.term_counts(ids[1:2], ["export", "设置"])[0] == {ids[1]: {"export": 1}}
-    assert cat.fts_totals() == (4, 12)
+    assert cat.fts_totals() == (4, 16)
 
 
 def test_an_image_holding_most_query_words_beats_a_paragraph_holding_few(tmp_path: Path) -> None:
