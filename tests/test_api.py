@@ -174,7 +174,12 @@ async def test_item_thumbnail_and_similar(api: Api) -> None:
     assert_error(*await api.get("/api/items/abc"), 400, "bad_request")
 
 
-async def test_upload_to_a_text_model_says_visual_search_is_off(api: Api) -> None:
+async def test_upload_to_a_text_model_says_visual_search_is_off(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    def decode(data: bytes) -> None:  # 8000 x 8000 took hundreds of MB before the refusal
+        raise AssertionError("a picture no one can use was decoded")
+
+    monkeypatch.setattr("vaultlens.serve.views.open_image", decode)
     form = FormData()
     form.add_field("image", screenshot("x"), filename="x.png", content_type="image/png")
     resp = await api.client.post("/api/similar", data=form, headers=api.headers())
@@ -215,6 +220,15 @@ async def test_openapi_matches_the_routes(api: Api) -> None:
     search = doc["paths"]["/api/search"]["post"]["requestBody"]["content"]["application/json"]
     assert search["schema"]["additionalProperties"] is False
     assert "query" in search["schema"]["required"]
+    # a POST with no body is refused, so none is offered: every body is required
+    posts = {p: ops["post"] for p, ops in doc["paths"].items() if "post" in ops}
+    assert set(posts) == {"/api/search", "/api/context", "/api/similar", "/api/read",
+                          "/api/reindex", "/mcp"}
+    assert all(op["requestBody"]["required"] is True for op in posts.values())
+    assert "anyOf" in posts["/mcp"]["requestBody"]["content"]["application/json"]["schema"]
+    # a text model refuses every search by picture: the document does not offer one
+    assert "image" not in search["schema"]["properties"]
+    assert "before" in search["schema"]["properties"]
     # what a search answers is described too, and matches what it really answers
     hit = doc["components"]["schemas"]["Hit"]
     _, found = await api.post("/api/search", {"query": "harbour", "k": 1})
@@ -312,6 +326,45 @@ async def test_oversized_bodies(api: Api) -> None:
     form.add_field("image", b"\0" * (21 * 2**20), filename="big.png")
     resp = await api.client.post("/api/similar", data=form, headers=api.headers())
     assert_error(resp.status, await resp.json(), 413, "too_large")
+
+
+async def test_deeply_nested_json_is_a_clean_400(api: Api) -> None:
+    deep = b'{"query": ' + b"[" * 30_000 + b"]" * 30_000 + b"}"  # 60 KB: under the body cap
+    json_type = {"Content-Type": "application/json"}
+    for path in ("/api/search", "/api/context", "/api/read", "/api/similar", "/api/reindex"):
+        resp = await api.client.post(path, data=deep, headers=api.headers(**json_type))
+        status, body = resp.status, await resp.json()
+        assert_error(status, body, 400, "bad_request")
+        assert "nested too deeply" in body["error"]["message"]
+    resp = await api.client.post("/mcp", data=deep, headers=api.headers(**json_type))
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == -32700
+
+
+async def test_reading_a_few_lines_of_a_huge_note_holds_only_those(api: Api) -> None:
+    import tracemalloc
+
+    from vaultlens.serve.reading import MAX_READ_CHARS
+
+    # rewritten after it was indexed: a read takes the file as it is now, 36 MB
+    (api.vault / "Sync.md").write_bytes(b"# Big\n" + b"line of text\n" * 3_000_000)
+    tracemalloc.start()
+    try:
+        status, body = await api.post("/api/read", {"path": "Sync.md", "start_line": 2,
+                                                    "end_line": 4})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert status == 200, body
+    assert body["read"]["text"] == "line of text\nline of text\nline of text"
+    assert body["read"]["total_lines"] == 3_000_001 and body["read"]["truncated"] is None
+    assert peak < 8 * 2**20  # the whole file, decoded and split, was hundreds of MB
+    # one line longer than a read may return: cut, and said so
+    (api.vault / "Sync.md").write_text("# Long\n" + "x" * (MAX_READ_CHARS + 10) + "\nend\n")
+    status, body = await api.post("/api/read", {"path": "Sync.md"})
+    read = body["read"]
+    assert status == 200 and read["truncated"] and read["end_line"] == 2
+    assert len(read["text"]) == len("# Long\n") + MAX_READ_CHARS - len("# Long")
+    assert read["total_lines"] == 3
 
 
 async def test_handlers_never_block_the_loop(api: Api, caplog: pytest.LogCaptureFixture) -> None:
@@ -413,6 +466,16 @@ async def test_search_by_image_with_a_visual_model(aiohttp_client: Client, make_
                  "bad_request")
     assert_error(*await api.post("/api/search", {"query": "", "image": "Attachments/none.png"}),
                  400, "bad_request")
+    # an upload past the pixel cap is refused like the indexer refuses it
+    form = FormData()
+    form.add_field("image", big_picture(), filename="big.png", content_type="image/png")
+    resp = await api.client.post("/api/similar", data=form, headers=api.headers())
+    status, body = resp.status, await resp.json()
+    assert_error(status, body, 400, "bad_request")
+    assert "limit" in body["error"]["message"]
+    _, doc = await api.get("/api/openapi.json")  # a model that sees is offered the field
+    assert "image" in doc["paths"]["/api/search"]["post"]["requestBody"]["content"][
+        "application/json"]["schema"]["properties"]
 
 
 def test_an_empty_or_broken_token_file_is_replaced(tmp_path: Path) -> None:
@@ -442,17 +505,22 @@ async def test_truncated_or_odd_uploads_are_400(api: Api) -> None:
         resp = await api.client.post("/api/similar", data=body, headers=api.headers(**{
             "Content-Type": ctype}))
         assert_error(resp.status, await resp.json(), 400, "bad_request")
-    # a picture past the pixel cap is refused like the indexer refuses it
+    # a picture past the pixel cap is refused before it is decoded: a text model needs none
+    form = FormData()
+    form.add_field("image", big_picture(), filename="big.png", content_type="image/png")
+    resp = await api.client.post("/api/similar", data=form, headers=api.headers())
+    status, body = resp.status, await resp.json()
+    assert_error(status, body, 400, "bad_request")
+    assert "visual search is off" in body["error"]["message"]
+
+
+def big_picture() -> bytes:
+    """A PNG past the 64 MP cap (small on disk: one bit a pixel)."""
     from PIL import Image
 
     big = io.BytesIO()
     Image.new("1", (9000, 9000)).save(big, "PNG")
-    form = FormData()
-    form.add_field("image", big.getvalue(), filename="big.png", content_type="image/png")
-    resp = await api.client.post("/api/similar", data=form, headers=api.headers())
-    status, body = resp.status, await resp.json()
-    assert_error(status, body, 400, "bad_request")
-    assert "limit" in body["error"]["message"]
+    return big.getvalue()
 
 
 @pytest.mark.parametrize("excluded", [".trash/old.md", ".obsidian/app.json", "Private/x.md"])
@@ -460,7 +528,7 @@ async def test_reindex_refuses_excluded_paths(api: Api, excluded: str) -> None:
     (api.vault / ".obsidian").mkdir(exist_ok=True)
     (api.vault / ".obsidian" / "app.json").write_text('{"userIgnoreFilters": ["Private/"]}')
     status, body = await api.post("/api/reindex", {"path": excluded})
-    assert_error(status, body, 400, "bad_request")
+    assert_error(status, body, 403, "forbidden")
     assert "excluded" in body["error"]["message"]
 
 

@@ -141,24 +141,6 @@ def test_search_unindexed_vault_is_a_clear_error(make_vault: MakeVault, tmp_path
     assert "not indexed yet; run `vaultlens index` first" in proc.stderr
 
 
-def test_open_prints_the_signed_in_address(tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
-    from vaultlens.index.datadir import DataDir
-
-    vault, data = tmp_path / "vault", tmp_path / "data"
-    vault.mkdir()
-    args = ["open", "--vault", str(vault), "--data-dir", str(data), "--print"]
-    assert main(args) == 0
-    out, err = capsys.readouterr()
-    token = DataDir(data).token()
-    assert out.strip() == f"http://127.0.0.1:27123/#token={token}"
-    assert "no daemon serves" in err and "vaultlens serve" in err
-    DataDir(data).write_daemon_info(4567, str(vault))  # a daemon (this process) on 4567
-    assert main(args) == 0
-    out, err = capsys.readouterr()
-    assert out.strip() == f"http://127.0.0.1:4567/#token={token}" and not err
-
-
 def test_index_shows_a_progress_bar_on_a_terminal(make_vault: MakeVault, tmp_path: Path) -> None:
     import os
     import pty
@@ -189,3 +171,15 @@ def test_index_shows_a_progress_bar_on_a_terminal(make_vault: MakeVault, tmp_pat
     text = seen.decode("utf-8", "replace")
     assert proc.returncode == 0 and "12 files" in out
     assert "12/12" in text and "100%" in text and "file/s" in text  # tqdm's bar, rate and all
+
+
+def test_an_empty_vault_is_an_error_not_this_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
+    for argv in (["token", "--vault", ""], ["token", "--vault", str(tmp_path), "--data-dir", " "]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+        assert "an empty path" in capsys.readouterr().err
+    assert not (tmp_path / "xdg").exists()  # no data dir was made for the current folder

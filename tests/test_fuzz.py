@@ -26,7 +26,8 @@ VAULT: dict[str, str | bytes] = {
 CHECKS = [checks.not_a_server_error, checks.status_code_conformance,
           checks.content_type_conformance, checks.response_schema_conformance,
           checks.response_headers_conformance, checks.negative_data_rejection,
-          checks.unsupported_method, checks.allow_header_conformance]
+          checks.positive_data_acceptance, checks.unsupported_method,
+          checks.allow_header_conformance]
 
 
 @pytest.fixture(scope="module")

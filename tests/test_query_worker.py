@@ -3,9 +3,12 @@ in this process, and a worker that dies, fails to load or outlives its parent is
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import pickle
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -154,16 +157,16 @@ class Failing(Embedder):
 
 def test_the_worker_answers_an_error_and_carries_on() -> None:
     requests = io.BytesIO()
-    for frame in (Failing, (["boom"], "query"), (["fine"], "query")):
+    for frame in (Failing, (7, ["boom"], "query"), (8, ["fine"], "query")):
         write_frame(requests, frame)
     requests.seek(0)
     answers = io.BytesIO()
     serve(requests, answers)  # returns when the requests end
     answers.seek(0)
     exactly = stream_reader(answers)
-    assert read_frame(exactly) == ("error", "failing: ValueError: cannot embed boom")
-    status, vectors = read_frame(exactly)
-    assert status == "ok" and vectors.tolist() == [[1.0, 1.0]]
+    assert read_frame(exactly) == (7, "error", "failing: ValueError: cannot embed boom")
+    seq, status, vectors = read_frame(exactly)
+    assert (seq, status) == (8, "ok") and vectors.tolist() == [[1.0, 1.0]]
     with pytest.raises(EOFError):
         read_frame(exactly)
 
@@ -183,3 +186,101 @@ def test_the_multilingual_model_runs_in_a_worker_too() -> None:
         assert model.multilingual
     finally:
         model.close()
+
+
+# A model whose library chatters on stdout at every call: a line of text, and bytes that look
+# like an answer (to the first request, in the protocol before request numbers, and with one)
+NOISY = '''
+import os, pickle, struct, sys
+import numpy as np
+from vaultlens.embedders.base import Embedder
+
+
+def frame(value):
+    data = pickle.dumps(value)
+    return struct.pack("<Q", len(data)) + data
+
+
+class Noisy(Embedder):
+    name = signature = "noisy"
+    dimension = 2
+
+    def embed(self, inputs, role):
+        stray = np.full((len(inputs), 2), 9.0, dtype=np.float32)
+        os.write(1, frame(("ok", stray)) + frame((1, "ok", stray)))
+        print("loading weights... done")
+        sys.stdout.flush()
+        return np.array([[len(i.text or ""), 1.0] for i in inputs], dtype=np.float32)
+'''
+
+
+def test_what_the_model_prints_never_reaches_the_pipe(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A library printing to stdout in the worker (text, or a frame's bytes) goes to its
+    stderr: each answer stays its own request's."""
+    (tmp_path / "noisy_model.py").write_text(NOISY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the worker unpickles the factory
+    from noisy_model import Noisy  # type: ignore[import-not-found]
+
+    worker = InWorker(Noisy(), Noisy, timeout=5.0)
+    try:
+        for text in ("a", "bb", "ccc", "dddd"):
+            assert worker.embed_texts([text], "query").tolist() == [[len(text), 1.0]]
+    finally:
+        worker.close()
+
+
+def answer_pipe(worker: InWorker) -> Path:
+    """The worker's end of the pipe its answers come on, to write into as if it were the
+    worker (whatever descriptor it holds it on)."""
+    assert worker._proc is not None and worker._proc.stdout is not None
+    pipe = os.fstat(worker._proc.stdout.fileno()).st_ino
+    for fd in sorted(Path(f"/proc/{worker._proc.pid}/fd").iterdir()):
+        with contextlib.suppress(OSError):
+            if os.stat(fd).st_ino == pipe:
+                return fd
+    raise AssertionError("the worker holds no end of its answer pipe")
+
+
+def framed(data: bytes) -> bytes:
+    return struct.pack("<Q", len(data)) + data
+
+
+ONE_VECTOR = np.ones((1, 384), dtype=np.float32) / np.sqrt(384)
+OUT_OF_STEP = {
+    # an answer that is not this request's: a stray frame, or one left from another request
+    "stray answer": framed(pickle.dumps(("ok", ONE_VECTOR))),
+    "another request's answer": framed(pickle.dumps((10**6, "ok", ONE_VECTOR))),
+    "not an answer": framed(pickle.dumps("garbage")),
+    # numbered as the request after the warm-up (the second), with vectors of another shape
+    "wrong shape": framed(pickle.dumps((2, "ok", np.ones((3, 7), dtype=np.float32)))),
+    "a huge length": struct.pack("<Q", 2**40) + b"garbage",
+    "does not unpickle": framed(b"\x80\x04cnosuchmodule\nthing\n."),
+}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="writes through /proc")
+@pytest.mark.parametrize("junk", OUT_OF_STEP.values(), ids=OUT_OF_STEP.keys())
+def test_an_answer_out_of_step_restarts_the_worker(junk: bytes) -> None:
+    """Bytes in the pipe that are not the answer to the request in hand: that request fails
+    at once with ModelError (a search then falls back to keywords), the worker is replaced,
+    and every later answer is its own request's (not the one before's)."""
+    worker = InWorker(NumpyMiniLM(), partial(NumpyMiniLM), timeout=20.0)
+    local = NumpyMiniLM()
+    try:
+        worker.embed_texts(["warm up"], "query")
+        pid = worker.pid
+        with open(answer_pipe(worker), "wb") as pipe:
+            pipe.write(junk)
+        start = time.monotonic()
+        with pytest.raises(ModelError, match="out of step"):
+            worker.embed_texts(["first"], "query")
+        assert time.monotonic() - start < 5  # not a wait for the timeout
+        assert pid is not None and gone(pid)
+        for text in ("second", "third", "fourth"):
+            np.testing.assert_allclose(worker.embed_texts([text], "query"),
+                                       local.embed_texts([text], "query"), atol=1e-6)
+        assert worker.pid not in (None, pid)
+    finally:
+        worker.close()

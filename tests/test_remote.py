@@ -149,6 +149,8 @@ def test_a_key_is_sent_and_never_shown(server: FakeVLLM, monkeypatch: pytest.Mon
     assert Remote(server.url.replace("http://", "http://me:s3cret@"), max_image_tokens=CAP
                   ).location == server.url
     assert redact("https://me:pw@gpu.lan:8000/x") == "https://gpu.lan:8000/x"
+    assert redact("http://[::1]:8000/v1") == "http://[::1]:8000/v1"  # IPv6 keeps brackets
+    assert redact("http://u:p@[fe80::2]:9/") == "http://[fe80::2]:9/"
 
 
 def test_pictures_are_sent_at_the_processors_size() -> None:

@@ -127,3 +127,22 @@ def test_unreadable_folder_is_a_problem(make_vault: MakeVault,
     assert [f.path for f in vault.files] == ["a.md", "z.md"]
     assert [(p.path, p.reason) for p in vault.problems] == [
         ("locked/", "cannot list folder: Permission denied")]
+
+
+def test_a_backtracking_exclusion_regex_is_cut_short_and_reported(
+        caplog: pytest.LogCaptureFixture) -> None:
+    import time
+
+    from vaultlens.vault.vault import Exclusions
+
+    rules = Exclusions((), ["/^(a|a)*$/", "/^(a+)+$/", "/draft/"])
+    name = "a" * 24 + "!.md"  # 2^24 ways to fail for a backtracking engine
+    start = time.monotonic()
+    with caplog.at_level("WARNING", logger="vaultlens.vault.vault"):
+        assert not rules.excluded(name, False)  # the rule that overran matches nothing
+        assert not rules.excluded(name, False)  # and is not tried again
+    assert time.monotonic() - start < 1.0
+    assert [r.getMessage() for r in caplog.records if "/^(a|a)*$/" in r.getMessage()]
+    assert len(caplog.records) == 1
+    assert any("/^(a|a)*$/" in p.reason and "disabled" in p.reason for p in rules.problems)
+    assert rules.excluded("a draft.md", False)  # the other rules still apply

@@ -66,6 +66,10 @@ export interface Hit {
   headings: string[];
   links: Place[];
   images: Embedded[];
+  /** places past the daemon's cap per hit, counted and not listed in `links` */
+  more_links: number;
+  /** pictures past the cap, counted and not listed in `images` */
+  more_images: number;
   /** why it matched: query words in its own text (for a picture, read in it), in the
    * paragraphs around a picture, or by meaning alone */
   matched: "words" | "context" | "meaning";
@@ -118,5 +122,6 @@ export const REINDEX_FIELDS = Object.keys({ path: "path" } satisfies Fields<Rein
 export const HIT_FIELDS = Object.keys({
   id: "id", kind: "kind", path: "path", line: "line", end_line: "end_line", page: "page",
   score: "score", text: "text", highlights: "highlights", headings: "headings",
-  links: "links", images: "images", matched: "matched",
+  links: "links", images: "images", more_links: "more_links", more_images: "more_images",
+  matched: "matched",
 } satisfies Fields<Hit>);

@@ -67,10 +67,15 @@ describe.skipIf(!HAVE_PYTHON)("the client against a real daemon", () => {
     }
   });
 
-  afterAll(() => {
-    daemon?.kill("SIGTERM");
+  afterAll(async () => {
+    // the daemon writes its last state as it stops: the folder goes once it has gone
+    if (daemon && daemon.exitCode === null && daemon.signalCode === null) {
+      const gone = new Promise((resolve) => daemon.once("exit", resolve));
+      daemon.kill("SIGTERM");
+      await gone;
+    }
     if (root) rmSync(root, { recursive: true, force: true });
-  });
+  }, 30_000);
 
   it("searches", async () => {
     const answer = await client.search({ query: "keep sync away from one directory", k: 3 });
@@ -120,7 +125,10 @@ describe.skipIf(!HAVE_PYTHON)("the client against a real daemon", () => {
     };
     const body = (path: string) => Object.keys(
       doc.paths[path].post.requestBody!.content["application/json"].schema.properties).sort();
-    expect([...SEARCH_FIELDS].sort()).toEqual(body("/api/search"));
+    // `image` is described only by a daemon whose model can see (this one's cannot)
+    const search = body("/api/search");
+    expect([...SEARCH_FIELDS].filter((f) => f !== "image" || search.includes("image")).sort())
+      .toEqual(search);
     expect([...SIMILAR_FIELDS].sort()).toEqual(body("/api/similar"));
     expect([...REINDEX_FIELDS].sort()).toEqual(body("/api/reindex"));
     expect([...HIT_FIELDS].sort()).toEqual(Object.keys(doc.components.schemas.Hit.properties).sort());

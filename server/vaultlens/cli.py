@@ -247,13 +247,19 @@ def cmd_open(args: argparse.Namespace, out: TextIO) -> int:
     """The search page, signed in: the token rides in the fragment, which no server sees."""
     import webbrowser
 
+    from vaultlens.serve.proof import ours
+
     cfg = config.from_args(args)
     data = DataDir(data_dir_for(cfg.vault, cfg.data_dir))
     info = data.daemon_info()
-    if info is None:
-        print(f"vaultlens: no daemon serves {cfg.vault}; start one with "
-              f"`vaultlens serve --vault {cfg.vault}`", file=sys.stderr)
     port = int(info["port"]) if info else cfg.port
+    # the token goes only to a daemon that proved it holds it: whatever else listens on the
+    # port (our daemon gone, another program there) must not be handed the vault's key
+    if info is None or not ours(port, data.token()):
+        print(f"vaultlens: no daemon serves {cfg.vault} (nothing on port {port} proved it "
+              f"holds this vault's token); start one with "
+              f"`vaultlens serve --vault {cfg.vault}`", file=sys.stderr)
+        return 1
     url = f"http://127.0.0.1:{port}/#token={data.token()}"
     if args.print or not webbrowser.open(url):
         print(url, file=out)

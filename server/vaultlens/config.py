@@ -117,7 +117,16 @@ def add_arguments(parser: argparse.ArgumentParser, names: Sequence[str]) -> None
         if s.multiple:
             parser.add_argument(s.flag, dest=s.name, action="append", help=s.help, default=None)
         else:
-            parser.add_argument(s.flag, dest=s.name, type=s.type, help=s.help, default=None)
+            kind = _path if s.type is Path else s.type
+            parser.add_argument(s.flag, dest=s.name, type=kind, help=s.help, default=None)
+
+
+def _path(text: str) -> Path:
+    """A path flag's value: an empty one is a mistake (a variable that expanded to nothing),
+    never the current folder, which is what ``Path("")`` means."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; give a folder (. for this one)")
+    return Path(text)
 
 
 def _from_env(s: Setting, env: Mapping[str, str]) -> Any:

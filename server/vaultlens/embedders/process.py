@@ -6,22 +6,26 @@ get it back. With four search threads in one process, two cores stayed a third i
 searches at once: the threads took turns for the GIL. In a process of its own the model has a
 core and a GIL to itself; the calling thread waits on a pipe, holding nothing.
 
-Protocol on the worker's stdin/stdout, frames of an 8-byte length and a pickle: first the
-model's factory (a picklable callable that builds it), then each request ``(texts, role)``;
-the answer is ``("ok", vectors)`` or ``("error", reason)``. Pickle is safe here: both ends are
-this program, and the pipe is private. The worker ends when its stdin closes (the daemon
-stopped or died).
+Protocol: frames of an 8-byte length and a pickle. The daemon sends the model's factory (a
+picklable callable that builds it), then each request ``(seq, texts, role)``; the answer is
+``(seq, "ok", vectors)`` or ``(seq, "error", reason)`` with the request's ``seq``. The worker
+reads and writes frames on private copies of the stdin and stdout it was started with, and a
+library that prints or reads reaches /dev/null and stderr instead (children.private_streams).
+An answer that is not exactly what was asked for (wrong ``seq``, wrong shape, not a frame)
+means the stream cannot be trusted: the worker is killed, the request fails with ModelError,
+and the next one starts a new worker. Pickle is safe here: both ends are this program, and the
+pipe is private. The worker ends when its request stream closes (the daemon stopped or died).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 import select
 import signal
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,9 +35,17 @@ from typing import IO, Any
 
 import numpy as np
 
+from vaultlens.children import child_command, private_streams
 from vaultlens.embedders.base import Embedder, Input, ModelError, Role, Vectors
 
 _LENGTH = struct.Struct("<Q")
+# an answer's frame, at most: a batch of vectors is well under a megabyte, so a larger length
+# is garbage and is refused at once instead of waiting for bytes that never come
+MAX_ANSWER = 64 * 2**20
+
+
+class BadFrame(Exception):
+    """A frame that is not what the other end sends: the stream is out of step."""
 
 
 def write_frame(stream: IO[bytes], value: object) -> None:
@@ -42,15 +54,21 @@ def write_frame(stream: IO[bytes], value: object) -> None:
     stream.flush()
 
 
-def read_frame(exactly: Callable[[int], bytes]) -> Any:
+def read_frame(exactly: Callable[[int], bytes], most: int | None = None) -> Any:
     """The next frame's value; ``exactly(n)`` reads n bytes, or raises EOFError when the
-    stream ends first."""
+    stream ends first. BadFrame for a length over ``most`` or bytes that do not unpickle."""
     size = _LENGTH.unpack(exactly(_LENGTH.size))[0]
-    return pickle.loads(exactly(size))  # our own worker, over a private pipe
+    if most is not None and size > most:
+        raise BadFrame(f"a frame of {size} bytes")
+    data = exactly(size)
+    try:
+        return pickle.loads(data)  # our own worker, over a private pipe
+    except Exception as exc:  # garbage can fail in any of pickle's ways
+        raise BadFrame(f"a frame that does not unpickle ({type(exc).__name__})") from exc
 
 
 def stream_reader(stream: IO[bytes]) -> Callable[[int], bytes]:
-    """``exactly`` over a blocking stream (the worker's stdin)."""
+    """``exactly`` over a blocking stream (the worker's requests)."""
     def exactly(size: int) -> bytes:
         data = stream.read(size)
         if len(data) < size:
@@ -84,6 +102,7 @@ class InWorker(Embedder):
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
         self._last_words = ""  # the last line a worker that ended wrote to stderr
+        self._seq = itertools.count(1)  # each request's number, echoed in its answer
         self._lock = threading.Lock()  # one request at a time on the pipe
 
     @property
@@ -103,7 +122,7 @@ class InWorker(Embedder):
             # one BLAS thread, set for the worker alone: the searches have the other cores
             env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "vaultlens.embedders.process"], stdin=subprocess.PIPE,
+                child_command("vaultlens.embedders.process"), stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=self._stderr, env=env)
             assert self._proc.stdin is not None
             write_frame(self._proc.stdin, self.factory)
@@ -115,28 +134,47 @@ class InWorker(Embedder):
         if not inputs:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:
+            seq = next(self._seq)
             try:
                 proc = self._start()
                 assert proc.stdin is not None and proc.stdout is not None
-                write_frame(proc.stdin, ([item.text or "" for item in inputs], role))
-                status, value = self._answer(proc.stdout.fileno())
+                write_frame(proc.stdin, (seq, [item.text or "" for item in inputs], role))
+                return self._check(self._answer(proc.stdout.fileno()), seq, len(inputs))
             except TimeoutError as exc:
-                if self._proc is not None:
-                    self._proc.kill()
-                self._stop()
+                self._kill()
                 raise ModelError(f"{self.name}: the query model's worker process did not "
                                  f"answer within {self.timeout:.0f} s") from exc
-            except (OSError, EOFError, pickle.UnpicklingError) as exc:
+            except BadFrame as exc:
+                self._kill()  # whatever else is in the pipe is out of step too
+                raise ModelError(f"{self.name}: the query model's worker process answered "
+                                 f"out of step ({exc}); it is restarted") from exc
+            except (OSError, EOFError) as exc:
                 self._stop()  # the next request starts a new worker
                 raise ModelError(f"{self.name}: the query model's worker process ended"
                                  f"{self._last_words}") from exc
+
+    def _check(self, answer: Any, seq: int, count: int) -> Vectors:
+        """The vectors in ``answer`` if it answers request ``seq`` of ``count`` texts;
+        ModelError for the model's own failure; BadFrame for anything else."""
+        if not (isinstance(answer, tuple) and len(answer) == 3):
+            raise BadFrame(f"not an answer: {type(answer).__name__}")
+        got, status, value = answer
+        if type(got) is not int or got != seq:
+            raise BadFrame(f"the answer to request {got!r}, not to {seq}")
+        if status == "error":
+            raise ModelError(str(value))  # the worker carries on: no restart
         if status != "ok":
-            raise ModelError(str(value))
-        vectors: Vectors = np.asarray(value, dtype=np.float32)
+            raise BadFrame(f"an answer of status {status!r}")
+        try:
+            vectors = np.asarray(value, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise BadFrame("vectors that are not numbers") from exc
+        if vectors.shape != (count, self.dimension):
+            raise BadFrame(f"vectors of shape {vectors.shape}, not {(count, self.dimension)}")
         return vectors
 
     def _answer(self, fd: int) -> Any:
-        """The worker's next frame, read straight from its stdout (nothing waits in a
+        """The worker's next frame, read straight from its pipe (nothing waits in a
         buffer, so select() sees all there is); TimeoutError past ``timeout``."""
         deadline = time.monotonic() + self.timeout
 
@@ -153,7 +191,13 @@ class InWorker(Embedder):
                 size -= len(chunk)
             return b"".join(chunks)
 
-        return read_frame(exactly)
+        return read_frame(exactly, MAX_ANSWER)
+
+    def _kill(self) -> None:
+        """End a worker that cannot be trusted to finish (stuck, or out of step)."""
+        if self._proc is not None:
+            self._proc.kill()
+        self._stop()
 
     def _stop(self) -> None:
         if self._proc is not None:
@@ -181,10 +225,10 @@ class InWorker(Embedder):
             self._stop()
 
 
-def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
-    """The worker: build the model, then answer requests until stdin ends."""
+def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
+    """The worker: build the model, then answer requests until their stream ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the daemon, which ends us
-    exactly = stream_reader(stdin)
+    exactly = stream_reader(requests)
     try:
         factory = read_frame(exactly)
     except EOFError:
@@ -192,15 +236,15 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     model: Embedder = factory()
     while True:
         try:
-            texts, role = read_frame(exactly)
+            seq, texts, role = read_frame(exactly)
         except EOFError:
             return
         try:
-            answer: tuple[str, Any] = ("ok", model.embed_texts(texts, role))
+            answer: tuple[int, str, Any] = (seq, "ok", model.embed_texts(texts, role))
         except Exception as exc:  # the caller hears of it; the worker carries on
-            answer = ("error", f"{model.name}: {type(exc).__name__}: {exc}")
-        write_frame(stdout, answer)
+            answer = (seq, "error", f"{model.name}: {type(exc).__name__}: {exc}")
+        write_frame(answers, answer)
 
 
 if __name__ == "__main__":
-    serve(sys.stdin.buffer, sys.stdout.buffer)
+    serve(*private_streams())

@@ -29,8 +29,8 @@ RETRY_STATUSES = {429, 500, 502, 503, 504}
 def redact(url: str) -> str:
     """The URL without any user or password in it (what status shows)."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = host + (f":{parts.port}" if parts.port else "")
+    # the netloc after any "user:password@", kept as written: an IPv6 host keeps its brackets
+    netloc = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
 
 

@@ -9,6 +9,7 @@ that is a retry, not a failure.
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_PIXELS = 64_000_000  # 8k x 8k: past this, a picture is a bomb, not a screenshot
 WORK_SIDE = 2048  # OCR and embedding never need more; bounds memory per image
 THUMB_SIDE = 320
+# resized without interpolation (bilevel, palette): these become RGB at full size first
+_NEAREST_ONLY = frozenset({"1", "P", "PA"})
+MIN_ENCODED_SIDE = 64  # encode_for_model's smallest picture, unless its caller asks larger
+FIT_ATTEMPTS = 3  # sizes above the smallest that encode_for_model tries before it takes that
 
 
 class ImageError(Exception):
@@ -69,6 +74,12 @@ def open_image(source: Path | bytes) -> Picture:
                 if im.format == "JPEG":
                     im.draft("RGB", (WORK_SIDE, WORK_SIDE))  # decode big JPEGs at lower scale
                 im.load()
+                if max(im.size) > WORK_SIDE and im.mode not in _NEAREST_ONLY:
+                    # shrink the decoded pixels before any full-size copy is made (orientation,
+                    # flattening, 16 bits to 8 each copy the picture: four copies of an 8000 x
+                    # 8000 PNG with alpha are 1 GB). WORK_SIDE bounds both sides, so shrinking
+                    # before turning the picture gives the same size
+                    im.thumbnail((WORK_SIDE, WORK_SIDE))
                 im = ImageOps.exif_transpose(im) or im
                 im = _to_rgb(im)
                 im.thumbnail((WORK_SIDE, WORK_SIDE))
@@ -109,20 +120,72 @@ class Encoded:
     height: int
 
 
-def encode_for_model(image: Image.Image, max_side: int, max_bytes: int) -> Encoded:
+def encode_for_model(image: Image.Image, max_side: int, max_bytes: int,
+                     min_side: int = MIN_ENCODED_SIDE) -> Encoded:
     """The picture at most ``max_side`` on its longer side and ``max_bytes`` long: PNG when it
-    fits (text in screenshots stays sharp), else WebP at falling quality, else smaller."""
+    fits (text in screenshots stays sharp), else WebP at falling quality, else smaller, but
+    never below ``min_side``.
+
+    A picture that does not fit is not shrunk step by step (tens of encodings, seconds for one
+    that never fits): the smallest size allowed is tried first, cheaply, and when even that is
+    too long the picture is refused at once; else the size that fits is computed from the
+    bytes at the two sizes tried, bytes growing as a power of the side. At most
+    ``FIT_ATTEMPTS`` sizes above the smallest are encoded."""
+    side = min(max_side, max(image.size))
+    floor = min(min_side, side)
+    low = _fit(_shrunk(image, floor), max_bytes)
+    if isinstance(low, int):  # bytes grow with the side: no larger size fits either
+        raise ImageError(f"cannot fit the picture in {max_bytes} bytes (it takes {low} "
+                         f"at {floor} px)")
+    for attempt in range(FIT_ATTEMPTS):
+        if side <= floor:
+            break
+        im = _shrunk(image, side)
+        got = _fit(im, max_bytes)
+        if not isinstance(got, int):
+            return got
+        # aim under the estimate, and more so each time it fell short: a smaller picture holds
+        # more detail per pixel than the power law says
+        now = max(im.size)
+        if now <= floor:
+            break
+        # got > max_bytes >= the smallest's bytes: a positive power, kept from the flat end
+        # (a power near 0 would aim at sides past any float)
+        power = max(0.5, math.log(got / len(low.data)) / math.log(now / floor))
+        aim = (0.9 - 0.15 * attempt) * max_bytes / len(low.data)
+        side = min(now - 1, int(floor * aim ** (1 / power))) if aim > 1 else floor
+    return low
+
+
+def _shrunk(image: Image.Image, side: int) -> Image.Image:
+    if max(image.size) <= side:
+        return image
     im = image.copy()
-    im.thumbnail((max_side, max_side))
-    while True:
-        for fmt, quality in (("PNG", 0), ("WEBP", 85), ("WEBP", 65), ("WEBP", 45)):
-            buf = io.BytesIO()
-            if fmt == "PNG":
-                im.save(buf, "PNG", optimize=False, compress_level=6)
-            else:
-                im.save(buf, "WEBP", quality=quality, method=4)
-            if buf.tell() <= max_bytes:
-                return Encoded(buf.getvalue(), f"image/{fmt.lower()}", im.width, im.height)
-        if max(im.size) <= 64:
-            raise ImageError(f"cannot fit the picture in {max_bytes} bytes")
-        im = im.resize((max(1, im.width * 3 // 4), max(1, im.height * 3 // 4)))
+    im.thumbnail((side, side))
+    return im
+
+
+def _fit(im: Image.Image, max_bytes: int) -> Encoded | int:
+    """The best encoding within ``max_bytes`` (PNG, else WebP at the best quality that fits),
+    or when none fits the fewest bytes any took. WebP at 45 is tried before 85 and 65: when it
+    does not fit they, being larger, are not tried."""
+    png = _encode(im, "PNG", 0)
+    if len(png) <= max_bytes:
+        return Encoded(png, "image/png", im.width, im.height)
+    lowest = _encode(im, "WEBP", 45)
+    if len(lowest) > max_bytes:
+        return min(len(png), len(lowest))
+    for quality in (85, 65):
+        data = _encode(im, "WEBP", quality)
+        if len(data) <= max_bytes:
+            return Encoded(data, "image/webp", im.width, im.height)
+    return Encoded(lowest, "image/webp", im.width, im.height)
+
+
+def _encode(im: Image.Image, fmt: str, quality: int) -> bytes:
+    buf = io.BytesIO()
+    if fmt == "PNG":
+        im.save(buf, "PNG", optimize=False, compress_level=6)
+    else:
+        im.save(buf, "WEBP", quality=quality, method=4)
+    return buf.getvalue()

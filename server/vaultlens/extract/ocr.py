@@ -3,8 +3,8 @@
 OCR runs in a worker process. onnxruntime crashes the process when it is imported after usearch
 (seen with onnxruntime 1.32 and usearch 2.26); in its own process it cannot, a hostile image that
 crashes the OCR engine costs only the worker, and OCR can run beside the embedder on another core.
-Protocol on the worker's stdin/stdout: a header line "width height\\n" then raw RGB bytes; the
-answer is one JSON line {"text": ...} or {"error": ...}.
+Protocol on the worker's stdin/stdout (private to it: children.private_streams): a header line
+"width height\\n" then raw RGB bytes; the answer is one JSON line {"text": ...} or {"error": ...}.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from importlib.metadata import version
 from typing import IO, Any
 
 from PIL import Image
+
+from vaultlens.children import child_command, private_streams
 
 log = logging.getLogger(__name__)
 MIN_CONFIDENCE = 0.5
@@ -158,8 +160,8 @@ class OCR:
                         ":glibc.malloc.trim_threshold=536870912")
             env = dict(os.environ)
             env["GLIBC_TUNABLES"] = ":".join(x for x in (env.get("GLIBC_TUNABLES"), tunables) if x)
-            command = [sys.executable, "-m", "vaultlens.extract.ocr", str(self.threads or 0),
-                       str(self.nice), str(os.getpid())]
+            command = child_command("vaultlens.extract.ocr", str(self.threads or 0),
+                                    str(self.nice), str(os.getpid()))
             stderr = self._stderr
 
             def make() -> subprocess.Popen[bytes]:
@@ -343,6 +345,7 @@ def _die_with(parent: int) -> None:
 
 
 def _worker(threads: int, nice: int, parent: int = 0) -> None:
+    stdin, stdout = private_streams()  # before any import that might print
     _die_with(parent)
     if nice and hasattr(os, "nice"):
         os.nice(nice)  # this process only, and before its imports: a second of CPU at start
@@ -352,7 +355,6 @@ def _worker(threads: int, nice: int, parent: int = 0) -> None:
     for name in ("RapidOCR", "rapidocr_onnxruntime", "onnxruntime"):
         logging.getLogger(name).setLevel(logging.WARNING)  # it logs every call at INFO
     engine = RapidOCR(intra_op_num_threads=threads) if threads > 0 else RapidOCR()
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while header := stdin.readline():
         width, height = (int(x) for x in header.split())
         data = stdin.read(width * height * 3)

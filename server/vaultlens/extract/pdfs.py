@@ -17,6 +17,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from vaultlens.children import child_command
+
 RENDER_SIDE = 1600  # pixels on a page's longer side, at most
 RENDER_DPI = 150
 
@@ -46,8 +48,8 @@ def read_pdf(path: Path, max_pages: int = 200, render: str = "all", timeout: flo
     """Read up to ``max_pages`` pages. ``render``: all | textless (pages with no text layer,
     for OCR) | none | page:N (only page N, rendered)."""
     with tempfile.TemporaryDirectory(prefix="vaultlens-pdf-") as tmp:
-        cmd = [sys.executable, "-m", "vaultlens.extract.pdfs", str(path), tmp, str(max_pages),
-               render, str(memory_mb)]
+        cmd = child_command("vaultlens.extract.pdfs", str(path), tmp, str(max_pages), render,
+                            str(memory_mb))
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                                   check=False, stdin=subprocess.DEVNULL)

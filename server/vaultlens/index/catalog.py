@@ -21,6 +21,7 @@ import numpy as np
 
 from vaultlens.embedders.base import Vectors
 from vaultlens.index.lookups import Lookups
+from vaultlens.index.private import private_database, private_dir
 from vaultlens.index.schema import MIGRATIONS, SCHEMA_VERSION
 
 _CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
@@ -63,6 +64,10 @@ class FileRow:
 
 
 STEMS_KEPT = 100_000  # words whose stem a connection remembers
+# meta key: where deleted text may still be on disk, for cleanup.scrub(): "wal" in the WAL,
+# "fts" in the keyword index's old segments too, "vacuum" in free pages too (a catalog written
+# before secure_delete was on)
+SCRUB, SCRUB_LEVELS = "scrub", ("wal", "fts", "vacuum")
 
 
 class Catalog(Lookups):
@@ -82,10 +87,15 @@ class Catalog(Lookups):
 
     @classmethod
     def open(cls, path: Path) -> Catalog:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        private_database(path)
         try:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
+            # deleted rows and freed pages are overwritten with zeros, so a deleted file's
+            # text does not stay in the catalog's free space (the FTS index and the WAL need
+            # more: cleanup.py)
+            conn.execute("PRAGMA secure_delete = ON")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: never corrupt
             conn.execute("PRAGMA foreign_keys = ON")
@@ -185,11 +195,21 @@ class Catalog(Lookups):
                           (size, mtime_ns, file_id))
 
     def delete_file(self, file_id: int) -> list[int]:
-        """Remove a file and everything derived from it; returns the item ids removed."""
+        """Remove a file and everything derived from it; returns the item ids removed. Its
+        words stay in the keyword index's old segments until cleanup.scrub() rewrites them:
+        the mark that asks for it is written in the same transaction."""
         ids = self.item_ids(file_id)
         self._delete_fts(ids)
         self.conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
+        self.mark_scrub("fts")
         return ids
+
+    def mark_scrub(self, level: str) -> None:
+        """Ask cleanup.scrub() for at least ``level`` (of SCRUB_LEVELS); in the caller's
+        transaction."""
+        current = self.get_meta(SCRUB)
+        if current not in SCRUB_LEVELS or SCRUB_LEVELS.index(current) < SCRUB_LEVELS.index(level):
+            self.set_meta(SCRUB, level)
 
     # items --------------------------------------------------------------------------------
     def item_ids(self, file_id: int) -> list[int]:

@@ -1,5 +1,6 @@
 """Where a vault's index lives: outside the vault (sync tools must never see it), one folder
-per vault, with a lock so that only one process writes it at a time."""
+per vault, this user's alone (0700, its files 0600: see private.py), with a lock so that only
+one process writes it at a time."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import secrets
 from pathlib import Path
 from typing import IO, Any
 
-from vaultlens.index.vectors import atomic_write
+from vaultlens.index.private import atomic_write, create_private, private_dir, tighten
 
 TOKEN = re.compile(r"[A-Za-z0-9_-]{32,128}")
 
@@ -42,7 +43,8 @@ def data_dir_for(vault: Path, override: Path | None = None) -> Path:
 class DataDir:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(folder)
+        tighten(folder)  # one written by an older vaultlens was 0755, its files 0644
         self.catalog = folder / "catalog.sqlite"
         self.vectors = folder / "vectors.usearch"
         self.thumbs = folder / "thumbs"
@@ -50,7 +52,8 @@ class DataDir:
 
     def lock(self) -> None:
         """Take the writer lock, or fail at once with who holds it."""
-        fh = open(self.folder / "writer.lock", "a+")  # noqa: SIM115 - held until unlock()
+        fd = create_private(self.folder / "writer.lock", os.O_RDWR | os.O_APPEND)
+        fh = os.fdopen(fd, "a+")  # held until unlock()
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
@@ -83,7 +86,7 @@ class DataDir:
             if found is not None and TOKEN.fullmatch(found):
                 return found
             tmp = self.folder / f".token-{os.getpid()}-{secrets.token_hex(4)}"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = create_private(tmp, os.O_WRONLY | os.O_EXCL)
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_urlsafe(32) + "\n")
                 fh.flush()
@@ -106,7 +109,7 @@ class DataDir:
         if path.exists():
             return
         tmp = self.folder / f".token-{os.getpid()}-{secrets.token_hex(4)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = create_private(tmp, os.O_WRONLY | os.O_EXCL)
         with os.fdopen(fd, "w") as fh:
             fh.write(token + "\n")
         os.replace(tmp, path)
@@ -116,7 +119,7 @@ class DataDir:
 
     def save_thumb(self, key: str, data: bytes) -> None:
         path = self.thumb_path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         atomic_write(path, data)
 
     # where a running daemon listens, so that `vaultlens mcp` can talk to it ------------------

@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from PIL.Image import Image
 
@@ -25,15 +25,16 @@ from vaultlens.extract.ocr import OCRError, OCRPool
 from vaultlens.extract.pdfs import PdfError, read_pdf
 from vaultlens.index.catalog import Catalog
 from vaultlens.index.datadir import DataDir
+from vaultlens.vault.context import MAX_NOTE_BYTES
 from vaultlens.vault.notes import Note, NoteParser
-from vaultlens.vault.vault import VaultFile
+from vaultlens.vault.vault import Refused, VaultFile, open_file
 
 
-def file_hash(path: Path) -> str:
+def file_hash(fh: BinaryIO) -> str:
+    """The SHA-256 of an open file, read from where it stands to its end, 1 MB at a time."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
+    for chunk in iter(lambda: fh.read(1 << 20), b""):
+        h.update(chunk)
     return h.hexdigest()
 
 
@@ -76,20 +77,29 @@ class Extractor:
         self.pdf_timeout = pdf_timeout
 
     def read(self, f: VaultFile, known: str | None, urgent: bool = False) -> Extracted:
-        """``known``: the hash the catalog has for this file when it needs nothing more."""
+        """``known``: the hash the catalog has for this file when it needs nothing more.
+
+        The file is held to the scan's rules again here (a link or a FIFO may have taken its
+        place since the scan) and opened without blocking: a refusal is a skip with the
+        scan's reason, never a worker stuck on open."""
         path = self.root / f.path
+        out = Extracted(f, None, urgent=urgent)
         try:
-            h = file_hash(path)
+            with open_file(self.root, f.path) as fh:
+                out.hash = file_hash(fh)
+                if known == out.hash:
+                    out.outcome = "unchanged"
+                elif f.kind == "note":
+                    fh.seek(0)
+                    self._note(out, fh)
+        except Refused as exc:
+            out.outcome, out.reason = "skip", exc.of(f.path)
         except OSError as exc:
-            return Extracted(f, None, "skip", f"cannot read: {exc.strerror or exc}", urgent=urgent)
-        out = Extracted(f, h, urgent=urgent)
-        if known == h:
-            out.outcome = "unchanged"
+            out.outcome, out.reason = "skip", f"cannot read: {exc.strerror or exc}"
+        if out.outcome != "read" or f.kind == "note":
             return out
         try:
-            if f.kind == "note":
-                self._note(out, path)
-            elif f.kind == "image":
+            if f.kind == "image":
                 self._image(out, path)
             elif f.kind == "pdf":
                 self._pdf(out, path)
@@ -104,8 +114,14 @@ class Extractor:
             out.outcome, out.reason = "skip", f"cannot read: {exc.strerror or exc}"
         return out
 
-    def _note(self, out: Extracted, path: Path) -> None:
-        note = NoteParser().parse_bytes(path.read_bytes(), out.file.path)
+    def _note(self, out: Extracted, fh: BinaryIO) -> None:
+        # the cap /api/context reads notes with: past it, parsing costs tens of times the size
+        data = fh.read(MAX_NOTE_BYTES + 1)
+        if len(data) > MAX_NOTE_BYTES:
+            out.outcome = "skip"
+            out.reason = f"note larger than {MAX_NOTE_BYTES // 2**20} MB; not indexed"
+            return
+        note = NoteParser().parse_bytes(data, out.file.path)
         if note.problems and not note.sections:
             out.outcome, out.reason = "skip", "; ".join(note.problems)
             return

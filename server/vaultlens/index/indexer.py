@@ -11,6 +11,7 @@ renamed or unchanged file costs a hash, never a model call.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -26,16 +27,17 @@ from vaultlens.embedders.base import Embedder
 from vaultlens.extract.documents import Document, image_document, note_document, pdf_document
 from vaultlens.extract.ocr import OCRPool
 from vaultlens.index.catalog import Catalog, FileRow
+from vaultlens.index.cleanup import forget_gone
 from vaultlens.index.datadir import DataDir
 from vaultlens.index.extractor import Extracted, Extractor
 from vaultlens.index.pipeline import ReadAhead
 from vaultlens.index.report import Progress, Summary
-from vaultlens.index.vectorizer import Vectorizer
+from vaultlens.index.vectorizer import Stopped, Vectorizer
 from vaultlens.index.vectors import VectorIndex
 from vaultlens.index.writer import Retries, Writer
 from vaultlens.vault.context import link_note
 from vaultlens.vault.links import Resolver
-from vaultlens.vault.vault import VaultFile, file_kind, scan
+from vaultlens.vault.vault import LiveRules, Problem, VaultFile, live_file, scan
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,7 @@ class Indexer:
             self._loaded.set()
         self.writer = Writer(catalog, vectors, options.retries)
         self.urgent: SimpleQueue[str] = SimpleQueue()  # vault paths to index before the rest
+        self.rules = LiveRules(root, options.config_dir, options.exclude)
         self.stop = threading.Event()  # set: the run ends after the files in hand
         self.state = Progress(0, 0, "")
         self.visual = embedder.supports_images
@@ -168,6 +171,8 @@ class Indexer:
                 self.ocr.rest()
         self._report(Progress(st.done, st.done, ""))
         self._refresh(st.dirty, summary)
+        if not summary.stopped:  # every file is in the catalog: what none holds may go
+            forget_gone(self.catalog, self.extract.data.thumbs)
         if self.vectors.needs_compaction():  # removed keys leave tombstones behind in usearch
             self.vectors.rebuild(self.catalog.live_vectors(self.embedder.signature))
         self.save_vectors()
@@ -197,9 +202,14 @@ class Indexer:
             # urgent paths first, and even when nothing else changed: a reindex request for
             # an unchanged file must be answered (and leave the queue), not wait forever
             self._take_urgent(st, ahead)
-            if self.stop.is_set():  # write what is read; what is in flight is dropped
-                self._flush_pending(st, ahead)
-                st.summary.stopped = bool(st.notes or st.others or ahead.in_flight())
+            if self.stop.is_set():
+                # a stop ends within one model call: what is read and not yet embedded (a
+                # whole vault, maybe, read while the model loaded) keeps its OCR and PDF text
+                # in the cache and is embedded at the next start; what is in flight is dropped
+                self._keep_extracts(st.pending)
+                st.summary.stopped = bool(st.pending or st.notes or st.others
+                                          or ahead.in_flight())
+                st.pending.clear()
                 return
             ahead.fill(st.notes, st.others, lambda f: self._known(st, f))
             got = ahead.ready()
@@ -254,7 +264,10 @@ class Indexer:
 
         def between() -> None:
             """An urgent file does not wait for the whole batch: it is served here, and the
-            batch waits while it is read (its OCR then has the cores)."""
+            batch waits while it is read (its OCR then has the cores). A stop ends the batch
+            here, between two model calls, before anything of it is written."""
+            if self.stop.is_set():
+                raise Stopped
             self._take_urgent(st, ahead)
             while ahead.urgent_in_flight():
                 ahead.wait(0.25, urgent_only=True)
@@ -262,15 +275,25 @@ class Indexer:
                     self._take(st, got, ahead)
                 self._take_urgent(st, ahead)
 
-        while st.pending:
+        while st.pending and not self.stop.is_set():
             cut, inputs = 0, 0
             while cut < len(st.pending) and (cut == 0 or inputs < self.options.batch_inputs):
                 inputs += len(st.pending[cut].doc.inputs)
                 cut += 1
             batch, st.pending = st.pending[:cut], st.pending[cut:]
-            self._flush(st, batch, between=between)
+            try:
+                self._flush(st, batch, between=between)
+            except Stopped:  # the batch goes back to the files read, kept for the stop
+                st.pending = batch + st.pending
+                return
             st.done += len(batch)
             self._tell(st, ahead, batch[-1].read.file.path)
+
+    def _keep_extracts(self, pending: list[Prepared]) -> None:
+        with self.catalog.transaction():
+            for p in pending:
+                for key, extractor, data in p.read.extracts:
+                    self.catalog.store_extract(key, extractor, data)
 
     def _known(self, st: RunState, f: VaultFile) -> str | None:
         """The hash the catalog has for this file when its bytes need nothing more."""
@@ -289,7 +312,8 @@ class Indexer:
 
     def _take_urgent(self, st: RunState, ahead: ReadAhead) -> None:
         """Paths someone is waiting for (a paste, a reindex request) are read on the urgent
-        lane at once; a file born after this run's scan joins here."""
+        lane at once; a file born after this run's scan joins here, held to the scan's rules
+        as they are now (a link made or a rule set in Obsidian since is refused all the same)."""
         while True:
             try:
                 path = self.urgent.get_nowait()
@@ -301,11 +325,12 @@ class Indexer:
                 waiting = next((f for f in queue if f.path == path), None)
                 if waiting is not None:
                     queue.remove(waiting)
-            try:
-                stat = (self.root / path).stat()
-            except OSError:
-                continue  # gone again: the next run removes it
-            f = VaultFile(path, file_kind(path), stat.st_size, stat.st_mtime_ns)
+            f = live_file(self.root, path, self.rules)
+            if isinstance(f, Problem):
+                st.summary.skipped.append({"path": f.path, "reason": f.reason})
+                continue
+            if f is None:
+                continue  # excluded, or gone again: the next run settles it
             st.resolver.add(path)
             st.kinds[path] = f.kind
             log.debug("urgent %s: reading", path)
@@ -387,7 +412,8 @@ class Indexer:
             if row is None and got.hash in st.gone_hashes:
                 st.summary.renamed += 1  # a new path with a removed file's bytes: from cache
             if between is not None:
-                between()
+                with contextlib.suppress(Stopped):  # embedded: the batch is written whole
+                    between()
 
     # links that changed under unchanged files ----------------------------------------------
     def _retarget(self, resolver: Resolver) -> set[str]:

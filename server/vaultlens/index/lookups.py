@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import accumulate
 from typing import Any
 
 
@@ -146,36 +148,81 @@ class Lookups:
                 out[int(r[0])] = (int(r[1]), str(r[2]), int(r[3]), int(r[4]))
         return out
 
-    def embeds_within(self, note_id: int, start: int, end: int) -> list[dict[str, Any]]:
-        """The images and PDFs a note embeds between these lines (a paragraph's pictures)."""
+    def embeds_within(self, note_id: int, start: int, end: int, limit: int
+                      ) -> tuple[list[dict[str, Any]], int]:
+        """The first ``limit`` images and PDFs a note embeds between these lines (a
+        paragraph's pictures), in line order, and how many it embeds there in all."""
+        where = "note_id = ? AND target IS NOT NULL AND line BETWEEN ? AND ?"
+        total = int(self.conn.execute(f"SELECT count(*) FROM links WHERE {where}",
+                                      (note_id, start, end)).fetchone()[0])
+        # the limit applies to the links before any join: a paragraph embedding one picture
+        # 5,000 times costs ``limit`` lookups of its item, not 5,000
         rows = self.conn.execute(
-            "SELECT links.target, links.line, links.page, links.caption, items.id AS item"
-            " FROM links LEFT JOIN files ON files.path = links.target"
+            "SELECT l.target, l.line, l.page, l.caption, items.id AS item FROM"
+            f" (SELECT target, line, col, page, caption FROM links WHERE {where}"
+            "   ORDER BY line, col LIMIT ?) AS l"
+            " LEFT JOIN files ON files.path = l.target"
             " LEFT JOIN items ON items.file_id = files.id"
-            "  AND (items.page IS NULL OR items.page = COALESCE(links.page, 1))"
-            " WHERE links.note_id = ? AND links.target IS NOT NULL AND links.line BETWEEN ? AND ?"
-            " ORDER BY links.line, links.col", (note_id, start, end)).fetchall()
+            "  AND (items.page IS NULL OR items.page = COALESCE(l.page, 1))"
+            " ORDER BY l.line, l.col", (note_id, start, end, limit)).fetchall()
         return [{"path": r["target"], "line": r["line"], "page": r["page"],
-                 "caption": r["caption"], "item": r["item"]} for r in rows]
+                 "caption": r["caption"], "item": r["item"]} for r in rows], total
+
+    def links_to_page(self, target: str, page: int | None, limit: int
+                      ) -> tuple[list[dict[str, Any]], int]:
+        """The first ``limit`` places that embed ``target`` (by note path, then line) and how
+        many there are in all. ``page``: a PDF page's, so only links to that page or to the
+        whole PDF count."""
+        where = "links.target = ?" + (" AND (links.page IS NULL OR links.page = ?)"
+                                      if page is not None else "")
+        args: list[Any] = [target] if page is None else [target, page]
+        total = int(self.conn.execute(f"SELECT count(*) FROM links WHERE {where}",
+                                      args).fetchone()[0])
+        # ids first, then the rows: the sort carries ids, not every link's context
+        rows = self.conn.execute(
+            "SELECT links.*, files.path AS note FROM"
+            " (SELECT links.id, files.path, links.line, links.col FROM links"
+            f"   JOIN files ON files.id = links.note_id WHERE {where}"
+            "   ORDER BY files.path, links.line, links.col LIMIT ?) AS chosen"
+            " JOIN links ON links.id = chosen.id JOIN files ON files.id = links.note_id"
+            " ORDER BY chosen.path, chosen.line, chosen.col", [*args, limit]).fetchall()
+        return [{**dict(r), "headings": json.loads(r["headings"]),
+                 "context": json.loads(r["context"])} for r in rows], total
 
     def images_around(self, section_ids: Iterable[int]) -> dict[int, set[int]]:
         """For each note section, the image and PDF-page items whose embed it holds or whose
         context (the paragraphs shown around an embed) it overlaps."""
         ids = list(section_ids)
-        out: dict[int, set[int]] = {}
+        spans: dict[int, list[tuple[int, int, int]]] = {}  # note -> (start, end, section)
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self.conn.execute(
-                f"SELECT s.id, s.start_line, s.end_line, links.line, links.context, t.id AS target"
-                f" FROM items AS s JOIN links ON links.note_id = s.file_id"
-                f" JOIN files ON files.path = links.target"
-                f" JOIN items AS t ON t.file_id = files.id"
-                f"  AND (t.page IS NULL OR t.page = COALESCE(links.page, 1))"
-                f" WHERE s.id IN ({marks}) AND s.kind = 'section'", chunk).fetchall()
-            for r in rows:
-                a, b = r["start_line"], r["end_line"]
-                if a <= r["line"] <= b or any(a <= c["end"] and c["start"] <= b
-                                              for c in json.loads(r["context"])):
-                    out.setdefault(int(r["id"]), set()).add(int(r["target"]))
+            for r in self.conn.execute(
+                    "SELECT id, file_id, start_line, end_line FROM items"
+                    f" WHERE id IN ({','.join('?' * len(chunk))}) AND kind = 'section'", chunk):
+                if r[2] is not None and r[3] is not None:  # a section without lines holds none
+                    spans.setdefault(int(r[1]), []).append((int(r[2]), int(r[3]), int(r[0])))
+        out: dict[int, set[int]] = {}
+        # each note's links are read once, not once per section: the work is its links times
+        # the few sections each one touches, not its sections times its links (a note that
+        # embeds a picture 5,000 times has thousands of both)
+        for note_id, sections in spans.items():
+            sections.sort()
+            starts = [a for a, _, _ in sections]
+            reach = list(accumulate((b for _, b, _ in sections), max))  # furthest end so far
+            for line, context, target in self.conn.execute(
+                    "SELECT links.line, links.context, t.id FROM links"
+                    " JOIN files ON files.path = links.target"
+                    " JOIN items AS t ON t.file_id = files.id"
+                    "  AND (t.page IS NULL OR t.page = COALESCE(links.page, 1))"
+                    " WHERE links.note_id = ?", (note_id,)):
+                lines = [(int(line), int(line))] + [(int(c["start"]), int(c["end"]))
+                                                    for c in json.loads(context)]
+                for lo, hi in lines:
+                    # sections before k start at or before hi; stop once none of them can
+                    # reach down to lo
+                    k = bisect_right(starts, hi) - 1
+                    while k >= 0 and reach[k] >= lo:
+                        if sections[k][1] >= lo:
+                            out.setdefault(sections[k][2], set()).add(int(target))
+                        k -= 1
         return out

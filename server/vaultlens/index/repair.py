@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from vaultlens.index.catalog import Catalog
+from vaultlens.index.private import private_database, private_dir
 
 _DAMAGED = ("malformed", "not a database", "disk image", "file is encrypted")
 
@@ -45,9 +46,10 @@ def deleted(catalog: Catalog) -> bool:
 
 def rescue(catalog: Catalog) -> None:
     """Copy what the open (unlinked) catalog holds to a new file at its path, atomically."""
-    catalog.path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(catalog.path.parent)
     tmp = catalog.path.with_name(catalog.path.name + ".rescue")
     tmp.unlink(missing_ok=True)
+    private_database(tmp)  # 0600 before SQLite writes it (and its journal) there
     dest = sqlite3.connect(tmp)
     try:
         catalog.conn.backup(dest)

@@ -99,5 +99,12 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0006_cjk_characters", """
         UPDATE files SET hash = NULL;
     """),
+    # Deleted rows are now overwritten with zeros (secure_delete). A catalog written before
+    # may hold deleted files' text in its free pages: it is rewritten once (VACUUM) at the
+    # end of the next full run (cleanup.scrub). A new, empty catalog has nothing to rewrite.
+    ("0007_scrub_free_pages", """
+        INSERT OR REPLACE INTO meta(key, value)
+            SELECT 'scrub', 'vacuum' WHERE EXISTS (SELECT 1 FROM files);
+    """),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

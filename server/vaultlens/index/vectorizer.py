@@ -24,6 +24,10 @@ from vaultlens.index.report import Summary
 log = logging.getLogger(__name__)
 
 
+class Stopped(Exception):
+    """Raised by a ``between`` callback: the run is stopping, the batch is not written."""
+
+
 @dataclass
 class Embedded:
     """One document's vectors: ``keep`` the items they belong to (all, unless it failed)."""
@@ -59,6 +63,8 @@ class Vectorizer:
         if missing:
             try:
                 self._fresh(missing, cached, summary, between)
+            except Stopped:
+                raise
             except Exception as exc:
                 if len(docs) == 1:
                     failed[0] = self._why(names[0] if names else "?", exc)

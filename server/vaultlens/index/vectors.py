@@ -1,11 +1,11 @@
 """The vector index (usearch): a cache of the catalog's embeddings, keyed by item id.
 
-Saved atomically (temp file, fsync, rename) next to a small JSON sidecar that records the
-catalog version and model signature it matches. Missing, stale or unreadable: rebuilt from the
-catalog's cached embeddings, never by re-embedding. Removals leave tombstones in usearch;
-when they pile up, the index is rebuilt compactly. One lock guards every call: usearch's
-bindings are not safe for concurrent add/search (unum-cloud/usearch#441), and a search takes
-milliseconds.
+Saved atomically (temp file, fsync, rename), mode 0600, next to a small JSON sidecar that
+records the catalog version and model signature it matches. Missing, stale or unreadable:
+rebuilt from the catalog's cached embeddings, never by re-embedding. Removals leave
+tombstones in usearch; when they pile up, the index is rebuilt compactly. One lock guards every
+call: usearch's bindings are not safe for concurrent add/search (unum-cloud/usearch#441), and a
+search takes milliseconds.
 """
 
 from __future__ import annotations
@@ -23,29 +23,11 @@ from numpy.typing import NDArray
 from usearch.index import Index
 
 from vaultlens.embedders.base import Vectors
+from vaultlens.index.private import PRIVATE_FILE, atomic_write, create_private
 
 log = logging.getLogger(__name__)
 DTYPES = ("f16", "i8", "f32")
 REBUILD_TOMBSTONE_SHARE = 0.25
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    # a name of its own per thread: two extraction threads may save the same thumbnail
-    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 class VectorIndex:
@@ -168,10 +150,15 @@ class VectorIndex:
 
     def save(self, version: int) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
+        # made 0600 before usearch writes it: usearch rewrites the file in place, so the mode
+        # holds (checked after, should a later usearch make a new file instead)
+        tmp.unlink(missing_ok=True)
+        os.close(create_private(tmp))
         with self._lock:
             self.index.save(str(tmp))
             count = len(self.index)
         with open(tmp, "rb+") as fh:
+            os.fchmod(fh.fileno(), PRIVATE_FILE)
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
         meta = {"version": version, "signature": self.signature, "dimension": self.dimension,

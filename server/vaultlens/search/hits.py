@@ -1,15 +1,16 @@
 """What a search answers with: hits grouped the way a person reads them.
 
-An image hit carries every place it is embedded (note, line, headings, the paragraphs around
-it); a paragraph hit carries the images it embeds. An image appears once however many notes
-embed it. Snippets come with the spans of the query's words, so a client can highlight them
-without parsing markup.
+An image hit carries the places it is embedded (note, line, headings, the paragraphs around
+it); a paragraph hit carries the images it embeds; past ``MAX_LINKS_PER_HIT`` of either, the
+hit counts the rest. An image appears once however many notes embed it. Snippets come with
+the spans of the query's words, so a client can highlight them without parsing markup.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -18,6 +19,10 @@ from vaultlens.vault.embeds import strip_embeds
 
 KINDS = {"section": "note", "image": "image", "page": "pdf"}
 SNIPPET_CHARS = 240
+# the places listed on an image or PDF hit, and the pictures on a paragraph hit: a note that
+# embeds a screenshot 5,000 times would make an answer of megabytes. The rest are counted,
+# never dropped unsaid: ``more_links`` / ``more_images``
+MAX_LINKS_PER_HIT = 20
 _WORD = re.compile(r"\w+", re.UNICODE)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 
@@ -38,6 +43,8 @@ class Hit:
     headings: list[str] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)  # where an image/PDF is used
     images: list[dict[str, Any]] = field(default_factory=list)  # what a paragraph embeds
+    more_links: int = 0  # places past the MAX_LINKS_PER_HIT listed in ``links``
+    more_images: int = 0  # pictures past the MAX_LINKS_PER_HIT listed in ``images``
     # why it matched: "words" (query words in its own text: for a picture, words read in it),
     # "context" (in the paragraphs around a picture), or "meaning" (no query word: vectors)
     matched: str = "meaning"
@@ -84,16 +91,30 @@ def snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> tuple[str, lis
     spans = _spans(flat, query_terms(query))
     start = 0
     if spans and len(flat) > width:
-        best = max(range(len(spans)), key=lambda i: sum(
-            1 for s in spans[i:] if s[0] < spans[i][0] + width * 3 // 4))
-        start = max(0, spans[best][0] - width // 4)
+        start = max(0, spans[_densest(spans, width * 3 // 4)][0] - width // 4)
     cut = flat[start : start + width]
     prefix = "…" if start else ""
     out = prefix + cut + ("…" if start + width < len(flat) else "")
     shift = len(prefix) - start
-    marks = [[s + shift, min(e, start + width) + shift] for s, e in spans
-             if s >= start and s < start + width]
+    # spans are sorted and disjoint: those starting inside the window are one run
+    first = bisect_left(spans, (start, -1))
+    last = bisect_left(spans, (start + width, -1), lo=first)
+    marks = [[s + shift, min(e, start + width) + shift] for s, e in spans[first:last]]
     return out, utf16_spans(out, marks)
+
+
+def _densest(spans: list[tuple[int, int]], reach: int) -> int:
+    """The index of the span that starts the run with the most spans starting within
+    ``reach`` characters of it (the first such, on a tie). Spans are sorted and disjoint, so
+    the run's end only moves forwards: one pass, however many matches a long note holds."""
+    best, most, end = 0, 0, 0
+    for i, (start, _) in enumerate(spans):
+        end = max(end, i)
+        while end < len(spans) and spans[end][0] < start + reach:
+            end += 1
+        if end - i > most:
+            best, most = i, end - i
+    return best
 
 
 def utf16_spans(text: str, spans: list[list[int]]) -> list[list[int]]:
@@ -123,11 +144,11 @@ class HitMaker:
                   highlights=marks, headings=json.loads(row["headings"]),
                   matched="words" if marks else "meaning")
         if kind in ("image", "pdf"):
-            for x in self.catalog.links_to(row["path"]):
-                if kind == "pdf" and x["page"] not in (None, row["page"]):
-                    continue
-                hit.links.append({"note": x["note"], "line": x["line"],
-                                  "headings": x["headings"], "context": x["context"]})
+            links, total = self.catalog.links_to_page(
+                row["path"], row["page"] if kind == "pdf" else None, MAX_LINKS_PER_HIT)
+            hit.links = [{"note": x["note"], "line": x["line"], "headings": x["headings"],
+                          "context": x["context"]} for x in links]
+            hit.more_links = total - len(links)
             if not marks and query:
                 # the words matched around the image, not in it: show where (without the
                 # embed itself, which the block holding it would otherwise show as markup)
@@ -137,8 +158,9 @@ class HitMaker:
                 if alt_marks:
                     hit.text, hit.highlights, hit.matched = alt, alt_marks, "context"
         elif row["start_line"] is not None:
-            hit.images = self.catalog.embeds_within(row["file_id"], row["start_line"],
-                                                    row["end_line"])
+            hit.images, total = self.catalog.embeds_within(
+                row["file_id"], row["start_line"], row["end_line"], MAX_LINKS_PER_HIT)
+            hit.more_images = total - len(hit.images)
         return hit
 
     def passage(self, ids: list[int], score: float, query: str) -> Hit | None:
@@ -153,5 +175,7 @@ class HitMaker:
         hit.end_line = max(r["end_line"] for r in rows)
         hit.text, hit.highlights = snippet("\n".join(r["text"] for r in rows), query)
         hit.matched = "words" if hit.highlights else "meaning"
-        hit.images = self.catalog.embeds_within(rows[0]["file_id"], hit.line, hit.end_line)
+        hit.images, total = self.catalog.embeds_within(rows[0]["file_id"], hit.line,
+                                                       hit.end_line, MAX_LINKS_PER_HIT)
+        hit.more_images = total - len(hit.images)
         return hit

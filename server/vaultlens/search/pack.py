@@ -57,13 +57,14 @@ class Entry:
     kind: str = "note"  # note | image | pdf
     page: int | None = None
     used_in: list[dict[str, Any]] = field(default_factory=list)  # paragraphs embedding it
+    more_places: int = 0  # places embedding it past those in ``used_in`` (the hit's cap)
     image: dict[str, Any] | None = None  # url or data, mime, width, height, tokens
     tokens: int = 0  # of render() plus the picture
 
     def to_json(self) -> dict[str, Any]:
         data = dict(self.__dict__)
         if self.type == "passage":
-            for key in ("kind", "page", "used_in", "image"):
+            for key in ("kind", "page", "used_in", "image", "more_places"):
                 data.pop(key)
         else:
             for key in ("lines", "uri", "headings"):
@@ -109,6 +110,8 @@ def render(entry: Entry) -> list[str]:
         where = f"{use['note']} line {use['line']}" + (f" ({heads})" if heads else "")
         body = use["text"] if use["text"] else f"(the paragraph is passage {use['see']} above)"
         parts.append(f"Embedded in {where}:\n{body}")
+    if entry.more_places:
+        parts.append(f"(Embedded in {entry.more_places} more places, not shown.)")
     if entry.text:
         parts.append(f"Text read in the picture: {entry.text}")
     return [f"[{what}: {entry.path}{page}]", "\n".join(parts) or "(embedded in no note)"]
@@ -122,6 +125,15 @@ def summary_text(left_out: list[dict[str, Any]]) -> str:
     for x in left_out:
         reasons[x["reason"]] = reasons.get(x["reason"], 0) + 1
     return "Left out: " + "; ".join(f"{n} hit(s) {r}" for r, n in reasons.items())
+
+
+def _fitted(width: int, height: int, side: int) -> tuple[int, int]:
+    """A picture's size shrunk to at most ``side``, rounded down: never more than PIL's
+    thumbnail() gives (it rounds to the nearest), so a cost from it is a lower bound."""
+    if max(width, height) <= side:
+        return width, height
+    scale = side / max(width, height)
+    return max(1, int(width * scale)), max(1, int(height * scale))
 
 
 def obsidian_uri(vault_name: str, path: str) -> str:
@@ -228,7 +240,7 @@ class Packer:
         row = self.catalog.item(hit.id)
         ocr = str(row["text"]) if row is not None else ""
         entry = Entry("image", hit.id, hit.path, hit.score, self.counter.cut(ocr, OCR_TOKENS),
-                      kind=hit.kind, page=hit.page)
+                      kind=hit.kind, page=hit.page, more_places=hit.more_links)
         for link in hit.links:
             see = self._covered(pack, link["note"], link["line"])
             text = "" if see else "\n".join(
@@ -245,8 +257,14 @@ class Packer:
         w, h = picture.size
         side = min(options.image_max_px, max(w, h),
                    max(MIN_IMAGE_SIDE, side_for_tokens(w, h, share)))
+        floor = min(side, MIN_IMAGE_SIDE)
+        # the cheapest this picture can be is at the floor: when even that is over the budget,
+        # encoding it (a second or more for a big one) would only be thrown away
+        if text_tokens + image_tokens(*_fitted(w, h, floor)) > left:
+            self._leave(pack, hit, "over the token budget")
+            return None
         try:
-            encoded = encode_for_model(picture, side, min(MAX_IMAGE_BYTES, bytes_left))
+            encoded = encode_for_model(picture, side, min(MAX_IMAGE_BYTES, bytes_left), floor)
         except ImageError as exc:
             self._leave(pack, hit, f"over the pack's image bytes ({exc.reason})")
             return None

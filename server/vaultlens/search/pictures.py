@@ -3,6 +3,7 @@ ready to be downscaled for a model or a browser."""
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -11,9 +12,52 @@ from PIL.Image import Image
 from vaultlens.extract.images import ImageError, open_image
 from vaultlens.extract.pdfs import PdfError, render_page
 from vaultlens.index.catalog import Catalog
+from vaultlens.vault.vault import Refused, check_file
 
 MAX_IMAGE_BYTES = 512 * 1024  # per image sent to a model or a client (what Claude accepts well)
-CACHED_PICTURES = 16  # decoded pictures kept: a pack and the image URLs in it reuse them
+# decoded pictures kept, by every search thread together (a pack and the image URLs in it
+# reuse them): a 2048 px screenshot is 12 MB decoded, so about ten of the largest
+CACHED_PICTURE_BYTES = 128 * 2**20
+Key = tuple[str, str, int]  # path, content hash, page (0 for an image)
+
+
+class PictureCache:
+    """Decoded pictures, least recently used out first, shared by every search thread and
+    bounded by their pixels' bytes (3 a pixel: they are RGB). The pictures are shared too:
+    callers only read them (resizing and encoding make copies or read)."""
+
+    def __init__(self, limit: int = CACHED_PICTURE_BYTES) -> None:
+        self.limit = limit
+        self.held = 0  # bytes of the pictures in ``_pictures``
+        self._pictures: OrderedDict[Key, Image] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Key) -> Image | None:
+        with self._lock:
+            picture = self._pictures.get(key)
+            if picture is not None:
+                self._pictures.move_to_end(key)
+            return picture
+
+    def put(self, key: Key, picture: Image) -> None:
+        size = _bytes(picture)
+        if size > self.limit:
+            return  # kept by no one: it would empty the cache for itself alone
+        with self._lock:
+            old = self._pictures.pop(key, None)
+            self.held -= _bytes(old) if old is not None else 0
+            self._pictures[key] = picture
+            self.held += size
+            while self.held > self.limit:
+                _, dropped = self._pictures.popitem(last=False)
+                self.held -= _bytes(dropped)
+
+
+def _bytes(picture: Image) -> int:
+    return picture.width * picture.height * len(picture.getbands())
+
+
+SHARED = PictureCache()
 
 
 class PictureError(Exception):
@@ -26,11 +70,12 @@ class PictureError(Exception):
 
 
 class Pictures:
-    def __init__(self, catalog: Catalog, vault: Path, pdf_timeout: float = 30.0) -> None:
+    def __init__(self, catalog: Catalog, vault: Path, pdf_timeout: float = 30.0,
+                 cache: PictureCache = SHARED) -> None:
         self.catalog = catalog
         self.vault = vault
         self.pdf_timeout = pdf_timeout
-        self._cache: OrderedDict[tuple[str, str, int], Image] = OrderedDict()
+        self.cache = cache
 
     def load(self, item_id: int) -> Image:
         """The item's picture in RGB (at most 2048 px for images, 1600 for PDF pages)."""
@@ -40,9 +85,17 @@ class Pictures:
         if row is None or row["kind"] not in ("image", "page"):
             raise PictureError(f"item {item_id} is not an image or a PDF page", missing=True)
         key = (str(row["path"]), str(row["hash"]), int(row["page"] or 0))
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
+        try:
+            # as the scan would take it now: a link out of the vault made since it was indexed
+            # serves nothing, from the cache or the disk
+            check_file(self.vault, key[0])
+        except Refused as exc:
+            raise PictureError(str(exc)) from exc
+        except OSError:
+            pass  # gone: decoding says so, in its own words
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
         path = self.vault / row["path"]
         try:
             if row["kind"] == "image":
@@ -53,7 +106,5 @@ class Pictures:
             raise PictureError(f"{row['path']}: {exc.reason}") from exc
         except PdfError as exc:
             raise PictureError(f"{row['path']} page {row['page']}: {exc.reason}") from exc
-        self._cache[key] = picture
-        while len(self._cache) > CACHED_PICTURES:
-            self._cache.popitem(last=False)
+        self.cache.put(key, picture)
         return picture

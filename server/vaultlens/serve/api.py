@@ -142,6 +142,34 @@ def _cors(response: web.StreamResponse, origin: str) -> web.StreamResponse:
 
 
 # request bodies --------------------------------------------------------------------------
+# Patterns of string fields, in the OpenAPI document and checked here alike (JSON Schema's
+# "pattern" is a search, so each is anchored). Each admits only what the code behind it takes,
+# so a request the document allows is never refused as malformed (tests/test_bounds.py holds
+# the query language to them). Python's and JavaScript's regular expressions differ in what
+# ``\s`` is (a client or a fuzzer may read these either way), so spaces are spelled out.
+_SPACE = r"[ \t\n\r\f\v]"  # a space to both
+_WORD_CHAR = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+# (not a space to Python: what str.isspace() and the query parser's \S take to be a space)
+# a vault-relative path as confine() reads it: no NUL, no backslash (absolute paths and ".."
+# are well formed, and refused as forbidden)
+VAULT_PATH = r"^[^\\\x00]*$"
+_YEAR = r"(?:[0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})"  # 0001-9999
+_LEAP = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+# a day that exists, as search/query.py's parse_date() reads one: 2024, 2024-05 or 2024-05-01
+DATE = (rf"^{_SPACE}*(?:{_YEAR}(?:-(?:0?[1-9]|1[0-2]))?"
+        rf"|{_YEAR}-(?:(?:0?[13578]|1[02])-(?:0?[1-9]|[12][0-9]|3[01])"
+        r"|(?:0?[469]|11)-(?:0?[1-9]|[12][0-9]|30)|0?2-(?:0?[1-9]|1[0-9]|2[0-8]))"
+        rf"|{_LEAP}-0?2-29){_SPACE}*$")
+_FILTER_KEY = r"(?:[Pp][Aa][Tt][Hh]|[Tt][Aa][Gg]|[Kk][Ii][Nn][Dd]|[Bb][Ee][Ff][Oo][Rr][Ee]" \
+              r"|[Aa][Ff][Tt][Ee][Rr]):"
+# a value does not start with "=", which would make "<" and "=x" read as "<=" and "x"
+_TEST = (rf"-?(?!{_FILTER_KEY})[A-Za-z_][A-Za-z0-9_.-]*(?:>=|<=|!=|>|<|=|:)"
+         rf'(?:"[^"]+"|(?!["=]){_WORD_CHAR}+)')
+# frontmatter property tests in the query syntax ("status:done ctr>5 -draft:true"), and only
+# those: no free words, and none of the filter names (path: tag: kind: before: after:)
+PROPERTY_TESTS = rf"^{_SPACE}*(?:{_TEST}(?:{_SPACE}+{_TEST})*)?{_SPACE}*$"
+
+
 @dataclass(frozen=True)
 class Field:
     type: type | tuple[type, ...]
@@ -151,6 +179,8 @@ class Field:
     maximum: int | None = None
     choices: tuple[str, ...] = ()
     min_length: int = 0  # for strings
+    pattern: str = ""  # for strings: one of the patterns above
+    shape: str = ""  # what ``pattern`` admits, in words, for the error that refuses a value
 
 
 async def read_json(request: web.Request, fields: dict[str, Field]) -> dict[str, Any]:
@@ -164,6 +194,8 @@ async def read_json(request: web.Request, fields: dict[str, Field]) -> dict[str,
         body = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(f"malformed JSON: {exc}") from exc
+    except RecursionError as exc:  # "[[[[…" 30,000 deep fits in 64 KB; no request nests so
+        raise ApiError("malformed JSON: nested too deeply") from exc
     return check_fields(body, fields)
 
 
@@ -186,6 +218,8 @@ def check_fields(body: Any, fields: dict[str, Field]) -> dict[str, Any]:
             raise ApiError(f"{name} has the wrong type")
         if spec.min_length and len(value) < spec.min_length:
             raise ApiError(f"{name} must not be empty")
+        if spec.pattern and re.search(spec.pattern, value) is None:
+            raise ApiError(f"{name}: {_short(value)} is not {spec.shape or 'well formed'}")
         if spec.minimum is not None and value < spec.minimum:
             raise ApiError(f"{name} must be at least {spec.minimum}")
         if spec.maximum is not None and value > spec.maximum:
@@ -193,6 +227,10 @@ def check_fields(body: Any, fields: dict[str, Field]) -> dict[str, Any]:
         if spec.choices and value not in spec.choices:
             raise ApiError(f"{name} must be one of {', '.join(spec.choices)}")
     return {name: value for name, value in body.items() if value is not None}  # null: not given
+
+
+def _short(value: str) -> str:
+    return repr(value if len(value) <= 80 else value[:80] + "…")
 
 
 def _is_a(value: object, kind: type | tuple[type, ...]) -> bool:
@@ -232,6 +270,11 @@ class Route:
     produces: str = "application/json"
     results: type | None = None  # a dataclass: the answer holds {"results": [that, ...]}
     status: int = 200  # what a success answers with
+    # a body that is not an object of fields (JSON-RPC): its JSON schema, as written
+    body_schema: dict[str, Any] | None = None
+    also: dict[int, str] = field(default_factory=dict)  # other successes: status -> meaning
+    # a shape its errors may take besides the API's (/mcp: JSON-RPC's, from the MCP SDK)
+    errors: dict[str, Any] | None = None
 
 
 def register(app: web.Application, routes: list[Route]) -> None:
@@ -265,7 +308,10 @@ def result_schema(kind: type) -> dict[str, Any]:
             "properties": {f.name: _json_type(hints[f.name]) for f in dataclasses.fields(kind)}}
 
 
-def openapi(routes: list[Route], version: str) -> dict[str, Any]:
+def openapi(routes: list[Route], version: str, hidden: frozenset[str] = frozenset()
+            ) -> dict[str, Any]:
+    """The document of these routes; body fields named in ``hidden`` are left out (what this
+    daemon refuses whatever their value: a search by picture without a visual model)."""
     error = {"$ref": "#/components/schemas/Error"}
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {}
@@ -281,9 +327,12 @@ def openapi(routes: list[Route], version: str) -> dict[str, Any]:
             "summary": r.summary,
             "responses": {str(r.status): {"description": "OK",
                                           "content": {r.produces: answer}},
-                          "default": {"description": "error",
-                                      "content": {"application/json": {"schema": error}}}},
+                          "default": {"description": "error", "content": {
+                              "application/json": {"schema": error if r.errors is None
+                                                   else {"anyOf": [error, r.errors]}}}}},
         }
+        for code, meaning in r.also.items():
+            op["responses"][str(code)] = {"description": meaning}
         if not r.public:
             op["security"] = [{"bearer": []}]
         names = re.findall(r"\{(\w+)\}", r.path)
@@ -291,26 +340,34 @@ def openapi(routes: list[Route], version: str) -> dict[str, Any]:
             op["parameters"] = [{"name": n, "in": "path", "required": True,
                                  "schema": ID_SCHEMA if n == "id" else {"type": "string"}}
                                 for n in names]
+        if r.body_schema is not None:
+            op["requestBody"] = {"required": True,
+                                 "content": {"application/json": {"schema": r.body_schema}}}
         if r.body:
             props = {}
-            for name, f in r.body.items():
+            fields = {name: f for name, f in r.body.items() if name not in hidden}
+            for name, f in fields.items():
                 t = f.type[0] if isinstance(f.type, tuple) else f.type
                 kind = _JSON_TYPES.get(t, "object")
                 # an optional field may be sent as null, which means "not given"
                 prop: dict[str, Any] = {"type": kind if f.required else [kind, "null"],
                                         "description": f.description}
-                if f.choices:
-                    prop["enum"] = list(f.choices)
+                if f.choices:  # enum, unlike the other keywords, holds for null too
+                    prop["enum"] = [*f.choices] + ([] if f.required else [None])
                 if f.minimum is not None:
                     prop["minimum"] = f.minimum
                 if f.maximum is not None:
                     prop["maximum"] = f.maximum
                 if f.min_length:
                     prop["minLength"] = f.min_length
+                if f.pattern:
+                    prop["pattern"] = f.pattern
                 props[name] = prop
             schema = {"type": "object", "additionalProperties": False, "properties": props,
-                      "required": [n for n, f in r.body.items() if f.required]}
-            op["requestBody"] = {"content": {"application/json": {"schema": schema}}}
+                      "required": [n for n, f in fields.items() if f.required]}
+            # required: a POST with no body is refused, so the document must not offer one
+            op["requestBody"] = {"required": True,
+                                 "content": {"application/json": {"schema": schema}}}
         paths.setdefault(r.path, {})[r.method.lower()] = op
     return {
         "openapi": "3.1.0",

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -16,6 +18,7 @@ from vaultlens.config import Config
 from vaultlens.index.datadir import DataDir, data_dir_for
 from vaultlens.serve.api import MAX_UPLOAD_BYTES, errors, guard, register
 from vaultlens.serve.mcp_http import mcp_context
+from vaultlens.serve.port import PortInUse, bind
 from vaultlens.serve.routes import ROUTES
 from vaultlens.serve.service import DAEMON, Daemon
 from vaultlens.serve.watcher import watch
@@ -51,7 +54,9 @@ def _workspace(cfg: Config, writer: bool) -> Callable[[web.Application], AsyncIt
             log.warning("%s", ws.notice)
         app[WORKSPACE] = ws
         yield
-        ws.close()
+        daemon = app.get(DAEMON)
+        if daemon is None or not daemon.service.alive():  # never close the catalog under it
+            ws.close()
 
     return ctx
 
@@ -105,8 +110,20 @@ def serve(cfg: Config, host: str, port: int, allow_remote: bool,
     if not loopback:
         log.warning("listening on %s: anyone who can reach it and has the token can search "
                     "this vault", host)
+    try:
+        sock = bind(host, port)  # before anything starts: a taken port costs nothing
+    except PortInUse as exc:
+        raise SystemExit(f"vaultlens: {exc}") from None
     extra = () if loopback else (f"{host}:{port}",)
     app = make_app(cfg, reconcile_every, extra_hosts=extra)
     app.cleanup_ctx.append(_announce(port))
-    web.run_app(app, host=host, port=port, shutdown_timeout=2.0, print=print_,
-                access_log=None, handle_signals=True)
+    web.run_app(app, sock=sock, shutdown_timeout=2.0, print=print_, access_log=None,
+                handle_signals=True)
+    left = [t.name for t in threading.enumerate() if t.daemon and t.is_alive()]
+    if left:
+        # a model call or a model's import still runs in a thread (the indexing thread did
+        # not stop in time): finalising the interpreter under native code aborts the process
+        # (SIGABRT from a C++ runtime). Every index write is committed, so leave at once.
+        log.warning("leaving with %s still running", ", ".join(left))
+        logging.shutdown()
+        os._exit(0)

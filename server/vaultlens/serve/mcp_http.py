@@ -26,9 +26,9 @@ from vaultlens.serve.service import DAEMON, Daemon
 from vaultlens.serve.views import (
     SEARCH_FIELDS,
     SIMILAR_FIELDS,
-    in_search_thread,
     search_payload,
     similar_payload,
+    status_payload,
 )
 
 if TYPE_CHECKING:  # the SDK is imported late (above); tools.py imports it
@@ -55,7 +55,7 @@ class InProcessBackend:
 
         try:
             if resource == "status":
-                return await in_search_thread(self.daemon, self.daemon.status)
+                return await status_payload(self.daemon)
             payload, fields = self._payloads[resource]
             return await payload(self.daemon, check_fields(dict(body), fields))
         except ApiError as exc:

@@ -27,6 +27,7 @@ from vaultlens.config import Config
 from vaultlens.index.datadir import DataDir, DataDirError, data_dir_for
 from vaultlens.serve.daemon import make_app
 from vaultlens.serve.mcp_http import InProcessBackend
+from vaultlens.serve.proof import fresh_nonce, proves
 from vaultlens.serve.service import DAEMON
 from vaultlens.serve.tools import Backend, BackendError, Resource, build_server
 
@@ -68,12 +69,18 @@ async def running_daemon(data: DataDir, vault: str) -> str | None:
     if info is None:
         return None
     base = f"http://127.0.0.1:{int(info['port'])}"
+    token, nonce = data.token(), fresh_nonce()
     try:
-        async with aiohttp.ClientSession(
-                headers={"Authorization": f"Bearer {data.token()}"},
-                timeout=aiohttp.ClientTimeout(total=3)) as session, \
-                session.get(f"{base}/api/status") as resp:
-            status = await resp.json(content_type=None)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as session:
+            # the token is sent only once the listener proved it holds it (proof.py)
+            async with session.get(f"{base}/api/health", params={"nonce": nonce}) as resp:
+                health = await resp.json(content_type=None)
+            if not proves(health, token, nonce):
+                log.warning("vaultlens mcp: what listens on %s is not this vault's daemon", base)
+                return None
+            async with session.get(f"{base}/api/status",
+                                   headers={"Authorization": f"Bearer {token}"}) as resp:
+                status = await resp.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError):
         return None
     return base if status.get("ok") and status.get("vault") == vault else None

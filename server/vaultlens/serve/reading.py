@@ -8,7 +8,11 @@ functions, so both ways in answer alike.
 
 from __future__ import annotations
 
+import codecs
+import re
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -17,7 +21,15 @@ from vaultlens.extract.images import ImageError, encode_for_model
 from vaultlens.search.hits import Hit
 from vaultlens.search.pack import PackOptions
 from vaultlens.search.pictures import MAX_IMAGE_BYTES, PictureError
-from vaultlens.serve.api import ApiError, Field, NotFound, Unavailable, confine, read_json
+from vaultlens.serve.api import (
+    VAULT_PATH,
+    ApiError,
+    Field,
+    NotFound,
+    Unavailable,
+    confine,
+    read_json,
+)
 from vaultlens.serve.service import DAEMON, Daemon
 from vaultlens.serve.views import (
     SEARCH_FIELDS,
@@ -30,7 +42,9 @@ from vaultlens.serve.views import (
 
 CONTEXT_CANDIDATES = 20  # hits considered for a pack; the budget decides how many go in
 MAX_SIDE = 1568
-MAX_READ_LINES = 400
+MAX_READ_LINES = 400  # lines a read returns at most
+MAX_READ_CHARS = 256 * 1024  # characters a read returns at most (one line may be megabytes)
+READ_BLOCK = 64 * 1024  # bytes read from a note at a time
 CONTEXT_FIELDS = {
     **{name: f for name, f in SEARCH_FIELDS.items()
        if name not in ("k", "offset", "image", "literal")},
@@ -44,11 +58,11 @@ CONTEXT_FIELDS = {
 }
 READ_FIELDS = {
     "path": Field(str, required=True, description="a vault note, image or PDF",
-                  min_length=1),
+                  min_length=1, pattern=VAULT_PATH, shape="a vault path"),
     "start_line": Field(int, description="a note's first line (1-based, default 1)",
                         minimum=1),
-    "end_line": Field(int, description=f"a note's last line (default: {MAX_READ_LINES} "
-                      "lines on)", minimum=1),
+    "end_line": Field(int, description=f"a note's last line, not before start_line "
+                      f"(default: {MAX_READ_LINES} lines on)", minimum=1),
     "page": Field(int, description="a PDF's page (default 1)", minimum=1),
     "max_px": Field(int, description="a picture's longest side (default 1568)", minimum=64,
                     maximum=MAX_SIDE),
@@ -138,14 +152,85 @@ def _read_note(daemon: Daemon, path: str, body: dict[str, Any]) -> dict[str, Any
         raise ApiError("end_line must not be before start_line")
     end = min(end, start + MAX_READ_LINES - 1)
     try:
-        raw = (daemon.workspace.config.vault / path).read_bytes()
+        lines = read_lines(daemon.workspace.config.vault / path, start, end, MAX_READ_CHARS)
     except OSError as exc:
         raise NotFound(f"{path}: cannot read it ({exc.strerror or exc})") from exc
-    lines = raw.decode("utf-8", errors="replace").splitlines()
-    chosen = lines[start - 1 : end]
-    return {"kind": "note", "path": path, "start_line": start,
-            "end_line": start + len(chosen) - 1, "total_lines": len(lines),
-            "text": "\n".join(chosen)}
+    last = start + len(lines.text) - 1
+    cut = (f"the text stops after {MAX_READ_CHARS:,} characters, within line {last}"
+           if lines.cut else None)
+    return {"kind": "note", "path": path, "start_line": start, "end_line": last,
+            "total_lines": lines.total, "text": "\n".join(lines.text), "truncated": cut}
+
+
+@dataclass
+class Lines:
+    text: list[str]  # the lines asked for, without their line breaks
+    total: int  # lines in the whole file
+    cut: bool  # the last of ``text`` stops short: the characters allowed ran out
+
+
+# where str.splitlines() breaks a line ("\r\n" is one break)
+_BREAK = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def read_lines(path: Path, first: int, last: int, max_chars: int,
+               block_size: int = READ_BLOCK) -> Lines:
+    """Lines ``first`` to ``last`` (1-based) of a UTF-8 text file, numbered as
+    ``str.splitlines()`` numbers them, at most ``max_chars`` characters of them, and how many
+    lines the file has. Read a block at a time: memory is one block and the lines kept,
+    however long the file."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    kept: list[str] = []
+    line: list[str] = []  # what is kept of line ``number``
+    number = 1  # the line being read
+    started = False  # line ``number`` has characters (a last line without a break counts)
+    room, cut = max_chars, False
+    held = ""  # a "\r" that ended a block: the next block may start with its "\n"
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(block_size)
+            text = held + decoder.decode(block, final=not block)
+            held = ""
+            if block and text.endswith("\r"):
+                text, held = text[:-1], "\r"
+            breaks = len(_BREAK.findall(text))
+            if number + breaks < first or number > last:
+                # no line asked for ends or starts here: count the lines, keep nothing
+                number += breaks
+                started = (started or bool(text)) if not breaks else \
+                    _BREAK.fullmatch(text[-1]) is None
+            else:
+                at = 0
+                for match in _BREAK.finditer(text):
+                    piece = text[at : match.start()]
+                    if first <= number <= last:
+                        piece, cut, room = _within(piece, room, cut)
+                        kept.append("".join([*line, piece]))
+                        line.clear()
+                        last = number if cut else last  # the characters ran out: no more
+                    number, started, at = number + 1, False, match.end()
+                rest = text[at:]
+                if rest and first <= number <= last:
+                    rest, cut, room = _within(rest, room, cut)
+                    line.append(rest)
+                started = started or at < len(text)
+            if not block:
+                break
+    if started:
+        if first <= number <= last:
+            kept.append("".join(line))
+        number += 1
+    return Lines(kept, number - 1, cut)
+
+
+def _within(piece: str, room: int, cut: bool) -> tuple[str, bool, int]:
+    """``piece`` cut to ``room`` characters (none once cut), whether it was, and the room
+    left."""
+    if cut:
+        return "", True, 0
+    if len(piece) > room:
+        return piece[:room], True, 0
+    return piece, False, room - len(piece)
 
 
 async def read_payload(daemon: Daemon, body: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib.metadata import version
+from typing import Any
 
 from aiohttp import web
 
@@ -11,6 +12,7 @@ from vaultlens.serve.api import Route, openapi
 from vaultlens.serve.mcp_http import mcp_view
 from vaultlens.serve.page import asset, index
 from vaultlens.serve.reading import CONTEXT_FIELDS, READ_FIELDS, context, image, read
+from vaultlens.serve.service import DAEMON
 from vaultlens.serve.views import (
     REINDEX_FIELDS,
     SEARCH_FIELDS,
@@ -24,9 +26,40 @@ from vaultlens.serve.views import (
     thumbnail,
 )
 
+_VERSION = {"const": "2.0"}
+_ID = {"type": ["integer", "string"]}
+# What the MCP SDK takes as a JSON-RPC message (mcp_types.jsonrpc), no more and no less, so
+# that a client or a fuzzer reading this document sends what is accepted: a request or a
+# notification (the SDK reads a request with an odd id as a notification), a response, or an
+# error. Fields past these are ignored; one message a request, never a batch.
+JSONRPC_MESSAGE: dict[str, Any] = {"anyOf": [
+    {"type": "object", "required": ["jsonrpc", "method"],
+     "properties": {"jsonrpc": _VERSION, "method": {"type": "string"},
+                    "params": {"type": ["object", "null"]}}},
+    {"type": "object", "required": ["jsonrpc", "id", "result"],
+     "properties": {"jsonrpc": _VERSION, "id": _ID, "result": {"type": "object"}}},
+    {"type": "object", "required": ["jsonrpc", "id", "error"],
+     "properties": {"jsonrpc": _VERSION, "id": {"type": ["integer", "string", "null"]},
+                    "error": {"type": "object", "required": ["code", "message"],
+                              "properties": {"code": {"type": "integer"},
+                                             "message": {"type": "string"}}}}},
+]}
+
+# how the MCP SDK refuses a message it cannot read (HTTP 400)
+JSONRPC_ERROR: dict[str, Any] = {
+    "type": "object", "required": ["jsonrpc", "error"],
+    "properties": {"jsonrpc": _VERSION, "id": {"type": ["integer", "string", "null"]},
+                   "error": {"type": "object", "required": ["code", "message"],
+                             "properties": {"code": {"type": "integer"},
+                                            "message": {"type": "string"}}}}}
+
 
 async def openapi_doc(request: web.Request) -> web.Response:
-    return web.json_response(openapi(ROUTES, version("vaultlens")))
+    # this daemon's own document: a text model refuses every search by picture, so the
+    # document does not offer one
+    sees = request.app[DAEMON].workspace.embedder.supports_images
+    hidden = frozenset() if sees else frozenset({"image"})
+    return web.json_response(openapi(ROUTES, version("vaultlens"), hidden))
 
 
 ROUTES = [
@@ -34,7 +67,9 @@ ROUTES = [
           public=True, produces="text/html"),
     Route("GET", "/web/{name}", asset, "The search page's script and style", public=True,
           produces="text/javascript"),
-    Route("GET", "/api/health", health, "Is the daemon up? (no token needed)", public=True),
+    Route("GET", "/api/health", health, "Is the daemon up? (no token needed). With "
+          "?nonce= (32 to 128 hex digits) it adds proof: HMAC-SHA256 of the nonce under the "
+          "token, so a client can check the daemon before sending the token", public=True),
     Route("GET", "/api/status", status, "Model, visual search, counts, queue, progress, "
           "failures with reasons"),
     Route("POST", "/api/search", search, "Search notes, images and PDF pages", SEARCH_FIELDS,
@@ -55,5 +90,7 @@ ROUTES = [
           REINDEX_FIELDS, status=202),
     Route("GET", "/api/openapi.json", openapi_doc, "This API, described in OpenAPI 3.1"),
     Route("POST", "/mcp", mcp_view, "MCP over Streamable HTTP (JSON-RPC, stateless, JSON "
-          "answers): tools search, context, read, similar and status; see tools/list"),
+          "answers): tools search, context, read, similar and status; see tools/list",
+          body_schema=JSONRPC_MESSAGE, errors=JSONRPC_ERROR,
+          also={202: "a notification, response or error taken (nothing to answer)"}),
 ]

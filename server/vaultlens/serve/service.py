@@ -146,6 +146,10 @@ class IndexService:
         old.close()
         self.repairs.append({"at": round(time.time(), 1), "what": what})
 
+    def alive(self) -> bool:
+        """Whether the indexing thread still runs (after a ``stop`` that timed out)."""
+        return self._thread.is_alive()
+
     def stop(self, timeout: float) -> bool:
         """Finish the file in hand, save the vectors. False if the thread did not end in time
         (then the next start rebuilds the vectors from the catalog's cache)."""
@@ -157,9 +161,9 @@ class IndexService:
         if self._thread.ident is not None:  # it may never have started
             self._thread.join(timeout)
         ended = not self._thread.is_alive()
-        if ended:
+        if ended:  # else its connections stay open under it: the process is ending anyway
             self.indexer.save_vectors()
-        self.indexer.close()
+            self.indexer.close()
         return ended
 
 
@@ -172,6 +176,9 @@ class Daemon:
     readers: Readers
     query_model: Embedder
     token: str
+    # /api/status reads the catalog with a connection and a thread of its own: it answers
+    # while every search thread waits (on a stuck query worker, a slow search)
+    status_readers: Readers
     started: float = field(default_factory=time.time)
     # set once the query model is loaded: until then searches are keyword-only ("partial")
     ready: threading.Event = field(default_factory=threading.Event)
@@ -179,6 +186,8 @@ class Daemon:
     search_pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(SEARCH_THREADS,
                                                     thread_name_prefix="vaultlens-search"))
+    status_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="vaultlens-status"))
     port: int | None = None  # where `vaultlens serve` listens, once it said so in daemon.json
     blas: Any = None  # numpy's BLAS thread limit, given back at close (see open)
 
@@ -200,9 +209,10 @@ class Daemon:
         # indexer's torch model loads on its first batch (seconds, on a busy machine)
         service = IndexService(workspace.indexer(urgent_embedder=query_model)
                                if workspace.writer else None, reconcile_every)
-        readers = Readers(cls._readers(workspace, query_model), SEARCH_THREADS)
+        make = cls._readers(workspace, query_model)
+        readers = Readers(make, SEARCH_THREADS)
         daemon = cls(workspace, service, readers, query_model, workspace.data.token(),
-                     blas=blas)
+                     status_readers=Readers(make, 1), blas=blas)
         service.reopen = daemon.reopen
         return daemon
 
@@ -237,7 +247,9 @@ class Daemon:
         ws.data.restore_token(self.token)
         if self.port is not None:  # daemon.json went with the data dir: say where we are again
             ws.data.write_daemon_info(self.port, str(ws.config.vault.resolve()))
-        self.readers.reopen(self._readers(ws, self.query_model))
+        make = self._readers(ws, self.query_model)
+        self.readers.reopen(make)
+        self.status_readers.reopen(make)
         self.workspace = ws
         return ws.indexer(urgent_embedder=self.query_model)
 
@@ -274,13 +286,16 @@ class Daemon:
         self.service.start()
 
     def status(self) -> dict[str, Any]:
+        """What /api/status answers; called in ``status_pool``'s thread, never a search
+        thread."""
         ws, service = self.workspace, self.service
         progress = service.indexer.state if service.indexer else Progress(0, 0, "")
         urgent = service.indexer.urgent.qsize() if service.indexer else 0
-        counts = self.searcher.catalog.counts()
+        catalog = self.status_readers.get()[0].catalog
+        counts = catalog.counts()
         failures = [
             {"path": r["path"], "status": r["status"], "reason": r["reason"]}
-            for r in self.searcher.catalog.conn.execute(
+            for r in catalog.conn.execute(
                 "SELECT path, status, reason FROM files WHERE status != 'indexed'"
                 " ORDER BY path")
         ]
@@ -331,7 +346,9 @@ class Daemon:
 
     def close(self) -> None:
         self.search_pool.shutdown(wait=True)
+        self.status_pool.shutdown(wait=True)
         self.readers.close()
+        self.status_readers.close()
         self.query_model.close()
         if self.blas is not None:
             self.blas.restore_original_limits()

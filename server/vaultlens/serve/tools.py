@@ -131,6 +131,8 @@ def build_server(backend: Backend) -> MCPServer:
         if answer["kind"] == "note":
             head = f"[{answer['path']} lines {answer['start_line']}-{answer['end_line']} " \
                    f"of {answer['total_lines']}]"
+            if answer.get("truncated"):  # the model must know it did not see all it asked
+                head += f"\n[{answer['truncated']}]"
             return CallToolResult(content=[TextContent(type="text",
                                                        text=f"{head}\n{answer['text']}")])
         return CallToolResult(content=list(_entry_blocks(answer["entry"])))

@@ -21,16 +21,21 @@ from vaultlens.search.pictures import PictureError
 from vaultlens.search.query import Filters, QueryError, fields_filters
 from vaultlens.search.searcher import text_to_embed
 from vaultlens.serve.api import (
+    DATE,
     MAX_ITEM_ID,
     MAX_UPLOAD_BYTES,
+    PROPERTY_TESTS,
+    VAULT_PATH,
     ApiError,
     Field,
+    Forbidden,
     NotFound,
     TooLarge,
     Unavailable,
     confine,
     read_json,
 )
+from vaultlens.serve.proof import proof
 from vaultlens.serve.service import DAEMON, Daemon, ReadOnly
 from vaultlens.vault.vault import Exclusions, ignored, read_settings
 
@@ -41,27 +46,32 @@ SEARCH_FIELDS = {
     "query": Field(str, required=True, description="what to look for"),
     "k": Field(int, description="how many results (default 10)", minimum=1, maximum=100),
     "offset": Field(int, description="skip this many results", minimum=0, maximum=1000),
-    "path": Field(str, description="only hits at or under this vault path"),
+    "path": Field(str, description="only hits at or under this vault path",
+                  pattern=VAULT_PATH, shape="a vault path"),
     "kind": Field(str, description="only this kind", choices=KINDS),
     "tag": Field(str, description="only notes with this tag, and what they embed"),
     "before": Field(str, description="only items dated before this (2024, 2024-05, "
-                    "2024-05-01): a note's frontmatter date or created, else the file time"),
-    "after": Field(str, description="only items dated on or after this"),
+                    "2024-05-01): a note's frontmatter date or created, else the file time",
+                    pattern=DATE, shape="a date: write 2024, 2024-05 or 2024-05-01"),
+    "after": Field(str, description="only items dated on or after this", pattern=DATE,
+                   shape="a date: write 2024, 2024-05 or 2024-05-01"),
     "where": Field(str, description="frontmatter property tests, as in the query syntax: "
-                   "'status:done ctr>5 -draft:true'"),
+                   "'status:done ctr>5 -draft:true'", pattern=PROPERTY_TESTS,
+                   shape="property tests alone (name:value, name>5, ...)"),
     "exclude": Field(str, description="words or \"phrases\" a hit must not contain"),
     "image": Field(str, description="a vault image to search with, alone or with the query "
-                   "text (needs a visual model)", min_length=1),
+                   "text (needs a visual model)", min_length=1, pattern=VAULT_PATH,
+                   shape="a vault path"),
     "literal": Field(bool, description="the query is prose to find things like, not syntax: "
                      "no filters, phrases or -words are read from it"),
 }
 SIMILAR_FIELDS = {
     "path": Field(str, required=True, description="a vault image, PDF or note path",
-                  min_length=1),
+                  min_length=1, pattern=VAULT_PATH, shape="a vault path"),
     "k": Field(int, description="how many results (default 10)", minimum=1, maximum=100),
 }
 REINDEX_FIELDS = {"path": Field(str, required=True, description="a vault path to index now",
-                                min_length=1)}
+                                min_length=1, pattern=VAULT_PATH, shape="a vault path")}
 
 
 async def in_search_thread(daemon: Daemon, fn: Callable[..., T], *args: Any) -> T:
@@ -74,11 +84,23 @@ def ok(payload: dict[str, Any], status: int = 200) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    return ok({"version": version("vaultlens")})
+    """Up, and (given ``?nonce=``) proof that this daemon holds the token: see proof.py."""
+    answer: dict[str, Any] = {"version": version("vaultlens")}
+    made = proof(request.app[DAEMON].token, request.query.get("nonce", ""))
+    if made is not None:
+        answer["proof"] = made
+    return ok(answer)
+
+
+async def status_payload(daemon: Daemon) -> dict[str, Any]:
+    """The daemon's status, from its own thread: it answers while every search thread is
+    held up (a stopped query worker holds them up to its timeout). Health never leaves the
+    event loop."""
+    return await asyncio.get_running_loop().run_in_executor(daemon.status_pool, daemon.status)
 
 
 async def status(request: web.Request) -> web.Response:
-    return ok(await in_search_thread(request.app[DAEMON], request.app[DAEMON].status))
+    return ok(await status_payload(request.app[DAEMON]))
 
 
 def run_search(daemon: Daemon, body: dict[str, Any], filters: Filters, ready: bool
@@ -179,16 +201,17 @@ def _similar_to_path(daemon: Daemon, path: str, k: int) -> list[Hit]:
 
 
 def _similar_to_upload(daemon: Daemon, data: bytes, k: int) -> list[Hit]:
-    try:  # the same decoding as the indexer's: pixel cap, orientation, transparency
-        picture = open_image(data).image
-    except ImageError as exc:
-        raise ApiError(f"the upload is not a usable image: {exc.reason}") from exc
+    # whether a picture can be used at all, before it is decoded (up to 64 MP: hundreds of MB)
     embedder = daemon.searcher.embedder
     if not daemon.ready.is_set():
         raise Unavailable("the model is still loading; try again in a few seconds")
     if not embedder.supports_images:
         raise ApiError("visual search is off (text-only model): search by a vault path, whose "
                        "text stands in for its pixels, or run with a Qwen3-VL model")
+    try:  # the same decoding as the indexer's: pixel cap, orientation, transparency
+        picture = open_image(data).image
+    except ImageError as exc:
+        raise ApiError(f"the upload is not a usable image: {exc.reason}") from exc
     return _similar(daemon, embedder.embed_images([picture], "query")[0], k, set())
 
 
@@ -289,7 +312,9 @@ async def reindex(request: web.Request) -> web.Response:
     path = confine(str(cfg.vault), body["path"])
     settings, _ = read_settings(cfg.vault, cfg.config_dir)  # read now: the user may edit it
     if ignored(path, cfg.config_dir, Exclusions(cfg.exclude, settings.ignore_filters)):
-        raise ApiError(f"{path} is excluded from the index (.trash, the config folder, a dot "
+        # refused by the vault's rules, as a path out of the vault is: no pattern in the API
+        # document can say which paths a vault excludes, so not a malformed request
+        raise Forbidden(f"{path} is excluded from the index (.trash, the config folder, a dot "
                        "folder, Obsidian's excluded files or --exclude)")
     try:
         daemon.service.request([path])

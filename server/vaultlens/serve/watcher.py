@@ -1,44 +1,76 @@
 """File events → the indexing thread. Events are hints: the indexer confirms each with stat and
-hash, and the periodic reconcile catches whatever events were missed."""
+hash, and the periodic reconcile catches whatever events were missed.
+
+Events are sorted on a thread, not on the event loop: an exclusion /regex/ can take its whole
+time limit on a path, and lstat on a slow disk blocks. Each path is held to the scan's rules
+as they are now (``LiveRules``: app.json is read again when it changes; ``check_file``: the
+scan's test of links and file kinds): the watcher follows folder links into places the scan
+never enters, the data dir among them, and an event from there must never wake the indexer,
+whose own writes would then wake it forever.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from watchfiles import Change, awatch
 
 from vaultlens.serve.service import IndexService
-from vaultlens.vault.vault import Exclusions, ignored, read_settings
+from vaultlens.vault.vault import LiveRules, Refused, check_file
 
 log = logging.getLogger(__name__)
 
 
+def sort_events(changes: Iterable[tuple[Change, str]], real_root: str,
+                rules: LiveRules) -> tuple[list[str], bool]:
+    """The vault paths to index now (notes first), and whether a reconcile is due: something
+    went, a folder changed, a file the scan refuses (it reports it) or app.json changed (the
+    rules apply to files already indexed too)."""
+    settings = f"{rules.config_dir}/app.json"
+    present: list[str] = []
+    gone = False
+    for change, path in changes:
+        rel = os.path.relpath(path, real_root).replace(os.sep, "/")
+        if rel.startswith(".."):
+            continue
+        if rel == settings:
+            gone = True
+            continue
+        if rules.ignored(rel):
+            continue
+        try:
+            check_file(real_root, rel)
+        except Refused as exc:
+            if exc.path != rel:
+                continue  # inside a folder link: the scan never goes there
+            gone = True  # the file itself is refused: the scan says why, and drops an old row
+            continue
+        except OSError:
+            gone = True  # deleted, or a folder event: the reconcile sorts it out
+            continue
+        if change == Change.deleted:
+            gone = True
+        else:
+            present.append(rel)
+    # notes before images: the note that embeds a new screenshot lands with it
+    present.sort(key=lambda p: (not p.lower().endswith(".md"), p))
+    return present, gone
+
+
 async def watch(root: Path, config_dir: str, exclude: tuple[str, ...], service: IndexService,
                 stop: asyncio.Event, debounce_ms: int = 150) -> None:
-    settings, _ = read_settings(root, config_dir)
-    rules = Exclusions(exclude, settings.ignore_filters)
     real_root = os.path.realpath(root)
-
-    def relevant(change: Change, path: str) -> bool:
-        rel = os.path.relpath(path, real_root).replace(os.sep, "/")
-        return not rel.startswith("..") and not ignored(rel, config_dir, rules)
-
-    async for changes in awatch(real_root, watch_filter=relevant, debounce=debounce_ms,
+    rules = LiveRules(Path(real_root), config_dir, exclude)
+    # no watch_filter: it would run on the loop; every batch is sorted on a thread instead
+    async for changes in awatch(real_root, watch_filter=None, debounce=debounce_ms,
                                 step=50, stop_event=stop, recursive=True):
-        present, gone = [], False
-        for change, path in changes:
-            rel = os.path.relpath(path, real_root).replace(os.sep, "/")
-            if change == Change.deleted or not os.path.isfile(path):
-                gone = True  # a deleted file, or a folder event: the reconcile sorts it out
-            else:
-                present.append(rel)
-        # notes before images: the note that embeds a new screenshot lands with it
-        present.sort(key=lambda p: (not p.lower().endswith(".md"), p))
+        present, gone = await asyncio.to_thread(sort_events, changes, real_root, rules)
         log.debug("events: %d present, gone=%s", len(present), gone)
         if present:
             service.request(present)
-        if gone or not present:
+        if gone:
             service.reconcile()

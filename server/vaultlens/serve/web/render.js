@@ -87,8 +87,10 @@ function picture(hit, onSimilar) {
     "aria-label": `Find items similar to ${hit.path}` });
   similar.addEventListener("click", (e) => { e.stopPropagation(); onSimilar(hit.path); });
   body.append(similar);
-  if (hit.links.length > 1) {
-    body.append(el("div", { class: "more", text: `also in ${hit.links.length - 1} more note(s)` }));
+  // links past the API's cap per hit are counted in more_links, not listed
+  const others = hit.links.length - 1 + (hit.more_links || 0);
+  if (others > 0) {
+    body.append(el("div", { class: "more", text: `also in ${others} more place(s)` }));
   }
   return [side, body];
 }
