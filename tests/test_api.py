@@ -597,3 +597,25 @@ async def test_a_failing_query_model_leaves_the_keywords(api: Api,
     assert body["results"] and "sync" in body["results"][0]["text"].lower()
     status, body = await api.post("/api/context", {"query": "selective sync settings"})
     assert status == 200 and body["partial"] is True and body["pack"]["entries"]
+
+
+async def test_reading_a_note_turned_fifo_is_refused_at_once(api: Api) -> None:
+    fifo = api.vault / "Sync.md"  # indexed as a note, then swapped for a FIFO
+    fifo.unlink()
+    os.mkfifo(fifo)
+    try:
+        status, body = await asyncio.wait_for(api.post("/api/read", {"path": "Sync.md"}), 10)
+    finally:  # a reader blocked on the FIFO (the bug) is let go, so the daemon can close
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK) if _has_reader(fifo) else None
+        if fd is not None:
+            os.close(fd)
+    assert status == 403 and body["error"]["code"] == "forbidden", body
+    assert "not a regular file" in body["error"]["message"]
+
+
+def _has_reader(fifo: Path) -> bool:
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:  # ENXIO: nobody has it open for reading
+        return False
+    return True

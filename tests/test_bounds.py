@@ -225,7 +225,8 @@ def test_read_lines_numbers_lines_as_splitlines_does(
     path = tmp_path_factory.mktemp("lines") / "n.md"
     path.write_bytes(raw)
     lines = raw.decode("utf-8", errors="replace").splitlines()
-    got = read_lines(path, first, first + count - 1, 10_000, block)
+    with path.open("rb") as fh:
+        got = read_lines(fh, first, first + count - 1, 10_000, block)
     assert (got.text, got.total, got.cut) == (lines[first - 1 : first + count - 1], len(lines),
                                               False)
 
@@ -233,7 +234,8 @@ def test_read_lines_numbers_lines_as_splitlines_does(
 def test_read_lines_stops_keeping_at_its_characters(tmp_path: Path) -> None:
     path = tmp_path / "n.md"
     path.write_text("short\n" + "x" * 5000 + "\nafter\nmore\n")
-    got = read_lines(path, 1, 4, 1000, 64)
+    with path.open("rb") as fh:
+        got = read_lines(fh, 1, 4, 1000, 64)
     assert got.text == ["short", "x" * 995] and got.cut and got.total == 4
 
 

@@ -12,8 +12,7 @@ import codecs
 import re
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from aiohttp import web
 
@@ -25,6 +24,7 @@ from vaultlens.serve.api import (
     VAULT_PATH,
     ApiError,
     Field,
+    Forbidden,
     NotFound,
     Unavailable,
     confine,
@@ -39,6 +39,7 @@ from vaultlens.serve.views import (
     run_search,
     search_filters,
 )
+from vaultlens.vault.vault import Refused, open_file
 
 CONTEXT_CANDIDATES = 20  # hits considered for a pack; the budget decides how many go in
 MAX_SIDE = 1568
@@ -151,8 +152,11 @@ def _read_note(daemon: Daemon, path: str, body: dict[str, Any]) -> dict[str, Any
     if end < start:
         raise ApiError("end_line must not be before start_line")
     end = min(end, start + MAX_READ_LINES - 1)
-    try:
-        lines = read_lines(daemon.workspace.config.vault / path, start, end, MAX_READ_CHARS)
+    try:  # as the scan opens a note: a regular file in the vault, an open that never blocks
+        with open_file(daemon.workspace.config.vault, path) as fh:
+            lines = read_lines(fh, start, end, MAX_READ_CHARS)
+    except Refused as exc:
+        raise Forbidden(f"{path}: {exc.reason}") from exc
     except OSError as exc:
         raise NotFound(f"{path}: cannot read it ({exc.strerror or exc})") from exc
     last = start + len(lines.text) - 1
@@ -173,7 +177,7 @@ class Lines:
 _BREAK = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
-def read_lines(path: Path, first: int, last: int, max_chars: int,
+def read_lines(fh: BinaryIO, first: int, last: int, max_chars: int,
                block_size: int = READ_BLOCK) -> Lines:
     """Lines ``first`` to ``last`` (1-based) of a UTF-8 text file, numbered as
     ``str.splitlines()`` numbers them, at most ``max_chars`` characters of them, and how many
@@ -186,36 +190,35 @@ def read_lines(path: Path, first: int, last: int, max_chars: int,
     started = False  # line ``number`` has characters (a last line without a break counts)
     room, cut = max_chars, False
     held = ""  # a "\r" that ended a block: the next block may start with its "\n"
-    with open(path, "rb") as fh:
-        while True:
-            block = fh.read(block_size)
-            text = held + decoder.decode(block, final=not block)
-            held = ""
-            if block and text.endswith("\r"):
-                text, held = text[:-1], "\r"
-            breaks = len(_BREAK.findall(text))
-            if number + breaks < first or number > last:
-                # no line asked for ends or starts here: count the lines, keep nothing
-                number += breaks
-                started = (started or bool(text)) if not breaks else \
-                    _BREAK.fullmatch(text[-1]) is None
-            else:
-                at = 0
-                for match in _BREAK.finditer(text):
-                    piece = text[at : match.start()]
-                    if first <= number <= last:
-                        piece, cut, room = _within(piece, room, cut)
-                        kept.append("".join([*line, piece]))
-                        line.clear()
-                        last = number if cut else last  # the characters ran out: no more
-                    number, started, at = number + 1, False, match.end()
-                rest = text[at:]
-                if rest and first <= number <= last:
-                    rest, cut, room = _within(rest, room, cut)
-                    line.append(rest)
-                started = started or at < len(text)
-            if not block:
-                break
+    while True:
+        block = fh.read(block_size)
+        text = held + decoder.decode(block, final=not block)
+        held = ""
+        if block and text.endswith("\r"):
+            text, held = text[:-1], "\r"
+        breaks = len(_BREAK.findall(text))
+        if number + breaks < first or number > last:
+            # no line asked for ends or starts here: count the lines, keep nothing
+            number += breaks
+            started = (started or bool(text)) if not breaks else \
+                _BREAK.fullmatch(text[-1]) is None
+        else:
+            at = 0
+            for match in _BREAK.finditer(text):
+                piece = text[at : match.start()]
+                if first <= number <= last:
+                    piece, cut, room = _within(piece, room, cut)
+                    kept.append("".join([*line, piece]))
+                    line.clear()
+                    last = number if cut else last  # the characters ran out: no more
+                number, started, at = number + 1, False, match.end()
+            rest = text[at:]
+            if rest and first <= number <= last:
+                rest, cut, room = _within(rest, room, cut)
+                line.append(rest)
+            started = started or at < len(text)
+        if not block:
+            break
     if started:
         if first <= number <= last:
             kept.append("".join(line))

@@ -17,7 +17,7 @@ from typing import Any
 from vaultlens.vault.embeds import Embed, strip_embeds
 from vaultlens.vault.links import Resolver
 from vaultlens.vault.notes import Note, NoteParser, Section
-from vaultlens.vault.vault import Problem, Vault
+from vaultlens.vault.vault import Problem, Refused, Vault, open_file
 
 MAX_NOTE_BYTES = 20 * 1024 * 1024  # past this a .md file is not a note anyone wrote by hand
 _CONTENT_KINDS = frozenset({"paragraph", "list", "callout", "blockquote", "table", "text"})
@@ -254,9 +254,11 @@ def link_note(
 
 def read_note(vault: Vault, path: str, parser: NoteParser) -> tuple[Note | None, Problem | None]:
     """Read and parse one note; a file we cannot read is a Problem, never an exception."""
-    try:
-        with open(vault.root / path, "rb") as fh:
+    try:  # a regular file of the vault, opened without blocking (vault.open_file)
+        with open_file(vault.root, path) as fh:
             data = fh.read(MAX_NOTE_BYTES + 1)
+    except Refused as exc:
+        return None, Problem(exc.path, exc.reason)
     except OSError as exc:
         return None, Problem(path, f"cannot read: {exc.strerror or exc}")
     if len(data) > MAX_NOTE_BYTES:
