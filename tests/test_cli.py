@@ -183,3 +183,15 @@ def test_an_empty_vault_is_an_error_not_this_folder(tmp_path: Path, monkeypatch:
         assert exc.value.code == 2
         assert "an empty path" in capsys.readouterr().err
     assert not (tmp_path / "xdg").exists()  # no data dir was made for the current folder
+
+
+def test_a_relative_vault_is_the_same_vault_as_its_full_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from vaultlens import config
+
+    (tmp_path / "Notes").mkdir()
+    monkeypatch.chdir(tmp_path / "Notes")
+    cfg = config.from_args(argparse.Namespace(vault=Path(".")), env={})
+    assert cfg.vault == tmp_path.resolve() / "Notes"  # what status and daemon.json say

@@ -178,6 +178,8 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) ->
     for name, ok, why in checks:
         if not ok:
             raise ConfigError(f"{name}={values[name]!r}: {why}")
-    values["vault"] = vault
+    # absolute from here on: status, daemon.json and `vaultlens mcp` compare vaults by path,
+    # and `--vault .` must name the same vault as its full path
+    values["vault"] = vault.resolve()
     values["ocr"] = values["ocr"] == "on"
     return Config(**values)
