@@ -135,14 +135,25 @@ def test_a_backtracking_exclusion_regex_is_cut_short_and_reported(
 
     from vaultlens.vault.vault import Exclusions
 
-    rules = Exclusions((), ["/^(a|a)*$/", "/^(a+)+$/", "/draft/"])
+    rules = Exclusions((), ["/^(a|a)*$|private/", "/draft/"])
     name = "a" * 24 + "!.md"  # 2^24 ways to fail for a backtracking engine
     start = time.monotonic()
     with caplog.at_level("WARNING", logger="vaultlens.vault.vault"):
-        assert not rules.excluded(name, False)  # the rule that overran matches nothing
-        assert not rules.excluded(name, False)  # and is not tried again
+        assert rules.excluded(name, False)  # an overrun fails closed: the path is left out
+        assert rules.excluded(name, False)
     assert time.monotonic() - start < 1.0
-    assert [r.getMessage() for r in caplog.records if "/^(a|a)*$/" in r.getMessage()]
-    assert len(caplog.records) == 1
-    assert any("/^(a|a)*$/" in p.reason and "disabled" in p.reason for p in rules.problems)
-    assert rules.excluded("a draft.md", False)  # the other rules still apply
+    assert [r.getMessage() for r in caplog.records if "/^(a|a)*$|private/" in r.getMessage()]
+    assert len(caplog.records) == 1  # said once
+    assert any(p.path == name and "left out" in p.reason for p in rules.problems)
+    # the rule still hides what the user wrote it for, and the others still apply
+    assert rules.excluded("private.md", False) and rules.excluded("a draft.md", False)
+    assert not rules.excluded("notes.md", False)
+
+
+def test_an_app_json_that_is_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
+    from vaultlens.vault.vault import read_settings
+
+    (tmp_path / ".obsidian").mkdir()
+    os.mkfifo(tmp_path / ".obsidian" / "app.json")
+    settings, problems = read_settings(tmp_path)  # before: blocked until a writer came
+    assert settings.ignore_filters == () and "not a regular file" in problems[0].reason

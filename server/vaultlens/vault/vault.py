@@ -40,8 +40,11 @@ LINK_OUT = "symlink points outside the vault; not followed"
 LINKED_FOLDER = "a folder link; its folder is indexed at its real path"
 NOT_REGULAR = "not a regular file (a pipe, socket, device or folder); not read"
 # An exclusion /regex/ is matched with a backtracking engine: one rule and one file name can
-# take exponential time, so each match gets this long; a rule that overruns is disabled.
+# take exponential time, so each match gets this long. A match that overruns counts as a match:
+# a rule the user wrote to hide files must never stop hiding them (it fails closed, for that
+# path alone; the rule goes on for every other path).
 REGEX_TIMEOUT = 0.05  # seconds per rule and path
+MAX_SETTINGS_BYTES = 4 * 2**20  # app.json is a few KB; more is not Obsidian's
 
 
 def file_kind(path: str) -> str:
@@ -118,11 +121,13 @@ _APP_KEYS: dict[str, tuple[str, type]] = {
 def read_settings(root: Path, config_dir: str = ".obsidian") -> tuple[VaultSettings, list[Problem]]:
     """Read app.json. A missing file means defaults; a broken one is reported, never fatal."""
     rel = f"{config_dir}/app.json"
-    path = root / config_dir / "app.json"
-    try:
-        raw = path.read_bytes()
+    try:  # as a note is opened: a FIFO or a link out of the vault is refused, never waited on
+        with open_file(root, rel) as fh:
+            raw = fh.read(MAX_SETTINGS_BYTES)
     except FileNotFoundError:
         return VaultSettings(), []
+    except Refused as exc:
+        return VaultSettings(), [Problem(rel, exc.reason)]
     except OSError as exc:
         return VaultSettings(), [Problem(rel, f"cannot read: {exc.strerror or exc}")]
     try:
@@ -176,13 +181,14 @@ class Exclusions:
                 if pattern.search(rel, timeout=REGEX_TIMEOUT, concurrent=True):
                     return True
             except TimeoutError:
-                self._regexes = [r for r in self._regexes if r[0] != rule]
                 what = (f"exclusion regex {rule} took over {REGEX_TIMEOUT * 1000:.0f} ms on "
-                        f"{rel!r}; disabled (rewrite it in Obsidian's Excluded files)")
-                self.problems.append(Problem("app.json", what))
+                        f"{rel!r}; that path is left out (rewrite the rule in Obsidian's "
+                        "Excluded files)")
+                self.problems.append(Problem(rel, what))
                 if rule not in _overran:
                     _overran.add(rule)
                     log.warning("%s", what)
+                return True
         return False
 
     def excluded(self, rel: str, is_dir: bool) -> bool:
