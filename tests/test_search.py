@@ -380,3 +380,8 @@ def test_the_query_is_embedded_while_its_words_are_scored(
     monkeypatch.setattr(waiting, "embed_texts", failing)
     with pytest.raises(ModelError, match="gone"):  # the daemon answers by keywords then
         searcher.search("yellow tram", 3)
+
+
+def test_a_lone_surrogate_in_a_query_still_ranks_by_meaning(searcher: Searcher) -> None:
+    vector = searcher.query_vector("\ud800 harbour")  # what JSON lets through
+    assert vector is not None and abs(float((vector * vector).sum()) - 1.0) < 1e-3

@@ -125,6 +125,8 @@ class Searcher:
     def query_vector(self, text: str, image: Any = None) -> Vectors | None:
         """The query's vector, or None when vectors cannot help (no text and no image, or a
         CJK query for a model that is not multilingual)."""
+        # JSON lets a lone surrogate ("\ud800") through; no tokenizer takes one
+        text = text.encode("utf-8", "replace").decode("utf-8")
         if image is not None:
             vectors = self.embedder.embed([Input(text=text or None, image=image)], "query")
         elif not embeds(text, self.embedder.multilingual):
