@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from vaultlens.config import Config
 from vaultlens.vault.notes import Note, NoteParser
+from vaultlens.workspace import Workspace, open_workspace
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -43,6 +45,16 @@ def write_vault(root: Path, files: dict[str, str | bytes]) -> Path:
         else:
             path.write_text(content, encoding="utf-8")
     return root
+
+
+def indexed_reader(root: Path) -> Workspace:
+    """The vault at ``root`` indexed (MiniLM, no OCR, data dir beside it), opened read-only
+    as a daemon's searches open it. The caller closes it."""
+    cfg = Config(vault=root, data_dir=root.parent / "data", model="minilm", ocr=False)
+    writer = open_workspace(cfg, writer=True)
+    writer.update()
+    writer.close()
+    return open_workspace(cfg, writer=False)
 
 
 @pytest.fixture

@@ -19,9 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from conftest import write_vault
+from conftest import indexed_reader, write_vault
 from test_indexer import screenshot
-from vaultlens.config import Config
 from vaultlens.extract import images
 from vaultlens.extract.images import WORK_SIDE, ImageError, encode_for_model, open_image
 from vaultlens.index.catalog import Catalog
@@ -33,7 +32,7 @@ from vaultlens.search.searcher import Searcher
 from vaultlens.search.tokens import TokenCounter
 from vaultlens.serve.api import DATE, PROPERTY_TESTS, VAULT_PATH
 from vaultlens.serve.reading import read_lines
-from vaultlens.workspace import Workspace, open_workspace
+from vaultlens.workspace import Workspace
 
 LONG = "harbour " * 20_000  # 160 KB of one word
 PLACES = 40  # paragraphs embedding the screenshot, one each
@@ -50,12 +49,7 @@ VAULT: dict[str, str | bytes] = {
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    root = write_vault(tmp_path_factory.mktemp("bounds") / "vault", VAULT)
-    cfg = Config(vault=root, data_dir=root.parent / "data", model="minilm", ocr=False)
-    writer = open_workspace(cfg, writer=True)
-    writer.update()
-    writer.close()
-    reader = open_workspace(cfg, writer=False)
+    reader = indexed_reader(write_vault(tmp_path_factory.mktemp("bounds") / "vault", VAULT))
     yield reader
     reader.close()
 

@@ -12,13 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import write_vault
+from conftest import indexed_reader, write_vault
 from test_indexer import screenshot
-from vaultlens.config import Config
 from vaultlens.search.hits import Hit, snippet
 from vaultlens.search.query import QueryError
 from vaultlens.search.searcher import Searcher
-from vaultlens.workspace import Workspace, open_workspace
+from vaultlens.workspace import Workspace
 
 OLD = datetime(2020, 6, 1, tzinfo=UTC).timestamp()
 VAULT: dict[str, str | bytes] = {
@@ -48,11 +47,7 @@ VAULT: dict[str, str | bytes] = {
 def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     root = write_vault(tmp_path_factory.mktemp("search") / "vault", VAULT)
     os.utime(root / "Work/Chart.md", (OLD, OLD))
-    cfg = Config(vault=root, data_dir=root.parent / "data", model="minilm", ocr=False)
-    writer = open_workspace(cfg, writer=True)
-    writer.update()
-    writer.close()
-    reader = open_workspace(cfg, writer=False)
+    reader = indexed_reader(root)
     yield reader
     reader.close()
 

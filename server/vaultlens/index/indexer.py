@@ -26,7 +26,7 @@ from typing import Any
 from vaultlens.embedders.base import Embedder
 from vaultlens.extract.documents import Document, image_document, note_document, pdf_document
 from vaultlens.extract.ocr import OCRPool
-from vaultlens.index.catalog import Catalog, FileRow
+from vaultlens.index.catalog import SCRUB, Catalog, FileRow
 from vaultlens.index.cleanup import forget_gone
 from vaultlens.index.datadir import DataDir
 from vaultlens.index.extractor import Extracted, Extractor
@@ -171,7 +171,10 @@ class Indexer:
                 self.ocr.rest()
         self._report(Progress(st.done, st.done, ""))
         self._refresh(st.dirty, summary)
-        if not summary.stopped:  # every file is in the catalog: what none holds may go
+        # every file is in the catalog: what none holds may go. A hash stops being held only
+        # when a file is removed or written anew; a mark left by a killed run asks again
+        if not summary.stopped and (summary.removed or summary.indexed
+                                    or self.catalog.get_meta(SCRUB) is not None):
             forget_gone(self.catalog, self.extract.data.thumbs)
         if self.vectors.needs_compaction():  # removed keys leave tombstones behind in usearch
             self.vectors.rebuild(self.catalog.live_vectors(self.embedder.signature))
