@@ -40,6 +40,18 @@ def data_dir_for(vault: Path, override: Path | None = None) -> Path:
     return folder
 
 
+def daemon_info(folder: Path) -> dict[str, Any] | None:
+    """What a running daemon wrote in ``folder``'s daemon.json (pid, port, vault); None when
+    none was written or it has gone. Reads only: any data dir may be asked, never changed."""
+    try:
+        info = json.loads((folder / "daemon.json").read_text())
+        os.kill(int(info["pid"]), 0)  # raises when no such process is alive
+        int(info["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
 class DataDir:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -129,13 +141,7 @@ class DataDir:
 
     def daemon_info(self) -> dict[str, Any] | None:
         """The running daemon's pid and port; None when none was written or it has gone."""
-        try:
-            info = json.loads((self.folder / "daemon.json").read_text())
-            os.kill(int(info["pid"]), 0)  # raises when no such process is alive
-            int(info["port"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        return info if isinstance(info, dict) else None
+        return daemon_info(self.folder)
 
     def clear_daemon_info(self) -> None:
         try:

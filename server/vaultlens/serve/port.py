@@ -8,7 +8,7 @@ import json
 import socket
 from pathlib import Path
 
-from vaultlens.index.datadir import DataDir, default_root
+from vaultlens.index.datadir import daemon_info, default_root
 from vaultlens.serve.proof import LOCAL
 
 
@@ -39,7 +39,7 @@ def holder(port: int) -> str:
     """What we can tell of the program on ``port``: a vaultlens daemon, and for which vault
     when its data dir is in the default place."""
     for folder in _data_dirs():
-        info = DataDir(folder).daemon_info()
+        info = daemon_info(folder)
         if info is not None and int(info["port"]) == port:
             return f" by the vaultlens daemon of {info.get('vault', '?')} (pid {info['pid']})"
     try:
@@ -54,7 +54,8 @@ def holder(port: int) -> str:
 
 def _data_dirs() -> list[Path]:
     try:
-        return [p for p in default_root().iterdir() if p.is_dir()]
+        return [p for p in default_root().iterdir()
+                if p.is_dir() and not p.is_symlink()]
     except OSError:
         return []
 
