@@ -24,8 +24,9 @@ def test_never_below_its_best_single_signal(vault: str, tmp_path: Path) -> None:
                  model="e5-small")
     result = evaluate_vault(cfg, queries)
     # visual queries describe pixels: a text-only model finds their answer only by accident
-    # (e5-small's vector alone puts one of the slides' six in its top 3 on some runs and not
-    # others, as bfloat16 sums vary), so that category holds no property of the fusion
+    # (vector alone has one of the slides' six in its top 3, and the same code kept it in the
+    # fused top 3 on some runs and not on others), so that category holds no property of the
+    # fusion
     below = {c: g for c, g in result["gaps"].items() if g["top3"] < 0 and c != "visual"}
     assert below == {}, f"{vault}: top-3 below the best single signal in {below}"
     # and the fusion is worth having: better than either signal overall
