@@ -126,10 +126,7 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 def filename_ranker(searcher: Searcher) -> Ranker:
     """Files ranked by how many query words their name holds (what a file finder does). A note
     hit spans the whole note."""
-    conn = searcher.catalog.conn
-    files = conn.execute(
-        "SELECT files.path, MIN(items.id), MIN(items.start_line), MAX(items.end_line)"
-        " FROM files JOIN items ON items.file_id = files.id GROUP BY files.id").fetchall()
+    files = searcher.catalog.file_spans()
     names = [(set(fts_tokens(" ".join(_WORD.findall(PurePosixPath(p).stem)))), p, i, s, e)
              for p, i, s, e in files]
 
@@ -154,10 +151,7 @@ def keyword_ids(searcher: Searcher, query: str, k: int) -> list[int]:
     match = fts_query(fts_tokens(query))
     if match is None:
         return []
-    rows = searcher.catalog.conn.execute(
-        "SELECT rowid FROM items_fts WHERE items_fts MATCH ? ORDER BY bm25(items_fts)"
-        " LIMIT ?", (match, k)).fetchall()
-    return [int(r[0]) for r in rows]
+    return list(searcher.catalog.keyword_index.bm25(match, k))
 
 
 def vector_ids(searcher: Searcher, query: str, k: int) -> list[int]:
@@ -198,9 +192,10 @@ def target_items(searcher: Searcher, target: Target) -> list[int]:
         if item is None:
             continue
         page = target.kind == "page" and item["page"] == target.page
+        start, end = item["start_line"], item["end_line"]
         lines = (target.kind == "paragraph" and target.lines is not None
-                 and item["kind"] == "section" and item["start_line"] <= target.lines[1]
-                 and target.lines[0] <= item["end_line"])
+                 and item["kind"] == "section" and start is not None and end is not None
+                 and start <= target.lines[1] and target.lines[0] <= end)
         if target.kind == "image" or page or lines:
             out.append(i)
     return out

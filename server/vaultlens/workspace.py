@@ -16,6 +16,7 @@ from vaultlens.index.catalog import Catalog, CatalogError
 from vaultlens.index.datadir import DataDir, data_dir_for
 from vaultlens.index.indexer import Indexer, IndexOptions
 from vaultlens.index.postings import Postings
+from vaultlens.index.reader import Reader
 from vaultlens.index.repair import set_aside
 from vaultlens.index.report import Summary
 from vaultlens.index.vectors import VectorIndex
@@ -66,7 +67,7 @@ class Workspace:
             indexer.save_vectors()
             indexer.close()
 
-    def searcher(self, catalog: Catalog | None = None, embedder: Embedder | None = None
+    def searcher(self, catalog: Reader | None = None, embedder: Embedder | None = None
                  ) -> Searcher:
         """A searcher over this index; the daemon passes its own read connection and query
         model."""
@@ -74,7 +75,7 @@ class Workspace:
         return Searcher(catalog, self.vectors, embedder or self.embedder,
                         rerank=self.rerank(catalog), postings=self.postings)
 
-    def rerank(self, catalog: Catalog) -> Rerank | None:
+    def rerank(self, catalog: Reader) -> Rerank | None:
         cfg = self.config
         if cfg.rerank == "off":
             return None

@@ -52,7 +52,7 @@ class Forgotten:
 def held_hashes(catalog: Catalog) -> set[str]:
     """The hashes of the images and PDFs the catalog has: the only files with extracts or
     thumbnails."""
-    return {str(r[0]) for r in catalog.conn.execute(
+    return {str(r[0]) for r in catalog._conn.execute(
         "SELECT DISTINCT hash FROM files WHERE hash IS NOT NULL AND kind IN ('image', 'pdf')")}
 
 
@@ -75,7 +75,7 @@ def forget_gone(catalog: Catalog, thumbs: Path) -> Forgotten:
 def forget_extracts(catalog: Catalog, held: set[str]) -> int:
     """Cached extracts of hashes no file holds, in one transaction with the scrub mark. Keys
     are a file's hash, or for a PDF page's OCR the hash, ':' and the page number."""
-    keys = {str(r[0]) for r in catalog.conn.execute(
+    keys = {str(r[0]) for r in catalog._conn.execute(
         "SELECT DISTINCT substr(file_hash, 1, 64) FROM extracts")}
     gone = sorted(keys - held)
     if not gone:
@@ -126,7 +126,7 @@ def scrub(catalog: Catalog) -> bool:
             if mark == "fts":
                 catalog.set_meta(SCRUB, "wal")
         if mark != "fts":  # each step may run again after a kill: no harm
-            catalog.conn.execute("VACUUM")
+            catalog._conn.execute("VACUUM")
             with catalog.transaction():
                 catalog.set_meta(SCRUB, "wal")
     if not checkpoint(catalog):
@@ -142,5 +142,5 @@ def scrub(catalog: Catalog) -> bool:
 def checkpoint(catalog: Catalog) -> bool:
     """Copy the WAL into the catalog and truncate it; False when a reader kept it from
     finishing (it waits for them as long as the connection's busy timeout)."""
-    busy, _, _ = catalog.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    busy, _, _ = catalog._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     return int(busy) == 0

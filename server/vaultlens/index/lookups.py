@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from itertools import accumulate
 from typing import Any
 
@@ -19,29 +18,10 @@ def _like_prefix(folder: str) -> str:
     return escaped + "/%"
 
 
-def _varints(data: bytes) -> list[int]:
-    """SQLite's varints (big-endian, 7 bits a byte, the ninth byte whole), as FTS5 writes them."""
-    out: list[int] = []
-    i = 0
-    while i < len(data):
-        value = 0
-        for n in range(9):
-            byte = data[i]
-            i += 1
-            if n == 8:
-                value = (value << 8) | byte
-                break
-            value = (value << 7) | (byte & 0x7F)
-            if byte < 0x80:
-                break
-        out.append(value)
-    return out
-
-
 class Lookups:
-    """Mixed into Catalog; needs only its connection."""
+    """Mixed into Reader; needs only its connection."""
 
-    conn: sqlite3.Connection
+    _conn: sqlite3.Connection
 
     def items_in(self, paths: Sequence[str], not_paths: Sequence[str], kinds: Sequence[str],
                  not_kinds: Sequence[str]) -> list[int] | None:
@@ -65,75 +45,9 @@ class Lookups:
         if not_kinds:
             clauses.append(f"items.kind NOT IN ({','.join('?' * len(not_kinds))})")
             args += not_kinds
-        return [int(r[0]) for r in self.conn.execute(
+        return [int(r[0]) for r in self._conn.execute(
             "SELECT items.id FROM items JOIN files ON files.id = items.file_id WHERE "
             + " AND ".join(clauses), args)]
-
-    def set_scratch_ids(self, ids: Iterable[int]) -> None:
-        """Fill the connection's temporary id list (for `IN (SELECT id FROM scratch_ids)`)."""
-        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS scratch_ids (id INTEGER PRIMARY KEY)")
-        with self._scratch_savepoint():
-            self.conn.execute("DELETE FROM temp.scratch_ids")
-            self.conn.executemany("INSERT OR IGNORE INTO temp.scratch_ids(id) VALUES (?)",
-                                  [(i,) for i in ids])
-
-    @contextmanager
-    def _scratch_savepoint(self) -> Iterator[None]:
-        """One commit for many writes to a temporary table: in autocommit mode each insert
-        would commit on its own (a search filling 2,000 ids took 36 ms, not 3)."""
-        self.conn.execute("SAVEPOINT scratch")
-        try:
-            yield
-        except BaseException:
-            self.conn.execute("ROLLBACK TO scratch")
-            raise
-        finally:
-            self.conn.execute("RELEASE scratch")
-
-    def term_counts(self, ids: Sequence[int], stems: Sequence[str]
-                    ) -> tuple[dict[int, dict[str, int]], dict[int, int]]:
-        """How often each item holds each of ``stems`` (the index's terms: porter stems, CJK
-        bigrams), in all its fields, and each item's length in tokens: what BM25 counts. Read
-        through a small temporary FTS5 table of those items with the index's tokenizer."""
-        # contentless: its index is all that is read, and 'delete-all' empties it at once,
-        # where deleting rows of a table with content tokenises each of them again (half of
-        # this lookup's time)
-        self.conn.execute(
-            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.held_words USING fts5("
-            "t, content = '', tokenize = 'porter unicode61 remove_diacritics 2')")
-        self.conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.held_terms"
-                          " USING fts5vocab(temp, held_words, 'instance')")
-        self.set_scratch_ids(ids)
-        with self._scratch_savepoint():
-            self.conn.execute("INSERT INTO temp.held_words(held_words) VALUES ('delete-all')")
-            # one statement, in SQLite, not a round trip per item; CROSS JOIN keeps the id
-            # list outside, so each item is a direct rowid lookup (`rowid IN` scans FTS5)
-            self.conn.execute(
-                "INSERT INTO temp.held_words(rowid, t) SELECT f.rowid, coalesce(f.text, '') || ' '"
-                " || coalesce(f.names, '') || ' ' || coalesce(f.context, '')"
-                " FROM temp.scratch_ids AS s CROSS JOIN items_fts AS f WHERE f.rowid = s.id")
-        lengths = {int(doc): int(n) for doc, n in self.conn.execute(
-            "SELECT doc, count(*) FROM temp.held_terms GROUP BY doc")}
-        counts: dict[int, dict[str, int]] = {}
-        wanted = [s for s in dict.fromkeys(stems) if s]
-        if wanted:
-            for doc, term, n in self.conn.execute(
-                    "SELECT doc, term, count(*) FROM temp.held_terms"
-                    f" WHERE term IN ({','.join('?' * len(wanted))}) GROUP BY doc, term",
-                    wanted):
-                counts.setdefault(int(doc), {})[str(term)] = int(n)
-        return counts, lengths
-
-    def fts_totals(self) -> tuple[int, int]:
-        """(rows, tokens) of the keyword index, the totals its bm25() divides by: FTS5 keeps
-        them in its "averages" record (rowid 1 of the _data table: varints, the row count and
-        then each column's token count). A test holds Python's BM25 to bm25() on them."""
-        row = self.conn.execute("SELECT block FROM items_fts_data WHERE id = 1").fetchone()
-        try:
-            values = _varints(bytes(row[0])) if row is not None and row[0] else []
-        except IndexError:  # a record cut short: no totals, and BM25 stays with SQLite
-            values = []
-        return (values[0], sum(values[1:])) if values else (0, 0)
 
     def section_places(self, ids: Iterable[int]) -> dict[int, tuple[int, str, int, int]]:
         """(file id, headings, start line, end line) of each note section among ``ids``."""
@@ -142,7 +56,7 @@ class Lookups:
         for i in range(0, len(unique), 500):
             chunk = unique[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            for r in self.conn.execute(
+            for r in self._conn.execute(
                     f"SELECT id, file_id, headings, start_line, end_line FROM items"
                     f" WHERE id IN ({marks}) AND kind = 'section'", chunk):
                 out[int(r[0])] = (int(r[1]), str(r[2]), int(r[3]), int(r[4]))
@@ -153,11 +67,11 @@ class Lookups:
         """The first ``limit`` images and PDFs a note embeds between these lines (a
         paragraph's pictures), in line order, and how many it embeds there in all."""
         where = "note_id = ? AND target IS NOT NULL AND line BETWEEN ? AND ?"
-        total = int(self.conn.execute(f"SELECT count(*) FROM links WHERE {where}",
+        total = int(self._conn.execute(f"SELECT count(*) FROM links WHERE {where}",
                                       (note_id, start, end)).fetchone()[0])
         # the limit applies to the links before any join: a paragraph embedding one picture
         # 5,000 times costs ``limit`` lookups of its item, not 5,000
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             "SELECT l.target, l.line, l.page, l.caption, items.id AS item FROM"
             f" (SELECT target, line, col, page, caption FROM links WHERE {where}"
             "   ORDER BY line, col LIMIT ?) AS l"
@@ -176,10 +90,10 @@ class Lookups:
         where = "links.target = ?" + (" AND (links.page IS NULL OR links.page = ?)"
                                       if page is not None else "")
         args: list[Any] = [target] if page is None else [target, page]
-        total = int(self.conn.execute(f"SELECT count(*) FROM links WHERE {where}",
+        total = int(self._conn.execute(f"SELECT count(*) FROM links WHERE {where}",
                                       args).fetchone()[0])
         # ids first, then the rows: the sort carries ids, not every link's context
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             "SELECT links.*, files.path AS note FROM"
             " (SELECT links.id, files.path, links.line, links.col FROM links"
             f"   JOIN files ON files.id = links.note_id WHERE {where}"
@@ -196,7 +110,7 @@ class Lookups:
         spans: dict[int, list[tuple[int, int, int]]] = {}  # note -> (start, end, section)
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
-            for r in self.conn.execute(
+            for r in self._conn.execute(
                     "SELECT id, file_id, start_line, end_line FROM items"
                     f" WHERE id IN ({','.join('?' * len(chunk))}) AND kind = 'section'", chunk):
                 if r[2] is not None and r[3] is not None:  # a section without lines holds none
@@ -209,7 +123,7 @@ class Lookups:
             sections.sort()
             starts = [a for a, _, _ in sections]
             reach = list(accumulate((b for _, b, _ in sections), max))  # furthest end so far
-            for line, context, target in self.conn.execute(
+            for line, context, target in self._conn.execute(
                     "SELECT links.line, links.context, t.id FROM links"
                     " JOIN files ON files.path = links.target"
                     " JOIN items AS t ON t.file_id = files.id"

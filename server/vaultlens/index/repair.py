@@ -52,7 +52,7 @@ def rescue(catalog: Catalog) -> None:
     private_database(tmp)  # 0600 before SQLite writes it (and its journal) there
     dest = sqlite3.connect(tmp)
     try:
-        catalog.conn.backup(dest)
+        catalog._conn.backup(dest)
     finally:
         dest.close()
     os.replace(tmp, catalog.path)

@@ -117,7 +117,7 @@ class Writer:
                     or row.kind not in ("image", "pdf")):
                 continue
             links = self.catalog.links_to(path)
-            items = self.catalog.conn.execute(
+            items = self.catalog._conn.execute(
                 "SELECT id, page, text, content_hash FROM items WHERE file_id = ? ORDER BY id",
                 (row.id,)).fetchall()
             if row.kind == "image":

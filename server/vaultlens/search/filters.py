@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from vaultlens.index.catalog import Catalog
+from vaultlens.index.reader import Reader
 from vaultlens.search.hits import Hit
 from vaultlens.search.query import Condition, Filters, QueryError, parse_date
 
@@ -61,7 +61,7 @@ def holds(condition: Condition, values: list[tuple[str, float | None]]) -> bool:
 class Admission:
     """Checks hits against one query's filters, phrases and excluded words."""
 
-    def __init__(self, catalog: Catalog, filters: Filters, phrases: tuple[str, ...]) -> None:
+    def __init__(self, catalog: Reader, filters: Filters, phrases: tuple[str, ...]) -> None:
         self.catalog = catalog
         self.filters = filters
         self.phrases = [_normalise(p) for p in phrases]
@@ -99,45 +99,36 @@ class Admission:
     def _words_pass(self, ids: Sequence[int]) -> bool:
         parts: list[str] = []
         for item_id in ids:
-            row = self.catalog.conn.execute(
-                "SELECT text, names, context FROM items_fts WHERE rowid = ?",
-                (item_id,)).fetchone()
+            fields = self.catalog.keyword_index.texts(item_id)
             item = self.catalog.item(item_id)
-            parts += [item["text"] if item else "", *(str(x) for x in (row or ()))]
+            parts += [item["text"] if item else "", *fields]
         text = _normalise(" ".join(parts))
         return (all(p in text for p in self.phrases)
                 and not any(r.search(text) for r in self.excluded))
 
     def _date(self, hit: Hit) -> float:
-        row = self.catalog.conn.execute("SELECT id, mtime_ns FROM files WHERE path = ?",
-                                        (hit.path,)).fetchone()
+        row = self.catalog.file(hit.path)
         if row is None:
             return 0.0
         if hit.kind == "note":
             for name in DATE_PROPERTIES:
-                for (value,) in self.catalog.conn.execute(
-                        "SELECT value FROM properties WHERE file_id = ? AND name = ?",
-                        (row["id"], name)):
+                for value, _ in self.catalog.property_values(row.id, name):
                     when = _timestamp(value)
                     if when is not None:
                         return when
-        return float(row["mtime_ns"]) / 1e9
+        return float(row.mtime_ns) / 1e9
 
     def _note_passes(self, note: str) -> bool:
-        row = self.catalog.conn.execute("SELECT id FROM files WHERE path = ?",
-                                        (note,)).fetchone()
+        row = self.catalog.file(note)
         if row is None:
             return False
-        tags = {r[0].lower() for r in self.catalog.conn.execute(
-            "SELECT tag FROM tags WHERE file_id = ?", (row["id"],))}
+        tags = {t.lower() for t in self.catalog.tags(row.id)}
         if any(not self._tagged(tags, t) for t in self.filters.tags):
             return False
         if any(self._tagged(tags, t) for t in self.filters.not_tags):
             return False
         for c in self.filters.properties:
-            values = [(r[0], r[1]) for r in self.catalog.conn.execute(
-                "SELECT value, number FROM properties WHERE file_id = ? AND name = ?",
-                (row["id"], c.name))]
+            values = self.catalog.property_values(row.id, c.name)
             if holds(c, values) == c.negate:
                 return False
         return True

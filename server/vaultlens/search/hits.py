@@ -14,7 +14,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from vaultlens.index.catalog import Catalog
+from vaultlens.index.reader import Reader
 from vaultlens.vault.embeds import strip_embeds
 
 KINDS = {"section": "note", "image": "image", "page": "pdf"}
@@ -130,7 +130,7 @@ def utf16_spans(text: str, spans: list[list[int]]) -> list[list[int]]:
 class HitMaker:
     """Builds hits from item ids, with their links and embedded images."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Reader) -> None:
         self.catalog = catalog
 
     def hit(self, item_id: int, score: float, query: str) -> Hit | None:
@@ -157,7 +157,7 @@ class HitMaker:
                 alt, alt_marks = snippet(around, query)
                 if alt_marks:
                     hit.text, hit.highlights, hit.matched = alt, alt_marks, "context"
-        elif row["start_line"] is not None:
+        elif row["start_line"] is not None and row["end_line"] is not None:
             hit.images, total = self.catalog.embeds_within(
                 row["file_id"], row["start_line"], row["end_line"], MAX_LINKS_PER_HIT)
             hit.more_images = total - len(hit.images)
@@ -170,9 +170,10 @@ class HitMaker:
         if hit is None or len(ids) == 1:
             return hit
         rows = [r for r in (self.catalog.item(i) for i in ids) if r is not None]
-        rows.sort(key=lambda r: r["start_line"])
-        hit.line = min(r["start_line"] for r in rows)
-        hit.end_line = max(r["end_line"] for r in rows)
+        # note sections, whose lines are never None
+        rows.sort(key=lambda r: r["start_line"] or 0)
+        hit.line = min(r["start_line"] or 0 for r in rows)
+        hit.end_line = max(r["end_line"] or 0 for r in rows)
         hit.text, hit.highlights = snippet("\n".join(r["text"] for r in rows), query)
         hit.matched = "words" if hit.highlights else "meaning"
         hit.images, total = self.catalog.embeds_within(rows[0]["file_id"], hit.line,

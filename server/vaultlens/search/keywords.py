@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vaultlens.index.catalog import Catalog, cjk_grams
+from vaultlens.index.catalog import cjk_grams
 from vaultlens.index.postings import Posting, Postings
+from vaultlens.index.reader import Reader
 
 log = logging.getLogger(__name__)
 COMMON_SHARE = 0.3  # a word in more of the items than this is dropped from keyword ranking
@@ -68,8 +69,8 @@ class Matches:
 
 
 class Keywords:
-    def __init__(self, catalog: Catalog, postings: Postings | None = None) -> None:
-        self.catalog = catalog
+    def __init__(self, catalog: Reader, postings: Postings | None = None) -> None:
+        self.index = catalog.keyword_index
         self.postings = postings  # shared by the search threads (postings.py)
 
     def terms(self, text: str) -> dict[str, float]:
@@ -79,8 +80,8 @@ class Keywords:
         tokens = fts_tokens(text)
         if not tokens:
             return {}
-        total = self.catalog.item_count() or 1
-        freqs = self.catalog.term_frequencies(tokens)
+        total = self.index.item_count() or 1
+        freqs = self.index.term_frequencies(tokens)
         rare = [(w, n) for w, n in freqs if n <= COMMON_SHARE * total]
         if not rare:  # every word common (or the only word is): the rarest two still rank
             rare = sorted(freqs, key=lambda x: x[1])[:2]
@@ -92,12 +93,12 @@ class Keywords:
         when given)."""
         if not terms:
             return Matches()
-        held = dict(self.catalog.term_frequencies(list(terms)))
+        held = dict(self.index.term_frequencies(list(terms)))
         if self.postings is not None and allowed is None:
-            stems = self.catalog.stems(list(terms))
+            stems = self.index.stems(list(terms))
             wanted = sorted({s for s in stems.values() if s})
-            kept = self.postings.lookup(self.catalog.conn, wanted,
-                                        {stems[w]: held[w] for w in terms})
+            kept = self.index.postings(self.postings, wanted,
+                                       {stems[w]: held[w] for w in terms})
             if kept is not None:
                 return self._numpy_bm25(stems, *kept, pool)
         seeds: list[str] = []
@@ -178,28 +179,18 @@ class Keywords:
         match = fts_query(words)
         if match is None:
             return {}
-        if allowed is None:
-            sql = ("SELECT rowid, bm25(items_fts) FROM items_fts WHERE items_fts MATCH ?"
-                   " ORDER BY bm25(items_fts) LIMIT ?")
-        else:
-            # `rowid IN (...)` on an FTS5 table runs the match once per id: match once, then join
-            self.catalog.set_scratch_ids(allowed)
-            sql = ("WITH m AS MATERIALIZED (SELECT rowid AS id, bm25(items_fts) AS r"
-                   " FROM items_fts WHERE items_fts MATCH ?)"
-                   " SELECT m.id, m.r FROM m JOIN temp.scratch_ids USING (id) ORDER BY m.r LIMIT ?")
         try:
-            rows = self.catalog.conn.execute(sql, (match, limit)).fetchall()
+            return self.index.bm25(match, limit, allowed)
         except sqlite3.OperationalError:
             # a query FTS5 cannot take should not end a search, but must not vanish either
             log.warning("keyword search failed for %r", match, exc_info=True)
             return {}
-        return {int(r[0]): -float(r[1]) for r in rows}
 
     def _counts(self, ids: list[int], words: list[str]
                 ) -> tuple[dict[int, dict[str, int]], dict[int, int]]:
         """How often each item holds each word (only the words it holds), and its length."""
-        stems = self.catalog.stems(words)
-        by_stem, lengths = self.catalog.term_counts(ids, list(stems.values()))
+        stems = self.index.stems(words)
+        by_stem, lengths = self.index.term_counts(ids, list(stems.values()))
         counts = {i: {w: held[s] for w, s in stems.items() if s in held}
                   for i, held in by_stem.items()}
         return {i: counts.get(i, {}) for i in lengths}, lengths
@@ -208,7 +199,7 @@ class Keywords:
         """FTS5's bm25() for these items and words (``held``: each word's item count),
         computed here: IDF over FTS5's row count, length over its average, a word's count
         summed over the fields (each weighs 1)."""
-        rows, tokens = self.catalog.fts_totals()
+        rows, tokens = self.index.totals()
         if rows <= 0 or tokens <= 0:
             return None
         words = list(held)

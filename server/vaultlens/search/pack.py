@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from vaultlens.extract.images import ImageError, encode_for_model
-from vaultlens.index.catalog import Catalog
+from vaultlens.index.reader import Reader
 from vaultlens.search.hits import Hit
 from vaultlens.search.pictures import MAX_IMAGE_BYTES, PictureError, Pictures
 from vaultlens.search.tokens import PIXELS_PER_TOKEN, TokenCounter, image_tokens, side_for_tokens
@@ -142,7 +142,7 @@ def obsidian_uri(vault_name: str, path: str) -> str:
 
 
 class Packer:
-    def __init__(self, catalog: Catalog, pictures: Pictures, counter: TokenCounter,
+    def __init__(self, catalog: Reader, pictures: Pictures, counter: TokenCounter,
                  vault_name: str) -> None:
         self.catalog = catalog
         self.pictures = pictures
@@ -215,9 +215,7 @@ class Packer:
         if row is None:
             self._leave(pack, hit, "removed from the index meanwhile")
             return None
-        texts = [str(r[0]) for r in self.catalog.conn.execute(
-            "SELECT text FROM items WHERE file_id = ? AND kind = 'section' AND start_line >= ?"
-            " AND end_line <= ? ORDER BY start_line", (row["file_id"], first, last))]
+        texts = self.catalog.texts_within(row["file_id"], first, last)
         entry = Entry("passage", hit.id, hit.path, hit.score, "\n".join(texts) or row["text"],
                       headings=hit.headings, lines=[first, last],
                       uri=obsidian_uri(self.vault_name, hit.path))

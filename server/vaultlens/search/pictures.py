@@ -11,7 +11,7 @@ from PIL.Image import Image
 
 from vaultlens.extract.images import ImageError, open_image
 from vaultlens.extract.pdfs import PdfError, render_page
-from vaultlens.index.catalog import Catalog
+from vaultlens.index.reader import Reader
 from vaultlens.vault.vault import Refused, check_file
 
 MAX_IMAGE_BYTES = 512 * 1024  # per image sent to a model or a client (what Claude accepts well)
@@ -70,7 +70,7 @@ class PictureError(Exception):
 
 
 class Pictures:
-    def __init__(self, catalog: Catalog, vault: Path, pdf_timeout: float = 30.0,
+    def __init__(self, catalog: Reader, vault: Path, pdf_timeout: float = 30.0,
                  cache: PictureCache = SHARED) -> None:
         self.catalog = catalog
         self.vault = vault
@@ -79,12 +79,10 @@ class Pictures:
 
     def load(self, item_id: int) -> Image:
         """The item's picture in RGB (at most 2048 px for images, 1600 for PDF pages)."""
-        row = self.catalog.conn.execute(
-            "SELECT items.kind, items.page, files.path, files.hash FROM items"
-            " JOIN files ON files.id = items.file_id WHERE items.id = ?", (item_id,)).fetchone()
-        if row is None or row["kind"] not in ("image", "page"):
+        row = self.catalog.picture(item_id)
+        if row is None or row.kind not in ("image", "page"):
             raise PictureError(f"item {item_id} is not an image or a PDF page", missing=True)
-        key = (str(row["path"]), str(row["hash"]), int(row["page"] or 0))
+        key = (row.path, str(row.hash), int(row.page or 0))
         try:
             # as the scan would take it now: a link out of the vault made since it was indexed
             # serves nothing, from the cache or the disk
@@ -96,15 +94,15 @@ class Pictures:
         cached = self.cache.get(key)
         if cached is not None:
             return cached
-        path = self.vault / row["path"]
+        path = self.vault / row.path
         try:
-            if row["kind"] == "image":
+            if row.kind == "image":
                 picture = open_image(path).image
             else:
-                picture = render_page(path, int(row["page"] or 1), self.pdf_timeout)
+                picture = render_page(path, int(row.page or 1), self.pdf_timeout)
         except ImageError as exc:
-            raise PictureError(f"{row['path']}: {exc.reason}") from exc
+            raise PictureError(f"{row.path}: {exc.reason}") from exc
         except PdfError as exc:
-            raise PictureError(f"{row['path']} page {row['page']}: {exc.reason}") from exc
+            raise PictureError(f"{row.path} page {row.page}: {exc.reason}") from exc
         self.cache.put(key, picture)
         return picture

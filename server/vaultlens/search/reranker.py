@@ -18,7 +18,7 @@ from typing import Any
 from vaultlens.embedders.base import Input, ModelError
 from vaultlens.embedders.qwen3_vl import IMAGE_PAD, Prompt, Qwen3VLCheckpoint, batch_for
 from vaultlens.extract.images import ImageError, open_image
-from vaultlens.index.catalog import Catalog
+from vaultlens.index.reader import Reader
 from vaultlens.search.hits import Hit
 
 SYSTEM = ('Judge whether the Document meets the requirements based on the Query and the '
@@ -133,20 +133,18 @@ class Rerank:
         return [replace(h, score=round(s, 6)) for s, _, h in ranked] + tail
 
 
-def hit_document(catalog: Catalog, vault: Path) -> Callable[[Hit], Input]:
+def hit_document(catalog: Reader, vault: Path) -> Callable[[Hit], Input]:
     """What the reranker reads of a hit: a passage's text under its headings; an image's
     pixels with its OCR text; a PDF page's text."""
     def document(hit: Hit) -> Input:
         row = catalog.item(hit.id)
         text = row["text"] if row is not None else hit.text
         if hit.kind == "note":
-            rows = [catalog.item(hit.id)]
+            texts = [row["text"]] if row is not None else []
             if hit.line is not None and hit.end_line is not None:
-                rows = list(catalog.conn.execute(
-                    "SELECT text FROM items WHERE file_id = (SELECT file_id FROM items"
-                    " WHERE id = ?) AND start_line >= ? AND end_line <= ? ORDER BY start_line",
-                    (hit.id, hit.line, hit.end_line)))
-            body = "\n".join(r["text"] for r in rows if r is not None) or text
+                texts = [] if row is None else catalog.texts_within(
+                    row["file_id"], hit.line, hit.end_line, sections_only=False)
+            body = "\n".join(texts) or text
             return Input(text=" > ".join([hit.path, *hit.headings]) + "\n" + body)
         if hit.kind == "image":
             try:

@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 
 from vaultlens.embedders.base import Embedder, Input, Vectors
-from vaultlens.index.catalog import Catalog
 from vaultlens.index.postings import Postings
+from vaultlens.index.reader import Reader
 from vaultlens.index.vectors import VectorIndex
 from vaultlens.search.filters import Admission
 from vaultlens.search.fusion import Evidence, Fusion
@@ -98,7 +98,7 @@ def text_to_embed(query: str, literal: bool, multilingual: bool) -> str | None:
 
 
 class Searcher:
-    def __init__(self, catalog: Catalog, vectors: VectorIndex, embedder: Embedder,
+    def __init__(self, catalog: Reader, vectors: VectorIndex, embedder: Embedder,
                  fusion: Fusion | None = None, rerank: Rerank | None = None,
                  postings: Postings | None = None, grouping: Grouping | None = None) -> None:
         self.catalog = catalog
@@ -200,14 +200,8 @@ class Searcher:
 
     def browse(self, pool: int, allowed: list[int] | None = None) -> dict[int, float]:
         """A query of filters alone ("kind:image tag:trip"): items in path and line order."""
-        within = ""
-        if allowed is not None:
-            self.catalog.set_scratch_ids(allowed)
-            within = " WHERE items.id IN (SELECT id FROM temp.scratch_ids)"
-        rows = self.catalog.conn.execute(
-            f"SELECT items.id FROM items JOIN files ON files.id = items.file_id{within}"
-            " ORDER BY files.path, items.page, items.start_line LIMIT ?", (pool,)).fetchall()
-        return {int(r[0]): 1.0 - n / (len(rows) + 1) for n, r in enumerate(rows)}
+        ids = self.catalog.browse(pool, allowed)
+        return {i: 1.0 - n / (len(ids) + 1) for n, i in enumerate(ids)}
 
     def search(self, query: str, k: int = 10, offset: int = 0, filters: Filters | None = None,
                vectors: bool = True, image: Any = None, literal: bool = False) -> list[Hit]:
@@ -264,11 +258,10 @@ class Searcher:
         return parse(query, self._is_property)
 
     def _is_property(self, name: str) -> bool:
-        return self.catalog.conn.execute("SELECT 1 FROM properties WHERE name = ? LIMIT 1",
-                                         (name,)).fetchone() is not None
+        return self.catalog.has_property(name)
 
     def _item_count(self) -> int:
-        return self.catalog.item_count()
+        return self.catalog.keyword_index.item_count()
 
     def passages(self, scores: dict[int, float]) -> list[tuple[float, list[int]]]:
         """Hits ranked as passages (see :func:`passages`)."""

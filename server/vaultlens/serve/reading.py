@@ -122,20 +122,18 @@ async def image(request: web.Request) -> web.Response:
 def _read(daemon: Daemon, body: dict[str, Any]) -> dict[str, Any]:
     catalog = daemon.searcher.catalog
     path = body["path"]
-    row = catalog.conn.execute("SELECT id, kind FROM files WHERE path = ?", (path,)).fetchone()
+    row = catalog.file(path)
     if row is None:
         raise NotFound(f"{path} is not in the index (not a note, image or PDF of this vault, "
                        "or not indexed yet)")
-    if row["kind"] == "note":
+    if row.kind == "note":
         return _read_note(daemon, path, body)
-    page = body.get("page", 1) if row["kind"] == "pdf" else None
-    item = catalog.conn.execute(
-        "SELECT id FROM items WHERE file_id = ? AND (page IS ? OR ? IS NULL) ORDER BY page"
-        " LIMIT 1", (row["id"], page, page)).fetchone()
+    page = body.get("page", 1) if row.kind == "pdf" else None
+    item = catalog.item_on_page(row.id, page)
     if item is None:
         where = f" page {page}" if page else ""
         raise NotFound(f"{path}{where} has no indexed item")
-    hit: Hit | None = daemon.searcher.hit(int(item["id"]), 0.0, "")
+    hit: Hit | None = daemon.searcher.hit(item, 0.0, "")
     if hit is None:
         raise NotFound(f"{path} was removed from the index meanwhile")
     options = PackOptions(200_000, 1, body.get("max_px", MAX_SIDE), inline=True)

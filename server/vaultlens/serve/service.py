@@ -293,12 +293,7 @@ class Daemon:
         urgent = service.indexer.urgent.qsize() if service.indexer else 0
         catalog = self.status_readers.get()[0].catalog
         counts = catalog.counts()
-        failures = [
-            {"path": r["path"], "status": r["status"], "reason": r["reason"]}
-            for r in catalog.conn.execute(
-                "SELECT path, status, reason FROM files WHERE status != 'indexed'"
-                " ORDER BY path")
-        ]
+        failures = catalog.failures()
         return {
             "ok": True,
             "vault": str(ws.config.vault),

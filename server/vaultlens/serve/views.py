@@ -188,9 +188,7 @@ def _similar(daemon: Daemon, vector: Any, k: int, exclude: set[int]) -> list[Hit
 
 
 def _similar_to_path(daemon: Daemon, path: str, k: int) -> list[Hit]:
-    rows = daemon.searcher.catalog.conn.execute(
-        "SELECT items.id, items.content_hash FROM items JOIN files ON files.id = items.file_id"
-        " WHERE files.path = ? ORDER BY items.id", (path,)).fetchall()
+    rows = daemon.searcher.catalog.item_hashes(path)
     if not rows:
         raise NotFound(f"{path} is not indexed")
     cached = daemon.searcher.catalog.cached_vectors([r[1] for r in rows],
@@ -273,9 +271,9 @@ async def item(request: web.Request) -> web.Response:
 def _thumbnail(daemon: Daemon, item_id: int) -> bytes:
     """The indexer's thumbnail (an image's, a PDF's first page); for any other PDF page, or
     one the indexer did not render (a page with a text layer), made now and cached."""
-    row = daemon.searcher.catalog.conn.execute(
-        "SELECT files.hash, items.page FROM items JOIN files ON files.id = items.file_id"
-        " WHERE items.id = ? AND items.kind IN ('image', 'page')", (item_id,)).fetchone()
+    picture = daemon.searcher.catalog.picture(item_id)
+    row = None if picture is None or picture.kind not in ("image", "page") else (
+        picture.hash, picture.page)
     if row is None or row[0] is None:
         raise NotFound(f"item {item_id} has no thumbnail")
     data = daemon.workspace.data
