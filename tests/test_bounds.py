@@ -109,10 +109,10 @@ def test_a_pack_says_how_many_more_places_embed_a_picture(searcher: Searcher,
 def test_images_around_finds_what_every_section_joined_with_every_link_finds(
         searcher: Searcher) -> None:
     catalog = searcher.catalog
-    sections = [int(r[0]) for r in catalog.conn.execute(
+    sections = [int(r[0]) for r in catalog._conn.execute(
         "SELECT id FROM items WHERE kind = 'section'")]
     expected: dict[int, set[int]] = {}
-    for r in catalog.conn.execute(
+    for r in catalog._conn.execute(
             "SELECT s.id, s.start_line, s.end_line, links.line, links.context, t.id FROM items"
             " AS s JOIN links ON links.note_id = s.file_id JOIN files ON files.path ="
             " links.target JOIN items AS t ON t.file_id = files.id WHERE s.kind = 'section'"):
@@ -182,7 +182,7 @@ def test_a_big_picture_is_shrunk_before_any_full_size_copy(
 
 def test_decoded_pictures_are_shared_by_the_search_threads_and_bounded_by_bytes(
         searcher: Searcher, ws: Workspace) -> None:
-    image_id = int(searcher.catalog.conn.execute(
+    image_id = int(searcher.catalog._conn.execute(
         "SELECT id FROM items WHERE kind = 'image'").fetchone()[0])
     loaded: list[Image.Image] = []
 

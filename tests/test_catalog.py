@@ -20,7 +20,7 @@ def test_migrations_apply_once_and_are_named(tmp_path: Path) -> None:
     assert cat.get_meta("migration:0001_initial") == "applied"
     cat.close()
     again = Catalog.open(tmp_path / "c.sqlite")  # no error: nothing left to apply
-    assert again.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert again._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     again.close()
 
 
@@ -57,7 +57,7 @@ def test_fts_finds_chinese_words_and_english_stems(tmp_path: Path) -> None:
             cat.set_fts(i, text, "", "")
 
     def match(q: str) -> list[int]:
-        return [r[0] for r in cat.conn.execute(
+        return [r[0] for r in cat._conn.execute(
             "SELECT rowid FROM items_fts WHERE items_fts MATCH ?", (q,))]
 
     assert match('"图片"') == [ids[0]]
@@ -85,7 +85,7 @@ def test_transaction_rolls_back(tmp_path: Path) -> None:
         raise RuntimeError("boom")
     assert cat.files() == {}
     with pytest.raises(sqlite3.IntegrityError), cat.transaction():
-        cat.conn.execute("INSERT INTO items(file_id, kind, text, content_hash)"
+        cat._conn.execute("INSERT INTO items(file_id, kind, text, content_hash)"
                          " VALUES (999, 'x', '', '')")  # no such file: foreign key
 
 
@@ -98,7 +98,7 @@ def test_term_frequencies_use_the_index_stemming(tmp_path: Path) -> None:
                                          for t in texts])
         for i, t in zip(ids, texts, strict=True):
             cat.set_fts(i, t, "", "")
-    freqs = dict(cat.term_frequencies(["vault", "run", "orchids", "absent"]))
+    freqs = dict(cat.keyword_index.term_frequencies(["vault", "run", "orchids", "absent"]))
     assert freqs == {"vault": 3, "run": 2, "orchids": 1, "absent": 0}
 
 
@@ -131,7 +131,7 @@ def test_properties_migration_reads_old_files_again(tmp_path: Path,
     monkeypatch.setattr(catalog_module, "SCHEMA_VERSION", 3)
     old = Catalog.open(tmp_path / "c.sqlite")
     with old.transaction():  # as version 3 wrote them (no retry_at yet)
-        old.conn.executemany(
+        old._conn.executemany(
             "INSERT INTO files(path, kind, size, mtime_ns, hash, status) VALUES (?, ?, 1, 1, ?,"
             " 'indexed')", [("n.md", "note", "hash-n"), ("a.png", "image", "hash-a")])
     old.close()
@@ -142,7 +142,7 @@ def test_properties_migration_reads_old_files_again(tmp_path: Path,
     assert {p: r.hash for p, r in cat.files().items()} == {"n.md": None, "a.png": None}
     with cat.transaction():
         cat.set_properties(cat.files()["n.md"].id, [("ctr", "5", 5.0)])
-    assert cat.conn.execute("SELECT name, number FROM properties").fetchall()[0][:] == ("ctr", 5.0)
+    assert cat._conn.execute("SELECT name, number FROM properties").fetchall()[0][:] == ("ctr", 5.0)
 
 
 def test_term_counts_count_as_the_index_counts(tmp_path: Path) -> None:
@@ -155,16 +155,16 @@ def test_term_counts_count_as_the_index_counts(tmp_path: Path) -> None:
                                          for n, r in enumerate(rows)])
         for i, r in zip(ids, rows, strict=True):
             cat.set_fts(i, *r)
-    stems = cat.stems(["exports", "running", "设置", "absent", "odd"])
+    stems = cat.keyword_index.stems(["exports", "running", "设置", "absent", "odd"])
     assert stems["exports"] == "export" and stems["running"] == "run"
-    counts, lengths = cat.term_counts(ids, list(stems.values()))
+    counts, lengths = cat.keyword_index.term_counts(ids, list(stems.values()))
     assert counts == {ids[0]: {"export": 1, "run": 2}, ids[1]: {"export": 1},
                       ids[2]: {"设置": 1}}
     # lengths in tokens over all fields, CJK as bigrams and characters (同步 步设 设置 同 步 设
     # 置): what bm25() divides by
     assert lengths == {ids[0]: 3, ids[1]: 2, ids[2]: 9, ids[3]: 2}
-    assert cat.term_counts(ids[1:2], ["export", "设置"])[0] == {ids[1]: {"export": 1}}
-    assert cat.fts_totals() == (4, 16)
+    assert cat.keyword_index.term_counts(ids[1:2], ["export", "设置"])[0] == {ids[1]: {"export": 1}}
+    assert cat.keyword_index.totals() == (4, 16)
 
 
 def test_an_image_holding_most_query_words_beats_a_paragraph_holding_few(tmp_path: Path) -> None:
@@ -212,10 +212,10 @@ def test_deleted_rows_are_zeroed_on_disk(tmp_path: Path, monkeypatch: pytest.Mon
         fid = cat.upsert_file("n.md", "note", 1, 1, "h", "indexed", None)
         cat.replace_items(fid, [{"kind": "section", "text": "narwhalicious " * 4000,
                                  "content_hash": "a"}])
-    cat.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    cat._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     with cat.transaction():
         cat.delete_file(fid)
-    cat.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    cat._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     assert b"narwhalicious" not in raw(tmp_path)
     cat.close()
 
@@ -240,19 +240,19 @@ def test_clean_up_forgets_what_no_file_holds_and_scrubs_the_keyword_index(
             cat.store_extract(h, "ocr", word)
             cat.store_extract(f"{h}:2", "ocr", word)
             ids.append(fid)
-    assert reader.conn.execute("SELECT COUNT(*) FROM items_fts").fetchone()[0] == 2
+    assert reader._conn.execute("SELECT COUNT(*) FROM items_fts").fetchone()[0] == 2
     with cat.transaction():
         cat.delete_file(ids[0])
     assert cat.get_meta("scrub") == "fts"
     done = forget_gone(cat, tmp_path / "thumbs")
     assert (done.extracts, done.scrubbed) == (2, True)
-    assert [r[0] for r in cat.conn.execute("SELECT file_hash FROM extracts")] == [kept,
+    assert [r[0] for r in cat._conn.execute("SELECT file_hash FROM extracts")] == [kept,
                                                                                  f"{kept}:2"]
     assert cat.get_meta("scrub") is None
     data = raw(tmp_path).lower()
     # the index holds the stem ("okapiberri"), after what it shares with the term before it
     assert b"kapiber" not in data and b"lemur" in data
-    assert [r[0] for r in reader.conn.execute(
+    assert [r[0] for r in reader._conn.execute(
         "SELECT rowid FROM items_fts WHERE items_fts MATCH 'lemur'")] != []
     reader.close()
     cat.close()

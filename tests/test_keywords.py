@@ -42,7 +42,7 @@ def catalog(tmp_path: Path) -> Catalog:
 
 
 def sql_bm25(cat: Catalog, words: list[str]) -> dict[int, float]:
-    return {int(r[0]): -float(r[1]) for r in cat.conn.execute(
+    return {int(r[0]): -float(r[1]) for r in cat._conn.execute(
         "SELECT rowid, bm25(items_fts) FROM items_fts WHERE items_fts MATCH ?",
         (fts_query(words),))}
 
@@ -52,7 +52,7 @@ def sql_bm25(cat: Catalog, words: list[str]) -> dict[int, float]:
 def test_python_bm25_is_sqlites(catalog: Catalog, words: list[str]) -> None:
     exact = sql_bm25(catalog, words)
     assert exact  # the words occur
-    ours = Keywords(catalog)._python_bm25(list(exact), dict(catalog.term_frequencies(words)))
+    ours = Keywords(catalog)._python_bm25(list(exact), dict(catalog.keyword_index.term_frequencies(words)))
     assert ours is not None
     assert ours.bm25.keys() == exact.keys()
     for i, score in exact.items():
@@ -65,7 +65,7 @@ def test_common_words_rank_by_the_rare_ones_then_all(catalog: Catalog,
     are then scored on every word, exactly as bm25() scores them."""
     finder = Keywords(catalog)
     words = ["w0", "w1", "w25"]
-    held = dict(catalog.term_frequencies(words))
+    held = dict(catalog.keyword_index.term_frequencies(words))
     monkeypatch.setattr(keywords, "SEED_ROWS", held["w25"])  # only w25 fits
     monkeypatch.setattr(keywords, "RESCORE_COST", 0)  # rescoring is always worth it here
     terms = dict.fromkeys(words, 1.0)
@@ -78,7 +78,7 @@ def test_common_words_rank_by_the_rare_ones_then_all(catalog: Catalog,
     # the best five by the whole query among the items that hold the rare word
     assert sorted(found.bm25) == sorted(sorted(with_rare, key=lambda i: -exact[i])[:5])
     # coverage reuses the counts read for them: no second read
-    monkeypatch.setattr(catalog, "term_counts", lambda *a: pytest.fail("read again"))
+    monkeypatch.setattr(catalog.keyword_index, "term_counts", lambda *a: pytest.fail("read again"))
     assert set(finder.coverage(list(found.bm25), terms, found.counts)) == set(found.bm25)
 
 
@@ -89,7 +89,7 @@ def test_rare_words_in_too_few_items_leave_the_pool_to_the_common_ones(
     words only fill the pool, so a query never comes back empty for want of its rare word,
     and the pool is still exactly bm25()'s best."""
     words = [rare, "w0", "w2"]
-    held = dict(catalog.term_frequencies(words))
+    held = dict(catalog.keyword_index.term_frequencies(words))
     pool = held[rare] + 15  # more than the items holding the rare word
     monkeypatch.setattr(keywords, "SEED_ROWS", held[rare])  # only the rare word is a seed
     monkeypatch.setattr(keywords, "RESCORE_COST", 0)
@@ -103,7 +103,7 @@ def test_rare_words_in_too_few_items_leave_the_pool_to_the_common_ones(
 
 def test_few_matches_are_ranked_by_sqlite_alone(catalog: Catalog,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(catalog, "term_counts", lambda *a: pytest.fail("python scoring"))
+    monkeypatch.setattr(catalog.keyword_index, "term_counts", lambda *a: pytest.fail("python scoring"))
     found = Keywords(catalog).matches({"w30": 1.0, "w31": 1.0}, 10)
     exact = sql_bm25(catalog, ["w30", "w31"])
     assert found.bm25 == {i: exact[i] for i in sorted(exact, key=lambda i: -exact[i])[:10]}
@@ -114,8 +114,8 @@ def test_a_deep_pool_is_ranked_by_sqlite_alone(catalog: Catalog,
     """Rescoring thousands of items (a filter admitting them all) would cost more than bm25()
     on every match: SQLite ranks them, exactly, and items with common words only count."""
     words = ["w0", "w1", "w25"]
-    monkeypatch.setattr(keywords, "SEED_ROWS", dict(catalog.term_frequencies(words))["w25"])
-    monkeypatch.setattr(catalog, "term_counts", lambda *a: pytest.fail("python scoring"))
+    monkeypatch.setattr(keywords, "SEED_ROWS", dict(catalog.keyword_index.term_frequencies(words))["w25"])
+    monkeypatch.setattr(catalog.keyword_index, "term_counts", lambda *a: pytest.fail("python scoring"))
     found = Keywords(catalog).matches(dict.fromkeys(words, 1.0), 300)
     assert found.bm25 == sql_bm25(catalog, words)
 
@@ -124,6 +124,6 @@ def test_unreadable_totals_fall_back_to_the_rare_words_score(
         catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(keywords, "SEED_ROWS", 1)
     monkeypatch.setattr(keywords, "RESCORE_COST", 0)
-    monkeypatch.setattr(catalog, "fts_totals", lambda: (0, 0))
+    monkeypatch.setattr(catalog.keyword_index, "totals", lambda: (0, 0))
     found = Keywords(catalog).matches({"w0": 1.0, "w33": 1.0}, 3)
     assert found.bm25 and found.bm25.items() <= sql_bm25(catalog, ["w33"]).items()

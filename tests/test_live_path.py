@@ -98,7 +98,7 @@ def test_a_picture_replaced_by_a_link_out_is_not_served(run: Run, tmp_path: Path
     board = run.config.vault / "Attachments" / "board.png"
     ws = run.reader()
     try:
-        item = int(ws.catalog.conn.execute(
+        item = int(ws.catalog._conn.execute(
             "SELECT items.id FROM items JOIN files ON files.id = items.file_id"
             " WHERE files.path = ? AND items.kind = 'image'",
             ("Attachments/board.png",)).fetchone()[0])

@@ -76,7 +76,7 @@ def test_nothing_is_read_while_the_index_keeps_changing(catalog: Catalog) -> Non
     stems = ["w1"]
     held = {"w1": 10}
     for n in range(3):
-        assert postings.lookup(catalog.conn, stems, held) is None
+        assert postings.lookup(catalog._conn, stems, held) is None
         with catalog.transaction():
             catalog.set_fts(1, f"w1 w{n}", "", "")
     assert len(postings._ids) == 0  # no lengths read: every search saw another state
@@ -85,10 +85,10 @@ def test_nothing_is_read_while_the_index_keeps_changing(catalog: Catalog) -> Non
 
 def test_a_reader_in_progress_sends_others_to_sqlite(catalog: Catalog) -> None:
     postings = Postings()
-    postings.lookup(catalog.conn, ["w1"], {})
+    postings.lookup(catalog._conn, ["w1"], {})
     with postings._reading:  # another search thread is reading
-        assert postings.lookup(catalog.conn, ["w1"], {}) is None
-    assert postings.lookup(catalog.conn, ["w1"], {}) is not None
+        assert postings.lookup(catalog._conn, ["w1"], {}) is None
+    assert postings.lookup(catalog._conn, ["w1"], {}) is not None
 
 
 def test_a_word_in_too_many_items_is_left_to_sqlite(catalog: Catalog,
@@ -96,18 +96,18 @@ def test_a_word_in_too_many_items_is_left_to_sqlite(catalog: Catalog,
     monkeypatch.setattr(postings_module, "MAX_WORD_ITEMS", 50)
     postings = Postings()
     for _ in range(2):
-        assert postings.lookup(catalog.conn, ["w0"], {"w0": 51}) is None
-    postings.lookup(catalog.conn, ["w39"], {"w39": 3})
-    assert postings.lookup(catalog.conn, ["w39"], {"w39": 3}) is not None
+        assert postings.lookup(catalog._conn, ["w0"], {"w0": 51}) is None
+    postings.lookup(catalog._conn, ["w39"], {"w39": 3})
+    assert postings.lookup(catalog._conn, ["w39"], {"w39": 3}) is not None
 
 
 def test_kept_postings_are_bounded(catalog: Catalog) -> None:
     postings = Postings(max_entries=400)
     held = {w: 0 for w in WORDS}
-    postings.lookup(catalog.conn, ["w0"], held)  # notes the state
+    postings.lookup(catalog._conn, ["w0"], held)  # notes the state
     for _ in range(2):
         for word in [f"w{i}" for i in range(10)]:
-            assert postings.lookup(catalog.conn, [word], held) is not None
+            assert postings.lookup(catalog._conn, [word], held) is not None
     assert postings._entries <= 400 or len(postings._words) == 1
     assert len(postings._words) < 10
 
@@ -140,12 +140,12 @@ def test_searches_share_postings_across_threads(catalog: Catalog, tmp_path: Path
 
 def test_a_damaged_size_record_leaves_the_search_to_sqlite(catalog: Catalog) -> None:
     postings = Postings()
-    postings.lookup(catalog.conn, ["w1"], {})
+    postings.lookup(catalog._conn, ["w1"], {})
     with catalog.transaction():  # a varint cut short
-        catalog.conn.execute("UPDATE items_fts_docsize SET sz = x'0581' WHERE id = 2")
+        catalog._conn.execute("UPDATE items_fts_docsize SET sz = x'0581' WHERE id = 2")
     for _ in range(2):
-        assert postings.lookup(catalog.conn, ["w1"], {}) is None
-    assert not catalog.conn.in_transaction
+        assert postings.lookup(catalog._conn, ["w1"], {}) is None
+    assert not catalog._conn.in_transaction
 
 
 def test_sizes_decode_sqlite_varints() -> None:

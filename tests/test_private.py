@@ -113,7 +113,7 @@ def trace_vault() -> dict[str, str | bytes]:
 
 
 def held(ws: Workspace, sql: str, *args: object) -> list[str]:
-    return [str(r[0]) for r in ws.catalog.conn.execute(sql, args)]
+    return [str(r[0]) for r in ws.catalog._conn.execute(sql, args)]
 
 
 def test_deleted_files_leave_no_trace_on_disk(make_vault: MakeVault, tmp_path: Path) -> None:
@@ -125,7 +125,7 @@ def test_deleted_files_leave_no_trace_on_disk(make_vault: MakeVault, tmp_path: P
     run.index()
     ws = run.reader()
     try:
-        hashes = dict(ws.catalog.conn.execute("SELECT path, hash FROM files").fetchall())
+        hashes = dict(ws.catalog._conn.execute("SELECT path, hash FROM files").fetchall())
         ocr = held(ws, "SELECT data FROM extracts WHERE file_hash = ?", hashes["Shot.png"])
         assert ocr and "pangolin" in ocr[0].lower()
         assert held(ws, "SELECT data FROM extracts WHERE file_hash = ?", hashes["Report.pdf"])

@@ -182,7 +182,7 @@ def test_keywords_only_while_loading(searcher: Searcher) -> None:
 
 
 def test_properties_are_stored_typed(ws: Workspace) -> None:
-    rows = set(tuple(r) for r in ws.catalog.conn.execute(
+    rows = set(tuple(r) for r in ws.catalog._conn.execute(
         "SELECT name, value, number FROM properties JOIN files ON files.id = file_id"
         " WHERE files.path = 'Trips/Lisbon.md'"))
     assert ("ctr", "12", 12.0) in rows and ("date", "2023-04-02", None) in rows
@@ -201,7 +201,7 @@ def test_path_filter_ranks_within_the_folder_exactly(searcher: Searcher) -> None
     assert searcher.catalog.items_in(["Trips"], [], ["image"], []) == []
     trips = searcher.catalog.items_in(["Trips"], [], [], [])
     assert trips and set(trips) == {
-        r[0] for r in searcher.catalog.conn.execute(
+        r[0] for r in searcher.catalog._conn.execute(
             "SELECT items.id FROM items JOIN files ON files.id = file_id"
             " WHERE files.path LIKE 'Trips/%'")}
     # % and _ in a folder name are literal
@@ -265,8 +265,8 @@ def test_a_failed_keyword_query_is_logged(caplog: pytest.LogCaptureFixture) -> N
     def broken(*_: object) -> None:
         raise sqlite3.OperationalError("fts5: syntax error")
 
-    catalog = SimpleNamespace(conn=SimpleNamespace(execute=broken),
-                              term_frequencies=lambda words: [(w, 1) for w in words])
+    catalog = SimpleNamespace(keyword_index=SimpleNamespace(
+        bm25=broken, term_frequencies=lambda words: [(w, 1) for w in words]))
     searcher = Searcher(catalog, None, None)  # type: ignore[arg-type]
     with caplog.at_level("WARNING"):
         assert searcher.keyword_scores("x", 10, terms={"x": 1.0}).bm25 == {}

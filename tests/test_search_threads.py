@@ -104,21 +104,21 @@ def test_term_counts_are_remembered_until_the_index_changes(make_vault: MakeVaul
     try:
         ws.update()
         reader = Catalog.open(ws.data.catalog)
-        before = dict(reader.term_frequencies(["storm", "pier", "zebra"]))
-        total = reader.item_count()
+        before = dict(reader.keyword_index.term_frequencies(["storm", "pier", "zebra"]))
+        total = reader.keyword_index.item_count()
         assert before["storm"] > 0 and before["zebra"] == 0
         # another connection adds a note with "zebra": the reader sees it on its next search
         (cfg.vault / "Zoo.md").write_text("# Zoo\n\nA zebra, and a storm over the zoo.\n")
         ws.update()
-        after = dict(reader.term_frequencies(["storm", "pier", "zebra"]))
+        after = dict(reader.keyword_index.term_frequencies(["storm", "pier", "zebra"]))
         assert after["zebra"] == 1 and after["storm"] == before["storm"] + 1
-        assert reader.item_count() > total
+        assert reader.keyword_index.item_count() > total
         # and this connection's own commits count too
-        assert dict(ws.catalog.term_frequencies(["zebra"]))["zebra"] == 1
+        assert dict(ws.catalog.keyword_index.term_frequencies(["zebra"]))["zebra"] == 1
         with ws.catalog.transaction() as conn:
             conn.execute("DELETE FROM items_fts WHERE rowid IN (SELECT id FROM items"
                          " WHERE text LIKE '%zebra%')")
-        assert dict(ws.catalog.term_frequencies(["zebra"]))["zebra"] == 0
+        assert dict(ws.catalog.keyword_index.term_frequencies(["zebra"]))["zebra"] == 0
         reader.close()
     finally:
         ws.close()
