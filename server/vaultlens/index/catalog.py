@@ -4,6 +4,10 @@ It is the source of truth; the vector index is a cache rebuilt from it. Every ch
 file is one transaction, so a kill at any moment leaves either the old state or the new one.
 Everything expensive is cached by content hash: embeddings by (hash, model signature), OCR and
 PDF extraction by file hash, so a renamed or re-scanned file is never embedded or read again.
+
+The connection is private to vaultlens/index/: Catalog adds the schema and every write to
+Reader (reader.py), which is all that search and serve read through; the keyword index's
+statements are in keyword_index.py. tests/test_boundaries.py keeps SQL out of other packages.
 """
 
 from __future__ import annotations

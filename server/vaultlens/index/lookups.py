@@ -1,6 +1,6 @@
-"""Read-only lookups that search makes in the catalog: which items a path or kind filter admits,
-where sections sit, which images a paragraph embeds or sits beside. Kept apart from catalog.py,
-which owns the schema and every write."""
+"""Search's heavier reads, part of Reader (reader.py): which items a path or kind filter
+admits, where sections sit, which images a paragraph embeds or sits beside, which notes embed
+an image."""
 
 from __future__ import annotations
 
