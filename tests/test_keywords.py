@@ -52,7 +52,8 @@ def sql_bm25(cat: Catalog, words: list[str]) -> dict[int, float]:
 def test_python_bm25_is_sqlites(catalog: Catalog, words: list[str]) -> None:
     exact = sql_bm25(catalog, words)
     assert exact  # the words occur
-    ours = Keywords(catalog)._python_bm25(list(exact), dict(catalog.keyword_index.term_frequencies(words)))
+    held = dict(catalog.keyword_index.term_frequencies(words))
+    ours = Keywords(catalog)._python_bm25(list(exact), held)
     assert ours is not None
     assert ours.bm25.keys() == exact.keys()
     for i, score in exact.items():
@@ -103,7 +104,8 @@ def test_rare_words_in_too_few_items_leave_the_pool_to_the_common_ones(
 
 def test_few_matches_are_ranked_by_sqlite_alone(catalog: Catalog,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(catalog.keyword_index, "term_counts", lambda *a: pytest.fail("python scoring"))
+    monkeypatch.setattr(catalog.keyword_index, "term_counts",
+                        lambda *a: pytest.fail("python scoring"))
     found = Keywords(catalog).matches({"w30": 1.0, "w31": 1.0}, 10)
     exact = sql_bm25(catalog, ["w30", "w31"])
     assert found.bm25 == {i: exact[i] for i in sorted(exact, key=lambda i: -exact[i])[:10]}
@@ -114,8 +116,10 @@ def test_a_deep_pool_is_ranked_by_sqlite_alone(catalog: Catalog,
     """Rescoring thousands of items (a filter admitting them all) would cost more than bm25()
     on every match: SQLite ranks them, exactly, and items with common words only count."""
     words = ["w0", "w1", "w25"]
-    monkeypatch.setattr(keywords, "SEED_ROWS", dict(catalog.keyword_index.term_frequencies(words))["w25"])
-    monkeypatch.setattr(catalog.keyword_index, "term_counts", lambda *a: pytest.fail("python scoring"))
+    held = dict(catalog.keyword_index.term_frequencies(words))
+    monkeypatch.setattr(keywords, "SEED_ROWS", held["w25"])
+    monkeypatch.setattr(catalog.keyword_index, "term_counts",
+                        lambda *a: pytest.fail("python scoring"))
     found = Keywords(catalog).matches(dict.fromkeys(words, 1.0), 300)
     assert found.bm25 == sql_bm25(catalog, words)
 
