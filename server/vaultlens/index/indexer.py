@@ -7,6 +7,9 @@ span files (``vectorizer.py``), and each is written in one transaction of its ow
 (``writer.py``), so a kill at any moment loses at most the files in flight, and the next run
 finishes the work with no duplicate. OCR, PDF text and vectors are cached by content hash: a
 renamed or unchanged file costs a hash, never a model call.
+
+What runs next (an urgent file, a read to take, the pending batch) is decided by the run's
+``Plan``; urgent paths wait in the ``UrgentLane`` (``plan.py``) until the run takes them.
 """
 
 from __future__ import annotations
