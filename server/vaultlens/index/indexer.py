@@ -106,7 +106,7 @@ class Indexer:
         if urgent_embedder is None:
             self._loaded.set()
         self.writer = Writer(catalog, vectors, options.retries)
-        self.urgent = UrgentLane(root, LiveRules(root, options.config_dir, options.exclude))
+        self._urgent = UrgentLane(root, LiveRules(root, options.config_dir, options.exclude))
         self._stop = threading.Event()  # set: the run ends after the files in hand
         self._state = Progress(0, 0, "")
         self.visual = embedder.supports_images
@@ -120,15 +120,15 @@ class Indexer:
 
     def request_urgent(self, paths: Iterable[str]) -> None:
         """Index these vault paths before anything else (from any thread)."""
-        self.urgent.request(paths)
+        self._urgent.request(paths)
 
     def urgent_waiting(self) -> int:
         """Urgent paths asked for that no run has taken yet."""
-        return self.urgent.waiting()
+        return self._urgent.waiting()
 
     def hand_over(self, successor: Indexer) -> None:
         """What was asked for is still wanted by the indexer that replaces this one."""
-        successor.request_urgent(self.urgent.take())
+        successor.request_urgent(self._urgent.take())
 
     def stop(self) -> None:
         """The run in progress ends within one model call (from any thread); so does any
@@ -334,7 +334,7 @@ class Indexer:
 
     def _take_urgent(self, st: RunState, ahead: ReadAhead) -> None:
         """Hand the urgent paths asked for to the read-ahead's urgent lane, at once."""
-        taken = self.urgent.admit(ahead.paths)
+        taken = self._urgent.admit(ahead.paths)
         for path in taken.paths:
             st.plan.claim(path)
         st.summary.skipped += [{"path": p.path, "reason": p.reason} for p in taken.refused]
