@@ -20,9 +20,9 @@ from vaultlens.embedders.base import ModelError
 from vaultlens.embedders.minilm_numpy import NumpyMiniLM
 from vaultlens.embedders.process import InWorker
 from vaultlens.index.datadir import DataDir
-from vaultlens.serve.daemon import make_app
+from vaultlens.serve.app import make_app
+from vaultlens.serve.daemon import DAEMON
 from vaultlens.serve.routes import ROUTES
-from vaultlens.serve.service import DAEMON, SEARCH_THREADS
 
 MakeVault = Callable[[dict[str, str | bytes]], Path]
 Client = Callable[..., Any]
@@ -392,7 +392,7 @@ async def test_handlers_never_block_the_loop(api: Api, caplog: pytest.LogCapture
 
 
 def test_non_loopback_bind_needs_allow_remote(make_vault: MakeVault, tmp_path: Path) -> None:
-    from vaultlens.serve.daemon import serve
+    from vaultlens.serve.app import serve
 
     cfg = Config(vault=make_vault({"a.md": "x"}), data_dir=tmp_path / "d", model="minilm")
     with pytest.raises(SystemExit, match="pass --allow-remote"):
@@ -406,7 +406,7 @@ async def test_keyword_answers_while_the_model_loads(aiohttp_client: Client, mak
     model is in; then with vectors too. The indexing thread waits for the model."""
     import threading
 
-    from vaultlens.serve.service import Daemon
+    from vaultlens.serve.daemon import Daemon
 
     release = threading.Event()
     real_warm = Daemon._warm
@@ -577,9 +577,9 @@ async def test_searches_run_side_by_side_with_the_same_answers(api: Api) -> None
     alone = [(await api.post("/api/search", {"query": q}))[1]["results"] for q in queries]
     together = await asyncio.gather(*(api.post("/api/search", {"query": q}) for q in queries))
     assert [body["results"] for _, body in together] == alone
-    readers = api.app[DAEMON].readers
-    assert len(readers._open) == SEARCH_THREADS  # opened at start, none since
-    assert len(readers._spare) <= SEARCH_THREADS - 2  # at least two threads took one
+    readers, threads = api.app[DAEMON].readers, api.app[DAEMON].search_threads
+    assert len(readers._open) == threads  # opened at start, none since
+    assert len(readers._spare) <= threads - 2  # at least two threads took one
 
 
 async def test_a_failing_query_model_leaves_the_keywords(api: Api,

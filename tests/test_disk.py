@@ -14,7 +14,7 @@ import pytest
 
 from test_api import VAULT, Api, Client, MakeVault, open_api
 from vaultlens.index.catalog import Catalog
-from vaultlens.serve.service import DAEMON
+from vaultlens.serve.daemon import DAEMON
 
 
 @pytest.fixture

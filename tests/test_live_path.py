@@ -46,8 +46,7 @@ def writer(run: Run) -> Iterator[Indexer]:
 
 
 def index_urgent(indexer: Indexer, *paths: str) -> Summary:
-    for p in paths:
-        indexer.urgent.put(p)
+    indexer.request_urgent(paths)
     return indexer.run()
 
 

@@ -28,8 +28,8 @@ from vaultlens.config import Config
 from vaultlens.embedders.minilm import MiniLM
 from vaultlens.index.datadir import DataDir
 from vaultlens.search.tokens import TokenCounter, image_tokens
-from vaultlens.serve.daemon import make_app
-from vaultlens.serve.service import DAEMON
+from vaultlens.serve.app import make_app
+from vaultlens.serve.daemon import DAEMON
 
 PARAGRAPH = "The tide board in the harbour office listed every boat leaving that week."
 ZH_NOTE = "# 同步设置\n\n在手机和电脑之间同步笔记时，可以在设置里选择要同步的文件夹。\n"  # noqa: RUF001 - Chinese punctuation
@@ -253,8 +253,8 @@ async def test_mcp_answers_before_the_query_model_is_in(aiohttp_server: Any, vau
                                                         ) -> None:
     """The SDK is imported once the query model is in; a request that comes first builds
     the endpoint itself and is answered."""
+    from vaultlens.serve.daemon import Daemon
     from vaultlens.serve.mcp_http import MCP
-    from vaultlens.serve.service import Daemon
 
     release = threading.Event()
     warm = Daemon._warm

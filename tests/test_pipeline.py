@@ -230,7 +230,7 @@ def test_an_urgent_file_overtakes_a_cold_index(make_vault: MakeVault, tmp_path: 
         worker.start()
         time.sleep(1.0)  # the heavy lane is reading (and stuck on) the slow images
         (vault / "Paste.png").write_bytes(screenshot("URGENT GIRAFFE CHART"))
-        indexer.urgent.put("Paste.png")
+        indexer.request_urgent(["Paste.png"])
         deadline = time.monotonic() + 60
         status = None
         while time.monotonic() < deadline and status != "indexed":

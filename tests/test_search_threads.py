@@ -149,7 +149,8 @@ import sys
 from pathlib import Path
 from threadpoolctl import threadpool_info
 from vaultlens.config import Config
-from vaultlens.serve.service import Daemon
+from vaultlens.serve.daemon import Daemon
+from vaultlens.serve.tuning import Tuning
 from vaultlens.workspace import open_workspace
 
 def blas():
@@ -157,10 +158,13 @@ def blas():
 
 before = blas()
 cfg = Config(vault=Path(sys.argv[1]), data_dir=Path(sys.argv[2]), model="minilm", ocr=False)
-daemon = Daemon.open(open_workspace(cfg, True), reconcile_every=3600)
+tuning = Tuning.for_machine()  # what `vaultlens serve` decides, and its app holds
+held = tuning.hold()
+daemon = Daemon.open(open_workspace(cfg, True), 3600, tuning.search_threads)
 during = blas()
 daemon.close()
 daemon.workspace.close()
+held.release()
 print(before, during, blas())
 """
 

@@ -19,8 +19,8 @@ from test_api import VAULT, Api, open_api
 from test_query_worker import answer_pipe, framed
 from vaultlens.embedders.minilm_numpy import NumpyMiniLM
 from vaultlens.embedders.process import InWorker
+from vaultlens.serve.daemon import DAEMON
 from vaultlens.serve.mcp_http import InProcessBackend
-from vaultlens.serve.service import DAEMON, SEARCH_THREADS
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="stops the worker and writes into its pipe by /proc")
@@ -46,7 +46,7 @@ async def test_status_and_health_answer_while_every_search_waits(api: Api) -> No
     os.kill(pid, signal.SIGSTOP)
     try:
         searches = [asyncio.ensure_future(api.post("/api/search", {"query": f"storm pier {i}"}))
-                    for i in range(SEARCH_THREADS + 2)]
+                    for i in range(api.app[DAEMON].search_threads + 2)]
         await asyncio.sleep(1.0)  # each search thread now waits on the stopped worker
         for path in ("/api/health", "/api/status"):
             start = time.monotonic()

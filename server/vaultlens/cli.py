@@ -194,18 +194,14 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     ws = open_workspace(config.from_args(args), writer=False)
     try:
-        counts = ws.catalog.counts()
-        rows = ws.catalog.files()
-        data = {
-            "vault": str(ws.config.vault), "data_dir": str(ws.data.folder),
-            "model": ws.embedder.signature, "model_url": ws.embedder.location,
-            "visual": ws.embedder.supports_images, "notice": ws.notice,
-            "vectors": len(ws.vectors), **counts,
-            "skipped": [{"path": p, "status": r.status, "reason": r.reason}
-                        for p, r in sorted(rows.items()) if r.status != "indexed"],
-        }
+        s = ws.status()
     finally:
         ws.close()
+    data = {
+        "vault": s.vault, "data_dir": s.data_dir, "model": s.model, "model_url": s.model_url,
+        "visual": s.visual, "notice": s.notice, "vectors": s.vectors, **s.counts,
+        "skipped": [x.to_json() for x in s.not_indexed],
+    }
     if args.json:
         json.dump(data, out, ensure_ascii=False, indent=1)
         out.write("\n")
@@ -221,7 +217,8 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
-    from vaultlens.serve.daemon import serve
+    from vaultlens.serve.app import serve
+    from vaultlens.serve.tuning import Tuning
 
     cfg = config.from_args(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -229,7 +226,8 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     def announce(*parts: object, **_: object) -> None:
         print(*parts, file=out, flush=True)
 
-    serve(cfg, cfg.host, cfg.port, args.allow_remote, cfg.reconcile_every, announce)
+    serve(cfg, cfg.host, cfg.port, args.allow_remote, cfg.reconcile_every, announce,
+          Tuning.for_machine())
     return 0
 
 

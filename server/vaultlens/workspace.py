@@ -18,7 +18,7 @@ from vaultlens.index.indexer import Indexer, IndexOptions
 from vaultlens.index.postings import Postings
 from vaultlens.index.reader import Reader
 from vaultlens.index.repair import set_aside
-from vaultlens.index.report import Summary
+from vaultlens.index.report import NotIndexed, Summary
 from vaultlens.index.vectors import VectorIndex
 from vaultlens.search.remote_reranker import RemoteReranker
 from vaultlens.search.reranker import Qwen3VLReranker, Rerank, Reranker, hit_document
@@ -27,6 +27,22 @@ from vaultlens.search.searcher import Searcher
 
 class WorkspaceError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What is indexed, with which model, and what not (and why): what `vaultlens status`,
+    /api/status and MCP's status tool each say, in their own words."""
+
+    vault: str
+    data_dir: str
+    model: str
+    model_url: str | None  # a remote model's server (no credentials)
+    visual: bool
+    notice: str | None
+    vectors: int
+    counts: dict[str, int]
+    not_indexed: list[NotIndexed]
 
 
 @dataclass
@@ -86,6 +102,14 @@ class Workspace:
             self.reranker = Qwen3VLReranker(cfg.rerank, max_image_tokens=cfg.max_image_tokens,
                                             threads=cfg.threads)
         return Rerank(self.reranker, hit_document(catalog, cfg.vault), cfg.rerank_top)
+
+    def status(self, catalog: Reader | None = None) -> IndexStatus:
+        """``catalog``: a connection of the caller's own (the daemon's status thread)."""
+        catalog = catalog or self.catalog
+        failures = catalog.failures()
+        return IndexStatus(str(self.config.vault), str(self.data.folder), self.embedder.signature,
+                           self.embedder.location, self.embedder.supports_images, self.notice,
+                           len(self.vectors), catalog.counts(), failures)
 
     def close(self) -> None:
         self.catalog.close()

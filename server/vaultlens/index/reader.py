@@ -16,6 +16,7 @@ import numpy as np
 from vaultlens.embedders.base import Vectors
 from vaultlens.index.keyword_index import KeywordIndex
 from vaultlens.index.lookups import Lookups
+from vaultlens.index.report import NotIndexed
 from vaultlens.index.scratch import set_scratch_ids
 
 
@@ -48,14 +49,6 @@ class ItemRow(TypedDict):
     content_hash: str
     path: str
     file_kind: str
-
-
-class Failure(TypedDict):
-    """A file not indexed (skipped, to retry, partly read) and why."""
-
-    path: str
-    status: str
-    reason: str | None
 
 
 @dataclass(frozen=True)
@@ -91,9 +84,9 @@ class Reader(Lookups):
         row = self._conn.execute("SELECT * FROM files WHERE path = ?", (path,)).fetchone()
         return None if row is None else FileRow(**dict(row))
 
-    def failures(self) -> list[Failure]:
-        """Every file not indexed, by path."""
-        return [Failure(path=r[0], status=r[1], reason=r[2]) for r in self._conn.execute(
+    def failures(self) -> list[NotIndexed]:
+        """Every file not (fully) indexed, by path: what every status report lists."""
+        return [NotIndexed(r[0], r[1], r[2]) for r in self._conn.execute(
             "SELECT path, status, reason FROM files WHERE status != 'indexed' ORDER BY path")]
 
     def file_spans(self) -> list[tuple[str, int, int | None, int | None]]:

@@ -1,129 +1,174 @@
-"""`vaultlens serve`: the app factory, one cleanup context per long-lived resource, and the
-runner. Searches are answered from the first second; the reconcile at start catches up in
-the background and /api/status shows its progress."""
+"""The daemon's life, owned in one place: its index (opened again when the data dir goes
+wrong), the indexing thread (``indexing.py``), the searches' threads and read connections,
+the query model, and daemon.json, which says where it listens.
+
+Searches run side by side in a pool of threads, each with its own read-only SQLite connection
+(``readers.py``), and nothing heavy runs on the event loop. With a text model, searches have
+their own query model and never wait for the indexer. A visual model is too big to load twice:
+searches and the indexer share it, and its lock makes a search wait for at most the batch in
+hand.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import os
 import threading
-from collections.abc import AsyncIterator, Callable
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
 
-from vaultlens.config import Config
-from vaultlens.index.datadir import DataDir, data_dir_for
-from vaultlens.serve.api import MAX_UPLOAD_BYTES, errors, guard, register
-from vaultlens.serve.mcp_http import mcp_context
-from vaultlens.serve.port import PortInUse, bind
-from vaultlens.serve.routes import ROUTES
-from vaultlens.serve.service import DAEMON, Daemon
-from vaultlens.serve.watcher import watch
+from vaultlens.embedders.base import Embedder, ModelError
+from vaultlens.embedders.registry import query_model_for
+from vaultlens.index.catalog import Catalog
+from vaultlens.index.indexer import Indexer
+from vaultlens.index.repair import rescue, set_aside
+from vaultlens.search.pack import Packer
+from vaultlens.search.pictures import Pictures
+from vaultlens.search.searcher import Searcher
+from vaultlens.search.tokens import TokenCounter
+from vaultlens.serve.indexing import IndexService
+from vaultlens.serve.readers import Make, Readers
+from vaultlens.serve.status import daemon_state, daemon_status
 from vaultlens.workspace import Workspace, open_workspace
 
 log = logging.getLogger(__name__)
-WORKSPACE = web.AppKey("workspace", Workspace)
-STOP_WITHIN = 8.0  # seconds the indexing thread gets to finish its file on SIGTERM
 
 
-def make_app(cfg: Config, reconcile_every: float = 600.0, watching: bool = True,
-             extra_hosts: tuple[str, ...] = (), writer: bool = True) -> web.Application:
-    """The daemon's app. ``writer=False`` serves an index another process writes (no
-    indexing, no watcher)."""
-    token = DataDir(data_dir_for(cfg.vault, cfg.data_dir)).token()
-    public = {r.path for r in ROUTES if r.public}
-    app = web.Application(middlewares=[errors, guard(token, public, extra_hosts)],
-                          client_max_size=MAX_UPLOAD_BYTES + 65536)
-    app.cleanup_ctx.append(_workspace(cfg, writer))
-    app.cleanup_ctx.append(_daemon(reconcile_every))
-    if watching and writer:
-        app.cleanup_ctx.append(_watcher)
-    app.cleanup_ctx.append(mcp_context)
-    register(app, ROUTES)
-    return app
+class Daemon:
+    """Typed application state: everything the views need."""
+
+    def __init__(self, workspace: Workspace, query_model: Embedder, reconcile_every: float,
+                 search_threads: int) -> None:
+        self.workspace = workspace
+        # with a text model, searches have a query model of their own (numpy MiniLM: no
+        # torch to import, safe in many threads) and never queue behind the indexer's
+        # batches; pastes are embedded by it too: it is loaded at start, where the indexer's
+        # torch model loads on its first batch (seconds, on a busy machine)
+        self.query_model = query_model
+        self.token = workspace.data.token()
+        self.started = time.time()
+        # set once the query model is loaded: until then searches are keyword-only ("partial")
+        self.ready = threading.Event()
+        make = self._readers(workspace)
+        # searches run side by side, each thread with its own read connection (readers.py)
+        self.search_threads = search_threads
+        self.readers = Readers(make, search_threads)
+        self.search_pool = ThreadPoolExecutor(search_threads,
+                                              thread_name_prefix="vaultlens-search")
+        # /api/status reads the catalog with a connection and a thread of its own: it answers
+        # while every search thread waits (on a stuck query worker, a slow search)
+        self.status_readers = Readers(make, 1)
+        self.status_pool = ThreadPoolExecutor(1, thread_name_prefix="vaultlens-status")
+        self.port: int | None = None  # where `vaultlens serve` listens, once announced
+        self.service = IndexService(
+            workspace.indexer(urgent_embedder=query_model) if workspace.writer else None,
+            reconcile_every, reopen=self.reopen)
+
+    @classmethod
+    def open(cls, workspace: Workspace, reconcile_every: float, search_threads: int
+             ) -> Daemon:
+        return cls(workspace, query_model_for(workspace.embedder), reconcile_every,
+                   search_threads)
+
+    def _readers(self, ws: Workspace) -> Make:
+        query_model = self.query_model
+
+        def make() -> tuple[Searcher, Pictures]:
+            reader = Catalog.open(ws.data.catalog)
+            return (ws.searcher(reader, query_model),
+                    Pictures(reader, ws.config.vault, ws.config.pdf_timeout))
+        return make
+
+    @property
+    def searcher(self) -> Searcher:
+        """The calling search thread's searcher (its own read connection)."""
+        return self.readers.get()[0]
+
+    @property
+    def pictures(self) -> Pictures:
+        return self.readers.get()[1]
+
+    def announce(self, port: int) -> None:
+        """daemon.json in the data dir while we serve: `vaultlens mcp` finds us by it. The one
+        place it is written: at start, and again when the data dir was made anew."""
+        self.port = port
+        ws = self.workspace
+        ws.data.write_daemon_info(port, str(ws.config.vault.resolve()))
+
+    def withdraw(self) -> None:
+        """daemon.json goes (if it is still ours): we no longer serve."""
+        self.workspace.data.clear_daemon_info()
+
+    def reopen(self, damaged: bool) -> Indexer:
+        """Open the index again after its data dir went wrong (from the indexing thread):
+        a deleted catalog is copied out of the still-open connection, a damaged one is set
+        aside. Each search thread moves to the new file before its next search."""
+        old = self.workspace
+        if not damaged:
+            rescue(old.catalog)
+        old.close()
+        if damaged:
+            set_aside(old.data.catalog)
+        ws = open_workspace(old.config, True, embedder=old.embedder)
+        ws.data.restore_token(self.token)
+        make = self._readers(ws)
+        self.readers.reopen(make)
+        self.status_readers.reopen(make)
+        self.workspace = ws
+        if self.port is not None:  # daemon.json went with the data dir: say where we are
+            self.announce(self.port)
+        return ws.indexer(urgent_embedder=self.query_model)
+
+    def packer(self) -> Packer:
+        """A context packer counting with the query model's tokenizer once it is loaded (the
+        stated estimate until then); used from the search thread."""
+        counter = TokenCounter()
+        model = self.query_model
+        if self.ready.is_set():
+            try:
+                if model.count_tokens("") is not None:
+                    counter = TokenCounter(lambda t: model.count_tokens(t) or 0, model.name)
+            except ModelError:
+                log.warning("the model's tokenizer failed; context packs use the estimate")
+        return Packer(self.searcher.catalog, self.pictures, counter,
+                      self.workspace.config.vault.name)
+
+    def start(self) -> None:
+        """Load the query model in the background, then start indexing. Searches are answered
+        from the first second, by keywords alone until the model is in. The indexing thread
+        waits for the model: transformers' lazy imports are not thread-safe on first use (two
+        threads importing at once raise ImportError)."""
+        # the urgent OCR worker starts once the query model is in (service.start): its
+        # models take a second of CPU to load, and loaded beside the query model's worker
+        # they put the first answer with vectors past two seconds at 100k items
+        threading.Thread(target=self._warm, name="vaultlens-warm-up", daemon=True).start()
+
+    def _warm(self) -> None:
+        try:
+            self.query_model.embed_texts(["warm up"], "query")
+            self.ready.set()
+        except Exception:
+            log.exception("the query model failed to load; searches stay keyword-only")
+        self.service.start()
+
+    def status(self) -> dict[str, Any]:
+        """What /api/status answers; called in ``status_pool``'s thread, never a search
+        thread."""
+        catalog = self.status_readers.get()[0].catalog
+        return daemon_status(self.workspace.status(catalog), self.service,
+                             self.ready.is_set(), self.started)
+
+    def state(self) -> str:
+        return daemon_state(self.service, self.ready.is_set())
+
+    def close(self) -> None:
+        self.search_pool.shutdown(wait=True)
+        self.status_pool.shutdown(wait=True)
+        self.readers.close()
+        self.status_readers.close()
+        self.query_model.close()
 
 
-def _workspace(cfg: Config, writer: bool) -> Callable[[web.Application], AsyncIterator[None]]:
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        loop = asyncio.get_running_loop()
-        ws = await loop.run_in_executor(None, open_workspace, cfg, writer)
-        if ws.notice:
-            log.warning("%s", ws.notice)
-        app[WORKSPACE] = ws
-        yield
-        daemon = app.get(DAEMON)
-        if daemon is None or not daemon.service.alive():  # never close the catalog under it
-            ws.close()
-
-    return ctx
-
-
-def _daemon(reconcile_every: float) -> Callable[[web.Application], AsyncIterator[None]]:
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        loop = asyncio.get_running_loop()
-        daemon = await loop.run_in_executor(None, Daemon.open, app[WORKSPACE], reconcile_every)
-        app[DAEMON] = daemon
-        daemon.start()
-        yield
-        ended = await loop.run_in_executor(None, daemon.service.stop, STOP_WITHIN)
-        if not ended:
-            log.warning("indexing did not stop in %.0f s; vectors are rebuilt at next start",
-                        STOP_WITHIN)
-        daemon.close()
-
-    return ctx
-
-
-async def _watcher(app: web.Application) -> AsyncIterator[None]:
-    daemon = app[DAEMON]
-    cfg = daemon.workspace.config
-    stop = asyncio.Event()
-    task = asyncio.create_task(watch(cfg.vault, cfg.config_dir, cfg.exclude, daemon.service, stop))
-    yield
-    stop.set()
-    with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
-        await asyncio.wait_for(task, 2)
-
-
-def _announce(port: int) -> Callable[[web.Application], AsyncIterator[None]]:
-    """daemon.json in the data dir while we serve: `vaultlens mcp` finds us by it."""
-
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        daemon = app[DAEMON]
-        daemon.port = port
-        daemon.workspace.data.write_daemon_info(port, str(daemon.workspace.config.vault.resolve()))
-        yield
-        daemon.workspace.data.clear_daemon_info()
-
-    return ctx
-
-
-def serve(cfg: Config, host: str, port: int, allow_remote: bool,
-          reconcile_every: float, print_: Callable[..., Any] = print) -> None:
-    loopback = host in ("127.0.0.1", "localhost", "::1")
-    if not loopback and not allow_remote:
-        raise SystemExit(f"vaultlens: refusing to listen on {host}: pass --allow-remote "
-                         "to serve beyond this machine")
-    if not loopback:
-        log.warning("listening on %s: anyone who can reach it and has the token can search "
-                    "this vault", host)
-    try:
-        sock = bind(host, port)  # before anything starts: a taken port costs nothing
-    except PortInUse as exc:
-        raise SystemExit(f"vaultlens: {exc}") from None
-    extra = () if loopback else (f"{host}:{port}",)
-    app = make_app(cfg, reconcile_every, extra_hosts=extra)
-    app.cleanup_ctx.append(_announce(port))
-    web.run_app(app, sock=sock, shutdown_timeout=2.0, print=print_, access_log=None,
-                handle_signals=True)
-    left = [t.name for t in threading.enumerate() if t.daemon and t.is_alive()]
-    if left:
-        # a model call or a model's import still runs in a thread (the indexing thread did
-        # not stop in time): finalising the interpreter under native code aborts the process
-        # (SIGABRT from a C++ runtime). Every index write is committed, so leave at once.
-        log.warning("leaving with %s still running", ", ".join(left))
-        logging.shutdown()
-        os._exit(0)
+DAEMON = web.AppKey("daemon", Daemon)

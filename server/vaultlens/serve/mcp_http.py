@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from vaultlens.serve.api import ApiError, Field, check_fields
+from vaultlens.serve.daemon import DAEMON, Daemon
 from vaultlens.serve.reading import CONTEXT_FIELDS, READ_FIELDS, context_payload, read_payload
-from vaultlens.serve.service import DAEMON, Daemon
 from vaultlens.serve.views import (
     SEARCH_FIELDS,
     SIMILAR_FIELDS,

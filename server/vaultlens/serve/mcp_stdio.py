@@ -25,10 +25,10 @@ from mcp.server.stdio import stdio_server
 
 from vaultlens.config import Config
 from vaultlens.index.datadir import DataDir, DataDirError, data_dir_for
-from vaultlens.serve.daemon import make_app
+from vaultlens.serve.app import make_app
+from vaultlens.serve.daemon import DAEMON
 from vaultlens.serve.mcp_http import InProcessBackend
 from vaultlens.serve.proof import fresh_nonce, proves
-from vaultlens.serve.service import DAEMON
 from vaultlens.serve.tools import Backend, BackendError, Resource, build_server
 
 log = logging.getLogger(__name__)

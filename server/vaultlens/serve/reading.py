@@ -30,7 +30,7 @@ from vaultlens.serve.api import (
     confine,
     read_json,
 )
-from vaultlens.serve.service import DAEMON, Daemon
+from vaultlens.serve.daemon import DAEMON, Daemon
 from vaultlens.serve.views import (
     SEARCH_FIELDS,
     in_search_thread,

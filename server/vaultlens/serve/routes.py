@@ -9,10 +9,10 @@ from aiohttp import web
 
 from vaultlens.search.hits import Hit
 from vaultlens.serve.api import Route, openapi
+from vaultlens.serve.daemon import DAEMON
 from vaultlens.serve.mcp_http import mcp_view
 from vaultlens.serve.page import asset, index
 from vaultlens.serve.reading import CONTEXT_FIELDS, READ_FIELDS, context, image, read
-from vaultlens.serve.service import DAEMON
 from vaultlens.serve.views import (
     REINDEX_FIELDS,
     SEARCH_FIELDS,

@@ -35,8 +35,9 @@ from vaultlens.serve.api import (
     confine,
     read_json,
 )
+from vaultlens.serve.daemon import DAEMON, Daemon
+from vaultlens.serve.indexing import ReadOnly
 from vaultlens.serve.proof import proof
-from vaultlens.serve.service import DAEMON, Daemon, ReadOnly
 from vaultlens.vault.vault import Exclusions, ignored, read_settings
 
 T = TypeVar("T")

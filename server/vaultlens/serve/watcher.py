@@ -19,7 +19,7 @@ from pathlib import Path
 
 from watchfiles import Change, awatch
 
-from vaultlens.serve.service import IndexService
+from vaultlens.serve.indexing import IndexService
 from vaultlens.vault.vault import LiveRules, Refused, check_file
 
 log = logging.getLogger(__name__)
