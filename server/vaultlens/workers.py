@@ -23,29 +23,25 @@ from __future__ import annotations
 import itertools
 import os
 import pickle
-import queue
 import select
 import signal
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol, TypeVar
 
-from vaultlens.children import child_command, private_streams
+from vaultlens.children import PARENT, Spawner, child_command, die_with_parent, private_streams
 
 T = TypeVar("T")
 _HEADER = struct.Struct("<QQ")  # payload length, request number
 # an answer's frame, at most: a larger length is garbage and is refused at once instead of
 # waiting for bytes that never come
 MAX_FRAME = 64 * 2**20
-_PARENT = "VAULTLENS_WORKER_PARENT"  # the parent's pid, for a child that dies with it
 POLL = 0.25  # seconds between looks at a child's CPU time while it works
 
 
@@ -185,43 +181,6 @@ class CpuClock:
         return left
 
 
-class Spawner:
-    """Starts children from one thread that lives as long as its owner.
-
-    A child that dies with its parent (PR_SET_PDEATHSIG) is killed by Linux when the *thread*
-    that forked it ends, not the process: children started from short-lived threads (the
-    indexer's reading threads end with each run) are started here instead.
-    """
-
-    def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = (
-            queue.SimpleQueue())
-        self._lock = threading.Lock()
-        self._closed = False
-        threading.Thread(target=self._run, name="vaultlens-spawner", daemon=True).start()
-
-    def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            make, done = job
-            try:
-                done.set_result(make())
-            except BaseException as exc:  # the caller hears of it
-                done.set_exception(exc)
-
-    def popen(self, make: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
-        with self._lock:
-            if self._closed:  # closing: start it here (tied to this thread)
-                return make()
-            done: Future[subprocess.Popen[bytes]] = Future()
-            self._jobs.put((make, done))
-        return done.result()
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            self._jobs.put(None)
-
-
 @dataclass(frozen=True)
 class Recipe:
     """How to start a child: ``python -P -m module``, with ``env`` over this process's
@@ -267,7 +226,7 @@ class Worker:
         self._stderr = stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives with the child
         env = {**os.environ, **self.recipe.env}
         if self.recipe.die_with_parent:
-            env[_PARENT] = str(os.getpid())
+            env[PARENT] = str(os.getpid())
         command = child_command(self.recipe.module)
 
         def make() -> subprocess.Popen[bytes]:
@@ -276,10 +235,8 @@ class Worker:
 
         self._proc = proc = self.spawner.popen(make) if self.spawner else make()
         assert proc.stdin is not None
-        try:
+        with suppress(OSError):  # it died at once: the request hears of it, with its words
             write_frame(proc.stdin, 0, self.recipe.hello)
-        except OSError:
-            pass  # it died at once: the request hears of it, with its last words
         return proc
 
     def request(self, value: object, deadline: Deadline,
@@ -362,21 +319,6 @@ class Worker:
 
 
 # the child's side
-
-
-def die_with_parent() -> None:
-    """SIGKILL this child when its parent dies, stopped or not (Linux; elsewhere the end of its
-    requests does it for a running child); and end now if the parent is already gone."""
-    parent = int(os.environ.pop(_PARENT, "0") or 0)
-    if not parent:
-        return
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(0)
 
 
 Handler = Callable[[Any], Any]

@@ -21,8 +21,17 @@ from typing import Any
 import numpy as np
 
 from vaultlens.embedders.base import Embedder, Input, ModelError, Role, Vectors, Wrapper
-from vaultlens.workers import (BadFrame, Handler, Recipe, Refused, WallClock, Worker,
-                               WorkerDied, WorkerTimeout, serve)
+from vaultlens.workers import (
+    BadFrame,
+    Handler,
+    Recipe,
+    Refused,
+    WallClock,
+    Worker,
+    WorkerDied,
+    WorkerTimeout,
+    serve,
+)
 
 MODULE = "vaultlens.embedders.process"
 # one BLAS thread, set for the worker alone: the searches have the other cores
