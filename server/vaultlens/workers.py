@@ -222,7 +222,7 @@ class Worker:
     def _ensure(self) -> subprocess.Popen[bytes]:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
-        self._reap()
+        self._stop()  # one that ended between requests: its pipes and stderr file closed
         self._stderr = stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives with the child
         env = {**os.environ, **self.recipe.env}
         if self.recipe.die_with_parent:
