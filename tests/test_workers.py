@@ -1,5 +1,6 @@
 """The worker toolkit (vaultlens/workers.py) with a tiny child: answers in step, a child that
-dies mid-request, a deadline, a restart, an answer out of step, and a child that prints."""
+dies mid-request, a deadline, a restart, an answer out of step, a child that prints, and a
+child whose answer would run code in the parent; and the real children's answers."""
 
 from __future__ import annotations
 
@@ -13,11 +14,20 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import pymupdf
 import pytest
+from PIL import Image, ImageDraw
 
 import vaultlens
+from vaultlens.embedders.minilm_numpy import NumpyMiniLM
+from vaultlens.embedders.process import InWorker
+from vaultlens.extract.ocr import OCR
+from vaultlens.extract.pdfs import read_pdf
 from vaultlens.workers import (
     BadFrame,
     CpuClock,
@@ -36,6 +46,28 @@ from vaultlens.workers import (
 CHILD = '''
 import os, pickle, struct, sys, time
 from vaultlens.workers import Refused, serve
+
+
+class Runs:
+    """What a child taken over by a crafted file could answer: unpickling it calls ``call``."""
+
+    def __init__(self, call, arg):
+        self.call, self.arg = call, arg
+
+    def __reduce__(self):
+        return self.call, (self.arg,)
+
+
+def evil(how, marker):
+    import numpy as np  # here alone: its BLAS threads would slow a killed child's reaping
+
+    touch = Runs(os.system, f"touch {marker}")
+    return {
+        "os.system": touch,
+        "builtins.eval": Runs(eval, f"open({marker!r}, 'w').close()"),
+        "nested": ["fine", {"deep": (1.0, touch)}],
+        "object array": np.array([touch], dtype=object),
+    }[how]
 
 
 def setup(prefix):
@@ -59,6 +91,8 @@ def setup(prefix):
             return "spun"
         if what == "pid":
             return os.getpid()
+        if what == "evil":
+            return evil(*arg)
         if what == "print":  # a chatty library: text, and bytes that look like answers
             data = pickle.dumps(("ok", "stray"))
             for seq in range(1, 10):
@@ -243,6 +277,107 @@ def test_frames_carry_their_numbers() -> None:
         read_frame(exactly, most=50)
     with pytest.raises(EOFError):
         read_frame(stream_reader(io.BytesIO(b"\x01\x02")))
+
+
+@pytest.mark.parametrize("how", ["os.system", "builtins.eval", "nested", "object array"])
+def test_an_answer_that_would_run_code_is_a_bad_frame_and_runs_nothing(
+        worker: Worker, tmp_path: Path, how: str) -> None:
+    """A child that a crafted image or PDF took over answers with a pickle that calls
+    something when unpickled: the parent refuses it before calling it, kills the child, and
+    the next request has a new one."""
+    first = worker.request(("pid", None), SECONDS)
+    marker = tmp_path / "ran"
+    outcome: object
+    try:
+        outcome = worker.request(("evil", (how, str(marker))), SECONDS)
+    except BadFrame as exc:
+        outcome = exc
+    assert not marker.exists(), "the child's answer ran code in the parent"
+    assert isinstance(outcome, BadFrame) and "an answer naming" in str(outcome), outcome
+    assert gone(first)
+    assert worker.request(("echo", "next"), SECONDS) == ">next"
+
+
+class Runs:
+    def __init__(self, call: Any, arg: object) -> None:
+        self.call, self.arg = call, arg
+
+    def __reduce__(self) -> tuple[Any, tuple[object]]:
+        return self.call, (self.arg,)
+
+
+def framed(*values: object) -> io.BytesIO:
+    stream = io.BytesIO()
+    for seq, value in enumerate(values, 1):
+        write_frame(stream, seq, value)
+    stream.seek(0)
+    return stream
+
+
+def test_only_the_parents_frames_are_unpickled_as_they_are(tmp_path: Path) -> None:
+    """The child reads the parent's frames (a model's factory: any callable) trusted; a
+    child's answer may name nothing of the kind."""
+    marker = tmp_path / "ran"
+    evil = framed(("ok", Runs(os.system, f"touch {marker}")))
+    with pytest.raises(BadFrame, match=r"an answer naming (posix|nt)\.system"):
+        read_frame(stream_reader(evil))
+    assert not marker.exists()
+    factory = partial(int, "7")
+    with pytest.raises(BadFrame, match=r"an answer naming functools\.partial"):
+        read_frame(stream_reader(framed(factory)))
+    seq, hello = read_frame(stream_reader(framed(factory)), trusted=True)
+    assert seq == 1 and hello() == 7
+
+
+GRID = np.arange(24, dtype=np.float32).reshape(4, 6) / 7
+ARRAYS = {
+    "contiguous": GRID,
+    "fortran order": np.asfortranarray(GRID),
+    "a strided view": GRID[:, ::2],
+    "transposed": GRID.T,
+    "empty": np.zeros((0, 384), dtype=np.float32),
+    "float64": GRID.astype(np.float64),
+}
+
+
+@pytest.mark.parametrize("vectors", ARRAYS.values(), ids=ARRAYS.keys())
+def test_arrays_of_numbers_come_through(vectors: np.ndarray[Any, Any]) -> None:
+    """Whatever names this numpy pickles its arrays with are allowed in an answer."""
+    seq, (status, value) = read_frame(stream_reader(framed(("ok", vectors))))
+    assert (seq, status) == (1, "ok")
+    assert value.dtype == vectors.dtype and value.shape == vectors.shape
+    np.testing.assert_array_equal(value, vectors)
+
+
+def test_the_real_childrens_answers_come_through(tmp_path: Path) -> None:
+    """Each of the package's children, end to end: the query model's vectors, a PDF's
+    pages (text, a render, the page count), an image's text."""
+    local = NumpyMiniLM()
+    model = InWorker(local, partial(NumpyMiniLM))
+    try:
+        texts = ["how do I sync my vault", "同步设置", ""]
+        np.testing.assert_allclose(model.embed_texts(texts, "query"),
+                                   local.embed_texts(texts, "query"), atol=1e-6)
+    finally:
+        model.close()
+
+    doc = pymupdf.open()
+    doc.new_page().insert_text((72, 72), "quarterly friction cost", fontsize=14)
+    doc.new_page()
+    doc.save(tmp_path / "d.pdf")
+    pdf = read_pdf(tmp_path / "d.pdf", render="textless")
+    assert pdf.page_count == 2 and [p.number for p in pdf.pages] == [1, 2]
+    assert "friction" in pdf.pages[0].text and pdf.pages[0].image is None
+    assert pdf.pages[1].text == "" and pdf.pages[1].image is not None
+
+    picture = Image.new("RGB", (640, 120), "white")
+    ImageDraw.Draw(picture).text((20, 40), "Quarterly friction report", fill="black",
+                                 font_size=32)
+    ocr = OCR(timeout=60)
+    try:
+        assert "friction" in ocr.read(picture).lower()
+    finally:
+        ocr.close()
 
 
 STOPPED_PARENT = """

@@ -9,8 +9,13 @@ itself from (a model's factory, OCR's settings); each request after it has the n
 and its answer carries the same number and is ``("ok", value)`` or ``("error", reason)``. An
 answer that is not exactly that (another number, another shape, not a frame, a length past
 the cap) means the stream cannot be trusted: the child is killed and the next request starts
-a new one. Pickle is safe here: both ends are this program and the pipes are private to it
-(children.private_streams: a library printing to stdout in the child reaches stderr instead).
+a new one. The pipes are private to the two ends (children.private_streams: a library
+printing to stdout in the child reaches stderr instead).
+
+The child reads the parent's frames with plain pickle: the parent is the trusted side. The
+parent reads the child's answers with AnswerUnpickler, which names nothing but what real
+answers contain: a child parses hostile files (images, PDFs), and one that a crafted file took
+over must not run code in the daemon through a crafted pickle.
 
 The child ends when its request stream closes (the parent stopped, or died). A child that a
 parent may stop (SIGSTOP) never sees that end, so it can also ask the kernel to kill it when
@@ -20,6 +25,7 @@ fill and block the child, and a child that dies must still say why (its last wor
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import pickle
@@ -83,15 +89,43 @@ def write_frame(stream: IO[bytes], seq: int, value: object) -> None:
     stream.flush()
 
 
-def read_frame(exactly: Callable[[int], bytes], most: int | None = None) -> tuple[int, Any]:
+# What a child's answer may name besides pickle's own opcodes (which carry str, bytes, int,
+# float, bool, None, tuple, list, dict, set): a numpy array of numbers, under numpy 2's and
+# numpy 1's names. Calling these builds an array or a dtype and nothing else; an array of
+# objects brings its items through this same gate, and _frombuffer refuses object dtypes.
+ANSWER_GLOBALS = frozenset({
+    ("numpy._core.numeric", "_frombuffer"), ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+})
+
+
+class AnswerUnpickler(pickle.Unpickler):
+    """Unpickles a child's answer: BadFrame for any class or function outside
+    ANSWER_GLOBALS, before it is imported or called."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in ANSWER_GLOBALS:
+            raise BadFrame(f"an answer naming {module}.{name}")
+        return super().find_class(module, name)
+
+
+def read_frame(exactly: Callable[[int], bytes], most: int | None = None,
+               trusted: bool = False) -> tuple[int, Any]:
     """The next frame's number and value; ``exactly(n)`` reads n bytes, or raises EOFError when
-    the stream ends first. BadFrame for a length over ``most`` or bytes that do not unpickle."""
+    the stream ends first. BadFrame for a length over ``most`` or bytes that do not unpickle.
+    ``trusted``: the parent's frames, unpickled as they are; otherwise a child's answer, which
+    may name only ANSWER_GLOBALS."""
     size, seq = _HEADER.unpack(exactly(_HEADER.size))
     if most is not None and size > most:
         raise BadFrame(f"a frame of {size} bytes")
     data = exactly(size)
     try:
-        return seq, pickle.loads(data)  # our own child, over a private pipe
+        if trusted:
+            return seq, pickle.loads(data)
+        return seq, AnswerUnpickler(io.BytesIO(data)).load()
+    except BadFrame:
+        raise
     except Exception as exc:  # garbage can fail in any of pickle's ways
         raise BadFrame(f"a frame that does not unpickle ({type(exc).__name__})") from exc
 
@@ -337,13 +371,13 @@ def serve(setup: Callable[[Any], Handler], requests: IO[bytes] | None = None,
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     exactly = stream_reader(requests)
     try:
-        _, hello = read_frame(exactly)
+        _, hello = read_frame(exactly, trusted=True)  # the parent's: trusted
     except EOFError:
         return
     handle = setup(hello)
     while True:
         try:
-            seq, request = read_frame(exactly)
+            seq, request = read_frame(exactly, trusted=True)
         except EOFError:
             return
         try:
