@@ -21,7 +21,7 @@ RANKS = {
     "index": 3,
     "extract": 2,
     "vault": 1,
-    "embedders": 0, "config": 0, "children": 0,
+    "embedders": 0, "config": 0, "children": 0, "workers": 0,
 }
 
 

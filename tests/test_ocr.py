@@ -33,16 +33,17 @@ def test_reads_words_in_a_picture(ocr: OCR) -> None:
 
 def test_a_dead_worker_is_restarted(ocr: OCR) -> None:
     ocr.read(screenshot("warm"))
-    assert ocr._proc is not None
-    ocr._proc.kill()
-    ocr._proc.wait()
+    proc = ocr.child.process
+    assert proc is not None
+    proc.kill()
+    proc.wait()
     assert "zebra" in ocr.read(screenshot("zebra crossing")).lower()
 
 
 def test_death_during_a_read_is_an_error_not_a_hang(ocr: OCR) -> None:
     """What a hostile image that crashes the OCR engine looks like from the indexer."""
     ocr.read(screenshot("warm"))
-    proc = ocr._proc
+    proc = ocr.child.process
     assert proc is not None
     noisy = Image.effect_noise((1600, 1600), 100).convert("RGB")  # seconds of OCR work
     threading.Timer(0.3, proc.kill).start()

@@ -21,7 +21,8 @@ import pytest
 
 from vaultlens.embedders.base import Embedder, Input, ModelError, Role, Vectors
 from vaultlens.embedders.minilm_numpy import NumpyMiniLM
-from vaultlens.embedders.process import InWorker, read_frame, serve, stream_reader, write_frame
+from vaultlens.embedders.process import InWorker, load
+from vaultlens.workers import read_frame, serve, stream_reader, write_frame
 
 TEXTS = ["how do I sync my vault", "同步设置", "", "a " * 400]
 
@@ -157,15 +158,15 @@ class Failing(Embedder):
 
 def test_the_worker_answers_an_error_and_carries_on() -> None:
     requests = io.BytesIO()
-    for frame in (Failing, (7, ["boom"], "query"), (8, ["fine"], "query")):
-        write_frame(requests, frame)
+    for seq, frame in ((0, Failing), (7, (["boom"], "query")), (8, (["fine"], "query"))):
+        write_frame(requests, seq, frame)
     requests.seek(0)
     answers = io.BytesIO()
-    serve(requests, answers)  # returns when the requests end
+    serve(load, requests, answers)  # returns when the requests end
     answers.seek(0)
     exactly = stream_reader(answers)
-    assert read_frame(exactly) == (7, "error", "failing: ValueError: cannot embed boom")
-    seq, status, vectors = read_frame(exactly)
+    assert read_frame(exactly) == (7, ("error", "failing: ValueError: cannot embed boom"))
+    seq, (status, vectors) = read_frame(exactly)
     assert (seq, status) == (8, "ok") and vectors.tolist() == [[1.0, 1.0]]
     with pytest.raises(EOFError):
         read_frame(exactly)
@@ -189,16 +190,16 @@ def test_the_multilingual_model_runs_in_a_worker_too() -> None:
 
 
 # A model whose library chatters on stdout at every call: a line of text, and bytes that look
-# like an answer (to the first request, in the protocol before request numbers, and with one)
+# like an answer (to the first request, and to the second)
 NOISY = '''
 import os, pickle, struct, sys
 import numpy as np
 from vaultlens.embedders.base import Embedder
 
 
-def frame(value):
+def frame(seq, value):
     data = pickle.dumps(value)
-    return struct.pack("<Q", len(data)) + data
+    return struct.pack("<QQ", len(data), seq) + data
 
 
 class Noisy(Embedder):
@@ -207,7 +208,7 @@ class Noisy(Embedder):
 
     def embed(self, inputs, role):
         stray = np.full((len(inputs), 2), 9.0, dtype=np.float32)
-        os.write(1, frame(("ok", stray)) + frame((1, "ok", stray)))
+        os.write(1, frame(1, ("ok", stray)) + frame(2, ("ok", stray)))
         print("loading weights... done")
         sys.stdout.flush()
         return np.array([[len(i.text or ""), 1.0] for i in inputs], dtype=np.float32)
@@ -220,7 +221,9 @@ def test_what_the_model_prints_never_reaches_the_pipe(tmp_path: Path,
     stderr: each answer stays its own request's."""
     (tmp_path / "noisy_model.py").write_text(NOISY)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the worker unpickles the factory
+    # the worker unpickles the factory (and finds this package where this process did)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p))
     from noisy_model import Noisy  # type: ignore[import-not-found]
 
     worker = InWorker(Noisy(), Noisy, timeout=5.0)
@@ -234,28 +237,30 @@ def test_what_the_model_prints_never_reaches_the_pipe(tmp_path: Path,
 def answer_pipe(worker: InWorker) -> Path:
     """The worker's end of the pipe its answers come on, to write into as if it were the
     worker (whatever descriptor it holds it on)."""
-    assert worker._proc is not None and worker._proc.stdout is not None
-    pipe = os.fstat(worker._proc.stdout.fileno()).st_ino
-    for fd in sorted(Path(f"/proc/{worker._proc.pid}/fd").iterdir()):
+    proc = worker.child.process
+    assert proc is not None and proc.stdout is not None
+    pipe = os.fstat(proc.stdout.fileno()).st_ino
+    for fd in sorted(Path(f"/proc/{proc.pid}/fd").iterdir()):
         with contextlib.suppress(OSError):
             if os.stat(fd).st_ino == pipe:
                 return fd
     raise AssertionError("the worker holds no end of its answer pipe")
 
 
-def framed(data: bytes) -> bytes:
-    return struct.pack("<Q", len(data)) + data
+def framed(data: bytes, seq: int = 2) -> bytes:
+    """A frame numbered as the request after the warm-up (the second), unless said."""
+    return struct.pack("<QQ", len(data), seq) + data
 
 
 ONE_VECTOR = np.ones((1, 384), dtype=np.float32) / np.sqrt(384)
 OUT_OF_STEP = {
     # an answer that is not this request's: a stray frame, or one left from another request
-    "stray answer": framed(pickle.dumps(("ok", ONE_VECTOR))),
-    "another request's answer": framed(pickle.dumps((10**6, "ok", ONE_VECTOR))),
+    "stray answer": framed(pickle.dumps(("ok", ONE_VECTOR)), seq=1),
+    "another request's answer": framed(pickle.dumps(("ok", ONE_VECTOR)), seq=10**6),
     "not an answer": framed(pickle.dumps("garbage")),
-    # numbered as the request after the warm-up (the second), with vectors of another shape
-    "wrong shape": framed(pickle.dumps((2, "ok", np.ones((3, 7), dtype=np.float32)))),
-    "a huge length": struct.pack("<Q", 2**40) + b"garbage",
+    "unknown status": framed(pickle.dumps(("maybe", ONE_VECTOR))),
+    "wrong shape": framed(pickle.dumps(("ok", np.ones((3, 7), dtype=np.float32)))),
+    "a huge length": struct.pack("<QQ", 2**40, 2) + b"garbage",
     "does not unpickle": framed(b"\x80\x04cnosuchmodule\nthing\n."),
 }
 

@@ -72,7 +72,7 @@ async def test_an_answer_out_of_step_is_a_keyword_search_then_vectors_again(api:
     assert alone["partial"] is False
     stray = NumpyMiniLM().embed_texts(["selective sync settings"], "query")
     with open(answer_pipe(worker), "wb") as pipe:
-        pipe.write(framed(pickle.dumps(("ok", stray))))
+        pipe.write(framed(pickle.dumps(("ok", stray)), seq=0))  # no request's number
     code, body = await api.post("/api/search", {"query": "storm over the pier"})
     assert code == 200 and body["partial"] is True, body
     assert "pier" in body["results"][0]["text"].lower()

@@ -71,6 +71,28 @@ class Embedder(ABC):
         return self.embed([Input(image=im) for im in images], role)
 
 
+class Wrapper(Embedder):
+    """A model seen through another object (a cache, a batcher, a worker process): the same
+    name, signature, dimension and flags as ``model``, so that vectors cached under one are
+    the other's; tokens are counted and hints and closing passed on by ``model``."""
+
+    def __init__(self, model: Embedder) -> None:
+        self.model = model
+        self.name, self.signature, self.dimension = model.name, model.signature, model.dimension
+        self.supports_images, self.mixed = model.supports_images, model.mixed
+        self.multilingual, self.batch_size = model.multilingual, model.batch_size
+        self.location = model.location
+
+    def count_tokens(self, text: str) -> int | None:
+        return self.model.count_tokens(text)
+
+    def ahead(self, text: str) -> None:
+        self.model.ahead(text)
+
+    def close(self) -> None:
+        self.model.close()
+
+
 def normalise(vectors: NDArray[np.floating], dims: int | None = None) -> Vectors:
     """Optionally truncate (Matryoshka), then scale each row to unit length."""
     v = np.asarray(vectors, dtype=np.float32)

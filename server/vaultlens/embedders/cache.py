@@ -10,27 +10,18 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vaultlens.embedders.base import Embedder, Input, Role, Vectors
+from vaultlens.embedders.base import Embedder, Input, Role, Vectors, Wrapper
 
 
-class QueryCache(Embedder):
+class QueryCache(Wrapper):
     """Wraps a model; text queries are answered from the cache when they can be, anything
     else (documents, images) goes to the model."""
 
     def __init__(self, model: Embedder, size: int = 512) -> None:
-        self.model = model
+        super().__init__(model)
         self.size = size
-        self.name, self.signature, self.dimension = model.name, model.signature, model.dimension
-        self.supports_images, self.mixed = model.supports_images, model.mixed
-        self.multilingual, self.batch_size = model.multilingual, model.batch_size
         self._cache: OrderedDict[str, Vectors] = OrderedDict()
         self._lock = threading.Lock()
-
-    def count_tokens(self, text: str) -> int | None:
-        return self.model.count_tokens(text)
-
-    def close(self) -> None:
-        self.model.close()
 
     def ahead(self, text: str) -> None:
         with self._lock:

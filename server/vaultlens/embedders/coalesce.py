@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vaultlens.embedders.base import Embedder, Input, Role, Vectors
+from vaultlens.embedders.base import Embedder, Input, Role, Vectors, Wrapper
 
 MOST = 32  # queries per batch: a crowd larger than this is embedded in rounds
 AHEAD_KEPT = 64  # announced queries kept for their search; older ones are dropped
@@ -35,27 +35,18 @@ class _Ask:
     error: BaseException | None = None
 
 
-class Coalesced(Embedder):
+class Coalesced(Wrapper):
     """Wraps a model that several threads call at once; text queries are batched, anything
     else (documents, images) goes straight to the model."""
 
     def __init__(self, model: Embedder, most: int = MOST) -> None:
-        self.model = model
+        super().__init__(model)
         self.most = most
-        self.name, self.signature, self.dimension = model.name, model.signature, model.dimension
-        self.supports_images, self.mixed = model.supports_images, model.mixed
-        self.multilingual, self.batch_size = model.multilingual, model.batch_size
         self._lock = threading.Lock()
         self._waiting: list[_Ask] = []
         self._busy = False  # a caller is leading a round
         self._ahead: dict[str, _Ask] = {}  # announced queries, by text, oldest first
         self.rounds = 0  # forward passes made for queries (read by tests)
-
-    def count_tokens(self, text: str) -> int | None:
-        return self.model.count_tokens(text)
-
-    def close(self) -> None:
-        self.model.close()
 
     def ahead(self, text: str) -> None:
         """``text`` will be asked for as a query soon: embed it with the next round."""

@@ -3,32 +3,37 @@
 OCR runs in a worker process. onnxruntime crashes the process when it is imported after usearch
 (seen with onnxruntime 1.32 and usearch 2.26); in its own process it cannot, a hostile image that
 crashes the OCR engine costs only the worker, and OCR can run beside the embedder on another core.
-Protocol on the worker's stdin/stdout (private to it: children.private_streams): a header line
-"width height\\n" then raw RGB bytes; the answer is one JSON line {"text": ...} or {"error": ...}.
+The worker is a child of ``vaultlens.workers``: its hello is its threads and niceness, each
+request a picture's width, height and raw RGB bytes, each answer the picture's text.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
 import re
 import signal
-import subprocess
-import sys
-import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from importlib.metadata import version
-from typing import IO, Any
+from typing import Any
 
 from PIL import Image
 
-from vaultlens.children import child_command, private_streams
+from vaultlens.children import Spawner
+from vaultlens.workers import (
+    BadFrame,
+    CpuClock,
+    Handler,
+    Recipe,
+    Refused,
+    Worker,
+    WorkerDied,
+    WorkerTimeout,
+    serve,
+)
 
 log = logging.getLogger(__name__)
 MIN_CONFIDENCE = 0.5
@@ -73,52 +78,10 @@ def _lines(result: Any) -> str:
     return "\n".join(t for _, _, t in sorted(lines))
 
 
-class Spawner:
-    """Starts worker processes from one thread that lives as long as the pool.
-
-    A worker asks the kernel to kill it when its parent dies (PR_SET_PDEATHSIG), so that one
-    the daemon stopped (SIGSTOP, while an urgent image is read) cannot outlive a SIGKILLed
-    daemon: a stopped process never reads the end of its stdin. But Linux sends that signal
-    when the *thread* that forked the worker ends, and the reading threads end with each run.
-    """
-
-    def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = (
-            queue.SimpleQueue())
-        self._lock = threading.Lock()
-        self._closed = False
-        threading.Thread(target=self._run, name="vaultlens-spawner", daemon=True).start()
-
-    def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            make, done = job
-            try:
-                done.set_result(make())
-            except BaseException as exc:  # the caller hears of it
-                done.set_exception(exc)
-
-    def popen(self, make: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
-        with self._lock:
-            if self._closed:  # the pool is closing: start it here (tied to this thread)
-                return make()
-            done: Future[subprocess.Popen[bytes]] = Future()
-            self._jobs.put((make, done))
-        return done.result()
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            self._jobs.put(None)
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    """CPU time a process has used, all its threads (Linux); None where it cannot be read."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            fields = fh.read().rsplit(b")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise BadFrame(f"not text: {type(value).__name__}")
+    return value
 
 
 class OCR:
@@ -137,39 +100,23 @@ class OCR:
         # a tenth of a core, and a 3-second screenshot ran past 30 s of wall time
         self.timeout = timeout
         self.wall_factor = self.WALL_FACTOR if nice > 0 else self.WALL_FACTOR_NOT_NICE
-        self.spawner = spawner  # None: started from the calling thread
         self.threads = threads  # onnxruntime's threads in the worker (None: its default)
         self.nice = nice  # the worker's niceness: background OCR yields to everything else
         self.signature = (f"rapidocr-onnxruntime:{version('rapidocr-onnxruntime')}"
                           f"+wordninja:{version('wordninja')}:{SPLIT_RULES}")
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._stderr: IO[bytes] | None = None
-        self._why_after_close = ""
-        self._lock = threading.Lock()
-
-    def _start(self) -> subprocess.Popen[bytes]:
-        if self._proc is None or self._proc.poll() is not None:
-            # the worker's stderr goes to a file, not a pipe nobody reads (it would fill and
-            # block) and not to nowhere: a broken onnxruntime must say why, not erase all OCR
-            self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives with the worker
-            # glibc hands each large buffer (a screenshot's detection maps, tens of MB) back
-            # to the kernel when freed and faults it in again for the next image: a third of
-            # OCR's time went to page faults. In the worker alone, keep buffers up to 256 MB
-            # in the heap; the pool closes its bulk workers after each run, which frees it.
-            tunables = ("glibc.malloc.mmap_threshold=268435456"
-                        ":glibc.malloc.trim_threshold=536870912")
-            env = dict(os.environ)
-            env["GLIBC_TUNABLES"] = ":".join(x for x in (env.get("GLIBC_TUNABLES"), tunables) if x)
-            command = child_command("vaultlens.extract.ocr", str(self.threads or 0),
-                                    str(self.nice), str(os.getpid()))
-            stderr = self._stderr
-
-            def make() -> subprocess.Popen[bytes]:
-                return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=stderr, env=env)
-
-            self._proc = self.spawner.popen(make) if self.spawner else make()
-        return self._proc
+        # glibc hands each large buffer (a screenshot's detection maps, tens of MB) back to
+        # the kernel when freed and faults it in again for the next image: a third of OCR's
+        # time went to page faults. In the worker alone, keep buffers up to 256 MB in the
+        # heap; the pool closes its bulk workers after each run, which frees it.
+        tunables = ("glibc.malloc.mmap_threshold=268435456"
+                    ":glibc.malloc.trim_threshold=536870912")
+        env = {"GLIBC_TUNABLES": ":".join(
+            x for x in (os.environ.get("GLIBC_TUNABLES"), tunables) if x)}
+        # it dies with the daemon: one the daemon stopped (SIGSTOP, while an urgent image is
+        # read) never reads the end of its requests; ``spawner`` (None: the calling thread)
+        # starts it from a thread that lives as long as the pool
+        self.child = Worker(Recipe("vaultlens.extract.ocr", hello=(threads or 0, nice),
+                                   env=env, die_with_parent=True), spawner)
 
     @property
     def cpu_budget(self) -> float:
@@ -177,79 +124,37 @@ class OCR:
         return self.timeout * (self.threads or os.cpu_count() or 1)
 
     def start(self) -> None:
-        with self._lock:
-            self._start()
+        self.child.start()
 
     @property
     def pid(self) -> int | None:
         """The worker's process id while it runs."""
-        proc = self._proc
-        return proc.pid if proc is not None and proc.poll() is None else None
-
-    def _why(self) -> str:
-        """The last line the worker wrote to stderr: usually the reason it died."""
-        if self._stderr is None:
-            return ""
-        self._stderr.seek(0, 2)
-        self._stderr.seek(max(0, self._stderr.tell() - 4096))
-        lines = self._stderr.read().decode("utf-8", "replace").strip().splitlines()
-        return f": {lines[-1].strip()}" if lines else ""
+        return self.child.pid
 
     def read(self, image: Image.Image) -> str:
+        """The image's text. The worker has its CPU budget for it (wall time where CPU time
+        cannot be read), and at most ``wall_factor`` times the timeout whatever it spent."""
         rgb = image.convert("RGB")
-        with self._lock:
-            proc = self._start()
-            assert proc.stdin is not None and proc.stdout is not None
-            try:
-                proc.stdin.write(f"{rgb.width} {rgb.height}\n".encode() + rgb.tobytes())
-                proc.stdin.flush()
-            except BrokenPipeError as exc:
-                self.close()
-                why = self._why_after_close
-                log.warning("the OCR worker died%s", why)
-                raise OCRError(f"the OCR worker died{why}") from exc
-            line = self._readline(proc.stdout, proc.pid)
-        if not line:  # b"": the worker's stdout closed, so it died; None: it took too long
-            self.close()
-            why = self._why_after_close
-            if line is not None:
-                log.warning("the OCR worker died%s", why)
-                raise OCRError(f"the OCR worker died{why}")
-            raise OCRError(f"OCR took longer than {self.timeout:.0f} s of its own work")
-        answer = json.loads(line)
-        if "error" in answer:
-            raise OCRError(answer["error"])
-        return split_run_together(str(answer["text"]))
-
-    def _readline(self, stream: IO[bytes], pid: int) -> bytes | None:
-        """The worker's answer; b"" when its stdout closed; None once the worker has spent its
-        CPU budget on this image (wall time where CPU time cannot be read), or after
-        ``wall_factor`` times the timeout whatever it spent."""
-        box: list[bytes] = []
-        reader = threading.Thread(target=lambda: box.append(stream.readline()), daemon=True)
-        reader.start()
-        start, cpu_start = time.monotonic(), _cpu_seconds(pid)
-        while reader.is_alive():
-            reader.join(0.25)
-            wall = time.monotonic() - start
-            cpu = _cpu_seconds(pid)
-            if cpu is None or cpu_start is None:
-                if wall > self.timeout:
-                    break
-            elif cpu - cpu_start > self.cpu_budget or wall > self.wall_factor * self.timeout:
-                break
-        return box[0] if box else None
+        clock = CpuClock(self.cpu_budget, self.wall_factor * self.timeout, self.timeout)
+        try:
+            text = self.child.request((rgb.width, rgb.height, rgb.tobytes()), clock, _text)
+        except Refused as exc:
+            raise OCRError(str(exc)) from exc
+        except WorkerTimeout as exc:
+            raise OCRError(f"OCR took longer than {self.timeout:.0f} s of its own work") from exc
+        except BadFrame as exc:
+            log.warning("the OCR worker answered out of step (%s)", exc)
+            raise OCRError(f"the OCR worker answered out of step ({exc}); it is restarted"
+                           ) from exc
+        except WorkerDied as exc:
+            why = f": {exc.last_words}" if exc.last_words else ""
+            log.warning("the OCR worker died%s", why)
+            raise OCRError(f"the OCR worker died{why}") from exc
+        return split_run_together(text)
 
     def close(self) -> None:
-        """Stop the worker; what it last said on stderr stays in ``_why_after_close``."""
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.wait()
-            self._proc = None
-        self._why_after_close = self._why()
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
+        """Stop the worker now (a read in progress fails)."""
+        self.child.kill()
 
 
 class OCRPool:
@@ -332,21 +237,10 @@ class OCRPool:
         self._spawner.close()
 
 
-def _die_with(parent: int) -> None:
-    """SIGKILL this worker when its parent dies, stopped or not (Linux; elsewhere the end of
-    stdin does it for a running worker); and end now if the parent is already gone."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if parent and os.getppid() != parent:
-        os._exit(0)
-
-
-def _worker(threads: int, nice: int, parent: int = 0) -> None:
-    stdin, stdout = private_streams()  # before any import that might print
-    _die_with(parent)
+def setup(hello: tuple[int, int]) -> Handler:
+    """The worker's side: at its niceness, RapidOCR's models loaded; each request is a
+    picture's width, height and RGB bytes, and its answer the picture's lines of text."""
+    threads, nice = hello
     if nice and hasattr(os, "nice"):
         os.nice(nice)  # this process only, and before its imports: a second of CPU at start
     import numpy as np
@@ -355,19 +249,18 @@ def _worker(threads: int, nice: int, parent: int = 0) -> None:
     for name in ("RapidOCR", "rapidocr_onnxruntime", "onnxruntime"):
         logging.getLogger(name).setLevel(logging.WARNING)  # it logs every call at INFO
     engine = RapidOCR(intra_op_num_threads=threads) if threads > 0 else RapidOCR()
-    while header := stdin.readline():
-        width, height = (int(x) for x in header.split())
-        data = stdin.read(width * height * 3)
+
+    def read(request: tuple[int, int, bytes]) -> str:
+        width, height, data = request
         try:
             rgb = np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3)
             result, _ = engine(np.ascontiguousarray(rgb[:, :, ::-1]))  # it expects BGR
-            answer: dict[str, str] = {"text": _lines(result)}
         except Exception as exc:
-            answer = {"error": f"OCR failed: {type(exc).__name__}: {exc}"}
-        stdout.write(json.dumps(answer, ensure_ascii=False).encode() + b"\n")
-        stdout.flush()
+            raise Refused(f"OCR failed: {type(exc).__name__}: {exc}") from exc
+        return _lines(result)
+
+    return read
 
 
 if __name__ == "__main__":
-    threads, nice, parent = (int(a) for a in [*sys.argv[1:], "0", "0", "0"][:3])
-    _worker(threads, nice, parent)
+    serve(setup)

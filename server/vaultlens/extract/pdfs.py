@@ -3,21 +3,33 @@
 A hostile PDF can loop, balloon or crash a C library; in a child it costs only that child. The
 child caps its own address space and the parent kills it after a timeout. Encrypted and broken
 files come back as a skip reason.
+
+Each read has a child of its own (a ``vaultlens.workers`` child, which dies with the daemon):
+its hello is its memory cap, its one request the file, the folder for the renders and what to
+render; its answer the pages' text and the renders' file names in that folder.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
-from vaultlens.children import child_command
+from vaultlens.workers import (
+    BadFrame,
+    Handler,
+    Recipe,
+    Refused,
+    WallClock,
+    Worker,
+    WorkerDied,
+    WorkerTimeout,
+    serve,
+)
 
 RENDER_SIDE = 1600  # pixels on a page's longer side, at most
 RENDER_DPI = 150
@@ -48,19 +60,23 @@ def read_pdf(path: Path, max_pages: int = 200, render: str = "all", timeout: flo
     """Read up to ``max_pages`` pages. ``render``: all | textless (pages with no text layer,
     for OCR) | none | page:N (only page N, rendered)."""
     with tempfile.TemporaryDirectory(prefix="vaultlens-pdf-") as tmp:
-        cmd = child_command("vaultlens.extract.pdfs", str(path), tmp, str(max_pages), render,
-                            str(memory_mb))
+        # the reading thread waits for the child: it outlives it, as die_with_parent needs
+        # (its answer is capped by its memory alone: a PDF's text layers may be large)
+        child = Worker(Recipe("vaultlens.extract.pdfs", hello=memory_mb, die_with_parent=True,
+                              most=memory_mb * 2**20))
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                                  check=False, stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired as exc:
+            result: dict[str, Any] = child.request((str(path), tmp, max_pages, render),
+                                                   WallClock(timeout))
+        except WorkerTimeout as exc:
             raise PdfError(f"reading took longer than {timeout:.0f} s; skipped") from exc
-        if proc.returncode != 0:
-            last = (proc.stderr.strip().splitlines() or [""])[-1]
-            if proc.returncode < 0 or "MemoryError" in proc.stderr:
-                raise PdfError(f"the PDF reader died (code {proc.returncode}) {last}".strip())
-            raise PdfError(last.removeprefix("PdfError: ") or f"reader failed ({proc.returncode})")
-        result = json.loads((Path(tmp) / "result.json").read_text(encoding="utf-8"))
+        except Refused as exc:
+            raise PdfError(str(exc)) from exc
+        except WorkerDied as exc:
+            raise PdfError(_died(exc)) from exc
+        except BadFrame as exc:
+            raise PdfError(f"the PDF reader answered out of step ({exc})") from exc
+        finally:
+            child.kill()
         pages = []
         for p in result["pages"]:
             image = None
@@ -71,6 +87,14 @@ def read_pdf(path: Path, max_pages: int = 200, render: str = "all", timeout: flo
         return PdfPages(pages, result["page_count"])
 
 
+def _died(exc: WorkerDied) -> str:
+    """Why the reader ended without an answer (out of memory, a crash, an error)."""
+    code = exc.returncode
+    if code is None or code < 0 or "MemoryError" in exc.tail:
+        return f"the PDF reader died (code {code}) {exc.last_words}".strip()
+    return exc.last_words or f"reader failed ({code})"
+
+
 def render_page(path: Path, number: int, timeout: float = 30.0) -> Image.Image:
     """Page ``number`` (1-based) rendered, at most RENDER_SIDE pixels on its longer side."""
     pages = read_pdf(path, render=f"page:{number}", timeout=timeout).pages
@@ -79,49 +103,57 @@ def render_page(path: Path, number: int, timeout: float = 30.0) -> Image.Image:
     return pages[0].image
 
 
-def _child(path: str, out: str, max_pages: int, render: str, memory_mb: int) -> None:
+def setup(memory_mb: int) -> Handler:
+    """The child's side: its address space capped, then pymupdf loaded."""
     import resource
 
     limit = memory_mb * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     import pymupdf
 
-    try:
-        doc = pymupdf.open(path)
-    except Exception as exc:
-        raise SystemExit(f"PdfError: not a readable PDF ({type(exc).__name__}: {exc})") from exc
-    if doc.needs_pass:
-        raise SystemExit("PdfError: encrypted (password protected); skipped")
-    pages = []
-    count = doc.page_count
-    wanted = range(min(count, max_pages))
-    if render.startswith("page:"):
-        only = int(render[5:]) - 1
-        if not 0 <= only < count:
-            raise SystemExit(f"PdfError: no page {only + 1} (the PDF has {count})")
-        wanted, render = range(only, only + 1), "all"
-    for i in wanted:
+    def read(request: tuple[str, str, int, str]) -> dict[str, Any]:
+        path, out, max_pages, render = request
         try:
-            page = doc.load_page(i)
-            text = page.get_text("text").strip()
+            doc = pymupdf.open(path)
+        except MemoryError:
+            raise  # the reader dies of it: the parent says so
         except Exception as exc:
-            pages.append({"number": i + 1, "text": "", "image": None,
-                          "error": f"{type(exc).__name__}: {exc}"})
-            continue
-        image = None
-        if render == "all" or (render == "textless" and not text):
-            w, h = page.rect.width, page.rect.height
-            scale = min(RENDER_DPI / 72, RENDER_SIDE / max(w, h, 1))
-            try:
-                pix = page.get_pixmap(matrix=pymupdf.Matrix(scale, scale), alpha=False)
-                image = f"page-{i + 1}.png"
-                pix.save(os.path.join(out, image))
-            except Exception:
-                image = None  # the text is still worth keeping
-        pages.append({"number": i + 1, "text": text, "image": image})
-    with open(os.path.join(out, "result.json"), "w", encoding="utf-8") as fh:
-        json.dump({"pages": pages, "page_count": count}, fh, ensure_ascii=False)
+            raise Refused(f"not a readable PDF ({type(exc).__name__}: {exc})") from exc
+        if doc.needs_pass:
+            raise Refused("encrypted (password protected); skipped")
+        count = doc.page_count
+        wanted = range(min(count, max_pages))
+        if render.startswith("page:"):
+            only = int(render[5:]) - 1
+            if not 0 <= only < count:
+                raise Refused(f"no page {only + 1} (the PDF has {count})")
+            wanted, render = range(only, only + 1), "all"
+        pages = [_page(pymupdf, doc, i, out, render) for i in wanted]
+        return {"pages": pages, "page_count": count}
+
+    return read
+
+
+def _page(pymupdf: Any, doc: Any, i: int, out: str, render: str) -> dict[str, Any]:
+    """Page ``i`` (0-based): its text, and its render's file name in ``out`` when asked for."""
+    try:
+        page = doc.load_page(i)
+        text = page.get_text("text").strip()
+    except Exception as exc:
+        return {"number": i + 1, "text": "", "image": None,
+                "error": f"{type(exc).__name__}: {exc}"}
+    image = None
+    if render == "all" or (render == "textless" and not text):
+        w, h = page.rect.width, page.rect.height
+        scale = min(RENDER_DPI / 72, RENDER_SIDE / max(w, h, 1))
+        try:
+            pix = page.get_pixmap(matrix=pymupdf.Matrix(scale, scale), alpha=False)
+            image = f"page-{i + 1}.png"
+            pix.save(os.path.join(out, image))
+        except Exception:
+            image = None  # the text is still worth keeping
+    return {"number": i + 1, "text": text, "image": image}
 
 
 if __name__ == "__main__":
-    _child(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]))
+    serve(setup)
