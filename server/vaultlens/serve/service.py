@@ -24,6 +24,7 @@ from aiohttp import web
 
 from vaultlens.embedders.base import Embedder, ModelError
 from vaultlens.embedders.registry import query_model_for
+from vaultlens.errors import VaultlensError
 from vaultlens.index.catalog import Catalog
 from vaultlens.index.indexer import Indexer
 from vaultlens.index.repair import classify, deleted, rescue, set_aside
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 SEARCH_THREADS = min(8, max(4, os.cpu_count() or 1))
 
 
-class ReadOnly(RuntimeError):
+class ReadOnly(VaultlensError, RuntimeError):
     """This daemon serves an index that another process writes."""
 
 
