@@ -179,7 +179,7 @@ async def test_upload_to_a_text_model_says_visual_search_is_off(
     def decode(data: bytes) -> None:  # 8000 x 8000 took hundreds of MB before the refusal
         raise AssertionError("a picture no one can use was decoded")
 
-    monkeypatch.setattr("vaultlens.serve.views.open_image", decode)
+    monkeypatch.setattr("vaultlens.serve.queries.open_image", decode)
     form = FormData()
     form.add_field("image", screenshot("x"), filename="x.png", content_type="image/png")
     resp = await api.client.post("/api/similar", data=form, headers=api.headers())
