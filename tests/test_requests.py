@@ -11,7 +11,7 @@ import pytest
 from mcp import Client
 
 from vaultlens.errors import Invalid
-from vaultlens.search.pack import PackOptions, Pack
+from vaultlens.search.pack import Pack, PackOptions
 from vaultlens.serve.answers import Found, NoteLines, Packed, Read, Similar
 from vaultlens.serve.api import openapi
 from vaultlens.serve.requests import (
