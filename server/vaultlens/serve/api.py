@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import sqlite3
 import types
 import typing
 from collections.abc import Awaitable, Callable
@@ -61,8 +62,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if fault is None:
             log.exception("%s %s failed", request.method, request.path)
             return error_response(500, "internal", "internal error; see the daemon's log")
-        if fault.status >= 500:  # the daemon's trouble, not the client's: worth a line
-            log.warning("%s %s: %s", request.method, request.path, fault.message)
+        if isinstance(exc, sqlite3.DatabaseError):  # the data dir went wrong: worth a line
+            log.warning("%s %s: the index cannot be read (%s)", request.method, request.path,
+                        exc)
         return error_response(fault.status, fault.code, fault.message)
 
 
