@@ -22,7 +22,7 @@ from vaultlens.errors import Forbidden, Invalid, NotFound, Unavailable
 from vaultlens.extract.images import ImageError, open_image
 from vaultlens.index.catalog import Catalog
 from vaultlens.search.hits import Hit
-from vaultlens.search.pack import PackOptions
+from vaultlens.search.pack import Pack, PackOptions
 from vaultlens.search.query import Filters, fields_filters
 from vaultlens.search.searcher import text_to_embed
 from vaultlens.serve.answers import Found, NoteLines, Packed, Picture, Read, Similar
@@ -154,7 +154,7 @@ def run_search(daemon: Daemon, request: SearchRequest, filters: Filters, ready: 
 
 
 def _context(daemon: Daemon, request: ContextRequest, filters: Filters, ready: bool
-             ) -> tuple[Any, bool]:
+             ) -> tuple[Pack, bool]:
     """The pack, and whether vectors ranked its candidates."""
     shared = {f.name: getattr(request, f.name) for f in dataclasses.fields(Filtered)}
     hits, ranked_by_vectors = run_search(
