@@ -179,7 +179,7 @@ async def test_upload_to_a_text_model_says_visual_search_is_off(
     def decode(data: bytes) -> None:  # 8000 x 8000 took hundreds of MB before the refusal
         raise AssertionError("a picture no one can use was decoded")
 
-    monkeypatch.setattr("vaultlens.serve.views.open_image", decode)
+    monkeypatch.setattr("vaultlens.serve.queries.open_image", decode)
     form = FormData()
     form.add_field("image", screenshot("x"), filename="x.png", content_type="image/png")
     resp = await api.client.post("/api/similar", data=form, headers=api.headers())
@@ -343,7 +343,7 @@ async def test_deeply_nested_json_is_a_clean_400(api: Api) -> None:
 async def test_reading_a_few_lines_of_a_huge_note_holds_only_those(api: Api) -> None:
     import tracemalloc
 
-    from vaultlens.serve.reading import MAX_READ_CHARS
+    from vaultlens.serve.lines import MAX_READ_CHARS
 
     # rewritten after it was indexed: a read takes the file as it is now, 36 MB
     (api.vault / "Sync.md").write_bytes(b"# Big\n" + b"line of text\n" * 3_000_000)

@@ -31,7 +31,7 @@ from vaultlens.search.query import QueryError, fields_filters, parse_date
 from vaultlens.search.searcher import Searcher
 from vaultlens.search.tokens import TokenCounter
 from vaultlens.serve.api import DATE, PROPERTY_TESTS, VAULT_PATH
-from vaultlens.serve.reading import read_lines
+from vaultlens.serve.lines import read_lines
 from vaultlens.workspace import Workspace
 
 LONG = "harbour " * 20_000  # 160 KB of one word

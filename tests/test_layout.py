@@ -22,6 +22,7 @@ RANKS = {
     "extract": 2,
     "vault": 1,
     "embedders": 0, "config": 0, "children": 0, "workers": 0,
+    "errors": 0,  # the root of every domain error: imported by every stage
 }
 
 

@@ -232,6 +232,7 @@ def test_stdout_holds_only_protocol(vault: Path, tmp_path: Path) -> None:
 async def test_stdio_backend_reads_when_another_process_writes(vault: Path,
                                                                tmp_path: Path) -> None:
     from vaultlens.serve.mcp_stdio import backend_for
+    from vaultlens.serve.requests import SearchRequest
     from vaultlens.workspace import open_workspace
 
     cfg = Config(vault=vault, data_dir=tmp_path / "data", model="minilm", ocr=True)
@@ -239,10 +240,10 @@ async def test_stdio_backend_reads_when_another_process_writes(vault: Path,
     try:
         ws.update()
         async with backend_for(cfg) as backend:
-            status = await backend.call("status", {})
+            status = await backend.status()
             assert status["writer"] is False
-            found = await backend.call("search", {"query": "tides"})
-            assert found["results"][0]["path"] == "Attachments/board.png"
+            found = await backend.search(SearchRequest("tides"))
+            assert found.results[0]["path"] == "Attachments/board.png"
     finally:
         ws.close()
 

@@ -20,7 +20,7 @@ from test_query_worker import answer_pipe, framed
 from vaultlens.embedders.minilm_numpy import NumpyMiniLM
 from vaultlens.embedders.process import InWorker
 from vaultlens.serve.daemon import DAEMON
-from vaultlens.serve.mcp_http import InProcessBackend
+from vaultlens.serve.queries import Queries
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="stops the worker and writes into its pipe by /proc")
@@ -54,7 +54,7 @@ async def test_status_and_health_answer_while_every_search_waits(api: Api) -> No
             assert code == 200 and body["ok"], body
             assert time.monotonic() - start < 2, path
         status = await asyncio.wait_for(
-            InProcessBackend(api.app[DAEMON]).call("status", {}), 10)
+            Queries(api.app[DAEMON]).status(), 10)
         assert status["state"] == "idle"
         assert not any(s.done() for s in searches)  # the searches were held up all along
     finally:

@@ -11,11 +11,13 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL.Image import Image
 
+from vaultlens.errors import VaultlensError
+
 Role = Literal["query", "document"]
 Vectors = NDArray[np.float32]
 
 
-class ModelError(RuntimeError):
+class ModelError(VaultlensError, RuntimeError):
     """A model cannot be loaded or cannot take this input; the message says what to do."""
 
 

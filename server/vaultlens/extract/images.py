@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from vaultlens.errors import VaultlensError
+
 MAX_PIXELS = 64_000_000  # 8k x 8k: past this, a picture is a bomb, not a screenshot
 WORK_SIDE = 2048  # OCR and embedding never need more; bounds memory per image
 THUMB_SIDE = 320
@@ -26,7 +28,7 @@ MIN_ENCODED_SIDE = 64  # encode_for_model's smallest picture, unless its caller 
 FIT_ATTEMPTS = 3  # sizes above the smallest that encode_for_model tries before it takes that
 
 
-class ImageError(Exception):
+class ImageError(VaultlensError):
     """The image cannot be used: ``reason`` says why, ``retry`` whether to try again later."""
 
     def __init__(self, reason: str, retry: bool = False) -> None:

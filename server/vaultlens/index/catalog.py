@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from vaultlens.embedders.base import Vectors
+from vaultlens.errors import VaultlensError
 from vaultlens.index.private import private_database, private_dir
 from vaultlens.index.reader import FileRow, Reader
 from vaultlens.index.schema import MIGRATIONS, SCHEMA_VERSION
@@ -45,7 +46,7 @@ def cjk_grams(text: str) -> str:
     return _CJK_RUN.sub(split, text)
 
 
-class CatalogError(RuntimeError):
+class CatalogError(VaultlensError, RuntimeError):
     """The catalog cannot be used: the message names the file and the reason; ``damaged``
     when the file itself is broken (a writer sets it aside and starts again)."""
 

@@ -34,13 +34,18 @@ MIN_TEXT_TOKENS = 24  # a passage cut shorter than this is left out instead
 MAX_PACK_IMAGE_BYTES = 2 * 1024 * 1024  # all the pictures of one pack together
 SUMMARY_TOKENS = 60  # kept back for the line that says what was left out
 IMAGE_RULE = f"ceil(width * height / {PIXELS_PER_TOKEN}) at the size sent"
+# a pack's defaults and the largest picture side it sends: the API's and the MCP tools'
+# request types (serve/requests.py) take theirs from here
+BUDGET_TOKENS = 4000
+MAX_IMAGES = 4
+MAX_IMAGE_SIDE = 1568  # Claude's largest side before it downscales a picture itself
 
 
 @dataclass
 class PackOptions:
-    budget_tokens: int = 4000
-    max_images: int = 4
-    image_max_px: int = 1568
+    budget_tokens: int = BUDGET_TOKENS
+    max_images: int = MAX_IMAGES
+    image_max_px: int = MAX_IMAGE_SIDE
     inline: bool = False  # base64 in the pack, not a URL
 
 
@@ -71,6 +76,11 @@ class Entry:
                 data.pop(key)
         return data
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Entry:
+        """An entry as ``to_json`` wrote it (a daemon's answer over HTTP)."""
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
 
 @dataclass
 class Pack:
@@ -88,6 +98,13 @@ class Pack:
                 "token_rule": self.token_rule, "image_token_rule": IMAGE_RULE,
                 "preamble": preamble(self.query), "entries": [e.to_json() for e in self.entries],
                 "summary": self.summary, "left_out": self.left_out}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Pack:
+        """A pack as ``to_json`` wrote it (a daemon's answer over HTTP)."""
+        return cls(data["query"], data["budget_tokens"], data["token_rule"],
+                   [Entry.from_json(e) for e in data["entries"]], data["left_out"],
+                   data["tokens"], data["summary"])
 
 
 def preamble(query: str) -> str:

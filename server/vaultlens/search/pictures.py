@@ -9,6 +9,7 @@ from pathlib import Path
 
 from PIL.Image import Image
 
+from vaultlens.errors import VaultlensError
 from vaultlens.extract.images import ImageError, open_image
 from vaultlens.extract.pdfs import PdfError, render_page
 from vaultlens.index.reader import Reader
@@ -60,7 +61,7 @@ def _bytes(picture: Image) -> int:
 SHARED = PictureCache()
 
 
-class PictureError(Exception):
+class PictureError(VaultlensError):
     """No picture for this item: ``reason`` says why; ``missing`` when the item is not one."""
 
     def __init__(self, reason: str, missing: bool = False) -> None:

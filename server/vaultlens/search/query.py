@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+from vaultlens.errors import VaultlensError
+
 KINDS = ("note", "image", "pdf")
 FILTER_KEYS = ("path", "tag", "kind", "before", "after")
 OPERATORS = (">=", "<=", "!=", ">", "<", "=", ":")
@@ -27,7 +29,7 @@ _NAME = re.compile(r"[A-Za-z_][\w.-]*$")
 _DATE = re.compile(r"(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
 
 
-class QueryError(ValueError):
+class QueryError(VaultlensError, ValueError):
     """A filter that cannot mean anything (a bad date, an unknown kind): said, not ignored."""
 
 

@@ -24,41 +24,15 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from vaultlens.errors import Forbidden, Invalid, TooLarge, Unauthorized
+from vaultlens.serve.faults import fault_of
+
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_JSON_BYTES = 64 * 1024
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 OBSIDIAN_ORIGIN = "app://obsidian.md"
-
-
-class ApiError(Exception):
-    status = 400
-    code = "bad_request"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class Unauthorized(ApiError):
-    status, code = 401, "unauthorized"
-
-
-class Forbidden(ApiError):
-    status, code = 403, "forbidden"
-
-
-class NotFound(ApiError):
-    status, code = 404, "not_found"
-
-
-class TooLarge(ApiError):
-    status, code = 413, "too_large"
-
-
-class Unavailable(ApiError):
-    status, code = 503, "unavailable"
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
@@ -72,11 +46,9 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large",
 
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Whatever goes wrong, the client gets the one error shape."""
+    """Whatever goes wrong, the client gets the one error shape (faults.py says which)."""
     try:
         return await handler(request)
-    except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -85,13 +57,15 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if isinstance(exc, web.HTTPMethodNotAllowed):  # RFC 9110: a 405 names what is allowed
             response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
         return response
-    except sqlite3.DatabaseError as exc:  # the data dir went wrong: the indexer repairs it
-        log.warning("%s %s: the index cannot be read (%s)", request.method, request.path, exc)
-        return error_response(503, "unavailable", f"the index cannot be read now ({exc}); "
-                              "see /api/status for what is wrong and what is being done")
-    except Exception:
-        log.exception("%s %s failed", request.method, request.path)
-        return error_response(500, "internal", "internal error; see the daemon's log")
+    except Exception as exc:
+        fault = fault_of(exc)
+        if fault is None:
+            log.exception("%s %s failed", request.method, request.path)
+            return error_response(500, "internal", "internal error; see the daemon's log")
+        if isinstance(exc, sqlite3.DatabaseError):  # the data dir went wrong: worth a line
+            log.warning("%s %s: the index cannot be read (%s)", request.method, request.path,
+                        exc)
+        return error_response(fault.status, fault.code, fault.message)
 
 
 def guard(token: str, public: set[str], extra_hosts: tuple[str, ...] = ()) -> Middleware:
@@ -181,51 +155,52 @@ class Field:
     min_length: int = 0  # for strings
     pattern: str = ""  # for strings: one of the patterns above
     shape: str = ""  # what ``pattern`` admits, in words, for the error that refuses a value
+    default: Any = None  # what an optional field that is not given (or null) means
 
 
-async def read_json(request: web.Request, fields: dict[str, Field]) -> dict[str, Any]:
-    """A JSON object with only these fields, of these types; anything else is a 400."""
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body (``requests.parse`` checks its fields); too big or not JSON is
+    refused."""
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
         raise TooLarge(f"a JSON body may be at most {MAX_JSON_BYTES} bytes")
     raw = await request.content.read(MAX_JSON_BYTES + 1)
     if len(raw) > MAX_JSON_BYTES:
         raise TooLarge(f"a JSON body may be at most {MAX_JSON_BYTES} bytes")
     try:
-        body = json.loads(raw or b"{}")
+        return json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(f"malformed JSON: {exc}") from exc
+        raise Invalid(f"malformed JSON: {exc}") from exc
     except RecursionError as exc:  # "[[[[…" 30,000 deep fits in 64 KB; no request nests so
-        raise ApiError("malformed JSON: nested too deeply") from exc
-    return check_fields(body, fields)
+        raise Invalid("malformed JSON: nested too deeply") from exc
 
 
 def check_fields(body: Any, fields: dict[str, Field]) -> dict[str, Any]:
     """``body`` as a request of these fields (MCP tool arguments come through here too)."""
     if not isinstance(body, dict):
-        raise ApiError("the body must be a JSON object")
+        raise Invalid("the body must be a JSON object")
     unknown = sorted(set(body) - set(fields))
     if unknown:
-        raise ApiError(f"unknown field(s): {', '.join(unknown)}")
+        raise Invalid(f"unknown field(s): {', '.join(unknown)}")
     for name, spec in fields.items():
         if name not in body or body[name] is None:
             if spec.required:
-                raise ApiError(f"missing field: {name}")
+                raise Invalid(f"missing field: {name}")
             continue
         value: Any = body[name]
         if spec.type is int and isinstance(value, float) and value.is_integer():
             value = body[name] = int(value)  # JSON Schema's integer: 74.0 is one
         if not _is_a(value, spec.type):
-            raise ApiError(f"{name} has the wrong type")
+            raise Invalid(f"{name} has the wrong type")
         if spec.min_length and len(value) < spec.min_length:
-            raise ApiError(f"{name} must not be empty")
+            raise Invalid(f"{name} must not be empty")
         if spec.pattern and re.search(spec.pattern, value) is None:
-            raise ApiError(f"{name}: {_short(value)} is not {spec.shape or 'well formed'}")
+            raise Invalid(f"{name}: {_short(value)} is not {spec.shape or 'well formed'}")
         if spec.minimum is not None and value < spec.minimum:
-            raise ApiError(f"{name} must be at least {spec.minimum}")
+            raise Invalid(f"{name} must be at least {spec.minimum}")
         if spec.maximum is not None and value > spec.maximum:
-            raise ApiError(f"{name} must be at most {spec.maximum}")
+            raise Invalid(f"{name} must be at most {spec.maximum}")
         if spec.choices and value not in spec.choices:
-            raise ApiError(f"{name} must be one of {', '.join(spec.choices)}")
+            raise Invalid(f"{name} must be one of {', '.join(spec.choices)}")
     return {name: value for name, value in body.items() if value is not None}  # null: not given
 
 
@@ -244,7 +219,7 @@ def confine(root: str, path: str) -> str:
     a symlink. Returns it normalised. Paths come in JSON, so they are taken as written: a note
     named ``50%25.md`` is that file, never ``50%.md``."""
     if not path or "\x00" in path or "\\" in path:
-        raise ApiError(f"invalid path {path!r}")
+        raise Invalid(f"invalid path {path!r}")
     if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
         raise Forbidden(f"{path!r}: paths are vault-relative")
     parts = [p for p in path.split("/") if p not in ("", ".")]
@@ -308,6 +283,35 @@ def result_schema(kind: type) -> dict[str, Any]:
             "properties": {f.name: _json_type(hints[f.name]) for f in dataclasses.fields(kind)}}
 
 
+def body_schema(fields: dict[str, Field], hidden: frozenset[str] = frozenset()
+                ) -> dict[str, Any]:
+    """The JSON schema of a request body of these fields: the OpenAPI document's and the MCP
+    tools' alike, so what one offers the other does too."""
+    props = {}
+    shown = {name: f for name, f in fields.items() if name not in hidden}
+    for name, f in shown.items():
+        t = f.type[0] if isinstance(f.type, tuple) else f.type
+        kind = _JSON_TYPES.get(t, "object")
+        # an optional field may be sent as null, which means "not given"
+        prop: dict[str, Any] = {"type": kind if f.required else [kind, "null"],
+                                "description": f.description}
+        if f.default is not None:
+            prop["default"] = f.default
+        if f.choices:  # enum, unlike the other keywords, holds for null too
+            prop["enum"] = [*f.choices] + ([] if f.required else [None])
+        if f.minimum is not None:
+            prop["minimum"] = f.minimum
+        if f.maximum is not None:
+            prop["maximum"] = f.maximum
+        if f.min_length:
+            prop["minLength"] = f.min_length
+        if f.pattern:
+            prop["pattern"] = f.pattern
+        props[name] = prop
+    return {"type": "object", "additionalProperties": False, "properties": props,
+            "required": [n for n, f in shown.items() if f.required]}
+
+
 def openapi(routes: list[Route], version: str, hidden: frozenset[str] = frozenset()
             ) -> dict[str, Any]:
     """The document of these routes; body fields named in ``hidden`` are left out (what this
@@ -344,30 +348,9 @@ def openapi(routes: list[Route], version: str, hidden: frozenset[str] = frozense
             op["requestBody"] = {"required": True,
                                  "content": {"application/json": {"schema": r.body_schema}}}
         if r.body:
-            props = {}
-            fields = {name: f for name, f in r.body.items() if name not in hidden}
-            for name, f in fields.items():
-                t = f.type[0] if isinstance(f.type, tuple) else f.type
-                kind = _JSON_TYPES.get(t, "object")
-                # an optional field may be sent as null, which means "not given"
-                prop: dict[str, Any] = {"type": kind if f.required else [kind, "null"],
-                                        "description": f.description}
-                if f.choices:  # enum, unlike the other keywords, holds for null too
-                    prop["enum"] = [*f.choices] + ([] if f.required else [None])
-                if f.minimum is not None:
-                    prop["minimum"] = f.minimum
-                if f.maximum is not None:
-                    prop["maximum"] = f.maximum
-                if f.min_length:
-                    prop["minLength"] = f.min_length
-                if f.pattern:
-                    prop["pattern"] = f.pattern
-                props[name] = prop
-            schema = {"type": "object", "additionalProperties": False, "properties": props,
-                      "required": [n for n, f in fields.items() if f.required]}
             # required: a POST with no body is refused, so the document must not offer one
-            op["requestBody"] = {"required": True,
-                                 "content": {"application/json": {"schema": schema}}}
+            op["requestBody"] = {"required": True, "content": {"application/json": {
+                "schema": body_schema(r.body, hidden)}}}
         paths.setdefault(r.path, {})[r.method.lower()] = op
     return {
         "openapi": "3.1.0",

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from vaultlens.errors import VaultlensError
 from vaultlens.index.indexer import Indexer
 from vaultlens.index.repair import classify
 from vaultlens.index.report import Progress, Summary
@@ -21,7 +22,7 @@ from vaultlens.index.report import Progress, Summary
 log = logging.getLogger(__name__)
 
 
-class ReadOnly(RuntimeError):
+class ReadOnly(VaultlensError, RuntimeError):
     """This daemon serves an index that another process writes."""
 
 

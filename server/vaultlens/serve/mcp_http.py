@@ -2,8 +2,8 @@
 
 The SDK's session manager runs stateless with JSON answers, behind the same Host, Origin and
 token guards as the API. aiohttp is not ASGI, so a small bridge hands each request to the
-SDK's ASGI app. The in-process backend answers the tools with the views' own payload functions,
-here and in ``vaultlens mcp`` when no daemon runs.
+SDK's ASGI app. The tools call the daemon's service (``queries.py``) in-process, here and in
+``vaultlens mcp`` when no daemon runs.
 
 The SDK is imported once the daemon's query model is in, not at start: importing it took
 0.7 s, and searches (with vectors) came that much later. A request to /mcp before then waits
@@ -15,51 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
-from vaultlens.serve.api import ApiError, Field, check_fields
+from vaultlens.errors import Invalid
 from vaultlens.serve.daemon import DAEMON, Daemon
-from vaultlens.serve.reading import CONTEXT_FIELDS, READ_FIELDS, context_payload, read_payload
-from vaultlens.serve.views import (
-    SEARCH_FIELDS,
-    SIMILAR_FIELDS,
-    search_payload,
-    similar_payload,
-    status_payload,
-)
-
-if TYPE_CHECKING:  # the SDK is imported late (above); tools.py imports it
-    from vaultlens.serve.tools import Resource
+from vaultlens.serve.queries import Queries
 
 log = logging.getLogger(__name__)
-Payload = Callable[[Daemon, dict[str, Any]], Awaitable[dict[str, Any]]]
-
-
-class InProcessBackend:
-    """The tools' answers from this process's daemon: the views' own payload functions."""
-
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-        self._payloads: dict[str, tuple[Payload, dict[str, Field]]] = {
-            "search": (search_payload, SEARCH_FIELDS),
-            "context": (context_payload, CONTEXT_FIELDS),
-            "similar": (similar_payload, SIMILAR_FIELDS),
-            "read": (read_payload, READ_FIELDS),
-        }
-
-    async def call(self, resource: Resource, body: dict[str, Any]) -> dict[str, Any]:
-        from vaultlens.serve.tools import BackendError
-
-        try:
-            if resource == "status":
-                return await status_payload(self.daemon)
-            payload, fields = self._payloads[resource]
-            return await payload(self.daemon, check_fields(dict(body), fields))
-        except ApiError as exc:
-            raise BackendError(exc.message) from exc
 
 
 class McpEndpoint:
@@ -102,7 +67,7 @@ class McpEndpoint:
 
         from vaultlens.serve.tools import build_server
 
-        server = build_server(InProcessBackend(self.daemon))
+        server = build_server(Queries(self.daemon))  # the tools call the service in-process
         # Host and Origin are checked by our own guard, with the real port, before this runs
         asgi = server.streamable_http_app(
             streamable_http_path="/mcp", json_response=True, stateless_http=True,
@@ -144,7 +109,7 @@ async def mcp_view(request: web.Request) -> web.StreamResponse:
     """Streamable HTTP MCP: the request handed to the SDK's ASGI app. What is not JSON gets
     the API's error shape; malformed JSON-RPC gets the protocol's own error from the SDK."""
     if request.content_type != "application/json":
-        raise ApiError("MCP messages are JSON-RPC sent as application/json")
+        raise Invalid("MCP messages are JSON-RPC sent as application/json")
     return await call_asgi(await request.app[MCP].asgi(), request)
 
 
@@ -188,5 +153,5 @@ async def call_asgi(asgi: Any, request: web.Request) -> web.StreamResponse:
     finally:
         finished.set()
     if response is None:
-        raise ApiError("the MCP endpoint gave no answer")
+        raise Invalid("the MCP endpoint gave no answer")
     return response

@@ -25,17 +25,27 @@ from mcp.server.stdio import stdio_server
 
 from vaultlens.config import Config
 from vaultlens.index.datadir import DataDir, DataDirError, data_dir_for
+from vaultlens.serve.answers import Found, Packed, Read, Similar, read_from_json
 from vaultlens.serve.app import make_app
 from vaultlens.serve.daemon import DAEMON
-from vaultlens.serve.mcp_http import InProcessBackend
 from vaultlens.serve.proof import fresh_nonce, proves
-from vaultlens.serve.tools import Backend, BackendError, Resource, build_server
+from vaultlens.serve.queries import Queries
+from vaultlens.serve.requests import (
+    ContextRequest,
+    ReadRequest,
+    SearchRequest,
+    SimilarRequest,
+    StatusRequest,
+    as_body,
+)
+from vaultlens.serve.tools import Backend, BackendError, build_server
 
 log = logging.getLogger(__name__)
 
 
 class HttpBackend:
-    """The tools' answers from a running daemon, over its API."""
+    """The tools' answers from a running daemon, over its API: the same requests, sent as the
+    API's JSON, and its answers read back into the service's types."""
 
     def __init__(self, base: str, token: str, timeout: float = 60.0) -> None:
         self.base = base
@@ -43,10 +53,26 @@ class HttpBackend:
             headers={"Authorization": f"Bearer {token}"},
             timeout=aiohttp.ClientTimeout(total=timeout))
 
-    async def call(self, resource: Resource, body: dict[str, Any]) -> dict[str, Any]:
+    async def search(self, request: SearchRequest) -> Found:
+        return Found.from_json(await self._call("search", as_body(request)))
+
+    async def context(self, request: ContextRequest) -> Packed:
+        return Packed.from_json(await self._call("context", as_body(request)))
+
+    async def read(self, request: ReadRequest) -> Read:
+        return read_from_json((await self._call("read", as_body(request)))["read"])
+
+    async def similar(self, request: SimilarRequest) -> Similar:
+        return Similar.from_json(await self._call("similar", as_body(request)))
+
+    async def status(self, request: StatusRequest | None = None) -> dict[str, Any]:
+        return await self._call("status", None)
+
+    async def _call(self, resource: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        """The API's answer (without ``ok``); None for a body: a GET."""
         try:
-            if resource == "status":
-                request = self._session.get(f"{self.base}/api/status")
+            if body is None:
+                request = self._session.get(f"{self.base}/api/{resource}")
             else:
                 request = self._session.post(f"{self.base}/api/{resource}", json=body)
             async with request as resp:
@@ -108,7 +134,7 @@ async def backend_for(cfg: Config) -> AsyncIterator[Backend]:
         runner = web.AppRunner(app, handle_signals=False)
         await runner.setup()
     try:
-        yield InProcessBackend(app[DAEMON])
+        yield Queries(app[DAEMON])
     finally:
         await runner.cleanup()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from vaultlens.serve.api import NotFound
+from vaultlens.errors import NotFound
 
 WEB = Path(__file__).with_name("web")
 ASSETS = {"app.js": "text/javascript", "api.js": "text/javascript",

@@ -8,23 +8,21 @@ from typing import Any
 from aiohttp import web
 
 from vaultlens.search.hits import Hit
+from vaultlens.search.pack import MAX_IMAGE_SIDE
 from vaultlens.serve.api import Route, openapi
 from vaultlens.serve.daemon import DAEMON
 from vaultlens.serve.mcp_http import mcp_view
 from vaultlens.serve.page import asset, index
-from vaultlens.serve.reading import CONTEXT_FIELDS, READ_FIELDS, context, image, read
-from vaultlens.serve.views import (
-    REINDEX_FIELDS,
-    SEARCH_FIELDS,
-    SIMILAR_FIELDS,
-    health,
-    item,
-    reindex,
-    search,
-    similar,
-    status,
-    thumbnail,
+from vaultlens.serve.reading import context, image, read
+from vaultlens.serve.requests import (
+    ContextRequest,
+    ReadRequest,
+    ReindexRequest,
+    SearchRequest,
+    SimilarRequest,
+    fields_of,
 )
+from vaultlens.serve.views import health, item, reindex, search, similar, status, thumbnail
 
 _VERSION = {"const": "2.0"}
 _ID = {"type": ["integer", "string"]}
@@ -72,22 +70,22 @@ ROUTES = [
           "token, so a client can check the daemon before sending the token", public=True),
     Route("GET", "/api/status", status, "Model, visual search, counts, queue, progress, "
           "failures with reasons"),
-    Route("POST", "/api/search", search, "Search notes, images and PDF pages", SEARCH_FIELDS,
-          results=Hit),
+    Route("POST", "/api/search", search, "Search notes, images and PDF pages",
+          fields_of(SearchRequest), results=Hit),
     Route("POST", "/api/context", context, "A context pack for a model: passages, and "
           "screenshots and PDF pages with the paragraphs that embed them, within a token "
-          "budget", CONTEXT_FIELDS),
+          "budget", fields_of(ContextRequest)),
     Route("POST", "/api/similar", similar, "Items similar to a vault file, or to an uploaded "
-          "image (multipart field 'image')", SIMILAR_FIELDS, results=Hit),
+          "image (multipart field 'image')", fields_of(SimilarRequest), results=Hit),
     Route("POST", "/api/read", read, "A note's lines, or an image or PDF page with its "
-          "picture and the paragraphs that embed it", READ_FIELDS),
+          "picture and the paragraphs that embed it", fields_of(ReadRequest)),
     Route("GET", "/api/items/{id}", item, "An item: text, place, and its links with context"),
     Route("GET", "/api/items/{id}/thumbnail", thumbnail, "A small WebP of an image or page",
           produces="image/webp"),
     Route("GET", "/api/items/{id}/image", image, "An image or rendered PDF page, downscaled "
-          "(query max_px, default 1568; at most 512 KiB)", produces="image/*"),
+          f"(query max_px, default {MAX_IMAGE_SIDE}; at most 512 KiB)", produces="image/*"),
     Route("POST", "/api/reindex", reindex, "Index a vault path now, ahead of the backlog",
-          REINDEX_FIELDS, status=202),
+          fields_of(ReindexRequest), status=202),
     Route("GET", "/api/openapi.json", openapi_doc, "This API, described in OpenAPI 3.1"),
     Route("POST", "/mcp", mcp_view, "MCP over Streamable HTTP (JSON-RPC, stateless, JSON "
           "answers): tools search, context, read, similar and status; see tools/list",

@@ -1,25 +1,44 @@
-"""The MCP tools: one implementation over a ``Backend``, served over stdio and at ``/mcp``.
+"""The MCP tools: thin adapters over a ``Backend``, served over stdio and at ``/mcp``.
 
-A backend answers the API's resources (search, context, similar, read, status) as the API's
-JSON. In the daemon it calls the views' payload functions; in ``vaultlens mcp`` beside a running
-daemon, it calls that daemon over HTTP. The tools turn those answers into what a model reads:
-short text, structured content, and real image blocks for screenshots and PDF pages. None of
-them writes to the vault.
+A backend is the service's interface (``queries.py``): in the daemon, and in ``vaultlens
+mcp`` when no daemon runs, it is the service itself, called in-process; beside a running
+daemon, it asks that daemon over HTTP. Each tool's input schema is its request type's
+(``requests.py``), the same as the API's body schema, and the request type checks the
+arguments. The tools turn typed answers into what a model reads: short text, structured
+content, and real image blocks for screenshots and PDF pages. None of them writes to the
+vault.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
 from importlib.metadata import version
-from typing import Annotated, Any, Literal, Protocol
+from typing import Any, Protocol
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp_types import CallToolResult, ImageContent, TextContent, ToolAnnotations
-from pydantic import Field
+from pydantic import ConfigDict
 
-from vaultlens.search.pack import Entry, render
+from vaultlens.errors import Remote
+from vaultlens.search.pack import IMAGE_RULE, Entry, preamble, render
+from vaultlens.serve.answers import Found, NoteLines, Packed, Read, Similar
+from vaultlens.serve.api import body_schema
+from vaultlens.serve.faults import tool_message
+from vaultlens.serve.requests import (
+    ContextRequest,
+    ReadRequest,
+    SearchRequest,
+    SimilarRequest,
+    StatusRequest,
+    fields_of,
+    parse,
+)
 
-Resource = Literal["search", "context", "similar", "read", "status"]
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
                             open_world_hint=False)
 INSTRUCTIONS = (
@@ -29,26 +48,56 @@ INSTRUCTIONS = (
     "into, within a token budget. Use `search` to list hits, `read` to open one, `similar` for "
     "items like a file, and `status` for what is indexed."
 )
+REQUESTS: dict[str, type] = {"search": SearchRequest, "context": ContextRequest,
+                             "read": ReadRequest, "similar": SimilarRequest,
+                             "status": StatusRequest}
+# request fields a tool sets itself, left out of its input schema: a context pack's pictures
+# go to the model as image blocks, so they must come as data, not as URLs
+FIXED: dict[str, dict[str, Any]] = {"context": {"inline": True}}
 
-Query = Annotated[str, Field(description="what to look for, in any words; may hold filters "
-                                         "such as path:Folder tag:x kind:image -word")]
-K = Annotated[int, Field(ge=1, le=100, description="how many results")]
-VaultPath = Annotated[str, Field(description="a vault-relative path, e.g. 'Notes/Plan.md'")]
-Filter = Annotated[str | None, Field(description="optional filter (see the API)")]
 
-
-class BackendError(Exception):
-    """What the API said was wrong; the tool reports it as an error result."""
+class BackendError(Remote):
+    """What a daemon asked over HTTP said was wrong, or that it did not answer."""
 
 
 class Backend(Protocol):
-    async def call(self, resource: Resource, body: dict[str, Any]) -> dict[str, Any]:
-        """The API's answer for ``resource`` (without ``ok``); raises BackendError."""
-        ...
+    async def search(self, request: SearchRequest) -> Found: ...
+
+    async def context(self, request: ContextRequest) -> Packed: ...
+
+    async def read(self, request: ReadRequest) -> Read: ...
+
+    async def similar(self, request: SimilarRequest) -> Similar: ...
+
+    async def status(self, request: StatusRequest | None = None) -> dict[str, Any]: ...
 
 
-def _filters(**given: Any) -> dict[str, Any]:
-    return {name: value for name, value in given.items() if value is not None}
+def input_schema(name: str) -> dict[str, Any]:
+    """A tool's input schema: its request type's body schema, less what the tool sets."""
+    return body_schema(fields_of(REQUESTS[name]), frozenset(FIXED.get(name, {})))
+
+
+def request_of(name: str, arguments: dict[str, Any]) -> Any:
+    """A tool's arguments as its request. Some clients send a number or a flag as a JSON
+    string ("5", "true"): read as JSON where the field is not a string."""
+    fields = fields_of(REQUESTS[name])
+    given = dict(arguments)
+    for key, value in arguments.items():
+        if key in fields and fields[key].type is not str and isinstance(value, str):
+            # what is not JSON is left as sent, for the request type to refuse
+            with contextlib.suppress(ValueError, RecursionError):
+                given[key] = json.loads(value)
+    return parse(REQUESTS[name], {**given, **FIXED.get(name, {})})
+
+
+class _AsSent(ArgModelBase):
+    """The arguments as sent, for ``request_of`` to check: the SDK checks nothing itself, so
+    each bound is held in one place."""
+
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+
+    def model_dump_one_level(self) -> dict[str, Any]:
+        return {"arguments": dict(self.model_extra or {})}
 
 
 def _hit_line(n: int, hit: dict[str, Any]) -> str:
@@ -57,11 +106,10 @@ def _hit_line(n: int, hit: dict[str, Any]) -> str:
     return f"{n}. [{hit['kind']}] {where} ({hit['score']:.3f}) {hit['text'][:160]}"
 
 
-def _entry_blocks(entry: dict[str, Any]) -> list[TextContent | ImageContent]:
-    e = Entry(**{k: v for k, v in entry.items() if k in Entry.__dataclass_fields__})
-    parts = render(e)
-    image = entry.get("image") or {}
-    if entry["type"] != "image" or "data" not in image:
+def _entry_blocks(entry: Entry) -> list[TextContent | ImageContent]:
+    parts = render(entry)
+    image = entry.image or {}
+    if entry.type != "image" or "data" not in image:
         return [TextContent(type="text", text=p) for p in parts]
     # the picture right after its header, then the paragraphs that embed it
     return [TextContent(type="text", text=parts[0]),
@@ -69,93 +117,89 @@ def _entry_blocks(entry: dict[str, Any]) -> list[TextContent | ImageContent]:
             *[TextContent(type="text", text=p) for p in parts[1:]]]
 
 
-def build_server(backend: Backend) -> MCPServer:
-    server: MCPServer = MCPServer("vaultlens", instructions=INSTRUCTIONS,
-                                  version=version("vaultlens"), log_level="WARNING")
+async def search(backend: Backend, request: SearchRequest) -> CallToolResult:
+    """Search the vault's notes, screenshots and PDF pages. Returns ranked hits as
+    structured content (path, kind, line or page, score, snippet, where an image is
+    embedded) and a short text list."""
+    found = await backend.search(request)
+    lines = [_hit_line(n, h) for n, h in enumerate(found.results, 1)] or ["no hits"]
+    return CallToolResult(content=[TextContent(type="text", text="\n".join(lines))],
+                          structured_content={"results": found.results,
+                                              "partial": found.partial})
 
-    async def ask(resource: Resource, body: dict[str, Any]) -> dict[str, Any]:
+
+async def context(backend: Backend, request: ContextRequest) -> CallToolResult:
+    """Everything needed to answer a question from the vault, within a token budget: the
+    best passages (note, heading path, lines, text) and the screenshots and PDF pages
+    themselves as images, each followed by the paragraph it was pasted into and where that
+    lives. Says what it left out and why."""
+    pack = (await backend.context(request)).pack
+    blocks: list[TextContent | ImageContent] = [
+        TextContent(type="text", text=preamble(pack.query))]
+    for entry in pack.entries:
+        blocks += _entry_blocks(entry)
+    if pack.summary:
+        blocks.append(TextContent(type="text", text=pack.summary))
+    meta = {"tokens": pack.tokens, "budget_tokens": pack.budget_tokens,
+            "token_rule": pack.token_rule, "image_token_rule": IMAGE_RULE,
+            "left_out": pack.left_out}
+    return CallToolResult(content=list(blocks), structured_content=meta)
+
+
+async def read(backend: Backend, request: ReadRequest) -> CallToolResult:
+    """Open a vault file: a note's lines (start_line to end_line), or a screenshot or a
+    PDF page (page) as an image, with the paragraphs that embed it."""
+    answer = await backend.read(request)
+    if isinstance(answer, NoteLines):
+        head = f"[{answer.path} lines {answer.start_line}-{answer.end_line} " \
+               f"of {answer.total_lines}]"
+        if answer.truncated:  # the model must know it did not see all it asked
+            head += f"\n[{answer.truncated}]"
+        return CallToolResult(content=[TextContent(type="text", text=f"{head}\n{answer.text}")])
+    return CallToolResult(content=list(_entry_blocks(answer.entry)))
+
+
+async def similar(backend: Backend, request: SimilarRequest) -> CallToolResult:
+    """Items like a vault file (note, image or PDF), by meaning. Returns ranked hits as
+    structured content and a short text list."""
+    hits = (await backend.similar(request)).results
+    lines = [_hit_line(n, h) for n, h in enumerate(hits, 1)] or ["nothing similar"]
+    return CallToolResult(content=[TextContent(type="text", text="\n".join(lines))],
+                          structured_content={"results": hits})
+
+
+async def status(backend: Backend, request: StatusRequest) -> CallToolResult:
+    """What is indexed (counts), with which model, whether visual search is on, indexing
+    progress, and every skipped file with its reason."""
+    s = await backend.status(request)
+    text = (f"{s['counts']} indexed with {s['model']}; visual search "
+            f"{'on' if s['visual_search'] else 'off'}; indexing: {s['indexing']}; "
+            f"{len(s['failures'])} files not indexed")
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=s)
+
+
+Render = Callable[[Backend, Any], Awaitable[CallToolResult]]
+TOOLS: dict[str, Render] = {"search": search, "context": context, "read": read,
+                            "similar": similar, "status": status}
+
+
+def _tool(name: str, render: Render, backend: Backend) -> Tool:
+    async def run(arguments: dict[str, Any]) -> CallToolResult:
         try:
-            return await backend.call(resource, body)
-        except BackendError as exc:
-            raise ToolError(str(exc)) from exc
+            return await render(backend, request_of(name, arguments))
+        except Exception as exc:
+            message = tool_message(exc)  # faults.py: what the caller is told, if anything
+            if message is None:
+                raise
+            raise ToolError(message) from exc
 
-    async def search(query: Query, k: K = 10, path: Filter = None,
-                     kind: Annotated[Literal["note", "image", "pdf"] | None,
-                                     Field(description="only this kind")] = None,
-                     tag: Filter = None, before: Filter = None, after: Filter = None,
-                     exclude: Filter = None) -> CallToolResult:
-        """Search the vault's notes, screenshots and PDF pages. Returns ranked hits as
-        structured content (path, kind, line or page, score, snippet, where an image is
-        embedded) and a short text list."""
-        body = {"query": query, "k": k, **_filters(path=path, kind=kind, tag=tag,
-                                                   before=before, after=after, exclude=exclude)}
-        answer = await ask("search", body)
-        hits = answer["results"]
-        lines = [_hit_line(n, h) for n, h in enumerate(hits, 1)] or ["no hits"]
-        return CallToolResult(content=[TextContent(type="text", text="\n".join(lines))],
-                              structured_content={"results": hits,
-                                                  "partial": answer.get("partial", False)})
+    return Tool(fn=run, name=name, title=None, description=render.__doc__ or "",
+                context_kwarg=None,
+                parameters=input_schema(name), fn_metadata=FuncMetadata(arg_model=_AsSent),
+                is_async=True, annotations=READ_ONLY)
 
-    async def context(query: Query,
-                      budget_tokens: Annotated[int, Field(ge=100, le=200_000)] = 4000,
-                      max_images: Annotated[int, Field(ge=0, le=16)] = 4,
-                      image_max_px: Annotated[int, Field(ge=64, le=1568)] = 1568,
-                      path: Filter = None, tag: Filter = None, before: Filter = None,
-                      after: Filter = None) -> CallToolResult:
-        """Everything needed to answer a question from the vault, within a token budget: the
-        best passages (note, heading path, lines, text) and the screenshots and PDF pages
-        themselves as images, each followed by the paragraph it was pasted into and where that
-        lives. Says what it left out and why."""
-        body = {"query": query, "budget_tokens": budget_tokens, "max_images": max_images,
-                "image_max_px": image_max_px, "inline": True,
-                **_filters(path=path, tag=tag, before=before, after=after)}
-        pack = (await ask("context", body))["pack"]
-        blocks: list[TextContent | ImageContent] = [
-            TextContent(type="text", text=pack["preamble"])]
-        for entry in pack["entries"]:
-            blocks += _entry_blocks(entry)
-        if pack["summary"]:
-            blocks.append(TextContent(type="text", text=pack["summary"]))
-        meta = {k: pack[k] for k in ("tokens", "budget_tokens", "token_rule",
-                                     "image_token_rule", "left_out")}
-        return CallToolResult(content=list(blocks), structured_content=meta)
 
-    async def read(path: VaultPath,
-                   start_line: Annotated[int | None, Field(ge=1)] = None,
-                   end_line: Annotated[int | None, Field(ge=1)] = None,
-                   page: Annotated[int | None, Field(ge=1)] = None) -> CallToolResult:
-        """Open a vault file: a note's lines (start_line to end_line), or a screenshot or a
-        PDF page (page) as an image, with the paragraphs that embed it."""
-        body = {"path": path, **_filters(start_line=start_line, end_line=end_line, page=page)}
-        answer = (await ask("read", body))["read"]
-        if answer["kind"] == "note":
-            head = f"[{answer['path']} lines {answer['start_line']}-{answer['end_line']} " \
-                   f"of {answer['total_lines']}]"
-            if answer.get("truncated"):  # the model must know it did not see all it asked
-                head += f"\n[{answer['truncated']}]"
-            return CallToolResult(content=[TextContent(type="text",
-                                                       text=f"{head}\n{answer['text']}")])
-        return CallToolResult(content=list(_entry_blocks(answer["entry"])))
-
-    async def similar(path: VaultPath, k: K = 10) -> CallToolResult:
-        """Items like a vault file (note, image or PDF), by meaning. Returns ranked hits as
-        structured content and a short text list."""
-        hits = (await ask("similar", {"path": path, "k": k}))["results"]
-        lines = [_hit_line(n, h) for n, h in enumerate(hits, 1)] or ["nothing similar"]
-        return CallToolResult(content=[TextContent(type="text", text="\n".join(lines))],
-                              structured_content={"results": hits})
-
-    async def status() -> CallToolResult:
-        """What is indexed (counts), with which model, whether visual search is on, indexing
-        progress, and every skipped file with its reason."""
-        s = await ask("status", {})
-        text = (f"{s['counts']} indexed with {s['model']}; visual search "
-                f"{'on' if s['visual_search'] else 'off'}; indexing: {s['indexing']}; "
-                f"{len(s['failures'])} files not indexed")
-        return CallToolResult(content=[TextContent(type="text", text=text)],
-                              structured_content=s)
-
-    for fn in (search, context, read, similar, status):
-        server.add_tool(fn, annotations=READ_ONLY)
-    return server
-
+def build_server(backend: Backend) -> MCPServer:
+    return MCPServer("vaultlens", instructions=INSTRUCTIONS, version=version("vaultlens"),
+                     log_level="WARNING",
+                     tools=[_tool(name, render, backend) for name, render in TOOLS.items()])

@@ -1,0 +1,93 @@
+"""What the service answers: typed, for the MCP tools in this process, and as the API's JSON.
+
+``to_json`` is what the API sends; ``from_json`` reads it back where the tools ask a daemon
+over HTTP, so the tools render one type whichever way the answer came.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from vaultlens.search.pack import Entry, Pack
+
+
+@dataclass(frozen=True)
+class Found:
+    """A search's hits (as the API lists them), and whether vectors ranked them."""
+
+    results: list[dict[str, Any]]
+    partial: bool  # keywords alone: the query model was loading, or failed for this search
+    took_ms: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"results": self.results, "partial": self.partial, "took_ms": self.took_ms}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Found:
+        return cls(data["results"], data.get("partial", False), data.get("took_ms", 0.0))
+
+
+@dataclass(frozen=True)
+class Similar:
+    results: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"results": self.results}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Similar:
+        return cls(data["results"])
+
+
+@dataclass(frozen=True)
+class Packed:
+    """A context pack, and whether vectors ranked its candidates."""
+
+    pack: Pack
+    partial: bool
+    took_ms: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pack": self.pack.to_json(), "partial": self.partial, "took_ms": self.took_ms}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Packed:
+        return cls(Pack.from_json(data["pack"]), data["partial"], data["took_ms"])
+
+
+@dataclass(frozen=True)
+class NoteLines:
+    path: str
+    start_line: int
+    end_line: int  # the last line given (start_line - 1 when none was)
+    total_lines: int
+    text: str
+    truncated: str | None  # why the text stops short of end_line, if it does
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "note", "path": self.path, "start_line": self.start_line,
+                "end_line": self.end_line, "total_lines": self.total_lines,
+                "text": self.text, "truncated": self.truncated}
+
+
+@dataclass(frozen=True)
+class Picture:
+    """An image or PDF page read: the pack entry of its picture and where it is embedded."""
+
+    kind: str  # image | pdf
+    entry: Entry
+    token_rule: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "entry": self.entry.to_json(), "token_rule": self.token_rule}
+
+
+Read = NoteLines | Picture
+
+
+def read_from_json(data: dict[str, Any]) -> Read:
+    if data["kind"] == "note":
+        return NoteLines(data["path"], data["start_line"], data["end_line"],
+                         data["total_lines"], data["text"], data.get("truncated"))
+    return Picture(data["kind"], Entry.from_json(data["entry"]), data["token_rule"])
