@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pymupdf
 import pytest
+from PIL import Image
 
+from vaultlens.extract import pdfs
 from vaultlens.extract.pdfs import PdfError, read_pdf
 
 
@@ -62,3 +64,29 @@ def test_timeout_kills_the_reader(tmp_path: Path) -> None:
     path = make_pdf(tmp_path / "d.pdf", ["x"] * 3)
     with pytest.raises(PdfError, match="longer than"):
         read_pdf(path, timeout=0.01)
+
+
+@pytest.mark.parametrize("answer", [
+    {"pages": [{"number": 1, "text": "", "image": "../secret.png"}], "page_count": 1},
+    {"pages": [{"number": 1, "text": "", "image": "/etc/passwd"}], "page_count": 1},
+    {"pages": [{"number": "1", "text": "", "image": None}], "page_count": 1},
+    {"pages": "all", "page_count": 1},
+    ["not", "a", "dict"],
+])
+def test_a_malformed_answer_from_the_reader_is_a_skip(tmp_path: Path, answer: object) -> None:
+    """The reader parses hostile files: the parent takes its answer only in the shape the
+    reader gives, and never opens a render outside its own folder."""
+    outside = tmp_path / "secret.png"
+    Image.new("RGB", (4, 4)).save(outside)
+    folder = tmp_path / "renders"
+    folder.mkdir()
+    with pytest.raises(PdfError, match="malformed"):
+        pdfs._checked(answer, folder)
+
+
+def test_a_well_formed_answer_is_read(tmp_path: Path) -> None:
+    Image.new("RGB", (4, 4)).save(tmp_path / "page-2.png")
+    got = pdfs._checked({"pages": [{"number": 2, "text": "hi", "image": "page-2.png"}],
+                         "page_count": 3}, tmp_path)
+    assert got.page_count == 3 and got.pages[0].text == "hi"
+    assert got.pages[0].image is not None and got.pages[0].image.size == (4, 4)

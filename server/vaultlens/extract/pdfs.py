@@ -12,6 +12,7 @@ render; its answer the pages' text and the renders' file names in that folder.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,14 +78,34 @@ def read_pdf(path: Path, max_pages: int = 200, render: str = "all", timeout: flo
             raise PdfError(f"the PDF reader answered out of step ({exc})") from exc
         finally:
             child.kill()
-        pages = []
-        for p in result["pages"]:
-            image = None
-            if p["image"]:
-                with Image.open(Path(tmp) / p["image"]) as im:
-                    image = im.convert("RGB")
-            pages.append(Page(p["number"], p["text"], image, p.get("error")))
-        return PdfPages(pages, result["page_count"])
+        return _checked(result, Path(tmp))
+
+
+_RENDER_NAME = re.compile(r"page-[0-9]{1,9}\.png")
+
+
+def _checked(result: object, folder: Path) -> PdfPages:
+    """The child's answer, taken only in the shape ``setup`` gives it: the child reads hostile
+    files, so a broken one could answer anything (a render named ``../../x`` would have the
+    parent open a file outside ``folder``)."""
+    bad = PdfError("the PDF reader's answer was malformed; skipped")
+    if not (isinstance(result, dict) and isinstance(result.get("pages"), list)
+            and type(result.get("page_count")) is int):
+        raise bad
+    pages = []
+    for p in result["pages"]:
+        if not (isinstance(p, dict) and type(p.get("number")) is int
+                and isinstance(p.get("text"), str)
+                and (p.get("image") is None or (isinstance(p["image"], str)
+                                                and _RENDER_NAME.fullmatch(p["image"])))
+                and (p.get("error") is None or isinstance(p["error"], str))):
+            raise bad
+        image = None
+        if p["image"]:
+            with Image.open(folder / p["image"]) as im:
+                image = im.convert("RGB")
+        pages.append(Page(p["number"], p["text"], image, p.get("error")))
+    return PdfPages(pages, result["page_count"])
 
 
 def _died(exc: WorkerDied) -> str:
