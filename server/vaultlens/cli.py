@@ -233,11 +233,12 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_mcp(args: argparse.Namespace, out: TextIO) -> int:
     from vaultlens.serve.mcp_stdio import run_stdio
+    from vaultlens.serve.tuning import Tuning
 
     cfg = config.from_args(args)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
-    run_stdio(cfg)
+    run_stdio(cfg, Tuning.for_machine())
     return 0
 
 

@@ -9,7 +9,8 @@ finishes the work with no duplicate. OCR, PDF text and vectors are cached by con
 renamed or unchanged file costs a hash, never a model call.
 
 What runs next (an urgent file, a read to take, the pending batch) is decided by the run's
-``Plan``; urgent paths wait in the ``UrgentLane`` (``plan.py``) until the run takes them.
+``Plan``; urgent paths are the ``Urgent`` lane's (``urgent.py``): queued until the run takes
+them, read first, and served between two model calls of a batch.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from vaultlens.index.datadir import DataDir
 from vaultlens.index.diff import retarget, settled, unchanged
 from vaultlens.index.extractor import Extracted, Extractor
 from vaultlens.index.pipeline import ReadAhead
-from vaultlens.index.plan import Now, Plan, Step, UrgentLane
+from vaultlens.index.plan import Admitted, Now, Plan, Step, UrgentLane
 from vaultlens.index.prepared import Prepared, prepare
 from vaultlens.index.repair import deleted
 from vaultlens.index.report import Progress, Summary
+from vaultlens.index.urgent import Serving, Urgent
 from vaultlens.index.vectorizer import Stopped, Vectorizer
 from vaultlens.index.vectors import VectorIndex
 from vaultlens.index.writer import Retries, Writer
@@ -91,7 +93,11 @@ class Indexer:
         self._cache = Catalog.open(catalog.path)
         self.extract = Extractor(root, data, self._cache, ocr, embedder.supports_images,
                                  options.max_pdf_pages, options.pdf_timeout)
-        self.vectorizer = Vectorizer(catalog, embedder)
+        self._stop = threading.Event()  # set: the run ends after the files in hand
+        self.urgent = Urgent(UrgentLane(root, LiveRules(root, options.config_dir,
+                                                        options.exclude)), self._stop, ocr)
+        self.vectorizer = Vectorizer(catalog, embedder)  # files described anew
+        self.batches = Vectorizer(catalog, embedder, pause=self.urgent)  # urgent files wait less
         # urgent files may be embedded by another copy of the model (the daemon's query
         # model: loaded at start, where the indexer's loads torch on its first batch)
         if urgent_embedder is not None and urgent_embedder.signature != embedder.signature:
@@ -106,29 +112,25 @@ class Indexer:
         if urgent_embedder is None:
             self._loaded.set()
         self.writer = Writer(catalog, vectors, options.retries)
-        self._urgent = UrgentLane(root, LiveRules(root, options.config_dir, options.exclude))
-        self._stop = threading.Event()  # set: the run ends after the files in hand
         self._state = Progress(0, 0, "")
         self.visual = embedder.supports_images
 
     # what the daemon's indexing thread asks of the indexer -------------------------------
     def prepare(self) -> None:
-        """Start the urgent OCR worker now: its models take a second or more to load, in a
-        process of its own; started on the first paste instead, that paste waits for it."""
-        if self.ocr is not None:
-            self.ocr.start_urgent()
+        """Ready the urgent lane before the first paste (its OCR worker)."""
+        self.urgent.prepare()
 
     def request_urgent(self, paths: Iterable[str]) -> None:
         """Index these vault paths before anything else (from any thread)."""
-        self._urgent.request(paths)
+        self.urgent.request(paths)
 
     def urgent_waiting(self) -> int:
         """Urgent paths asked for that no run has taken yet."""
-        return self._urgent.waiting()
+        return self.urgent.waiting()
 
     def hand_over(self, successor: Indexer) -> None:
         """What was asked for is still wanted by the indexer that replaces this one."""
-        successor.request_urgent(self._urgent.take())
+        successor.request_urgent(self.urgent.take())
 
     def stop(self) -> None:
         """The run in progress ends within one model call (from any thread); so does any
@@ -193,8 +195,11 @@ class Indexer:
 
     def _drain(self, st: RunState) -> None:
         ahead = ReadAhead(self.extract.read, self.workers)
+        serving = Serving(ahead, lambda taken: self._claim(st, taken),
+                          lambda f: self._known(st, f), lambda got: self._take(st, got, ahead))
         try:
-            self._loop(st, ahead)
+            with self.urgent.serving(serving):
+                self._loop(st, ahead)
         finally:
             ahead.close()
             if self.ocr is not None:
@@ -229,13 +234,12 @@ class Indexer:
         what the plan says."""
         plan, last_save = st.plan, time.monotonic()
         while True:
-            self._take_urgent(st, ahead)
+            self.urgent.admit()
             if not self._stop.is_set():
                 ahead.fill(plan.notes, plan.others, lambda f: self._known(st, f))
             got = None if self._stop.is_set() else ahead.ready()
-            step = plan.next(Now(self._stop.is_set(), got is not None,
-                                 ahead.urgent_in_flight(), ahead.in_flight(),
-                                 self._loaded.is_set()))
+            step = plan.next(Now(self._stop.is_set(), got is not None, self.urgent.reading(),
+                                 ahead.in_flight(), self._loaded.is_set()))
             if step is Step.STOP:
                 # a stop ends within one model call: what is read and not yet embedded (a
                 # whole vault, maybe, read while the model loaded) keeps its OCR and PDF text
@@ -290,25 +294,12 @@ class Indexer:
         while st.plan.pending and not self._stop.is_set():
             batch = st.plan.cut()
             try:
-                self._flush(st, batch, between=lambda: self._between_calls(st, ahead))
+                self._flush(st, batch)
             except Stopped:  # the batch goes back to the files read, kept for the stop
                 st.plan.put_back(batch)
                 return
             st.done += len(batch)
             self._tell(st, ahead, batch[-1].read.file.path)
-
-    def _between_calls(self, st: RunState, ahead: ReadAhead) -> None:
-        """Between two model calls of a batch: an urgent file does not wait for the whole
-        batch, it is served here, and the batch waits while it is read (its OCR then has the
-        cores). A stop ends the batch here, before anything of it is written."""
-        if self._stop.is_set():
-            raise Stopped
-        self._take_urgent(st, ahead)
-        while ahead.urgent_in_flight():
-            ahead.wait(0.25, urgent_only=True)
-            while (got := ahead.ready(urgent_only=True)) is not None:
-                self._take(st, got, ahead)
-            self._take_urgent(st, ahead)
 
     def _keep_extracts(self, pending: list[Prepared]) -> None:
         with self.catalog.transaction():
@@ -331,9 +322,9 @@ class Indexer:
         if self._on_progress:
             self._on_progress(p)
 
-    def _take_urgent(self, st: RunState, ahead: ReadAhead) -> None:
-        """Hand the urgent paths asked for to the read-ahead's urgent lane, at once."""
-        taken = self._urgent.admit(ahead.paths)
+    def _claim(self, st: RunState, taken: Admitted) -> None:
+        """Urgent paths taken: the plan's other lanes read them no more; the files to read
+        now join the run's links and kinds, the refused its skipped."""
         for path in taken.paths:
             st.plan.claim(path)
         st.summary.skipped += [{"path": p.path, "reason": p.reason} for p in taken.refused]
@@ -341,7 +332,6 @@ class Indexer:
             st.resolver.add(f.path)
             st.kinds[f.path] = f.kind
             log.debug("urgent %s: reading", f.path)
-            ahead.urgent(f, self._known(st, f))
 
     # one file -----------------------------------------------------------------------------
     def _settle(self, got: Extracted, row: FileRow | None, summary: Summary) -> None:
@@ -361,17 +351,16 @@ class Indexer:
         return prepare(got, st.resolver, st.kinds, self.catalog.links_to, self.visual,
                        self.options.context_chars)
 
-    def _flush(self, st: RunState, batch: list[Prepared], now: bool = False,
-               between: Callable[[], None] | None = None) -> None:
-        """Embed a batch of files, then write each in a transaction of its own. ``now``: the
-        images its notes embed are described again at once too (a pasted screenshot gets its
-        paragraph while a cold index runs on). ``between``: called between model calls and
-        between writes."""
+    def _flush(self, st: RunState, batch: list[Prepared], now: bool = False) -> None:
+        """Embed a batch of files, then write each in a transaction of its own. ``now``: an
+        urgent file, and the images its notes embed are described again at once too (a pasted
+        screenshot gets its paragraph while a cold index runs on). Else urgent files are
+        served between model calls and between writes."""
         if not batch:
             return
-        vectorizer = self.urgent_vectorizer if now else self.vectorizer
+        vectorizer = self.urgent_vectorizer if now else self.batches
         embedded = vectorizer.embed([p.doc for p in batch], st.summary,
-                                    [p.read.file.path for p in batch], between)
+                                    [p.read.file.path for p in batch])
         for p, vectors in zip(batch, embedded, strict=True):
             got, row = p.read, st.rows.get(p.read.file.path)
             assert got.hash is not None
@@ -384,9 +373,9 @@ class Indexer:
             st.summary.indexed += 1
             if row is None and got.hash in st.gone_hashes:
                 st.summary.renamed += 1  # a new path with a removed file's bytes: from cache
-            if between is not None:
+            if not now:
                 with contextlib.suppress(Stopped):  # embedded: the batch is written whole
-                    between()
+                    self.urgent.between_calls()
 
     def _refresh(self, targets: set[str], summary: Summary) -> None:
         self.writer.redescribe(targets, self.vectorizer, self.visual, summary)

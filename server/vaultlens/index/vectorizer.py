@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -25,7 +26,16 @@ log = logging.getLogger(__name__)
 
 
 class Stopped(Exception):
-    """Raised by a ``between`` callback: the run is stopping, the batch is not written."""
+    """Raised between two model calls: the run is stopping, the batch is not written."""
+
+
+class Pause(Protocol):
+    """What a batch's vectorizer sees of the run between two of its model calls (the urgent
+    lane: ``index/urgent.py``)."""
+
+    def between_calls(self) -> None:
+        """Serve what cannot wait for the rest of the batch; raise :class:`Stopped` to end
+        the batch unwritten."""
 
 
 @dataclass
@@ -38,16 +48,17 @@ class Embedded:
 
 
 class Vectorizer:
-    def __init__(self, catalog: Catalog, embedder: Embedder, chunk_tokens: int = 1024
-                 ) -> None:
+    def __init__(self, catalog: Catalog, embedder: Embedder, chunk_tokens: int = 1024,
+                 pause: Pause | None = None) -> None:
         self.catalog = catalog
         self.embedder = embedder
         self.chunk_tokens = chunk_tokens  # about this many tokens per model call
+        # between two model calls of a batch (not of a file tried alone after a failure)
+        self.pause = pause
 
     def embed(self, docs: Sequence[Document], summary: Summary, names: Sequence[str] = (),
-              between: Callable[[], None] | None = None, again: bool = False
-              ) -> list[Embedded]:
-        """``names``: the files' paths, for the log when one fails. ``between``: called
+              again: bool = False) -> list[Embedded]:
+        """``names``: the files' paths, for the log when one fails. The ``pause`` runs
         after each model call of a long batch (the indexer serves urgent files there).
         ``again``: documents written before in this run, described anew: vectors found in
         the cache are not counted as reused (they were counted when first written)."""
@@ -62,7 +73,7 @@ class Vectorizer:
         failed: dict[int, str] = {}
         if missing:
             try:
-                self._fresh(missing, cached, summary, between)
+                self._fresh(missing, cached, summary, self.pause)
             except Stopped:
                 raise
             except Exception as exc:
@@ -88,9 +99,9 @@ class Vectorizer:
         return out
 
     def _fresh(self, missing: dict[str, Input], cached: dict[str, Vectors], summary: Summary,
-               between: Callable[[], None] | None = None) -> None:
+               pause: Pause | None = None) -> None:
         """Embed ``missing`` into ``cached``, in calls of inputs of similar length (little
-        padding), each about ``chunk_tokens`` long, so that ``between`` runs often enough for
+        padding), each about ``chunk_tokens`` long, so that ``pause`` runs often enough for
         a paste."""
         order = sorted(missing, key=lambda h: len(missing[h].text or ""))
         chunks: list[list[str]] = [[]]
@@ -118,8 +129,8 @@ class Vectorizer:
             with self.catalog.transaction():  # cached at once: a kill before the file is
                 self.catalog.store_vectors(self.embedder.signature, new)  # written keeps them
             cached.update(new)
-            if between is not None and i + 1 < len(chunks):
-                between()
+            if pause is not None and i + 1 < len(chunks):
+                pause.between_calls()
 
     @staticmethod
     def _why(name: str, exc: Exception) -> str:

@@ -39,6 +39,7 @@ from vaultlens.serve.requests import (
     as_body,
 )
 from vaultlens.serve.tools import Backend, BackendError, build_server
+from vaultlens.serve.tuning import Tuning
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,9 @@ async def running_daemon(data: DataDir, vault: str) -> str | None:
 
 
 @contextlib.asynccontextmanager
-async def backend_for(cfg: Config) -> AsyncIterator[Backend]:
+async def backend_for(cfg: Config, tuning: Tuning | None = None) -> AsyncIterator[Backend]:
+    """The daemon that serves this vault, or one of our own (``tuning``: the process's
+    settings for it, decided by the entry point)."""
     data = DataDir(data_dir_for(cfg.vault, cfg.data_dir))
     base = await running_daemon(data, str(cfg.vault.resolve()))
     if base is not None:
@@ -125,12 +128,12 @@ async def backend_for(cfg: Config) -> AsyncIterator[Backend]:
             await http.close()
         return
     try:
-        app = make_app(cfg, writer=True)
+        app = make_app(cfg, writer=True, tuning=tuning)
         runner = web.AppRunner(app, handle_signals=False)
         await runner.setup()
     except DataDirError as exc:
         log.warning("vaultlens mcp: %s; serving the index read-only", exc)
-        app = make_app(cfg, writer=False)
+        app = make_app(cfg, writer=False, tuning=tuning)
         runner = web.AppRunner(app, handle_signals=False)
         await runner.setup()
     try:
@@ -139,14 +142,15 @@ async def backend_for(cfg: Config) -> AsyncIterator[Backend]:
         await runner.cleanup()
 
 
-def run_stdio(cfg: Config) -> None:
-    """Serve MCP on stdin/stdout until the client closes them."""
+def run_stdio(cfg: Config, tuning: Tuning) -> None:
+    """Serve MCP on stdin/stdout until the client closes them. ``tuning``: the process's
+    settings, decided by the entry point (held while a daemon of our own runs)."""
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8", newline="\n", buffering=1)
     os.dup2(2, 1)  # anything else written to stdout (a C library, a child) goes to stderr
     sys.stdout = sys.stderr
 
     async def main() -> None:
-        async with backend_for(cfg) as backend:
+        async with backend_for(cfg, tuning) as backend:
             server = build_server(backend)
             stdin = anyio.wrap_file(io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8"))
             stdout = anyio.wrap_file(protocol)
