@@ -39,7 +39,9 @@ from vaultlens.index.vectorizer import Stopped, Vectorizer
 from vaultlens.index.vectors import VectorIndex
 from vaultlens.index.writer import Retries, Writer
 from vaultlens.vault.links import Resolver
-from vaultlens.vault.vault import LiveRules, VaultFile, scan
+from vaultlens.vault.policy import Policy
+from vaultlens.vault.scan import scan_with
+from vaultlens.vault.vault import VaultFile
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +80,11 @@ class Indexer:
     def __init__(self, root: Path, data: DataDir, catalog: Catalog, vectors: VectorIndex,
                  embedder: Embedder, ocr: OCRPool | None, options: IndexOptions,
                  progress: Callable[[Progress], None] | None = None,
-                 urgent_embedder: Embedder | None = None) -> None:
+                 urgent_embedder: Embedder | None = None, policy: Policy | None = None) -> None:
         self.root = root
+        # which paths are ours: the scan and the urgent lane ask the one policy (the daemon's,
+        # shared with its watcher and reindex)
+        self.policy = policy or Policy(root, options.config_dir, options.exclude)
         self.catalog = catalog
         self.vectors = vectors
         self.embedder = embedder
@@ -106,7 +111,7 @@ class Indexer:
         if urgent_embedder is None:
             self._loaded.set()
         self.writer = Writer(catalog, vectors, options.retries)
-        self._urgent = UrgentLane(root, LiveRules(root, options.config_dir, options.exclude))
+        self._urgent = UrgentLane(self.policy)
         self._stop = threading.Event()  # set: the run ends after the files in hand
         self._state = Progress(0, 0, "")
         self.visual = embedder.supports_images
@@ -157,7 +162,7 @@ class Indexer:
         finish (links, clean-up, vectors saved, the summary)."""
         start = time.perf_counter()
         summary = Summary(model=self.embedder.signature, visual=self.visual)
-        vault = scan(self.root, self.options.config_dir, self.options.exclude)
+        vault = scan_with(self.policy)
         summary.skipped += [{"path": p.path, "reason": p.reason} for p in vault.problems]
         st = self._diff(vault.files, summary)
         self._drain(st)
