@@ -72,13 +72,13 @@ class Workspace:
         cfg = self.config
         workers = cfg.threads or os.cpu_count() or 1  # one file read per core at once
         options = IndexOptions(
-            config_dir=cfg.config_dir, exclude=cfg.exclude, context_chars=cfg.context_chars,
+            context_chars=cfg.context_chars,
             max_pdf_pages=cfg.max_pdf_pages, pdf_timeout=cfg.pdf_timeout, workers=workers,
         )
         ocr = OCRPool(workers) if cfg.ocr else None
         callback = progress if callable(progress) else None
         return Indexer(cfg.vault, self.data, self.catalog, self.vectors, self.embedder, ocr,
-                       options, callback, urgent_embedder, self.policy)
+                       options, callback, urgent_embedder, policy=self.policy)
 
     def update(self, progress: object = None) -> Summary:
         """Bring the index up to date (a warm run embeds nothing); what is done stays saved,

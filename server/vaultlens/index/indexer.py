@@ -48,8 +48,6 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class IndexOptions:
-    config_dir: str = ".obsidian"
-    exclude: tuple[str, ...] = ()
     context_chars: int = 1500
     max_pdf_pages: int = 200
     pdf_timeout: float = 20.0
@@ -80,11 +78,11 @@ class Indexer:
     def __init__(self, root: Path, data: DataDir, catalog: Catalog, vectors: VectorIndex,
                  embedder: Embedder, ocr: OCRPool | None, options: IndexOptions,
                  progress: Callable[[Progress], None] | None = None,
-                 urgent_embedder: Embedder | None = None, policy: Policy | None = None) -> None:
+                 urgent_embedder: Embedder | None = None, *, policy: Policy) -> None:
         self.root = root
-        # which paths are ours: the scan and the urgent lane ask the one policy (the daemon's,
-        # shared with its watcher and reindex)
-        self.policy = policy or Policy(root, options.config_dir, options.exclude)
+        # which paths are ours: the scan and the urgent lane ask the one policy (the
+        # workspace's, shared with the daemon's watcher and reindex)
+        self.policy = policy
         self.catalog = catalog
         self.vectors = vectors
         self.embedder = embedder
