@@ -22,7 +22,6 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
 
 import regex
 
@@ -207,10 +206,6 @@ class Policy:
         """The stat of ``rel`` if the scan would take it as a file: Refused (a link out, a
         folder link on the way, not a regular file), or OSError when it is not there."""
         return check_file(self.real_root, rel)
-
-    def open(self, rel: str) -> BinaryIO:
-        """``rel`` opened for reading as :meth:`check` passes it, without blocking."""
-        return open_file(self.real_root, rel)
 
     def file(self, rel: str) -> VaultFile | Problem | None:
         """One path as the scan would see it now: the file, or the Problem the scan reports
