@@ -107,7 +107,7 @@ def measure(root: Path, which: str) -> dict[str, float]:
     else:
         from vaultlens.vault.context import link_vault
         from vaultlens.vault.notes import NoteParser
-        from vaultlens.vault.vault import scan
+        from vaultlens.vault.scan import scan
 
         linked = link_vault(scan(root), NoteParser(), 1500)
         count = len(linked.notes)

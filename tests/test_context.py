@@ -8,7 +8,7 @@ from pathlib import Path
 from vaultlens.vault.context import EmbedLink, link_note, link_vault
 from vaultlens.vault.links import Resolver
 from vaultlens.vault.notes import Note, NoteParser
-from vaultlens.vault.vault import scan
+from vaultlens.vault.scan import scan
 
 MakeVault = Callable[[dict[str, str | bytes]], Path]
 

@@ -52,11 +52,14 @@ async def until(check: Any, what: str, timeout: float = 60) -> None:
 async def test_a_deleted_data_dir_is_recreated_with_everything_in_it(api: Api,
                                                                      tmp_path: Path) -> None:
     data = tmp_path / "data"
+    daemon = api.app[DAEMON]
+    policy = daemon.workspace.policy  # the watcher holds it: the repair keeps it
     shutil.rmtree(data)
     assert "Sync.md" in await paths(api, "selective sync settings")  # from what is open
     await index_note(api, "Lighthouse.md", "The lighthouse keeper logs every ship.")
     _, status = await api.get("/api/status")
     assert status["problem"] is None and "deleted" in status["repairs"][-1]["what"]
+    assert daemon.workspace.policy is policy and daemon.service.indexer.policy is policy
     assert intact(data / "catalog.sqlite") and (data / "vectors.usearch").exists()
     assert (data / "token").read_text().strip() == api.token  # the same token, written again
     # old and new are both there, and the old needed no new embedding: the cache came along

@@ -19,7 +19,7 @@ from vaultlens.config import Config
 from vaultlens.index.indexer import Indexer
 from vaultlens.index.report import Summary
 from vaultlens.search.pictures import PictureError, Pictures
-from vaultlens.vault.context import MAX_NOTE_BYTES
+from vaultlens.vault.notefile import MAX_NOTE_BYTES
 from vaultlens.vault.vault import LINK_OUT, LINKED_FOLDER, NOT_REGULAR, VaultFile
 from vaultlens.workspace import open_workspace
 

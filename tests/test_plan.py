@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from vaultlens.index.plan import Now, Plan, Step, UrgentLane
-from vaultlens.vault.vault import LINK_OUT, LiveRules, VaultFile
+from vaultlens.vault.policy import Policy
+from vaultlens.vault.vault import LINK_OUT, VaultFile
 
 
 def vf(path: str) -> VaultFile:
@@ -124,7 +125,7 @@ def vault(tmp_path: Path) -> Path:
 
 
 def test_the_urgent_lane_admits_files_as_the_scan_would(vault: Path) -> None:
-    lane = UrgentLane(vault, LiveRules(vault, ".obsidian", ()))
+    lane = UrgentLane(Policy(vault, ".obsidian", ()))
     lane.request(["Note.md", "Gone.md", "Out.md", ".obsidian/workspace.json", "Paste.png",
                   "Busy.md"])
     assert lane.waiting() == 6
@@ -139,7 +140,7 @@ def test_the_urgent_lane_admits_files_as_the_scan_would(vault: Path) -> None:
 
 
 def test_the_urgent_lane_keeps_what_is_asked_until_a_run_takes_it(vault: Path) -> None:
-    lane = UrgentLane(vault, LiveRules(vault, ".obsidian", ()))
+    lane = UrgentLane(Policy(vault, ".obsidian", ()))
     lane.request(["Note.md"])
     lane.request(["Paste.png"])
     assert lane.take() == ["Note.md", "Paste.png"]

@@ -10,7 +10,7 @@ from checks import check_sections
 from conftest import shared_path
 from vaultlens.vault.context import LinkedVault, link_vault
 from vaultlens.vault.notes import NoteParser
-from vaultlens.vault.vault import scan
+from vaultlens.vault.scan import scan
 
 STYLE_GUIDE = "Contributing to Obsidian/Style guide.md"
 EMBED_FILES = "Linking notes and files/Embed files.md"

@@ -13,7 +13,8 @@ from vaultlens.index.pipeline import ReadAhead
 from vaultlens.index.plan import Admitted, UrgentLane
 from vaultlens.index.urgent import Serving, Urgent
 from vaultlens.index.vectorizer import Stopped
-from vaultlens.vault.vault import LiveRules, VaultFile
+from vaultlens.vault.policy import Policy
+from vaultlens.vault.vault import VaultFile
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def vault(tmp_path: Path) -> Path:
 
 
 def lane_for(vault: Path, stop: threading.Event) -> Urgent:
-    return Urgent(UrgentLane(vault, LiveRules(vault, ".obsidian", ())), stop, None)
+    return Urgent(UrgentLane(Policy(vault)), stop, None)
 
 
 def test_a_stop_ends_the_batch_between_two_model_calls(vault: Path) -> None:

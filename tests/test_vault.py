@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from vaultlens.vault.vault import VaultSettings, file_kind, pasted_at, read_settings, scan
+from vaultlens.vault.policy import read_settings
+from vaultlens.vault.scan import scan
+from vaultlens.vault.vault import VaultSettings, file_kind, pasted_at
 
 MakeVault = Callable[[dict[str, str | bytes]], Path]
 
@@ -133,26 +135,26 @@ def test_a_backtracking_exclusion_regex_is_cut_short_and_reported(
         caplog: pytest.LogCaptureFixture) -> None:
     import time
 
-    from vaultlens.vault.vault import Exclusions
+    from vaultlens.vault.policy import Exclusions
+    from vaultlens.vault.vault import Problem
 
     rules = Exclusions((), ["/^(a|a)*$|private/", "/draft/"])
     name = "a" * 24 + "!.md"  # 2^24 ways to fail for a backtracking engine
     start = time.monotonic()
-    with caplog.at_level("WARNING", logger="vaultlens.vault.vault"):
-        assert rules.excluded(name, False)  # an overrun fails closed: the path is left out
-        assert rules.excluded(name, False)
+    overruns: list[Problem] = []
+    with caplog.at_level("WARNING", logger="vaultlens.vault.policy"):
+        assert rules.excluded(name, False, overruns)  # an overrun fails closed: left out
+        assert rules.excluded(name, False, overruns)
     assert time.monotonic() - start < 1.0
     assert [r.getMessage() for r in caplog.records if "/^(a|a)*$|private/" in r.getMessage()]
     assert len(caplog.records) == 1  # said once
-    assert any(p.path == name and "left out" in p.reason for p in rules.problems)
+    assert any(p.path == name and "left out" in p.reason for p in overruns)
     # the rule still hides what the user wrote it for, and the others still apply
     assert rules.excluded("private.md", False) and rules.excluded("a draft.md", False)
     assert not rules.excluded("notes.md", False)
 
 
 def test_an_app_json_that_is_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
-    from vaultlens.vault.vault import read_settings
-
     (tmp_path / ".obsidian").mkdir()
     os.mkfifo(tmp_path / ".obsidian" / "app.json")
     settings, problems = read_settings(tmp_path)  # before: blocked until a writer came

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from vaultlens.serve.watcher import watch
+from vaultlens.vault.policy import Policy
 
 MakeVault = Callable[[dict[str, str | bytes]], Path]
 
@@ -46,7 +47,7 @@ class Watching:
 
     async def start(self) -> None:
         service: Any = self.service
-        self.task = asyncio.create_task(watch(self.vault, ".obsidian", (), service, self.stop,
+        self.task = asyncio.create_task(watch(Policy(self.vault), service, self.stop,
                                               debounce_ms=50))
         await asyncio.sleep(0.5)  # the watches are in place
 

@@ -23,7 +23,7 @@ from vaultlens.index.sqlite_library import stop_memory_statistics
 from vaultlens.search.query import QueryError
 from vaultlens.vault.context import EmbedLink, LinkedVault, link_vault
 from vaultlens.vault.notes import NoteParser
-from vaultlens.vault.vault import scan
+from vaultlens.vault.scan import scan
 from vaultlens.workspace import WorkspaceError, open_workspace
 
 INDEX_SETTINGS = ["vault", "config_dir", "exclude", "context_chars", "data_dir", "model", "dims",

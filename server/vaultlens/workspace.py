@@ -23,6 +23,7 @@ from vaultlens.index.vectors import VectorIndex
 from vaultlens.search.remote_reranker import RemoteReranker
 from vaultlens.search.reranker import Qwen3VLReranker, Rerank, Reranker, hit_document
 from vaultlens.search.searcher import Searcher
+from vaultlens.vault.policy import Policy
 
 
 class WorkspaceError(RuntimeError):
@@ -57,6 +58,12 @@ class Workspace:
     reranker: Reranker | None = None  # loaded for the first searcher that reranks
     # the keyword postings that searches have read, shared by every searcher (postings.py)
     postings: Postings = field(default_factory=Postings)
+    # which vault paths are ours: one object for the scan, the urgent lane, the watcher and
+    # reindex, so all of them see app.json as it is now
+    policy: Policy = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.policy = Policy(self.config.vault, self.config.config_dir, self.config.exclude)
 
     def indexer(self, progress: object = None, urgent_embedder: Embedder | None = None
                 ) -> Indexer:
@@ -65,13 +72,13 @@ class Workspace:
         cfg = self.config
         workers = cfg.threads or os.cpu_count() or 1  # one file read per core at once
         options = IndexOptions(
-            config_dir=cfg.config_dir, exclude=cfg.exclude, context_chars=cfg.context_chars,
+            context_chars=cfg.context_chars,
             max_pdf_pages=cfg.max_pdf_pages, pdf_timeout=cfg.pdf_timeout, workers=workers,
         )
         ocr = OCRPool(workers) if cfg.ocr else None
         callback = progress if callable(progress) else None
         return Indexer(cfg.vault, self.data, self.catalog, self.vectors, self.embedder, ocr,
-                       options, callback, urgent_embedder)
+                       options, callback, urgent_embedder, policy=self.policy)
 
     def update(self, progress: object = None) -> Summary:
         """Bring the index up to date (a warm run embeds nothing); what is done stays saved,

@@ -25,7 +25,7 @@ from vaultlens.extract.ocr import OCRError, OCRPool
 from vaultlens.extract.pdfs import PdfError, read_pdf
 from vaultlens.index.catalog import Catalog
 from vaultlens.index.datadir import DataDir
-from vaultlens.vault.context import MAX_NOTE_BYTES
+from vaultlens.vault.notefile import MAX_NOTE_MB, NoteTooLarge, note_bytes
 from vaultlens.vault.notes import Note, NoteParser
 from vaultlens.vault.vault import Refused, VaultFile, open_file
 
@@ -115,11 +115,11 @@ class Extractor:
         return out
 
     def _note(self, out: Extracted, fh: BinaryIO) -> None:
-        # the cap /api/context reads notes with: past it, parsing costs tens of times the size
-        data = fh.read(MAX_NOTE_BYTES + 1)
-        if len(data) > MAX_NOTE_BYTES:
+        try:
+            data = note_bytes(fh, out.file.path)
+        except NoteTooLarge:
             out.outcome = "skip"
-            out.reason = f"note larger than {MAX_NOTE_BYTES // 2**20} MB; not indexed"
+            out.reason = f"note larger than {MAX_NOTE_MB} MB; not indexed"
             return
         note = NoteParser().parse_bytes(data, out.file.path)
         if note.problems and not note.sections:

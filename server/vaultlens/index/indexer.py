@@ -41,15 +41,15 @@ from vaultlens.index.vectorizer import Stopped, Vectorizer
 from vaultlens.index.vectors import VectorIndex
 from vaultlens.index.writer import Retries, Writer
 from vaultlens.vault.links import Resolver
-from vaultlens.vault.vault import LiveRules, VaultFile, scan
+from vaultlens.vault.policy import Policy
+from vaultlens.vault.scan import scan_with
+from vaultlens.vault.vault import VaultFile
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class IndexOptions:
-    config_dir: str = ".obsidian"
-    exclude: tuple[str, ...] = ()
     context_chars: int = 1500
     max_pdf_pages: int = 200
     pdf_timeout: float = 20.0
@@ -80,8 +80,11 @@ class Indexer:
     def __init__(self, root: Path, data: DataDir, catalog: Catalog, vectors: VectorIndex,
                  embedder: Embedder, ocr: OCRPool | None, options: IndexOptions,
                  progress: Callable[[Progress], None] | None = None,
-                 urgent_embedder: Embedder | None = None) -> None:
+                 urgent_embedder: Embedder | None = None, *, policy: Policy) -> None:
         self.root = root
+        # which paths are ours: the scan and the urgent lane ask the one policy (the
+        # workspace's, shared with the daemon's watcher and reindex)
+        self.policy = policy
         self.catalog = catalog
         self.vectors = vectors
         self.embedder = embedder
@@ -94,8 +97,7 @@ class Indexer:
         self.extract = Extractor(root, data, self._cache, ocr, embedder.supports_images,
                                  options.max_pdf_pages, options.pdf_timeout)
         self._stop = threading.Event()  # set: the run ends after the files in hand
-        self.urgent = Urgent(UrgentLane(root, LiveRules(root, options.config_dir,
-                                                        options.exclude)), self._stop, ocr)
+        self.urgent = Urgent(UrgentLane(self.policy), self._stop, ocr)
         self.vectorizer = Vectorizer(catalog, embedder)  # files described anew
         self.batches = Vectorizer(catalog, embedder, pause=self.urgent)  # urgent files wait less
         # urgent files may be embedded by another copy of the model (the daemon's query
@@ -159,7 +161,7 @@ class Indexer:
         finish (links, clean-up, vectors saved, the summary)."""
         start = time.perf_counter()
         summary = Summary(model=self.embedder.signature, visual=self.visual)
-        vault = scan(self.root, self.options.config_dir, self.options.exclude)
+        vault = scan_with(self.policy)
         summary.skipped += [{"path": p.path, "reason": p.reason} for p in vault.problems]
         st = self._diff(vault.files, summary)
         self._drain(st)

@@ -22,11 +22,11 @@ import enum
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from queue import Empty, SimpleQueue
 from typing import Generic, TypeVar
 
-from vaultlens.vault.vault import LiveRules, Problem, VaultFile, live_file
+from vaultlens.vault.policy import Policy
+from vaultlens.vault.vault import Problem, VaultFile
 
 T = TypeVar("T")
 
@@ -127,9 +127,8 @@ class UrgentLane:
     joins here, held to the scan's rules as they are now (a link made or a rule set in
     Obsidian since is refused all the same)."""
 
-    def __init__(self, root: Path, rules: LiveRules) -> None:
-        self.root = root
-        self.rules = rules
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
         self._paths: SimpleQueue[str] = SimpleQueue()
 
     def request(self, paths: Iterable[str]) -> None:
@@ -157,7 +156,7 @@ class UrgentLane:
             if path in reading:
                 continue
             out.paths.append(path)
-            f = live_file(self.root, path, self.rules)
+            f = self.policy.file(path)
             if isinstance(f, Problem):
                 out.refused.append(f)
             elif f is not None:

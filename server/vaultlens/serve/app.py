@@ -90,9 +90,8 @@ def _daemon(reconcile_every: float, tuning: Tuning
 
 async def _watcher(app: web.Application) -> AsyncIterator[None]:
     daemon = app[DAEMON]
-    cfg = daemon.workspace.config
     stop = asyncio.Event()
-    task = asyncio.create_task(watch(cfg.vault, cfg.config_dir, cfg.exclude, daemon.service, stop))
+    task = asyncio.create_task(watch(daemon.workspace.policy, daemon.service, stop))
     yield
     stop.set()
     with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):

@@ -112,6 +112,7 @@ class Daemon:
         if damaged:
             set_aside(old.data.catalog)
         ws = open_workspace(old.config, True, embedder=old.embedder)
+        ws.policy = old.policy  # the watcher holds it: one exclusion policy for the daemon
         ws.data.restore_token(self.token)
         make = self._readers(ws)
         self.readers.reopen(make)

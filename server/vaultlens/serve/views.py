@@ -19,7 +19,6 @@ from vaultlens.serve.daemon import DAEMON, Daemon
 from vaultlens.serve.proof import proof
 from vaultlens.serve.queries import Queries
 from vaultlens.serve.requests import ReindexRequest, SearchRequest, SimilarRequest, parse
-from vaultlens.vault.vault import Exclusions, ignored, read_settings
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +138,7 @@ async def reindex(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
     cfg = daemon.workspace.config
     path = confine(str(cfg.vault), body.path)
-    settings, _ = read_settings(cfg.vault, cfg.config_dir)  # read now: the user may edit it
-    if ignored(path, cfg.config_dir, Exclusions(cfg.exclude, settings.ignore_filters)):
+    if daemon.workspace.policy.excluded(path):  # app.json as it is now: the user may edit it
         # refused by the vault's rules, as a path out of the vault is: no pattern in the API
         # document can say which paths a vault excludes, so not a malformed request
         raise Forbidden(f"{path} is excluded from the index (.trash, the config folder, a dot "

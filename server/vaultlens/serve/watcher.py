@@ -3,10 +3,10 @@ hash, and the periodic reconcile catches whatever events were missed.
 
 Events are sorted on a thread, not on the event loop: an exclusion /regex/ can take its whole
 time limit on a path, and lstat on a slow disk blocks. Each path is held to the scan's rules
-as they are now (``LiveRules``: app.json is read again when it changes; ``check_file``: the
-scan's test of links and file kinds): the watcher follows folder links into places the scan
-never enters, the data dir among them, and an event from there must never wake the indexer,
-whose own writes would then wake it forever.
+as they are now by the vault's one ``Policy`` (app.json is read again when it changes; its
+file check is the scan's test of links and file kinds): the watcher follows folder links
+into places the scan never enters, the data dir among them, and an event from there must
+never wake the indexer, whose own writes would then wake it forever.
 """
 
 from __future__ import annotations
@@ -15,22 +15,22 @@ import asyncio
 import logging
 import os
 from collections.abc import Iterable
-from pathlib import Path
 
 from watchfiles import Change, awatch
 
 from vaultlens.serve.indexing import IndexService
-from vaultlens.vault.vault import LiveRules, Refused, check_file
+from vaultlens.vault.policy import Policy
+from vaultlens.vault.vault import Refused
 
 log = logging.getLogger(__name__)
 
 
-def sort_events(changes: Iterable[tuple[Change, str]], real_root: str,
-                rules: LiveRules) -> tuple[list[str], bool]:
+def sort_events(changes: Iterable[tuple[Change, str]],
+                policy: Policy) -> tuple[list[str], bool]:
     """The vault paths to index now (notes first), and whether a reconcile is due: something
     went, a folder changed, a file the scan refuses (it reports it) or app.json changed (the
     rules apply to files already indexed too)."""
-    settings = f"{rules.config_dir}/app.json"
+    settings, real_root = policy.settings_path, policy.real_root
     present: list[str] = []
     gone = False
     for change, path in changes:
@@ -40,10 +40,10 @@ def sort_events(changes: Iterable[tuple[Change, str]], real_root: str,
         if rel == settings:
             gone = True
             continue
-        if rules.ignored(rel):
+        if policy.excluded(rel):
             continue
         try:
-            check_file(real_root, rel)
+            policy.check(rel)
         except Refused as exc:
             if exc.path != rel:
                 continue  # inside a folder link: the scan never goes there
@@ -61,14 +61,13 @@ def sort_events(changes: Iterable[tuple[Change, str]], real_root: str,
     return present, gone
 
 
-async def watch(root: Path, config_dir: str, exclude: tuple[str, ...], service: IndexService,
-                stop: asyncio.Event, debounce_ms: int = 150) -> None:
-    real_root = os.path.realpath(root)
-    rules = LiveRules(Path(real_root), config_dir, exclude)
+async def watch(policy: Policy, service: IndexService, stop: asyncio.Event,
+                debounce_ms: int = 150) -> None:
+    real_root = policy.real_root
     # no watch_filter: it would run on the loop; every batch is sorted on a thread instead
     async for changes in awatch(real_root, watch_filter=None, debounce=debounce_ms,
                                 step=50, stop_event=stop, recursive=True):
-        present, gone = await asyncio.to_thread(sort_events, changes, real_root, rules)
+        present, gone = await asyncio.to_thread(sort_events, changes, policy)
         log.debug("events: %d present, gone=%s", len(present), gone)
         if present:
             service.request(present)
