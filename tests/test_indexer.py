@@ -250,7 +250,9 @@ def test_pictures_go_to_the_model_a_batch_at_a_time(make_vault: MakeVault, tmp_p
     summary = Run(make_vault(files), tmp_path / "data", model=str(tiny_qwen_path)).index(
         ocr=False)
     assert summary.indexed == 32 and sum(calls) == 32
-    assert max(calls) == batch and len(calls) == 32 // batch, calls
+    # full calls of the model's batch; a busy machine may send a smaller one early (the plan
+    # embeds what it holds when no read finishes in time), never a larger one
+    assert max(calls) == batch and all(c <= batch for c in calls), calls
 
 
 def test_a_chinese_word_written_another_way_is_found_by_its_characters(
