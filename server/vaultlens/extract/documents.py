@@ -90,7 +90,7 @@ def property_rows(properties: dict[str, Any]) -> list[tuple[str, str, float | No
 def note_document(note: Note) -> Document:
     doc = Document(tags=list(note.tags), properties=property_rows(note.properties))
     names = " ".join([note.title, note.path, *note.aliases, *(f"#{t}" for t in note.tags)])
-    # a paragraph that is only an embed ("![[tram.png]]") holds no words to search: the
+    # a paragraph that is only a placement ("![[tram.png]]") holds no words to search: the
     # image is its own item, and its place is kept with the links
     sections = [s for s in note.sections if s.kind in SEARCHABLE and has_words(s.text)]
     if not sections and note.line_count:

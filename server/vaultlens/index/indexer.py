@@ -355,7 +355,7 @@ class Indexer:
 
     def _flush(self, st: RunState, batch: list[Prepared], now: bool = False) -> None:
         """Embed a batch of files, then write each in a transaction of its own. ``now``: an
-        urgent file, and the images its notes embed are described again at once too (a pasted
+        urgent file, and the images its notes place are described again at once too (a pasted
         screenshot gets its paragraph while a cold index runs on). Else urgent files are
         served between model calls and between writes."""
         if not batch:

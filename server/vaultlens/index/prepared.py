@@ -26,7 +26,7 @@ class Prepared:
 def prepare(got: Extracted, resolver: Resolver, kinds: dict[str, str],
             lenders: Callable[[str], list[dict[str, Any]]], visual: bool,
             context_chars: int) -> Prepared:
-    """``lenders(path)``: the links of the notes that embed an image or PDF (its context)."""
+    """``lenders(path)``: the links of the notes that place an image or PDF (its context)."""
     f = got.file
     assert got.hash is not None
     if f.kind == "note":

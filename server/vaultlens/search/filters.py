@@ -1,7 +1,7 @@
 """Whether a hit passes the query's filters, checked against the catalog.
 
 Tags and properties belong to notes. An image or PDF page passes a tag or property filter
-when a note that embeds it does, so ``tag:trip kind:image`` finds the pictures of trip notes.
+when a note that places it does, so ``tag:trip kind:image`` finds the pictures of trip notes.
 A note's date is its frontmatter ``date`` (or ``created``) when that is a date, otherwise the
 file's modification time; an image's is its modification time.
 """

@@ -1,8 +1,8 @@
 """What a search answers with: hits grouped the way a person reads them.
 
-An image hit carries the places it is embedded (note, line, headings, the paragraphs around
-it); a paragraph hit carries the images it embeds; past ``MAX_LINKS_PER_HIT`` of either, the
-hit counts the rest. An image appears once however many notes embed it. Snippets come with
+An image hit carries the places it is placed in (note, line, headings, the paragraphs around
+it); a paragraph hit carries the images it places; past ``MAX_LINKS_PER_HIT`` of either, the
+hit counts the rest. An image appears once however many notes place it. Snippets come with
 the spans of the query's words, so a client can highlight them without parsing markup.
 """
 
@@ -15,12 +15,12 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from vaultlens.index.reader import Reader
-from vaultlens.vault.embeds import strip_embeds
+from vaultlens.vault.placements import strip_placements
 
 KINDS = {"section": "note", "image": "image", "page": "pdf"}
 SNIPPET_CHARS = 240
 # the places listed on an image or PDF hit, and the pictures on a paragraph hit: a note that
-# embeds a screenshot 5,000 times would make an answer of megabytes. The rest are counted,
+# places a screenshot 5,000 times would make an answer of megabytes. The rest are counted,
 # never dropped unsaid: ``more_links`` / ``more_images``
 MAX_LINKS_PER_HIT = 20
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -42,7 +42,7 @@ class Hit:
     highlights: list[list[int]] = field(default_factory=list)
     headings: list[str] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)  # where an image/PDF is used
-    images: list[dict[str, Any]] = field(default_factory=list)  # what a paragraph embeds
+    images: list[dict[str, Any]] = field(default_factory=list)  # what a paragraph places
     more_links: int = 0  # places past the MAX_LINKS_PER_HIT listed in ``links``
     more_images: int = 0  # pictures past the MAX_LINKS_PER_HIT listed in ``images``
     # why it matched: "words" (query words in its own text: for a picture, words read in it),
@@ -128,7 +128,7 @@ def utf16_spans(text: str, spans: list[list[int]]) -> list[list[int]]:
 
 
 class HitMaker:
-    """Builds hits from item ids, with their links and embedded images."""
+    """Builds hits from item ids, with their links and placed images."""
 
     def __init__(self, catalog: Reader) -> None:
         self.catalog = catalog
@@ -151,14 +151,14 @@ class HitMaker:
             hit.more_links = total - len(links)
             if not marks and query:
                 # the words matched around the image, not in it: show where (without the
-                # embed itself, which the block holding it would otherwise show as markup)
+                # placement itself, which the block holding it would otherwise show as markup)
                 around = "\n".join(s for x in hit.links for c in x["context"]
-                                   if (s := strip_embeds(c["text"]).strip()))
+                                   if (s := strip_placements(c["text"]).strip()))
                 alt, alt_marks = snippet(around, query)
                 if alt_marks:
                     hit.text, hit.highlights, hit.matched = alt, alt_marks, "context"
         elif row["start_line"] is not None and row["end_line"] is not None:
-            hit.images, total = self.catalog.embeds_within(
+            hit.images, total = self.catalog.placements_within(
                 row["file_id"], row["start_line"], row["end_line"], MAX_LINKS_PER_HIT)
             hit.more_images = total - len(hit.images)
         return hit
@@ -176,7 +176,7 @@ class HitMaker:
         hit.end_line = max(r["end_line"] or 0 for r in rows)
         hit.text, hit.highlights = snippet("\n".join(r["text"] for r in rows), query)
         hit.matched = "words" if hit.highlights else "meaning"
-        hit.images, total = self.catalog.embeds_within(rows[0]["file_id"], hit.line,
+        hit.images, total = self.catalog.placements_within(rows[0]["file_id"], hit.line,
                                                        hit.end_line, MAX_LINKS_PER_HIT)
         hit.more_images = total - len(hit.images)
         return hit

@@ -49,7 +49,7 @@ class Filters:
     not_paths: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ()
     not_kinds: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()  # notes with every one of these tags, and what they embed
+    tags: tuple[str, ...] = ()  # notes with every one of these tags, and what they place
     not_tags: tuple[str, ...] = ()
     before: float | None = None  # unix seconds: items dated earlier than this
     after: float | None = None  # unix seconds: items dated at or after this

@@ -2,7 +2,7 @@
 
 1. Candidates: the best BM25 matches (keywords.py: FTS5, CJK as bigrams; in a large vault,
    found through the rarest words) and the nearest vectors, plus the images and PDF pages
-   embedded in or beside any candidate paragraph.
+   placed in or beside any candidate paragraph.
 2. Every candidate gets both scores exactly: its BM25 score (0 when it holds no query word) and
    its cosine to the query. Reciprocal-rank fusion of two lists fails here: an item missing
    from one list gets nothing from it, so a keyword rank of 1 sinks below items that are
@@ -56,7 +56,7 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-
 class Grouping:
     """Which paragraphs come back as one passage."""
 
-    gap: int = 3  # lines between hits (a blank, an embed, a blank) in one passage
+    gap: int = 3  # lines between hits (a blank, a placement, a blank) in one passage
     lines: int = 20  # ... of at most this many lines
 
 

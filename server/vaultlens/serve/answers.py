@@ -73,7 +73,7 @@ class NoteLines:
 
 @dataclass(frozen=True)
 class Picture:
-    """An image or PDF page read: the pack entry of its picture and where it is embedded."""
+    """An image or PDF page read: the pack entry of its picture and where it is placed."""
 
     kind: str  # image | pdf
     entry: Entry
