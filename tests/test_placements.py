@@ -8,8 +8,8 @@ from datetime import datetime
 
 import pytest
 
-from vaultlens.vault.placements import Placement
 from vaultlens.vault.notes import Note
+from vaultlens.vault.placements import Placement
 
 
 def one(parse: Callable[..., Note], text: str) -> Placement:

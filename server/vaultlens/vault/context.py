@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from vaultlens.vault.placements import Placement, strip_placements
 from vaultlens.vault.links import Resolver
 from vaultlens.vault.notes import Note, NoteParser, Section
+from vaultlens.vault.placements import Placement, strip_placements
 from vaultlens.vault.vault import Problem, Refused, Vault, open_file
 
 MAX_NOTE_BYTES = 20 * 1024 * 1024  # past this a .md file is not a note anyone wrote by hand
