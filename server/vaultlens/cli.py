@@ -23,6 +23,7 @@ from vaultlens.index.sqlite_library import stop_memory_statistics
 from vaultlens.search.query import QueryError
 from vaultlens.vault.context import LinkedVault, PlacementLink, link_vault
 from vaultlens.vault.notes import NoteParser
+from vaultlens.vault.placements import EXTERNAL
 from vaultlens.vault.scan import scan
 from vaultlens.workspace import WorkspaceError, open_workspace
 
@@ -64,8 +65,8 @@ def cmd_links(args: argparse.Namespace, out: TextIO) -> int:
         for link in linked.links:
             _print_link(link, out)
         orphans = linked.unplaced()
-        unresolved = sum(1 for x in linked.links if x.target is None and x.kind != "external")
-        external = sum(1 for x in linked.links if x.kind == "external")
+        unresolved = sum(1 for x in linked.links if x.target is None and x.kind != EXTERNAL)
+        external = sum(1 for x in linked.links if x.kind == EXTERNAL)
         print(
             f"\n{len(linked.links)} image/PDF embeds in {len(linked.notes)} notes: "
             f"{unresolved} unresolved, {external} external; "

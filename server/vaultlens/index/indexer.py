@@ -43,7 +43,7 @@ from vaultlens.index.writer import Retries, Writer
 from vaultlens.vault.links import Resolver
 from vaultlens.vault.policy import Policy
 from vaultlens.vault.scan import scan_with
-from vaultlens.vault.vault import VaultFile
+from vaultlens.vault.vault import FileKind, VaultFile
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +348,7 @@ class Indexer:
             self.writer.skipped(got.file, got.hash, str(got.reason))
 
     def _prepare(self, got: Extracted, st: RunState) -> Prepared:
-        if got.file.kind != "note":
+        if got.file.kind != FileKind.NOTE:
             st.dirty.discard(got.file.path)  # described by its notes as they are now
         return prepare(got, st.resolver, st.kinds, self.catalog.links_to, self.visual,
                        self.options.context_chars)

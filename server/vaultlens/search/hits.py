@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from vaultlens.index.reader import Reader
+from vaultlens.search.kinds import HIT_KIND, HitKind
 from vaultlens.vault.placements import strip_placements
 
-KINDS = {"section": "note", "image": "image", "page": "pdf"}
 SNIPPET_CHARS = 240
 # the places listed on an image or PDF hit, and the pictures on a paragraph hit: a note that
 # places a screenshot 5,000 times would make an answer of megabytes. The rest are counted,
@@ -30,7 +30,7 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-
 @dataclass
 class Hit:
     id: int
-    kind: str  # note | image | pdf
+    kind: HitKind
     path: str
     line: int | None  # 1-based start line, for notes
     end_line: int | None
@@ -137,15 +137,15 @@ class HitMaker:
         row = self.catalog.item(item_id)
         if row is None:
             return None
-        kind = KINDS[row["kind"]]
+        kind = HIT_KIND[row["kind"]]
         text, marks = snippet(row["text"], query)
         hit = Hit(id=item_id, kind=kind, path=row["path"], line=row["start_line"],
                   end_line=row["end_line"], page=row["page"], score=round(score, 6), text=text,
                   highlights=marks, headings=json.loads(row["headings"]),
                   matched="words" if marks else "meaning")
-        if kind in ("image", "pdf"):
+        if kind in (HitKind.IMAGE, HitKind.PDF):
             links, total = self.catalog.links_to_page(
-                row["path"], row["page"] if kind == "pdf" else None, MAX_LINKS_PER_HIT)
+                row["path"], row["page"] if kind == HitKind.PDF else None, MAX_LINKS_PER_HIT)
             hit.links = [{"note": x["note"], "line": x["line"], "headings": x["headings"],
                           "context": x["context"]} for x in links]
             hit.more_links = total - len(links)

@@ -22,6 +22,7 @@ from urllib.parse import quote
 from vaultlens.extract.images import ImageError, encode_for_model
 from vaultlens.index.reader import Reader
 from vaultlens.search.hits import Hit
+from vaultlens.search.kinds import HitKind
 from vaultlens.search.pictures import MAX_IMAGE_BYTES, PictureError, Pictures
 from vaultlens.search.tokens import PIXELS_PER_TOKEN, TokenCounter, image_tokens, side_for_tokens
 from vaultlens.vault.placements import strip_placements
@@ -59,7 +60,7 @@ class Entry:
     headings: list[str] = field(default_factory=list)
     lines: list[int] | None = None  # [first, last], 1-based, for passages
     uri: str | None = None  # obsidian://open for passages
-    kind: str = "note"  # note | image | pdf
+    kind: str = HitKind.NOTE  # a HitKind; a plain str when read back from JSON
     page: int | None = None
     used_in: list[dict[str, Any]] = field(default_factory=list)  # paragraphs placing it
     more_places: int = 0  # places past those in ``used_in`` (the hit's cap)
@@ -119,7 +120,7 @@ def render(entry: Entry) -> list[str]:
         lines = entry.lines or [0, 0]
         where = f"{entry.path} lines {lines[0]}-{lines[1]}" + (f" ({heads})" if heads else "")
         return [f"[{where}]\n{entry.text}"]
-    what = "PDF page" if entry.kind == "pdf" else "Screenshot"
+    what = "PDF page" if entry.kind == HitKind.PDF else "Screenshot"
     page = f" page {entry.page}" if entry.page else ""
     parts = []
     for use in entry.used_in:
@@ -175,7 +176,7 @@ class Packer:
         image_bytes = 0
         for hit in hits:
             left = budget - pack.tokens
-            if hit.kind == "note":
+            if hit.kind == HitKind.NOTE:
                 entry = self._passage(hit, pack, left)
                 if entry is None:
                     continue

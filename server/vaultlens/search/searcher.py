@@ -38,12 +38,12 @@ from vaultlens.index.reader import Reader
 from vaultlens.index.vectors import VectorIndex
 from vaultlens.search.filters import Admission
 from vaultlens.search.fusion import Evidence, Fusion
-from vaultlens.search.hits import KINDS, Hit, HitMaker
+from vaultlens.search.hits import Hit, HitMaker
 from vaultlens.search.keywords import Keywords, Matches
+from vaultlens.search.kinds import ITEM_KIND
 from vaultlens.search.query import Filters, Query, QueryError, parse
 from vaultlens.search.reranker import Rerank
 
-KIND_ITEMS = {kind: item for item, kind in KINDS.items()}  # note → section, pdf → page
 MAX_QUERY_CHARS = 1000  # a pasted page is searched by its start: a search stays milliseconds
 COVERAGE_DEPTH = 100  # keyword candidates whose coverage of the query is counted
 EXACT_WITHIN = 5000  # a path/kind filter admitting at most this many items scores them all
@@ -217,8 +217,8 @@ class Searcher:
         rerank = self.rerank if vectors else None  # not while the daemon is still loading
         want = max(k + offset, rerank.top) if rerank else k + offset
         f = admission.filters
-        allowed = self.catalog.items_in(f.paths, f.not_paths, [KIND_ITEMS[x] for x in f.kinds],
-                                        [KIND_ITEMS[x] for x in f.not_kinds])
+        allowed = self.catalog.items_in(f.paths, f.not_paths, [ITEM_KIND[x] for x in f.kinds],
+                                        [ITEM_KIND[x] for x in f.not_kinds])
         vector = self._vector_soon(parsed.text, image) if vectors else None
         total = len(self.vectors) + 1
         pool = max(50, 5 * want) * (4 if strict else 1)

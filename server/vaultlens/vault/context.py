@@ -17,8 +17,8 @@ from typing import Any
 
 from vaultlens.vault.links import Resolver
 from vaultlens.vault.notes import Note, NoteParser, Section
-from vaultlens.vault.placements import Placement, strip_placements
-from vaultlens.vault.vault import Problem, Refused, Vault, open_file
+from vaultlens.vault.placements import EXTERNAL, Placement, strip_placements
+from vaultlens.vault.vault import FileKind, Problem, Refused, Vault, open_file
 
 MAX_NOTE_BYTES = 20 * 1024 * 1024  # past this a .md file is not a note anyone wrote by hand
 _CONTENT_KINDS = frozenset({"paragraph", "list", "callout", "blockquote", "table", "text"})
@@ -217,7 +217,7 @@ class LinkedVault:
     def links_to(self, path: str) -> list[PlacementLink]:
         return [link for link in self.links if link.target == path]
 
-    def unplaced(self, kinds: tuple[str, ...] = ("image", "pdf")) -> list[str]:
+    def unplaced(self, kinds: tuple[str, ...] = (FileKind.IMAGE, FileKind.PDF)) -> list[str]:
         """Images and PDFs that no note places: still known, still indexed."""
         used = {link.target for link in self.links}
         return [f.path for f in self.vault.files if f.kind in kinds and f.path not in used]
@@ -232,12 +232,12 @@ def link_note(
     for placement in note.placements:
         target: str | None = None
         reason: str | None = "external URL; not indexed"
-        kind = "external"
-        if placement.kind != "external":
+        kind: str = EXTERNAL
+        if placement.kind != EXTERNAL:
             res = resolver.resolve(placement.target, note.path)
-            kind = kinds.get(res.path, "other") if res.path else placement.kind
+            kind = kinds.get(res.path, FileKind.OTHER) if res.path else placement.kind
             target, reason = res.path, res.reason
-        if kind not in ("image", "pdf", "external"):
+        if kind not in (FileKind.IMAGE, FileKind.PDF, EXTERNAL):
             continue  # notes placed and other files are recorded on the note, not linked here
         section = note.section_at(placement.line)
         headings = section.headings if section else ()
@@ -274,7 +274,7 @@ def link_vault(vault: Vault, parser: NoteParser, budget: int) -> LinkedVault:
     linked = LinkedVault(vault=vault, problems=list(vault.problems))
     resolver = Resolver(f.path for f in vault.files)
     kinds = {f.path: f.kind for f in vault.files}
-    for f in vault.by_kind("note"):
+    for f in vault.by_kind(FileKind.NOTE):
         note, problem = read_note(vault, f.path, parser)
         if problem:
             linked.problems.append(problem)

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from urllib.parse import unquote
 
-from vaultlens.vault.vault import file_kind, pasted_at
+from vaultlens.vault.vault import FileKind, file_kind, pasted_at
 
 # Every repeated part excludes the character that starts another placement ("[", "<"), so a line of
 # ten thousand unclosed "![[" costs linear time, not quadratic. Obsidian forbids brackets in file
@@ -35,6 +35,7 @@ _ATTR = re.compile(r"""\b([a-z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", r
 _SIZE = re.compile(r"^\s*(\d+)(?:\s*x\s*(\d+))?\s*$")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 _PAGE = re.compile(r"(?:^|&)page=(\d+)")
+EXTERNAL = "external"  # a placement's kind when its target is a URL, not a vault file
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class Placement:
     @property
     def page(self) -> int | None:
         """The 1-based page of a ``#page=N`` PDF link."""
-        if self.kind != "pdf" or not self.subpath:
+        if self.kind != FileKind.PDF or not self.subpath:
             return None
         m = _PAGE.search(self.subpath)
         return int(m.group(1)) if m and int(m.group(1)) > 0 else None
@@ -70,9 +71,9 @@ def strip_placements(text: str) -> str:
 
 def _kind(target: str) -> str:
     if _SCHEME.match(target) or target.startswith("//"):
-        return "external"
+        return EXTERNAL
     if not PurePosixPath(target).suffix:
-        return "note"  # [[Note]] means Note.md
+        return FileKind.NOTE  # [[Note]] means Note.md
     return file_kind(target)
 
 
@@ -152,8 +153,8 @@ def _from_dest(
     dest = dest.strip()
     if not dest:
         return None
-    if _kind(dest) == "external":
-        return Placement(line, column, raw, syntax, dest, None, "external", alt or None, width,
+    if _kind(dest) == EXTERNAL:
+        return Placement(line, column, raw, syntax, dest, None, EXTERNAL, alt or None, width,
                          height)
     target, sub = _split_subpath(dest)
     target = unquote(target)
