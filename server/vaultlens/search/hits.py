@@ -16,6 +16,7 @@ from typing import Any
 
 from vaultlens.index.reader import Reader
 from vaultlens.search.kinds import HIT_KIND, HitKind
+from vaultlens.text import CJK
 from vaultlens.vault.placements import strip_placements
 
 SNIPPET_CHARS = 240
@@ -24,7 +25,6 @@ SNIPPET_CHARS = 240
 # never dropped unsaid: ``more_links`` / ``more_images``
 MAX_LINKS_PER_HIT = 20
 _WORD = re.compile(r"\w+", re.UNICODE)
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 
 
 @dataclass
@@ -60,7 +60,7 @@ class Hit:
 def query_terms(query: str) -> list[str]:
     """Words worth highlighting: Latin words of 2+ letters, and each CJK character run."""
     return [t for t in dict.fromkeys(w.lower() for w in _WORD.findall(query))
-            if len(t) > 1 or _CJK.match(t)]
+            if len(t) > 1 or CJK.match(t)]
 
 
 def _spans(flat: str, terms: list[str]) -> list[tuple[int, int]]:
@@ -69,7 +69,7 @@ def _spans(flat: str, terms: list[str]) -> list[tuple[int, int]]:
     lowered = flat.lower()
     spans: list[tuple[int, int]] = []
     for term in terms:
-        if _CJK.match(term):
+        if CJK.match(term):
             parts = [term[i : i + 2] for i in range(max(1, len(term) - 1))]
             for part in parts:
                 spans += [(m.start(), m.end()) for m in re.finditer(re.escape(part), lowered)]

@@ -23,7 +23,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -43,13 +42,13 @@ from vaultlens.search.keywords import Keywords, Matches
 from vaultlens.search.kinds import ITEM_KIND
 from vaultlens.search.query import Filters, Query, QueryError, parse
 from vaultlens.search.reranker import Rerank
+from vaultlens.text import CJK
 
 MAX_QUERY_CHARS = 1000  # a pasted page is searched by its start: a search stays milliseconds
 COVERAGE_DEPTH = 100  # keyword candidates whose coverage of the query is counted
 EXACT_WITHIN = 5000  # a path/kind filter admitting at most this many items scores them all
 # a query's vector, or a call that waits for it (Searcher._vector_soon), or None: no vectors
 VectorSource = Vectors | Callable[[], Vectors | None] | None
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ def read_query(query: str, literal: bool, is_property: Callable[[str], bool]) ->
 def embeds(text: str, multilingual: bool) -> bool:
     """Whether a search embeds this text: not when it is empty, nor when it is Chinese or
     Japanese and the model is not multilingual (its vectors would be noise)."""
-    return bool(text.strip()) and not (_CJK.search(text) and not multilingual)
+    return bool(text.strip()) and not (CJK.search(text) and not multilingual)
 
 
 def _yes(_: str) -> bool:

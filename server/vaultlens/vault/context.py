@@ -22,7 +22,9 @@ from vaultlens.vault.vault import FileKind, Problem, Refused, Vault, open_file
 
 MAX_NOTE_BYTES = 20 * 1024 * 1024  # past this a .md file is not a note anyone wrote by hand
 _CONTENT_KINDS = frozenset({"paragraph", "list", "callout", "blockquote", "table", "text"})
-_WORD = re.compile(r"[^\W\d_]{2,}|[\u3400-\u9fff\uf900-\ufaff]")  # a real word, or a CJK char
+# a real word, or one Han character: narrower than text.CJK (no kana or hangul), and which
+# neighbours count as real text depends on it
+_WORD = re.compile(r"[^\W\d_]{2,}|[\u3400-\u9fff\uf900-\ufaff]")
 
 
 @dataclass(frozen=True)
