@@ -244,7 +244,7 @@ def test_an_image_does_not_count_its_paragraphs_words_twice(
     from vaultlens.search.keywords import Matches
 
     paragraph, image = 101, 202
-    monkeypatch.setattr(searcher, "query_terms", lambda text: {"w": 1.0})
+    monkeypatch.setattr(searcher, "weighted_terms", lambda text: {"w": 1.0})
     monkeypatch.setattr(searcher, "keyword_scores",
                         lambda *a, **k: Matches({paragraph: 1.0, image: 0.15}))
     monkeypatch.setattr(searcher.catalog, "images_around", lambda ids: {paragraph: {image}})

@@ -57,7 +57,7 @@ class Hit:
         return out
 
 
-def query_terms(query: str) -> list[str]:
+def highlight_words(query: str) -> list[str]:
     """Words worth highlighting: Latin words of 2+ letters, and each CJK character run."""
     return [t for t in dict.fromkeys(w.lower() for w in _WORD.findall(query))
             if len(t) > 1 or CJK.match(t)]
@@ -88,7 +88,7 @@ def _spans(flat: str, terms: list[str]) -> list[tuple[int, int]]:
 def snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> tuple[str, list[list[int]]]:
     """A window of ``text`` around the densest run of query words, and their spans in it."""
     flat = " ".join(text.split())
-    spans = _spans(flat, query_terms(query))
+    spans = _spans(flat, highlight_words(query))
     start = 0
     if spans and len(flat) > width:
         start = max(0, spans[_densest(spans, width * 3 // 4)][0] - width // 4)

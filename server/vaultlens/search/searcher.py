@@ -110,15 +110,15 @@ class Searcher:
         self.keywords = Keywords(catalog, postings)
 
     # the two rankers ----------------------------------------------------------------------
-    def query_terms(self, text: str) -> dict[str, float]:
+    def weighted_terms(self, text: str) -> dict[str, float]:
         """The query's words that rank, each with its IDF (see keywords.py)."""
         return self.keywords.terms(text)
 
     def keyword_scores(self, text: str, pool: int, allowed: list[int] | None = None,
                        terms: dict[str, float] | None = None) -> Matches:
         """BM25 (higher is better) of the best ``pool`` items holding any query word (among
-        ``allowed`` items, when given). ``terms``: the query's from :meth:`query_terms`."""
-        return self.keywords.matches(self.query_terms(text) if terms is None else terms, pool,
+        ``allowed`` items, when given). ``terms``: the query's from :meth:`weighted_terms`."""
+        return self.keywords.matches(self.weighted_terms(text) if terms is None else terms, pool,
                                      allowed)
 
     def query_vector(self, text: str, image: Any = None) -> Vectors | None:
@@ -161,7 +161,7 @@ class Searcher:
         each: see fusion.py. ``allowed``: rank among these items only (a path or kind filter,
         resolved in SQL): exact, however few they are."""
         ev = Evidence()
-        terms = self.query_terms(text) if text.strip() else {}
+        terms = self.weighted_terms(text) if text.strip() else {}
         matches = self.keyword_scores(text, pool, allowed, terms) if terms else Matches()
         ev.bm25, ev.idf = matches.bm25, sum(terms.values())
         if callable(vector):
