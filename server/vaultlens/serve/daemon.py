@@ -28,8 +28,8 @@ from vaultlens.search.pack import Packer
 from vaultlens.search.pictures import Pictures
 from vaultlens.search.searcher import Searcher
 from vaultlens.search.tokens import TokenCounter
-from vaultlens.serve.indexing import IndexService
 from vaultlens.serve.connections import Make, ThreadReaders
+from vaultlens.serve.indexing import IndexService
 from vaultlens.serve.status import daemon_state, daemon_status
 from vaultlens.workspace import Workspace, open_workspace
 
