@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from vaultlens.vault import notefile
 from vaultlens.vault.context import PlacementLink, link_note, link_vault
 from vaultlens.vault.links import Resolver
 from vaultlens.vault.notes import Note, NoteParser
@@ -137,6 +140,19 @@ def test_linked_vault(make_vault: MakeVault, parser: NoteParser) -> None:
     assert linked.unplaced() == ["Attachments/never-used.png", "doc.pdf"]
     assert [p.path for p in linked.problems] == ["broken.md"]
     assert "binary" in linked.problems[0].reason
+
+
+def test_links_report_holds_notes_to_the_one_note_cap(
+        make_vault: MakeVault, parser: NoteParser, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The links report reads notes through notefile's cap (the indexer's), not a copy of it: a
+    note past it is a problem worded for this report, one at it is linked."""
+    monkeypatch.setattr(notefile, "MAX_NOTE_BYTES", 64)
+    at_cap = b"![[a.png]]\n" + b"x" * (64 - 11)
+    root = make_vault({"huge.md": at_cap + b"x", "big.md": at_cap, "a.png": b"png"})
+    linked = link_vault(scan(root), parser, 1500)
+    assert [(p.path, p.reason) for p in linked.problems] == [
+        ("huge.md", f"larger than {notefile.MAX_NOTE_MB} MB; not parsed")]
+    assert [x.note for x in linked.links_to("a.png")] == ["big.md"]
 
 
 def test_to_json_shape(parse: Callable[..., Note]) -> None:

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vaultlens.vault.links import Resolver
+from vaultlens.vault.notefile import MAX_NOTE_MB, NoteTooLarge, note_bytes
 from vaultlens.vault.notes import Note, NoteParser, Section
 from vaultlens.vault.placements import EXTERNAL, Placement, strip_placements
 from vaultlens.vault.vault import FileKind, Problem, Refused, Vault, open_file
 
-MAX_NOTE_BYTES = 20 * 1024 * 1024  # past this a .md file is not a note anyone wrote by hand
 _CONTENT_KINDS = frozenset({"paragraph", "list", "callout", "blockquote", "table", "text"})
 # a real word, or one Han character: narrower than text.CJK (no kana or hangul), and which
 # neighbours count as real text depends on it
@@ -259,13 +259,13 @@ def read_note(vault: Vault, path: str, parser: NoteParser) -> tuple[Note | None,
     """Read and parse one note; a file we cannot read is a Problem, never an exception."""
     try:  # a regular file of the vault, opened without blocking (vault.open_file)
         with open_file(vault.root, path) as fh:
-            data = fh.read(MAX_NOTE_BYTES + 1)
+            data = note_bytes(fh, path)
+    except NoteTooLarge:  # the links report words the cap its own way
+        return None, Problem(path, f"larger than {MAX_NOTE_MB} MB; not parsed")
     except Refused as exc:
         return None, Problem(exc.path, exc.reason)
     except OSError as exc:
         return None, Problem(path, f"cannot read: {exc.strerror or exc}")
-    if len(data) > MAX_NOTE_BYTES:
-        return None, Problem(path, f"larger than {MAX_NOTE_BYTES // 2**20} MB; not parsed")
     note = parser.parse_bytes(data, path)
     problem = Problem(path, "; ".join(note.problems)) if note.problems else None
     return note, problem
