@@ -1,6 +1,6 @@
 """What a search answers with: hits grouped the way a person reads them.
 
-An image hit carries the places it is placed in (note, line, headings, the paragraphs around
+An image hit carries its placements (note, line, headings, the paragraphs around
 it); a paragraph hit carries the images it places; past ``MAX_LINKS_PER_HIT`` of either, the
 hit counts the rest. An image appears once however many notes place it. Snippets come with
 the spans of the query's words, so a client can highlight them without parsing markup.
@@ -177,6 +177,6 @@ class HitMaker:
         hit.text, hit.highlights = snippet("\n".join(r["text"] for r in rows), query)
         hit.matched = "words" if hit.highlights else "meaning"
         hit.images, total = self.catalog.placements_within(rows[0]["file_id"], hit.line,
-                                                       hit.end_line, MAX_LINKS_PER_HIT)
+                                                           hit.end_line, MAX_LINKS_PER_HIT)
         hit.more_images = total - len(hit.images)
         return hit
