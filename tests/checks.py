@@ -23,6 +23,6 @@ def check_sections(note: Note, text: str) -> None:
     for i, line in enumerate(lines, start=1):
         if line.strip():
             assert i in covered, f"line {i} {line!r} belongs to no section"
-    for e in note.embeds:
+    for e in note.placements:
         assert 1 <= e.line <= len(lines)
         assert lines[e.line - 1][e.column - 1 :].startswith(e.raw), e

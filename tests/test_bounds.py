@@ -95,7 +95,7 @@ def test_a_paragraph_hit_lists_its_first_pictures_and_counts_the_rest(
     assert crowded.more_images == CROWD - MAX_LINKS_PER_HIT
 
 
-def test_a_pack_says_how_many_more_places_embed_a_picture(searcher: Searcher,
+def test_a_pack_says_how_many_more_places_show_a_picture(searcher: Searcher,
                                                          ws: Workspace) -> None:
     image = next(h for h in searcher.search("tide chart by the pier", 10) if h.kind == "image")
     packer = Packer(searcher.catalog, Pictures(searcher.catalog, ws.config.vault),

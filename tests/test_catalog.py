@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vaultlens.index.catalog import SCHEMA_VERSION, Catalog, CatalogError, cjk_grams
+from vaultlens.index.catalog import SCHEMA_VERSION, Catalog, CatalogError
 from vaultlens.index.vectors import VectorIndex
 from vaultlens.search.searcher import Searcher
+from vaultlens.text import cjk_grams
 
 
 def test_migrations_apply_once_and_are_named(tmp_path: Path) -> None:

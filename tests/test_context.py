@@ -1,11 +1,14 @@
-"""The paragraphs around each embedded image or PDF."""
+"""The paragraphs around each placed image or PDF."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
-from vaultlens.vault.context import EmbedLink, link_note, link_vault
+import pytest
+
+from vaultlens.vault import notefile
+from vaultlens.vault.context import PlacementLink, link_note, link_vault
 from vaultlens.vault.links import Resolver
 from vaultlens.vault.notes import Note, NoteParser
 from vaultlens.vault.scan import scan
@@ -34,17 +37,17 @@ Quiet morning with coffee. ![[coffee.jpg|200]] Then a long walk.
 """
 
 
-def links_of(note: Note, budget: int = 1500, files: tuple[str, ...] = ()) -> list[EmbedLink]:
+def links_of(note: Note, budget: int = 1500, files: tuple[str, ...] = ()) -> list[PlacementLink]:
     paths = files or ("storm.png", "coffee.jpg", "bag.png", "doc.pdf", "shot.png")
     kinds = {p: ("pdf" if p.endswith(".pdf") else "image") for p in paths}
     return link_note(note, Resolver(paths), kinds, budget)
 
 
-def spans(link: EmbedLink) -> list[tuple[int, int, str]]:
+def spans(link: PlacementLink) -> list[tuple[int, int, str]]:
     return [(c.start, c.end, c.role) for c in link.context]
 
 
-def test_standalone_embed_gets_real_text_on_both_sides(parse: Callable[..., Note]) -> None:
+def test_standalone_placement_gets_real_text_on_both_sides(parse: Callable[..., Note]) -> None:
     storm = links_of(parse(NOTE, "Trips/Trip.md"))[0]
     assert (storm.target, storm.note, storm.line) == ("storm.png", "Trips/Trip.md", 9)
     assert spans(storm) == [(9, 9, "containing"), (7, 7, "before"), (11, 11, "after")]
@@ -58,23 +61,24 @@ def test_context_stays_within_the_heading_section(parse: Callable[..., Note]) ->
     # the paragraph holds real text, so nothing from "Day one" leaks in
     assert spans(coffee)[0] == (15, 15, "containing")
     assert all(c.start >= 13 for c in coffee.context)
-    assert coffee.embed.width == 200
+    assert coffee.placement.width == 200
 
 
-def test_list_embed_uses_its_item(parse: Callable[..., Note]) -> None:
+def test_list_placement_uses_its_item(parse: Callable[..., Note]) -> None:
     bag = links_of(parse(NOTE))[2]
     assert spans(bag)[0] == (17, 17, "containing")
     assert bag.context[0].text == "- packing list ![[bag.png]]"
     assert spans(bag)[1] == (15, 15, "before")
 
 
-def test_embed_alone_in_its_heading_section_widens_to_parent(parse: Callable[..., Note]) -> None:
+def test_placement_alone_in_its_heading_section_widens_to_parent(
+        parse: Callable[..., Note]) -> None:
     text = "# Project\n\nThe dashboard we built for sales.\n\n## Screenshot\n\n![[shot.png]]\n"
     (link,) = links_of(parse(text))
     assert spans(link) == [(7, 7, "containing"), (3, 3, "before")]
 
 
-def test_neighbouring_embeds_are_not_real_text(parse: Callable[..., Note]) -> None:
+def test_neighbouring_placements_are_not_real_text(parse: Callable[..., Note]) -> None:
     text = "Words that describe the pictures.\n\n![[storm.png]]\n\n![[shot.png]]\n"
     second = links_of(parse(text))[1]
     assert spans(second) == [(5, 5, "containing"), (1, 1, "before")]
@@ -100,7 +104,7 @@ def test_budget_limits_context(parse: Callable[..., Note]) -> None:
     assert link.context[1].text.endswith("before299")  # the end nearest the image is kept
 
 
-def test_long_containing_block_is_windowed_around_the_embed(parse: Callable[..., Note]) -> None:
+def test_long_containing_block_is_windowed_around_the_placement(parse: Callable[..., Note]) -> None:
     lines = [f"- item number {i}" for i in range(200)]
     lines[120] = "- here ![[shot.png]]"
     (link,) = links_of(parse("\n".join(lines) + "\n"), budget=300)
@@ -109,17 +113,17 @@ def test_long_containing_block_is_windowed_around_the_embed(parse: Callable[...,
     assert "![[shot.png]]" in c.text
 
 
-def test_unresolved_embed_is_kept_with_reason(parse: Callable[..., Note]) -> None:
+def test_unresolved_placement_is_kept_with_reason(parse: Callable[..., Note]) -> None:
     (link,) = links_of(parse("Text.\n\n![[ghost.png]]\n"))
     assert link.target is None and link.reason == "no file named 'ghost.png' in the vault"
     assert link.kind == "image" and spans(link)[1] == (1, 1, "before")
 
 
-def test_pdf_page_and_note_embeds(parse: Callable[..., Note]) -> None:
+def test_pdf_page_and_note_placements(parse: Callable[..., Note]) -> None:
     note = parse("See the report ![[doc.pdf#page=2]] and ![[Other note#Part]].\n")
     (link,) = links_of(note)
-    assert (link.kind, link.target, link.embed.page) == ("pdf", "doc.pdf", 2)
-    assert [e.kind for e in note.embeds] == ["pdf", "note"]  # the note embed is still recorded
+    assert (link.kind, link.target, link.placement.page) == ("pdf", "doc.pdf", 2)
+    assert [e.kind for e in note.placements] == ["pdf", "note"]  # the placed note is still recorded
 
 
 def test_linked_vault(make_vault: MakeVault, parser: NoteParser) -> None:
@@ -133,9 +137,22 @@ def test_linked_vault(make_vault: MakeVault, parser: NoteParser) -> None:
     chart = linked.links_to("Attachments/chart.png")
     assert sorted(x.note for x in chart) == ["a.md", "b/b.md", "c.md"]  # three links
     assert {x.context[1].text for x in chart} == {body.format(n).split("\n")[0] for n in "abc"}
-    assert linked.unembedded() == ["Attachments/never-used.png", "doc.pdf"]
+    assert linked.unplaced() == ["Attachments/never-used.png", "doc.pdf"]
     assert [p.path for p in linked.problems] == ["broken.md"]
     assert "binary" in linked.problems[0].reason
+
+
+def test_links_report_holds_notes_to_the_one_note_cap(
+        make_vault: MakeVault, parser: NoteParser, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The links report reads notes through notefile's cap (the indexer's), not a copy of it: a
+    note past it is a problem worded for this report, one at it is linked."""
+    monkeypatch.setattr(notefile, "MAX_NOTE_BYTES", 64)
+    at_cap = b"![[a.png]]\n" + b"x" * (64 - 11)
+    root = make_vault({"huge.md": at_cap + b"x", "big.md": at_cap, "a.png": b"png"})
+    linked = link_vault(scan(root), parser, 1500)
+    assert [(p.path, p.reason) for p in linked.problems] == [
+        ("huge.md", f"larger than {notefile.MAX_NOTE_MB} MB; not parsed")]
+    assert [x.note for x in linked.links_to("a.png")] == ["big.md"]
 
 
 def test_to_json_shape(parse: Callable[..., Note]) -> None:
@@ -146,9 +163,9 @@ def test_to_json_shape(parse: Callable[..., Note]) -> None:
                                   "role": "containing"}
 
 
-def test_many_embeds_in_one_note_finish() -> None:
-    """A 1,500-image gallery once took 143 s (every embed rescanned every section and every
-    embed). Each case must finish in a child process we can kill."""
+def test_many_placements_in_one_note_finish() -> None:
+    """A 1,500-image gallery once took 143 s (every placement rescanned every section and every
+    placement). Each case must finish in a child process we can kill."""
     import subprocess
     import sys
 

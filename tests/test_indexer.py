@@ -260,13 +260,14 @@ def test_a_chinese_word_written_another_way_is_found_by_its_characters(
     """删掉 shares no bigram with 删除 but shares 删: an index written by a catalog before
     single characters (schema 5, bigrams only) is read again once, and then finds it."""
     import vaultlens.index.catalog as catalog_module
+    from vaultlens.text import CJK_RUN
 
     others = {f"其他{n}.md": f"# 其他\n\n第{n}个视图显示链接和标签。\n" for n in range(6)}
     vault = make_vault({"回收.md": "# 回收站\n\n删除的笔记会先放进回收站。\n", **others})
     run = Run(vault, tmp_path / "data", model="minilm")
     monkeypatch.setattr(catalog_module, "MIGRATIONS", catalog_module.MIGRATIONS[:5])
     monkeypatch.setattr(catalog_module, "SCHEMA_VERSION", 5)
-    monkeypatch.setattr(catalog_module, "cjk_grams", lambda text: catalog_module._CJK_RUN.sub(
+    monkeypatch.setattr(catalog_module, "cjk_grams", lambda text: CJK_RUN.sub(
         lambda m: " " + " ".join(m.group(0)[i : i + 2] for i in range(len(m.group(0)) - 1))
         + " ", text))  # what that version wrote: bigrams only
     run.index(ocr=False)

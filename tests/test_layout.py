@@ -23,6 +23,7 @@ RANKS = {
     "vault": 1,
     "embedders": 0, "config": 0, "children": 0, "workers": 0,
     "errors": 0,  # the root of every domain error: imported by every stage
+    "text": 0,  # CJK characters and their keyword terms: the index and search split alike
 }
 
 

@@ -119,7 +119,7 @@ def test_broken_frontmatter_is_recorded_and_rest_parses(parse: Callable[..., Not
     assert note.problems and "frontmatter" in note.problems[0]
     assert note.properties == {}
     assert [s.kind for s in note.sections] == ["yaml", "heading", "paragraph"]
-    assert [e.line for e in note.embeds] == [7]
+    assert [e.line for e in note.placements] == [7]
 
 
 def test_frontmatter_must_be_a_mapping(parse: Callable[..., Note]) -> None:
@@ -169,7 +169,7 @@ def test_huge_single_line(parse: Callable[..., Note]) -> None:
     line = ("word ![[a.png]] `code` %% c %% #tag " * 150_000)[: 5 * 2**20]
     note = parse(line)
     assert [(s.kind, s.start, s.end) for s in note.sections] == [("paragraph", 1, 1)]
-    assert len(note.embeds) > 100_000
+    assert len(note.placements) > 100_000
 
 
 def test_binary_junk_is_a_problem_not_a_crash(parser: NoteParser) -> None:
@@ -178,7 +178,7 @@ def test_binary_junk_is_a_problem_not_a_crash(parser: NoteParser) -> None:
     assert note.sections == [] and "binary" in note.problems[0]
     # invalid UTF-8 without NUL bytes still parses, with replacement characters
     note = parser.parse_bytes(b"# T\xff\xfe\n\nbody \xc3 ![[a.png]]\n", "bad.md")
-    assert [e.target for e in note.embeds] == ["a.png"]
+    assert [e.target for e in note.placements] == ["a.png"]
 
 
 def test_comment_spanning_paragraphs_is_one_section(parse: Callable[..., Note]) -> None:

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from checks import check_sections
-from vaultlens.vault.context import embed_context
+from vaultlens.vault.context import placement_context
 from vaultlens.vault.notes import NoteParser, decode
 
 PARSER = NoteParser()
@@ -28,8 +28,8 @@ markdownish = st.lists(
 def test_markdownish_text(text: str) -> None:
     note = PARSER.parse(text, "n.md")
     check_sections(note, text)
-    for e in note.embeds:
-        embed_context(note, e, 300)  # never raises, for every embed
+    for e in note.placements:
+        placement_context(note, e, 300)  # never raises, for every placement
 
 
 @settings(max_examples=200, deadline=None)

@@ -26,17 +26,17 @@ def chinese() -> LinkedVault:
     return link_vault(scan(shared_path("vaults", "obsidian-help-zh")), NoteParser(), 1500)
 
 
-def test_every_raster_embed_outside_code_resolves(english: LinkedVault) -> None:
+def test_every_raster_placement_outside_code_resolves(english: LinkedVault) -> None:
     images = [x for x in english.links if x.kind == "image"]
     assert len(images) >= 40
-    unresolved = [(x.note, x.line, x.embed.raw) for x in images if x.target is None]
+    unresolved = [(x.note, x.line, x.placement.raw) for x in images if x.target is None]
     assert unresolved == []
     for x in images:
         assert (english.vault.root / str(x.target)).is_file()
 
 
-def test_backticked_embeds_in_style_guide_do_not_count(english: LinkedVault) -> None:
-    lines = sorted(e.line for e in english.notes[STYLE_GUIDE].embeds)
+def test_backticked_placements_in_style_guide_do_not_count(english: LinkedVault) -> None:
+    lines = sorted(e.line for e in english.notes[STYLE_GUIDE].placements)
     for shown_in_code in (373, 384, 392, 402):  # `![[...]]` written out as examples
         assert shown_in_code not in lines
     for rendered in (395, 398, 408, 412):

@@ -75,7 +75,7 @@ def test_a_paragraph_finds_the_screenshot_pasted_beside_it(searcher: Searcher) -
     assert [x["path"] for x in note.images] == ["Attachments/chart.png"]
 
 
-def test_an_image_embedded_twice_appears_once_with_both_places(searcher: Searcher) -> None:
+def test_an_image_placed_twice_appears_once_with_both_places(searcher: Searcher) -> None:
     hits = searcher.search("yellow tram climbing to the castle", 10)
     trams = [h for h in hits if h.path == "Attachments/tram.png"]
     assert len(trams) == 1
@@ -105,7 +105,7 @@ def test_kind_path_and_negated_path(searcher: Searcher) -> None:
                for h in searcher.search("tram tickets budget -path:Trips", 10))
 
 
-def test_tags_reach_the_images_their_notes_embed(searcher: Searcher) -> None:
+def test_tags_reach_the_images_their_notes_place(searcher: Searcher) -> None:
     hits = searcher.search("tram castle ferry tag:cold", 10)
     assert {h.path for h in hits} == {"Trips/Oslo.md", "Attachments/tram.png"}
     hits = searcher.search("tram castle ferry budget chart -tag:trip", 10)
@@ -244,7 +244,7 @@ def test_an_image_does_not_count_its_paragraphs_words_twice(
     from vaultlens.search.keywords import Matches
 
     paragraph, image = 101, 202
-    monkeypatch.setattr(searcher, "query_terms", lambda text: {"w": 1.0})
+    monkeypatch.setattr(searcher, "weighted_terms", lambda text: {"w": 1.0})
     monkeypatch.setattr(searcher, "keyword_scores",
                         lambda *a, **k: Matches({paragraph: 1.0, image: 0.15}))
     monkeypatch.setattr(searcher.catalog, "images_around", lambda ids: {paragraph: {image}})

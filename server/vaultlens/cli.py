@@ -21,8 +21,9 @@ from vaultlens.index.datadir import DataDir, DataDirError, data_dir_for
 from vaultlens.index.report import Progress, Summary
 from vaultlens.index.sqlite_library import stop_memory_statistics
 from vaultlens.search.query import QueryError
-from vaultlens.vault.context import EmbedLink, LinkedVault, link_vault
+from vaultlens.vault.context import LinkedVault, PlacementLink, link_vault
 from vaultlens.vault.notes import NoteParser
+from vaultlens.vault.placements import EXTERNAL
 from vaultlens.vault.scan import scan
 from vaultlens.workspace import WorkspaceError, open_workspace
 
@@ -44,11 +45,11 @@ def _one_line(text: str, width: int) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def _print_link(link: EmbedLink, out: TextIO) -> None:
+def _print_link(link: PlacementLink, out: TextIO) -> None:
     where = f"{link.note}:{link.line}"
     heads = " > ".join(link.headings)
-    target = link.target or f"{link.embed.target}  [{link.reason}]"
-    page = f" page {link.embed.page}" if link.embed.page else ""
+    target = link.target or f"{link.placement.target}  [{link.reason}]"
+    page = f" page {link.placement.page}" if link.placement.page else ""
     print(f"{target}{page}  ← {where}" + (f"  ({heads})" if heads else ""), file=out)
     for c in link.context:
         span = f"{c.start}-{c.end}" if c.end != c.start else str(c.start)
@@ -63,9 +64,9 @@ def cmd_links(args: argparse.Namespace, out: TextIO) -> int:
     else:
         for link in linked.links:
             _print_link(link, out)
-        orphans = linked.unembedded()
-        unresolved = sum(1 for x in linked.links if x.target is None and x.kind != "external")
-        external = sum(1 for x in linked.links if x.kind == "external")
+        orphans = linked.unplaced()
+        unresolved = sum(1 for x in linked.links if x.target is None and x.kind != EXTERNAL)
+        external = sum(1 for x in linked.links if x.kind == EXTERNAL)
         print(
             f"\n{len(linked.links)} image/PDF embeds in {len(linked.notes)} notes: "
             f"{unresolved} unresolved, {external} external; "

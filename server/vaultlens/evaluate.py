@@ -17,8 +17,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from vaultlens.config import Config
+from vaultlens.extract.documents import ItemKind
 from vaultlens.search.hits import Hit
 from vaultlens.search.keywords import fts_query, fts_tokens
+from vaultlens.search.kinds import HitKind
 from vaultlens.search.searcher import Searcher
 
 Ranker = Callable[[str, int], list[Hit]]
@@ -89,7 +91,7 @@ def is_hit(hit: Hit, target: Target) -> bool:
         return True
     if target.kind == "page":
         return hit.page == target.page
-    if hit.kind != "note" or hit.line is None or target.lines is None:
+    if hit.kind != HitKind.NOTE or hit.line is None or target.lines is None:
         return False
     end = hit.end_line if hit.end_line is not None else hit.line
     return hit.line <= target.lines[1] and target.lines[0] <= end
@@ -194,7 +196,7 @@ def target_items(searcher: Searcher, target: Target) -> list[int]:
         page = target.kind == "page" and item["page"] == target.page
         start, end = item["start_line"], item["end_line"]
         lines = (target.kind == "paragraph" and target.lines is not None
-                 and item["kind"] == "section" and start is not None and end is not None
+                 and item["kind"] == ItemKind.SECTION and start is not None and end is not None
                  and start <= target.lines[1] and target.lines[0] <= end)
         if target.kind == "image" or page or lines:
             out.append(i)
@@ -259,7 +261,7 @@ def evaluate_vault(cfg: Config, queries: Sequence[Query], explain: bool = False
 
 
 def _where(hit: Hit) -> str:
-    if hit.kind == "note":
+    if hit.kind == HitKind.NOTE:
         return f"{hit.path}:{hit.line}"
     return f"{hit.path}" + (f" page {hit.page}" if hit.page else "")
 

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
 from itertools import pairwise
 from pathlib import PurePosixPath
 from typing import Any
@@ -27,6 +28,14 @@ from vaultlens.vault.notes import Note
 SEARCHABLE = frozenset({"paragraph", "list", "callout", "blockquote", "table", "code", "html",
                         "text"})
 MAX_EMBED_CHARS = 4000  # beyond this a section's head is what the models can use anyway
+
+
+class ItemKind(StrEnum):
+    """What an item is; the value is what the catalog stores in ``items.kind``."""
+
+    SECTION = "section"  # one block of a note (or a note of headings alone, whole)
+    IMAGE = "image"  # an image file
+    PAGE = "page"  # one page of a PDF
 
 
 def digest(*parts: str) -> str:
@@ -90,22 +99,22 @@ def property_rows(properties: dict[str, Any]) -> list[tuple[str, str, float | No
 def note_document(note: Note) -> Document:
     doc = Document(tags=list(note.tags), properties=property_rows(note.properties))
     names = " ".join([note.title, note.path, *note.aliases, *(f"#{t}" for t in note.tags)])
-    # a paragraph that is only an embed ("![[tram.png]]") holds no words to search: the
+    # a paragraph that is only a placement ("![[tram.png]]") holds no words to search: the
     # image is its own item, and its place is kept with the links
     sections = [s for s in note.sections if s.kind in SEARCHABLE and has_words(s.text)]
     if not sections and note.line_count:
         # a note of headings or properties only is still findable by them
         text = "\n".join(s.text for s in note.sections if s.kind != "yaml") or note.title
         embed = text[:MAX_EMBED_CHARS]
-        doc.add({"kind": "section", "section": "note", "start_line": 1,
+        doc.add({"kind": ItemKind.SECTION, "section": "note", "start_line": 1,
                  "end_line": note.line_count, "headings": [], "text": text,
                  "content_hash": digest("section", embed)}, Input(text=embed), (text, names, ""))
         return doc
     for s in sections:
         header = " > ".join(s.headings)
         embed = f"{header}\n{s.text}"[:MAX_EMBED_CHARS] if header else s.text[:MAX_EMBED_CHARS]
-        doc.add({"kind": "section", "section": s.kind, "start_line": s.start, "end_line": s.end,
-                 "headings": list(s.headings), "text": s.text,
+        doc.add({"kind": ItemKind.SECTION, "section": s.kind, "start_line": s.start,
+                 "end_line": s.end, "headings": list(s.headings), "text": s.text,
                  "content_hash": digest("section", embed)},
                 Input(text=embed), (s.text, names, " ".join(s.headings)))
     return doc
@@ -137,7 +146,7 @@ def image_document(path: str, file_hash: str, ocr_text: str, picture: Image | No
         text = (own or context or "(no text)")[:MAX_EMBED_CHARS]
         embed, content_hash = Input(text=text), digest("image-text", text)
     doc = Document()
-    doc.add({"kind": "image", "text": ocr_text, "content_hash": content_hash},
+    doc.add({"kind": ItemKind.IMAGE, "text": ocr_text, "content_hash": content_hash},
             embed, (ocr_text, names, context))
     return doc
 
@@ -154,6 +163,6 @@ def pdf_document(path: str, pages: Sequence[tuple[int, str, Image | None]],
         else:
             body = (text or "(no text)")[:MAX_EMBED_CHARS]
             embed, content_hash = Input(text=body), digest("page-text", body)
-        doc.add({"kind": "page", "page": number, "text": text, "content_hash": content_hash},
+        doc.add({"kind": ItemKind.PAGE, "page": number, "text": text, "content_hash": content_hash},
                 embed, (text, names, context))
     return doc

@@ -13,7 +13,6 @@ statements are in keyword_index.py. tests/test_boundaries.py keeps SQL out of ot
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -27,23 +26,9 @@ from vaultlens.errors import VaultlensError
 from vaultlens.index.private import private_database, private_dir
 from vaultlens.index.reader import FileRow, Reader
 from vaultlens.index.schema import MIGRATIONS, SCHEMA_VERSION
+from vaultlens.text import cjk_grams
 
-__all__ = ["SCRUB", "SCRUB_LEVELS", "Catalog", "CatalogError", "FileRow", "cjk_grams"]
-
-_CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
-
-
-def cjk_grams(text: str) -> str:
-    """Chinese and Japanese have no spaces: index each run of CJK characters as overlapping
-    bigrams, so that a two-character word matches wherever it appears, and as single
-    characters, so that a word written another way still shares its characters (删掉 and
-    删除 share 删; a single character's IDF keeps a common one from counting much)."""
-    def split(m: re.Match[str]) -> str:
-        run = m.group(0)
-        pairs = [run[i : i + 2] for i in range(len(run) - 1)]
-        return " " + " ".join(pairs + list(run)) + " "
-
-    return _CJK_RUN.sub(split, text)
+__all__ = ["SCRUB", "SCRUB_LEVELS", "Catalog", "CatalogError", "FileRow"]
 
 
 class CatalogError(VaultlensError, RuntimeError):

@@ -27,7 +27,7 @@ from vaultlens.index.catalog import Catalog
 from vaultlens.index.datadir import DataDir
 from vaultlens.vault.notefile import MAX_NOTE_MB, NoteTooLarge, note_bytes
 from vaultlens.vault.notes import Note, NoteParser
-from vaultlens.vault.vault import Refused, VaultFile, open_file
+from vaultlens.vault.vault import FileKind, Refused, VaultFile, open_file
 
 
 def file_hash(fh: BinaryIO) -> str:
@@ -89,19 +89,19 @@ class Extractor:
                 out.hash = file_hash(fh)
                 if known == out.hash:
                     out.outcome = "unchanged"
-                elif f.kind == "note":
+                elif f.kind == FileKind.NOTE:
                     fh.seek(0)
                     self._note(out, fh)
         except Refused as exc:
             out.outcome, out.reason = "skip", exc.of(f.path)
         except OSError as exc:
             out.outcome, out.reason = "skip", f"cannot read: {exc.strerror or exc}"
-        if out.outcome != "read" or f.kind == "note":
+        if out.outcome != "read" or f.kind == FileKind.NOTE:
             return out
         try:
-            if f.kind == "image":
+            if f.kind == FileKind.IMAGE:
                 self._image(out, path)
-            elif f.kind == "pdf":
+            elif f.kind == FileKind.PDF:
                 self._pdf(out, path)
             else:
                 out.outcome = "skip"

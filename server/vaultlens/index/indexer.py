@@ -43,7 +43,7 @@ from vaultlens.index.writer import Retries, Writer
 from vaultlens.vault.links import Resolver
 from vaultlens.vault.policy import Policy
 from vaultlens.vault.scan import scan_with
-from vaultlens.vault.vault import VaultFile
+from vaultlens.vault.vault import FileKind, VaultFile
 
 log = logging.getLogger(__name__)
 
@@ -348,14 +348,14 @@ class Indexer:
             self.writer.skipped(got.file, got.hash, str(got.reason))
 
     def _prepare(self, got: Extracted, st: RunState) -> Prepared:
-        if got.file.kind != "note":
+        if got.file.kind != FileKind.NOTE:
             st.dirty.discard(got.file.path)  # described by its notes as they are now
         return prepare(got, st.resolver, st.kinds, self.catalog.links_to, self.visual,
                        self.options.context_chars)
 
     def _flush(self, st: RunState, batch: list[Prepared], now: bool = False) -> None:
         """Embed a batch of files, then write each in a transaction of its own. ``now``: an
-        urgent file, and the images its notes embed are described again at once too (a pasted
+        urgent file, and the images its notes place are described again at once too (a pasted
         screenshot gets its paragraph while a cold index runs on). Else urgent files are
         served between model calls and between writes."""
         if not batch:

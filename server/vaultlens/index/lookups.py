@@ -1,5 +1,5 @@
 """Search's heavier reads, part of Reader (reader.py): which items a path or kind filter
-admits, where sections sit, which images a paragraph embeds or sits beside, which notes embed
+admits, where sections sit, which images a paragraph places or sits beside, which notes place
 an image."""
 
 from __future__ import annotations
@@ -62,14 +62,14 @@ class Lookups:
                 out[int(r[0])] = (int(r[1]), str(r[2]), int(r[3]), int(r[4]))
         return out
 
-    def embeds_within(self, note_id: int, start: int, end: int, limit: int
+    def placements_within(self, note_id: int, start: int, end: int, limit: int
                       ) -> tuple[list[dict[str, Any]], int]:
-        """The first ``limit`` images and PDFs a note embeds between these lines (a
-        paragraph's pictures), in line order, and how many it embeds there in all."""
+        """The first ``limit`` images and PDFs a note places between these lines (a
+        paragraph's pictures), in line order, and how many it places there in all."""
         where = "note_id = ? AND target IS NOT NULL AND line BETWEEN ? AND ?"
         total = int(self._conn.execute(f"SELECT count(*) FROM links WHERE {where}",
                                       (note_id, start, end)).fetchone()[0])
-        # the limit applies to the links before any join: a paragraph embedding one picture
+        # the limit applies to the links before any join: a paragraph placing one picture
         # 5,000 times costs ``limit`` lookups of its item, not 5,000
         rows = self._conn.execute(
             "SELECT l.target, l.line, l.page, l.caption, items.id AS item FROM"
@@ -84,7 +84,7 @@ class Lookups:
 
     def links_to_page(self, target: str, page: int | None, limit: int
                       ) -> tuple[list[dict[str, Any]], int]:
-        """The first ``limit`` places that embed ``target`` (by note path, then line) and how
+        """The first ``limit`` places of ``target`` (by note path, then line) and how
         many there are in all. ``page``: a PDF page's, so only links to that page or to the
         whole PDF count."""
         where = "links.target = ?" + (" AND (links.page IS NULL OR links.page = ?)"
@@ -104,8 +104,8 @@ class Lookups:
                  "context": json.loads(r["context"])} for r in rows], total
 
     def images_around(self, section_ids: Iterable[int]) -> dict[int, set[int]]:
-        """For each note section, the image and PDF-page items whose embed it holds or whose
-        context (the paragraphs shown around an embed) it overlaps."""
+        """For each note section, the image and PDF-page items whose placement it holds or whose
+        context (the paragraphs shown around a placement) it overlaps."""
         ids = list(section_ids)
         spans: dict[int, list[tuple[int, int, int]]] = {}  # note -> (start, end, section)
         for i in range(0, len(ids), 500):
@@ -118,7 +118,7 @@ class Lookups:
         out: dict[int, set[int]] = {}
         # each note's links are read once, not once per section: the work is its links times
         # the few sections each one touches, not its sections times its links (a note that
-        # embeds a picture 5,000 times has thousands of both)
+        # places a picture 5,000 times has thousands of both)
         for note_id, sections in spans.items():
             sections.sort()
             starts = [a for a, _, _ in sections]

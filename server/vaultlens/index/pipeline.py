@@ -8,7 +8,7 @@ Three lanes, so that no kind of file waits behind another:
   - urgent: a paste or a reindex request, with a thread and an OCR worker of its own, handed
     out before anything else.
 Results are handed out as they finish, not in the order given: each file is written on its own,
-and an image written before the note that embeds it is described again at the end of the run.
+and an image written before the note that places it is described again at the end of the run.
 Each lane has a bound on the files in flight, so memory stays bounded (decoded screenshots are
 large) and a kill loses at most those.
 """

@@ -26,7 +26,7 @@ from queue import Empty, SimpleQueue
 from typing import Generic, TypeVar
 
 from vaultlens.vault.policy import Policy
-from vaultlens.vault.vault import Problem, VaultFile
+from vaultlens.vault.vault import FileKind, Problem, VaultFile
 
 T = TypeVar("T")
 
@@ -60,8 +60,8 @@ class Plan(Generic[T]):
     def __init__(self, files: Iterable[VaultFile], size: Callable[[T], int],
                  batch_inputs: int) -> None:
         ordered = sorted(files, key=lambda f: f.path)
-        self.notes: deque[VaultFile] = deque(f for f in ordered if f.kind == "note")
-        self.others: deque[VaultFile] = deque(f for f in ordered if f.kind != "note")
+        self.notes: deque[VaultFile] = deque(f for f in ordered if f.kind == FileKind.NOTE)
+        self.others: deque[VaultFile] = deque(f for f in ordered if f.kind != FileKind.NOTE)
         self.pending: list[T] = []
         self.size = size
         self.batch_inputs = batch_inputs

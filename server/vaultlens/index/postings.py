@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 log = logging.getLogger(__name__)
-K1, B = 1.2, 0.75  # FTS5's BM25 constants
+K1, B = 1.2, 0.75  # FTS5's BM25 constants, for every score computed outside SQLite
 MAX_ENTRIES = 2_000_000  # (item, word) pairs kept, 20 bytes each (40 MB): least used go first
 MAX_WORD_ITEMS = 100_000  # a word in more items than this is left to SQLite
 

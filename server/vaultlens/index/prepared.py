@@ -11,6 +11,8 @@ from vaultlens.extract.documents import Document, image_document, note_document,
 from vaultlens.index.extractor import Extracted
 from vaultlens.vault.context import link_note
 from vaultlens.vault.links import Resolver
+from vaultlens.vault.placements import EXTERNAL
+from vaultlens.vault.vault import FileKind
 
 
 @dataclass
@@ -26,16 +28,16 @@ class Prepared:
 def prepare(got: Extracted, resolver: Resolver, kinds: dict[str, str],
             lenders: Callable[[str], list[dict[str, Any]]], visual: bool,
             context_chars: int) -> Prepared:
-    """``lenders(path)``: the links of the notes that embed an image or PDF (its context)."""
+    """``lenders(path)``: the links of the notes that place an image or PDF (its context)."""
     f = got.file
     assert got.hash is not None
-    if f.kind == "note":
+    if f.kind == FileKind.NOTE:
         assert got.note is not None
         links = [x.to_json() for x in link_note(got.note, resolver, kinds, context_chars)
-                 if x.kind != "external"]
+                 if x.kind != EXTERNAL]
         return Prepared(got, note_document(got.note), links,
                         "; ".join(got.note.problems) or None)
-    if f.kind == "image":
+    if f.kind == FileKind.IMAGE:
         doc = image_document(f.path, got.hash, got.ocr_text, got.image, lenders(f.path), visual)
     else:
         doc = pdf_document(f.path, got.pages, lenders(f.path), visual, got.hash)

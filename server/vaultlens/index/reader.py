@@ -1,7 +1,7 @@
 """What searches and views read from the catalog, through one connection: items, files,
 tags and properties for filters, section texts for packs and the reranker, pictures, failures.
 Catalog (catalog.py) adds the schema and every write; a search thread holds a Reader of its own
-(serve/readers.py), since a SQLite connection must not serve two threads at once."""
+(serve/connections.py), since a SQLite connection must not serve two threads at once."""
 
 from __future__ import annotations
 

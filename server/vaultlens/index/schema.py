@@ -93,7 +93,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0005_retry_at", """
         ALTER TABLE files ADD COLUMN retry_at REAL NOT NULL DEFAULT 0;
     """),
-    # CJK text is indexed as single characters beside its bigrams (catalog.cjk_grams): every
+    # CJK text is indexed as single characters beside its bigrams (text.cjk_grams): every
     # file is read again to rewrite its keyword rows; OCR, PDF text and vectors come from the
     # caches.
     ("0006_cjk_characters", """

@@ -17,7 +17,7 @@ from vaultlens.index.catalog import Catalog, FileRow
 from vaultlens.index.report import Summary
 from vaultlens.index.vectorizer import Embedded, Vectorizer
 from vaultlens.index.vectors import VectorIndex
-from vaultlens.vault.vault import VaultFile
+from vaultlens.vault.vault import FileKind, VaultFile
 
 
 @dataclass
@@ -114,13 +114,13 @@ class Writer:
         for path in sorted(targets):
             row = files.get(path)
             if (row is None or row.status not in ("indexed", "partial")
-                    or row.kind not in ("image", "pdf")):
+                    or row.kind not in (FileKind.IMAGE, FileKind.PDF)):
                 continue
             links = self.catalog.links_to(path)
             items = self.catalog._conn.execute(
                 "SELECT id, page, text, content_hash FROM items WHERE file_id = ? ORDER BY id",
                 (row.id,)).fetchall()
-            if row.kind == "image":
+            if row.kind == FileKind.IMAGE:
                 doc = image_document(path, str(row.hash), items[0]["text"], None, links,
                                      visual=False)
             else:

@@ -1,7 +1,7 @@
 """Whether a hit passes the query's filters, checked against the catalog.
 
 Tags and properties belong to notes. An image or PDF page passes a tag or property filter
-when a note that embeds it does, so ``tag:trip kind:image`` finds the pictures of trip notes.
+when a note that places it does, so ``tag:trip kind:image`` finds the pictures of trip notes.
 A note's date is its frontmatter ``date`` (or ``created``) when that is a date, otherwise the
 file's modification time; an image's is its modification time.
 """
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from vaultlens.index.reader import Reader
 from vaultlens.search.hits import Hit
+from vaultlens.search.kinds import HitKind
 from vaultlens.search.query import Condition, Filters, QueryError, parse_date
 
 DATE_PROPERTIES = ("date", "created")
@@ -86,7 +87,7 @@ class Admission:
                     f.after is not None and when < f.after):
                 return False
         if f.tags or f.not_tags or f.properties:
-            notes = [hit.path] if hit.kind == "note" else [x["note"] for x in hit.links]
+            notes = [hit.path] if hit.kind == HitKind.NOTE else [x["note"] for x in hit.links]
             if not any(self._note_passes(n) for n in notes):
                 return False
         return True
@@ -110,7 +111,7 @@ class Admission:
         row = self.catalog.file(hit.path)
         if row is None:
             return 0.0
-        if hit.kind == "note":
+        if hit.kind == HitKind.NOTE:
             for name in DATE_PROPERTIES:
                 for value, _ in self.catalog.property_values(row.id, name):
                     when = _timestamp(value)

@@ -1,8 +1,8 @@
 """What a search answers with: hits grouped the way a person reads them.
 
-An image hit carries the places it is embedded (note, line, headings, the paragraphs around
-it); a paragraph hit carries the images it embeds; past ``MAX_LINKS_PER_HIT`` of either, the
-hit counts the rest. An image appears once however many notes embed it. Snippets come with
+An image hit carries its placements (note, line, headings, the paragraphs around
+it); a paragraph hit carries the images it places; past ``MAX_LINKS_PER_HIT`` of either, the
+hit counts the rest. An image appears once however many notes place it. Snippets come with
 the spans of the query's words, so a client can highlight them without parsing markup.
 """
 
@@ -15,22 +15,22 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from vaultlens.index.reader import Reader
-from vaultlens.vault.embeds import strip_embeds
+from vaultlens.search.kinds import HIT_KIND, HitKind
+from vaultlens.text import CJK
+from vaultlens.vault.placements import strip_placements
 
-KINDS = {"section": "note", "image": "image", "page": "pdf"}
 SNIPPET_CHARS = 240
 # the places listed on an image or PDF hit, and the pictures on a paragraph hit: a note that
-# embeds a screenshot 5,000 times would make an answer of megabytes. The rest are counted,
+# places a screenshot 5,000 times would make an answer of megabytes. The rest are counted,
 # never dropped unsaid: ``more_links`` / ``more_images``
 MAX_LINKS_PER_HIT = 20
 _WORD = re.compile(r"\w+", re.UNICODE)
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 
 
 @dataclass
 class Hit:
     id: int
-    kind: str  # note | image | pdf
+    kind: HitKind
     path: str
     line: int | None  # 1-based start line, for notes
     end_line: int | None
@@ -42,7 +42,7 @@ class Hit:
     highlights: list[list[int]] = field(default_factory=list)
     headings: list[str] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)  # where an image/PDF is used
-    images: list[dict[str, Any]] = field(default_factory=list)  # what a paragraph embeds
+    images: list[dict[str, Any]] = field(default_factory=list)  # what a paragraph places
     more_links: int = 0  # places past the MAX_LINKS_PER_HIT listed in ``links``
     more_images: int = 0  # pictures past the MAX_LINKS_PER_HIT listed in ``images``
     # why it matched: "words" (query words in its own text: for a picture, words read in it),
@@ -57,10 +57,10 @@ class Hit:
         return out
 
 
-def query_terms(query: str) -> list[str]:
+def highlight_words(query: str) -> list[str]:
     """Words worth highlighting: Latin words of 2+ letters, and each CJK character run."""
     return [t for t in dict.fromkeys(w.lower() for w in _WORD.findall(query))
-            if len(t) > 1 or _CJK.match(t)]
+            if len(t) > 1 or CJK.match(t)]
 
 
 def _spans(flat: str, terms: list[str]) -> list[tuple[int, int]]:
@@ -69,7 +69,7 @@ def _spans(flat: str, terms: list[str]) -> list[tuple[int, int]]:
     lowered = flat.lower()
     spans: list[tuple[int, int]] = []
     for term in terms:
-        if _CJK.match(term):
+        if CJK.match(term):
             parts = [term[i : i + 2] for i in range(max(1, len(term) - 1))]
             for part in parts:
                 spans += [(m.start(), m.end()) for m in re.finditer(re.escape(part), lowered)]
@@ -88,7 +88,7 @@ def _spans(flat: str, terms: list[str]) -> list[tuple[int, int]]:
 def snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> tuple[str, list[list[int]]]:
     """A window of ``text`` around the densest run of query words, and their spans in it."""
     flat = " ".join(text.split())
-    spans = _spans(flat, query_terms(query))
+    spans = _spans(flat, highlight_words(query))
     start = 0
     if spans and len(flat) > width:
         start = max(0, spans[_densest(spans, width * 3 // 4)][0] - width // 4)
@@ -128,7 +128,7 @@ def utf16_spans(text: str, spans: list[list[int]]) -> list[list[int]]:
 
 
 class HitMaker:
-    """Builds hits from item ids, with their links and embedded images."""
+    """Builds hits from item ids, with their links and placed images."""
 
     def __init__(self, catalog: Reader) -> None:
         self.catalog = catalog
@@ -137,28 +137,28 @@ class HitMaker:
         row = self.catalog.item(item_id)
         if row is None:
             return None
-        kind = KINDS[row["kind"]]
+        kind = HIT_KIND[row["kind"]]
         text, marks = snippet(row["text"], query)
         hit = Hit(id=item_id, kind=kind, path=row["path"], line=row["start_line"],
                   end_line=row["end_line"], page=row["page"], score=round(score, 6), text=text,
                   highlights=marks, headings=json.loads(row["headings"]),
                   matched="words" if marks else "meaning")
-        if kind in ("image", "pdf"):
+        if kind in (HitKind.IMAGE, HitKind.PDF):
             links, total = self.catalog.links_to_page(
-                row["path"], row["page"] if kind == "pdf" else None, MAX_LINKS_PER_HIT)
+                row["path"], row["page"] if kind == HitKind.PDF else None, MAX_LINKS_PER_HIT)
             hit.links = [{"note": x["note"], "line": x["line"], "headings": x["headings"],
                           "context": x["context"]} for x in links]
             hit.more_links = total - len(links)
             if not marks and query:
                 # the words matched around the image, not in it: show where (without the
-                # embed itself, which the block holding it would otherwise show as markup)
+                # placement itself, which the block holding it would otherwise show as markup)
                 around = "\n".join(s for x in hit.links for c in x["context"]
-                                   if (s := strip_embeds(c["text"]).strip()))
+                                   if (s := strip_placements(c["text"]).strip()))
                 alt, alt_marks = snippet(around, query)
                 if alt_marks:
                     hit.text, hit.highlights, hit.matched = alt, alt_marks, "context"
         elif row["start_line"] is not None and row["end_line"] is not None:
-            hit.images, total = self.catalog.embeds_within(
+            hit.images, total = self.catalog.placements_within(
                 row["file_id"], row["start_line"], row["end_line"], MAX_LINKS_PER_HIT)
             hit.more_images = total - len(hit.images)
         return hit
@@ -176,7 +176,7 @@ class HitMaker:
         hit.end_line = max(r["end_line"] or 0 for r in rows)
         hit.text, hit.highlights = snippet("\n".join(r["text"] for r in rows), query)
         hit.matched = "words" if hit.highlights else "meaning"
-        hit.images, total = self.catalog.embeds_within(rows[0]["file_id"], hit.line,
-                                                       hit.end_line, MAX_LINKS_PER_HIT)
+        hit.images, total = self.catalog.placements_within(rows[0]["file_id"], hit.line,
+                                                           hit.end_line, MAX_LINKS_PER_HIT)
         hit.more_images = total - len(hit.images)
         return hit

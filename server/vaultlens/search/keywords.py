@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vaultlens.index.catalog import cjk_grams
-from vaultlens.index.postings import Posting, Postings
+from vaultlens.index.postings import K1, B, Posting, Postings
 from vaultlens.index.reader import Reader
+from vaultlens.text import cjk_grams
 
 log = logging.getLogger(__name__)
 COMMON_SHARE = 0.3  # a word in more of the items than this is dropped from keyword ranking
@@ -39,7 +39,6 @@ MAX_QUERY_TOKENS = 96  # a CJK character brings itself and a bigram
 SEED_ROWS = 10_000  # items SQLite's bm25() may score for one search (about 7 ms)
 SEED_DEPTH = 2  # ... of which it returns this many times the pool, for Python to rescore
 RESCORE_COST = 40  # rescoring an item in Python costs about as much as bm25() on 40 matches
-K1, B = 1.2, 0.75  # FTS5's BM25 constants
 # a word as FTS5's unicode61 tokenizer sees one: letters and digits ("_" separates)
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 _CASE_CHANGE = re.compile(r"(?<=[a-z])(?=[A-Z])")

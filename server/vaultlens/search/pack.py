@@ -2,7 +2,7 @@
 
 A pack is the search's hits in rank order, each made whole: a passage with its heading path,
 lines and full text; a screenshot or PDF page with the picture itself (downscaled), the
-paragraphs of the notes that embed it, and its OCR text. Every entry's cost is counted by the
+paragraphs of the notes that place it, and its OCR text. Every entry's cost is counted by the
 rule in ``tokens.py`` on exactly the text that ``render`` gives a model, plus the picture's
 cost; entries that do not fit are listed in ``left_out`` with the reason.
 
@@ -22,9 +22,10 @@ from urllib.parse import quote
 from vaultlens.extract.images import ImageError, encode_for_model
 from vaultlens.index.reader import Reader
 from vaultlens.search.hits import Hit
+from vaultlens.search.kinds import HitKind
 from vaultlens.search.pictures import MAX_IMAGE_BYTES, PictureError, Pictures
 from vaultlens.search.tokens import PIXELS_PER_TOKEN, TokenCounter, image_tokens, side_for_tokens
-from vaultlens.vault.embeds import strip_embeds
+from vaultlens.vault.placements import strip_placements
 
 MIN_IMAGE_SIDE = 384  # below this a slide's text is unreadable: leave the image out instead
 PASSAGE_TOKENS = 400  # a passage longer than this is cut (the model can `read` the rest)
@@ -59,10 +60,10 @@ class Entry:
     headings: list[str] = field(default_factory=list)
     lines: list[int] | None = None  # [first, last], 1-based, for passages
     uri: str | None = None  # obsidian://open for passages
-    kind: str = "note"  # note | image | pdf
+    kind: str = HitKind.NOTE  # a HitKind; a plain str when read back from JSON
     page: int | None = None
-    used_in: list[dict[str, Any]] = field(default_factory=list)  # paragraphs embedding it
-    more_places: int = 0  # places embedding it past those in ``used_in`` (the hit's cap)
+    used_in: list[dict[str, Any]] = field(default_factory=list)  # paragraphs placing it
+    more_places: int = 0  # places past those in ``used_in`` (the hit's cap)
     image: dict[str, Any] | None = None  # url or data, mime, width, height, tokens
     tokens: int = 0  # of render() plus the picture
 
@@ -113,13 +114,13 @@ def preamble(query: str) -> str:
 
 def render(entry: Entry) -> list[str]:
     """The text blocks a model is given for an entry. An image entry has two: its header, then
-    (after the picture) the paragraphs that embed it and the words read in it."""
+    (after the picture) the paragraphs that place it and the words read in it."""
     if entry.type == "passage":
         heads = " > ".join(entry.headings)
         lines = entry.lines or [0, 0]
         where = f"{entry.path} lines {lines[0]}-{lines[1]}" + (f" ({heads})" if heads else "")
         return [f"[{where}]\n{entry.text}"]
-    what = "PDF page" if entry.kind == "pdf" else "Screenshot"
+    what = "PDF page" if entry.kind == HitKind.PDF else "Screenshot"
     page = f" page {entry.page}" if entry.page else ""
     parts = []
     for use in entry.used_in:
@@ -175,7 +176,7 @@ class Packer:
         image_bytes = 0
         for hit in hits:
             left = budget - pack.tokens
-            if hit.kind == "note":
+            if hit.kind == HitKind.NOTE:
                 entry = self._passage(hit, pack, left)
                 if entry is None:
                     continue
@@ -259,7 +260,7 @@ class Packer:
         for link in hit.links:
             see = self._covered(pack, link["note"], link["line"])
             text = "" if see else "\n".join(
-                t for c in link["context"] if (t := strip_embeds(c["text"]).strip()))
+                t for c in link["context"] if (t := strip_placements(c["text"]).strip()))
             entry.used_in.append({"note": link["note"], "line": link["line"],
                                   "headings": link["headings"], "see": see,
                                   "text": self.counter.cut(text, PLACE_TOKENS)})

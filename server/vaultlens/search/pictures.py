@@ -10,6 +10,7 @@ from pathlib import Path
 from PIL.Image import Image
 
 from vaultlens.errors import VaultlensError
+from vaultlens.extract.documents import ItemKind
 from vaultlens.extract.images import ImageError, open_image
 from vaultlens.extract.pdfs import PdfError, render_page
 from vaultlens.index.reader import Reader
@@ -81,7 +82,7 @@ class Pictures:
     def load(self, item_id: int) -> Image:
         """The item's picture in RGB (at most 2048 px for images, 1600 for PDF pages)."""
         row = self.catalog.picture(item_id)
-        if row is None or row.kind not in ("image", "page"):
+        if row is None or row.kind not in (ItemKind.IMAGE, ItemKind.PAGE):
             raise PictureError(f"item {item_id} is not an image or a PDF page", missing=True)
         key = (row.path, str(row.hash), int(row.page or 0))
         try:
@@ -97,7 +98,7 @@ class Pictures:
             return cached
         path = self.vault / row.path
         try:
-            if row.kind == "image":
+            if row.kind == ItemKind.IMAGE:
                 picture = open_image(path).image
             else:
                 picture = render_page(path, int(row.page or 1), self.pdf_timeout)

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from vaultlens.errors import VaultlensError
+from vaultlens.search.kinds import HitKind
 
-KINDS = ("note", "image", "pdf")
 FILTER_KEYS = ("path", "tag", "kind", "before", "after")
 OPERATORS = (">=", "<=", "!=", ">", "<", "=", ":")
 _TOKEN = re.compile(r'(-?)(?:([\w.-]+)(>=|<=|!=|>|<|=|:))?("([^"]*)"?|\S+)')
@@ -49,7 +49,7 @@ class Filters:
     not_paths: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ()
     not_kinds: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()  # notes with every one of these tags, and what they embed
+    tags: tuple[str, ...] = ()  # notes with every one of these tags, and what they place
     not_tags: tuple[str, ...] = ()
     before: float | None = None  # unix seconds: items dated earlier than this
     after: float | None = None  # unix seconds: items dated at or after this
@@ -102,11 +102,11 @@ def parse_date(value: str) -> float:
     return datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp()
 
 
-def kind_filter(value: str) -> str:
+def kind_filter(value: str) -> HitKind:
     kind = value.lower()
-    if kind not in KINDS:
-        raise QueryError(f"kind:{value} is not a kind: use one of {', '.join(KINDS)}")
-    return kind
+    if kind not in tuple(HitKind):
+        raise QueryError(f"kind:{value} is not a kind: use one of {', '.join(HitKind)}")
+    return HitKind(kind)
 
 
 def parse(text: str, is_property: Callable[[str], bool] = lambda _: False) -> Query:

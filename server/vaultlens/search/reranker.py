@@ -20,6 +20,7 @@ from vaultlens.embedders.qwen3_vl import IMAGE_PAD, Prompt, Qwen3VLCheckpoint, b
 from vaultlens.extract.images import ImageError, open_image
 from vaultlens.index.reader import Reader
 from vaultlens.search.hits import Hit
+from vaultlens.search.kinds import HitKind
 
 SYSTEM = ('Judge whether the Document meets the requirements based on the Query and the '
           'Instruct provided. Note that the answer can only be "yes" or "no".')
@@ -139,14 +140,14 @@ def hit_document(catalog: Reader, vault: Path) -> Callable[[Hit], Input]:
     def document(hit: Hit) -> Input:
         row = catalog.item(hit.id)
         text = row["text"] if row is not None else hit.text
-        if hit.kind == "note":
+        if hit.kind == HitKind.NOTE:
             texts = [row["text"]] if row is not None else []
             if hit.line is not None and hit.end_line is not None:
                 texts = [] if row is None else catalog.texts_within(
                     row["file_id"], hit.line, hit.end_line, sections_only=False)
             body = "\n".join(texts) or text
             return Input(text=" > ".join([hit.path, *hit.headings]) + "\n" + body)
-        if hit.kind == "image":
+        if hit.kind == HitKind.IMAGE:
             try:
                 return Input(text=text or None, image=open_image(vault / hit.path).image)
             except ImageError:

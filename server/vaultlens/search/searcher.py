@@ -2,7 +2,7 @@
 
 1. Candidates: the best BM25 matches (keywords.py: FTS5, CJK as bigrams; in a large vault,
    found through the rarest words) and the nearest vectors, plus the images and PDF pages
-   embedded in or beside any candidate paragraph.
+   placed in or beside any candidate paragraph.
 2. Every candidate gets both scores exactly: its BM25 score (0 when it holds no query word) and
    its cosine to the query. Reciprocal-rank fusion of two lists fails here: an item missing
    from one list gets nothing from it, so a keyword rank of 1 sinks below items that are
@@ -23,7 +23,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -38,25 +37,25 @@ from vaultlens.index.reader import Reader
 from vaultlens.index.vectors import VectorIndex
 from vaultlens.search.filters import Admission
 from vaultlens.search.fusion import Evidence, Fusion
-from vaultlens.search.hits import KINDS, Hit, HitMaker
+from vaultlens.search.hits import Hit, HitMaker
 from vaultlens.search.keywords import Keywords, Matches
+from vaultlens.search.kinds import ITEM_KIND
 from vaultlens.search.query import Filters, Query, QueryError, parse
 from vaultlens.search.reranker import Rerank
+from vaultlens.text import CJK
 
-KIND_ITEMS = {kind: item for item, kind in KINDS.items()}  # note → section, pdf → page
 MAX_QUERY_CHARS = 1000  # a pasted page is searched by its start: a search stays milliseconds
 COVERAGE_DEPTH = 100  # keyword candidates whose coverage of the query is counted
 EXACT_WITHIN = 5000  # a path/kind filter admitting at most this many items scores them all
 # a query's vector, or a call that waits for it (Searcher._vector_soon), or None: no vectors
 VectorSource = Vectors | Callable[[], Vectors | None] | None
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 
 
 @dataclass(frozen=True)
 class Grouping:
     """Which paragraphs come back as one passage."""
 
-    gap: int = 3  # lines between hits (a blank, an embed, a blank) in one passage
+    gap: int = 3  # lines between hits (a blank, a placement, a blank) in one passage
     lines: int = 20  # ... of at most this many lines
 
 
@@ -72,7 +71,7 @@ def read_query(query: str, literal: bool, is_property: Callable[[str], bool]) ->
 def embeds(text: str, multilingual: bool) -> bool:
     """Whether a search embeds this text: not when it is empty, nor when it is Chinese or
     Japanese and the model is not multilingual (its vectors would be noise)."""
-    return bool(text.strip()) and not (_CJK.search(text) and not multilingual)
+    return bool(text.strip()) and not (CJK.search(text) and not multilingual)
 
 
 def _yes(_: str) -> bool:
@@ -111,15 +110,15 @@ class Searcher:
         self.keywords = Keywords(catalog, postings)
 
     # the two rankers ----------------------------------------------------------------------
-    def query_terms(self, text: str) -> dict[str, float]:
+    def weighted_terms(self, text: str) -> dict[str, float]:
         """The query's words that rank, each with its IDF (see keywords.py)."""
         return self.keywords.terms(text)
 
     def keyword_scores(self, text: str, pool: int, allowed: list[int] | None = None,
                        terms: dict[str, float] | None = None) -> Matches:
         """BM25 (higher is better) of the best ``pool`` items holding any query word (among
-        ``allowed`` items, when given). ``terms``: the query's from :meth:`query_terms`."""
-        return self.keywords.matches(self.query_terms(text) if terms is None else terms, pool,
+        ``allowed`` items, when given). ``terms``: the query's from :meth:`weighted_terms`."""
+        return self.keywords.matches(self.weighted_terms(text) if terms is None else terms, pool,
                                      allowed)
 
     def query_vector(self, text: str, image: Any = None) -> Vectors | None:
@@ -162,7 +161,7 @@ class Searcher:
         each: see fusion.py. ``allowed``: rank among these items only (a path or kind filter,
         resolved in SQL): exact, however few they are."""
         ev = Evidence()
-        terms = self.query_terms(text) if text.strip() else {}
+        terms = self.weighted_terms(text) if text.strip() else {}
         matches = self.keyword_scores(text, pool, allowed, terms) if terms else Matches()
         ev.bm25, ev.idf = matches.bm25, sum(terms.values())
         if callable(vector):
@@ -217,8 +216,8 @@ class Searcher:
         rerank = self.rerank if vectors else None  # not while the daemon is still loading
         want = max(k + offset, rerank.top) if rerank else k + offset
         f = admission.filters
-        allowed = self.catalog.items_in(f.paths, f.not_paths, [KIND_ITEMS[x] for x in f.kinds],
-                                        [KIND_ITEMS[x] for x in f.not_kinds])
+        allowed = self.catalog.items_in(f.paths, f.not_paths, [ITEM_KIND[x] for x in f.kinds],
+                                        [ITEM_KIND[x] for x in f.not_kinds])
         vector = self._vector_soon(parsed.text, image) if vectors else None
         total = len(self.vectors) + 1
         pool = max(50, 5 * want) * (4 if strict else 1)

@@ -15,7 +15,8 @@ import math
 import re
 from collections.abc import Callable
 
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+from vaultlens.text import CJK
+
 _WORD = re.compile(r"\S+")
 PIXELS_PER_TOKEN = 750
 ESTIMATE_RULE = ("estimate: 1 token per CJK character, and per 4 other characters or per word, "
@@ -51,8 +52,8 @@ class TokenCounter:
 
 
 def estimate(text: str) -> int:
-    cjk = len(_CJK.findall(text))
-    rest = _CJK.sub(" ", text)
+    cjk = len(CJK.findall(text))
+    rest = CJK.sub(" ", text)
     chars = len(rest.replace(" ", "").replace("\n", ""))
     words = len(_WORD.findall(rest))
     return cjk + max(math.ceil(chars / 4), words)

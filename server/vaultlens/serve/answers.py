@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vaultlens.search.pack import Entry, Pack
+from vaultlens.vault.vault import FileKind
 
 
 @dataclass(frozen=True)
@@ -66,16 +67,16 @@ class NoteLines:
     truncated: str | None  # why the text stops short of end_line, if it does
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": "note", "path": self.path, "start_line": self.start_line,
+        return {"kind": FileKind.NOTE, "path": self.path, "start_line": self.start_line,
                 "end_line": self.end_line, "total_lines": self.total_lines,
                 "text": self.text, "truncated": self.truncated}
 
 
 @dataclass(frozen=True)
 class Picture:
-    """An image or PDF page read: the pack entry of its picture and where it is embedded."""
+    """An image or PDF page read: the pack entry of its picture and where it is placed."""
 
-    kind: str  # image | pdf
+    kind: str  # a FileKind: image | pdf
     entry: Entry
     token_rule: str
 
@@ -87,7 +88,7 @@ Read = NoteLines | Picture
 
 
 def read_from_json(data: dict[str, Any]) -> Read:
-    if data["kind"] == "note":
+    if data["kind"] == FileKind.NOTE:
         return NoteLines(data["path"], data["start_line"], data["end_line"],
                          data["total_lines"], data["text"], data.get("truncated"))
     return Picture(data["kind"], Entry.from_json(data["entry"]), data["token_rule"])

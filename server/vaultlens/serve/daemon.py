@@ -3,7 +3,7 @@ wrong), the indexing thread (``indexing.py``), the searches' threads and read co
 the query model, and daemon.json, which says where it listens.
 
 Searches run side by side in a pool of threads, each with its own read-only SQLite connection
-(``readers.py``), and nothing heavy runs on the event loop. With a text model, searches have
+(``connections.py``), and nothing heavy runs on the event loop. With a text model, searches have
 their own query model and never wait for the indexer. A visual model is too big to load twice:
 searches and the indexer share it, and its lock makes a search wait for at most the batch in
 hand.
@@ -28,8 +28,8 @@ from vaultlens.search.pack import Packer
 from vaultlens.search.pictures import Pictures
 from vaultlens.search.searcher import Searcher
 from vaultlens.search.tokens import TokenCounter
+from vaultlens.serve.connections import Make, ThreadReaders
 from vaultlens.serve.indexing import IndexService
-from vaultlens.serve.readers import Make, Readers
 from vaultlens.serve.status import daemon_state, daemon_status
 from vaultlens.workspace import Workspace, open_workspace
 
@@ -52,14 +52,14 @@ class Daemon:
         # set once the query model is loaded: until then searches are keyword-only ("partial")
         self.ready = threading.Event()
         make = self._readers(workspace)
-        # searches run side by side, each thread with its own read connection (readers.py)
+        # searches run side by side, each thread with its own read connection (connections.py)
         self.search_threads = search_threads
-        self.readers = Readers(make, search_threads)
+        self.readers = ThreadReaders(make, search_threads)
         self.search_pool = ThreadPoolExecutor(search_threads,
                                               thread_name_prefix="vaultlens-search")
         # /api/status reads the catalog with a connection and a thread of its own: it answers
         # while every search thread waits (on a stuck query worker, a slow search)
-        self.status_readers = Readers(make, 1)
+        self.status_readers = ThreadReaders(make, 1)
         self.status_pool = ThreadPoolExecutor(1, thread_name_prefix="vaultlens-status")
         self.port: int | None = None  # where `vaultlens serve` listens, once announced
         self.service = IndexService(

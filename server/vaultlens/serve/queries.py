@@ -36,7 +36,7 @@ from vaultlens.serve.requests import (
     SimilarRequest,
     StatusRequest,
 )
-from vaultlens.vault.vault import Refused, open_file
+from vaultlens.vault.vault import FileKind, Refused, open_file
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Filtered)
@@ -170,9 +170,9 @@ def _read(daemon: Daemon, request: ReadRequest) -> Read:
     if row is None:
         raise NotFound(f"{path} is not in the index (not a note, image or PDF of this vault, "
                        "or not indexed yet)")
-    if row.kind == "note":
+    if row.kind == FileKind.NOTE:
         return _read_note(daemon, request)
-    page = request.page if row.kind == "pdf" else None
+    page = request.page if row.kind == FileKind.PDF else None
     item = catalog.item_on_page(row.id, page)
     if item is None:
         where = f" page {page}" if page else ""

@@ -2,7 +2,7 @@
 
 ``/api/context`` searches, then packs the hits within a token budget (``search/pack.py``);
 ``/api/items/{id}/image`` sends a picture downscaled; ``/api/read`` returns a note's lines, or
-an image or PDF page with the paragraphs that embed it. The first and last are adapters over
+an image or PDF page with the paragraphs that place it. The first and last are adapters over
 the service (``queries.py``), which the MCP tools call too, so both ways in answer alike.
 """
 
@@ -27,7 +27,7 @@ async def context(request: web.Request) -> web.Response:
 
 
 async def read(request: web.Request) -> web.Response:
-    """A note's lines, or an image or PDF page with its picture and where it is embedded."""
+    """A note's lines, or an image or PDF page with its picture and where it is placed."""
     body = parse(ReadRequest, await read_json(request))
     return ok({"read": (await queries(request).read(body)).to_json()})
 

@@ -17,8 +17,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from vaultlens.search.kinds import HitKind
 from vaultlens.search.pack import BUDGET_TOKENS, MAX_IMAGE_SIDE, MAX_IMAGES
-from vaultlens.search.query import KINDS
 from vaultlens.serve.api import DATE, PROPERTY_TESTS, VAULT_PATH, Field, check_fields
 
 R = TypeVar("R")
@@ -48,7 +48,7 @@ class Filtered:
                       "path:Folder tag:x kind:image -word", required=True)
     path: str | None = spec("only hits at or under this vault path", pattern=VAULT_PATH,
                             shape=_PATH_SHAPE)
-    kind: str | None = spec("only this kind", choices=KINDS)
+    kind: str | None = spec("only this kind", choices=tuple(k.value for k in HitKind))
     tag: str | None = spec("only notes with this tag, and what they embed")
     before: str | None = spec("only items dated before this (2024, 2024-05, 2024-05-01): a "
                               "note's frontmatter date or created, else the file time",

@@ -111,7 +111,7 @@ def _entry_blocks(entry: Entry) -> list[TextContent | ImageContent]:
     image = entry.image or {}
     if entry.type != "image" or "data" not in image:
         return [TextContent(type="text", text=p) for p in parts]
-    # the picture right after its header, then the paragraphs that embed it
+    # the picture right after its header, then the paragraphs that place it
     return [TextContent(type="text", text=parts[0]),
             ImageContent(type="image", data=image["data"], mime_type=image["mime"]),
             *[TextContent(type="text", text=p) for p in parts[1:]]]

@@ -12,6 +12,7 @@ import aiohttp
 from aiohttp import web
 
 from vaultlens.errors import Forbidden, Invalid, NotFound, TooLarge
+from vaultlens.extract.documents import ItemKind
 from vaultlens.extract.images import thumbnail_bytes
 from vaultlens.search.pictures import PictureError
 from vaultlens.serve.api import MAX_ITEM_ID, MAX_UPLOAD_BYTES, confine, read_json
@@ -102,7 +103,7 @@ def _thumbnail(daemon: Daemon, item_id: int) -> bytes:
     """The indexer's thumbnail (an image's, a PDF's first page); for any other PDF page, or
     one the indexer did not render (a page with a text layer), made now and cached."""
     picture = daemon.searcher.catalog.picture(item_id)
-    row = None if picture is None or picture.kind not in ("image", "page") else (
+    row = None if picture is None or picture.kind not in (ItemKind.IMAGE, ItemKind.PAGE) else (
         picture.hash, picture.page)
     if row is None or row[0] is None:
         raise NotFound(f"item {item_id} has no thumbnail")

@@ -56,7 +56,7 @@ def sort_events(changes: Iterable[tuple[Change, str]],
             gone = True
         else:
             present.append(rel)
-    # notes before images: the note that embeds a new screenshot lands with it
+    # notes before images: the note that places a new screenshot lands with it
     present.sort(key=lambda p: (not p.lower().endswith(".md"), p))
     return present, gone
 

@@ -1,2 +1,2 @@
-"""Files, markdown, embeds and links: a vault folder in; notes, and the paragraphs around each
-embedded image or PDF, out."""
+"""Files, markdown, placements (Obsidian's embeds) and links: a vault folder in; notes, and the
+paragraphs around each placed image or PDF, out."""

@@ -1,10 +1,11 @@
-"""Each embedded image or PDF → the paragraphs around it: the heart of the product.
+"""Each placed image or PDF → the paragraphs around it: the heart of the product.
 
-For an embed we keep the block that contains it (the list item, for a list), the nearest block of
-real text before it and after it within the same heading section, the heading path, the caption
-(alt text) and the note title, all within a character budget. An embed that stands alone in its
-paragraph gets real text from its neighbours; where its heading section has none, the scope
-widens to the enclosing heading's section.
+For a placement (``![[shot.png]]``, see placements.py) we keep the block that contains it (the
+list item, for a list), the nearest block of real text before it and after it within the same
+heading section, the heading path, the caption (alt text) and the note title, all within a
+character budget. A placement that stands alone in its paragraph gets real text from its
+neighbours; where its heading section has none, the scope widens to the enclosing heading's
+section.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from vaultlens.vault.embeds import Embed, strip_embeds
 from vaultlens.vault.links import Resolver
+from vaultlens.vault.notefile import MAX_NOTE_MB, NoteTooLarge, note_bytes
 from vaultlens.vault.notes import Note, NoteParser, Section
-from vaultlens.vault.vault import Problem, Refused, Vault, open_file
+from vaultlens.vault.placements import EXTERNAL, Placement, strip_placements
+from vaultlens.vault.vault import FileKind, Problem, Refused, Vault, open_file
 
-MAX_NOTE_BYTES = 20 * 1024 * 1024  # past this a .md file is not a note anyone wrote by hand
 _CONTENT_KINDS = frozenset({"paragraph", "list", "callout", "blockquote", "table", "text"})
-_WORD = re.compile(r"[^\W\d_]{2,}|[\u3400-\u9fff\uf900-\ufaff]")  # a real word, or a CJK char
+# a real word, or one Han character: narrower than text.CJK (no kana or hangul), and which
+# neighbours count as real text depends on it
+_WORD = re.compile(r"[^\W\d_]{2,}|[\u3400-\u9fff\uf900-\ufaff]")
 
 
 @dataclass(frozen=True)
@@ -36,11 +39,11 @@ class ContextBlock:
 
 
 @dataclass(frozen=True)
-class EmbedLink:
-    """One place where an image or PDF is embedded, with the text around it."""
+class PlacementLink:
+    """One place where an image or PDF is placed, with the text around it."""
 
     note: str
-    embed: Embed
+    placement: Placement
     target: str | None  # vault-relative path, None when unresolved or external
     kind: str  # image | pdf | external
     reason: str | None  # why target is None
@@ -50,22 +53,22 @@ class EmbedLink:
 
     @property
     def line(self) -> int:
-        return self.embed.line
+        return self.placement.line
 
     def to_json(self) -> dict[str, Any]:
-        pasted = self.embed.pasted_at
+        pasted = self.placement.pasted_at
         return {
             "target": self.target,
             "kind": self.kind,
             "note": self.note,
-            "line": self.embed.line,
-            "column": self.embed.column,
-            "raw": self.embed.raw,
-            "link": self.embed.target,
-            "page": self.embed.page,
-            "caption": self.embed.alt,
-            "width": self.embed.width,
-            "height": self.embed.height,
+            "line": self.placement.line,
+            "column": self.placement.column,
+            "raw": self.placement.raw,
+            "link": self.placement.target,
+            "page": self.placement.page,
+            "caption": self.placement.alt,
+            "width": self.placement.width,
+            "height": self.placement.height,
             "pasted_at": pasted.isoformat() if pasted else None,
             "reason": self.reason,
             "title": self.title,
@@ -75,13 +78,13 @@ class EmbedLink:
 
 
 def has_words(text: str) -> bool:
-    """Does the text hold real words once the embeds in it are taken out?"""
-    return _WORD.search(strip_embeds(text)) is not None
+    """Does the text hold real words once the placements in it are taken out?"""
+    return _WORD.search(strip_placements(text)) is not None
 
 
 def text_flags(note: Note) -> list[bool]:
     """For each section: is it content with real words? Computed once per note, because
-    every embed's context asks it of its neighbours (a gallery of 1,500 images asked it
+    every placement's context asks it of its neighbours (a gallery of 1,500 images asked it
     millions of times)."""
     return [s.kind in _CONTENT_KINDS and has_words(s.text) for s in note.sections]
 
@@ -98,7 +101,7 @@ def _clip(section: Section, budget: int, keep: str, line: int = 0) -> ContextBlo
         order = list(range(len(lines) - 1, -1, -1))
     elif keep == "after":
         order = list(range(len(lines)))
-    else:  # grow outwards from the embed's line
+    else:  # grow outwards from the placement's line
         at = min(max(line - section.start, 0), len(lines) - 1)
         order = [at]
         for d in range(1, len(lines)):
@@ -112,7 +115,7 @@ def _clip(section: Section, budget: int, keep: str, line: int = 0) -> ContextBlo
         used += len(lines[j]) + 1
     a, b = min(chosen), max(chosen)
     text = "\n".join(lines[a : b + 1])
-    if len(text) > budget:  # one line longer than the budget: cut it around the embed
+    if len(text) > budget:  # one line longer than the budget: cut it around the placement
         text = text[-budget:] if keep == "before" else text[:budget]
     return ContextBlock(section.start + a, section.start + b, text, role)
 
@@ -134,7 +137,7 @@ def _scope(sections: list[Section], i: int, limit: int) -> tuple[int, int]:
 def _neighbours(note: Note, i: int, own_words: bool, flags: list[bool]
                 ) -> tuple[Section | None, Section | None]:
     """Nearest real-text sections before and after section i, in the narrowest scope that has
-    some (the embed's own heading section first)."""
+    some (the placement's own heading section first)."""
     sections = note.sections
     depth = len(sections[i].headings)
     for limit in [99, *range(depth, -1, -1)]:
@@ -146,18 +149,18 @@ def _neighbours(note: Note, i: int, own_words: bool, flags: list[bool]
     return None, None
 
 
-def embed_context(note: Note, embed: Embed, budget: int,
+def placement_context(note: Note, placement: Placement, budget: int,
                   flags: list[bool] | None = None) -> tuple[ContextBlock, ...]:
     """The containing block first, then the nearest real text before and after.
-    ``flags``: text_flags(note), passed in when linking many embeds of one note."""
-    i = note.section_index(embed.line)
+    ``flags``: text_flags(note), passed in when linking many placements of one note."""
+    i = note.section_index(placement.line)
     if i is None:
         return ()
     flags = text_flags(note) if flags is None else flags
     section = block = note.sections[i]
     own_words = flags[i]
     for a, b in section.items:
-        if a <= embed.line <= b:
+        if a <= placement.line <= b:
             lines = note.section_lines[i][a - section.start : b - section.start + 1]
             block = Section(section.kind, a, b, "\n".join(lines), section.headings)
             own_words = has_words(block.text)
@@ -166,11 +169,11 @@ def embed_context(note: Note, embed: Embed, budget: int,
     share = budget // 2 if (before or after) else budget
     containing: ContextBlock | None
     if len(block.text) > 4 * share:
-        # a huge block (a 5 MB one-line note with thousands of embeds): cut a window of
-        # characters around this embed, so no embed costs the whole block
-        containing = _window(note.section_lines[i], section.start, block, embed, share)
+        # a huge block (a 5 MB one-line note with thousands of placements): cut a window of
+        # characters around this placement, so no placement costs the whole block
+        containing = _window(note.section_lines[i], section.start, block, placement, share)
     else:
-        containing = _clip(block, share, "around", embed.line)
+        containing = _clip(block, share, "around", placement.line)
     if containing:
         out.append(containing)
         budget -= len(containing.text)
@@ -184,14 +187,14 @@ def embed_context(note: Note, embed: Embed, budget: int,
     return tuple(out)
 
 
-def _window(lines: list[str], first: int, block: Section, embed: Embed,
+def _window(lines: list[str], first: int, block: Section, placement: Placement,
             budget: int) -> ContextBlock:
-    """About ``budget`` characters of the lines around the embed's own line."""
-    at = embed.line - first
+    """About ``budget`` characters of the lines around the placement's own line."""
+    at = placement.line - first
     text = lines[at]
-    lo = max(0, embed.column - 1 - budget // 2)
+    lo = max(0, placement.column - 1 - budget // 2)
     cut = text[lo : lo + budget]
-    start = end = embed.line
+    start = end = placement.line
     room = budget - len(cut)
     for j in range(at - 1, block.start - first - 1, -1):  # whole lines above, while they fit
         if len(lines[j]) + 1 > room:
@@ -206,47 +209,47 @@ def _window(lines: list[str], first: int, block: Section, embed: Embed,
 
 @dataclass
 class LinkedVault:
-    """A vault read and linked: every note parsed, every image/PDF embed with its context."""
+    """A vault read and linked: every note parsed, every image/PDF placement with its context."""
 
     vault: Vault
     notes: dict[str, Note] = field(default_factory=dict)
-    links: list[EmbedLink] = field(default_factory=list)
+    links: list[PlacementLink] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
-    def links_to(self, path: str) -> list[EmbedLink]:
+    def links_to(self, path: str) -> list[PlacementLink]:
         return [link for link in self.links if link.target == path]
 
-    def unembedded(self, kinds: tuple[str, ...] = ("image", "pdf")) -> list[str]:
-        """Images and PDFs that no note embeds: still known, still indexed."""
+    def unplaced(self, kinds: tuple[str, ...] = (FileKind.IMAGE, FileKind.PDF)) -> list[str]:
+        """Images and PDFs that no note places: still known, still indexed."""
         used = {link.target for link in self.links}
         return [f.path for f in self.vault.files if f.kind in kinds and f.path not in used]
 
 
 def link_note(
     note: Note, resolver: Resolver, kinds: Mapping[str, str], budget: int
-) -> list[EmbedLink]:
-    """Image, PDF and external embeds of one note, resolved, each with its context."""
-    out: list[EmbedLink] = []
+) -> list[PlacementLink]:
+    """Image, PDF and external placements of one note, resolved, each with its context."""
+    out: list[PlacementLink] = []
     flags = text_flags(note)
-    for embed in note.embeds:
+    for placement in note.placements:
         target: str | None = None
         reason: str | None = "external URL; not indexed"
-        kind = "external"
-        if embed.kind != "external":
-            res = resolver.resolve(embed.target, note.path)
-            kind = kinds.get(res.path, "other") if res.path else embed.kind
+        kind: str = EXTERNAL
+        if placement.kind != EXTERNAL:
+            res = resolver.resolve(placement.target, note.path)
+            kind = kinds.get(res.path, FileKind.OTHER) if res.path else placement.kind
             target, reason = res.path, res.reason
-        if kind not in ("image", "pdf", "external"):
-            continue  # note embeds and other files are recorded on the note, not linked here
-        section = note.section_at(embed.line)
+        if kind not in (FileKind.IMAGE, FileKind.PDF, EXTERNAL):
+            continue  # notes placed and other files are recorded on the note, not linked here
+        section = note.section_at(placement.line)
         headings = section.headings if section else ()
         # title, headings and caption travel with the context, so they spend the same budget
-        spent = len(note.title) + sum(len(h) for h in headings) + len(embed.alt or "")
+        spent = len(note.title) + sum(len(h) for h in headings) + len(placement.alt or "")
         out.append(
-            EmbedLink(
-                note=note.path, embed=embed, target=target, kind=kind, reason=reason,
+            PlacementLink(
+                note=note.path, placement=placement, target=target, kind=kind, reason=reason,
                 title=note.title, headings=headings,
-                context=embed_context(note, embed, max(budget - spent, 100), flags),
+                context=placement_context(note, placement, max(budget - spent, 100), flags),
             )
         )
     return out
@@ -256,24 +259,24 @@ def read_note(vault: Vault, path: str, parser: NoteParser) -> tuple[Note | None,
     """Read and parse one note; a file we cannot read is a Problem, never an exception."""
     try:  # a regular file of the vault, opened without blocking (vault.open_file)
         with open_file(vault.root, path) as fh:
-            data = fh.read(MAX_NOTE_BYTES + 1)
+            data = note_bytes(fh, path)
+    except NoteTooLarge:  # the links report words the cap its own way
+        return None, Problem(path, f"larger than {MAX_NOTE_MB} MB; not parsed")
     except Refused as exc:
         return None, Problem(exc.path, exc.reason)
     except OSError as exc:
         return None, Problem(path, f"cannot read: {exc.strerror or exc}")
-    if len(data) > MAX_NOTE_BYTES:
-        return None, Problem(path, f"larger than {MAX_NOTE_BYTES // 2**20} MB; not parsed")
     note = parser.parse_bytes(data, path)
     problem = Problem(path, "; ".join(note.problems)) if note.problems else None
     return note, problem
 
 
 def link_vault(vault: Vault, parser: NoteParser, budget: int) -> LinkedVault:
-    """Parse every note of a scanned vault and link every image/PDF embed to its context."""
+    """Parse every note of a scanned vault and link every image/PDF placement to its context."""
     linked = LinkedVault(vault=vault, problems=list(vault.problems))
     resolver = Resolver(f.path for f in vault.files)
     kinds = {f.path: f.kind for f in vault.files}
-    for f in vault.by_kind("note"):
+    for f in vault.by_kind(FileKind.NOTE):
         note, problem = read_note(vault, f.path, parser)
         if problem:
             linked.problems.append(problem)

@@ -1,8 +1,9 @@
-"""A note's markdown → sections with 1-based line ranges, frontmatter, tags, block ids and embeds.
+"""A note's markdown → sections with 1-based line ranges, frontmatter, tags, block ids and
+placements.
 
 Sections follow Obsidian's own model (its metadata cache ``sections``): one per top-level block.
 Code, inline code, ``%% comments %%`` and HTML comments are *masked* (overwritten with spaces,
-keeping every offset) before embeds, tags and block ids are looked for, so nothing inside them
+keeping every offset) before placements, tags and block ids are looked for, so nothing inside them
 counts, and every position found in the masked text is a position in the source.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 import yaml
 from markdown_it import MarkdownIt
 
-from vaultlens.vault.embeds import Embed, find_embeds
+from vaultlens.vault.placements import Placement, find_placements
 
 try:  # the C loader is ~10x faster; PyYAML wheels ship it, source builds may not
     _YamlLoader: type = yaml.CSafeLoader
@@ -47,7 +48,7 @@ class Note:
     tags: list[str] = field(default_factory=list)  # frontmatter and inline, without '#'
     aliases: list[str] = field(default_factory=list)
     block_ids: dict[str, tuple[int, int]] = field(default_factory=dict)
-    embeds: list[Embed] = field(default_factory=list)
+    placements: list[Placement] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # e.g. a broken frontmatter block
     line_count: int = 0
 
@@ -64,7 +65,7 @@ class Note:
 
     @cached_property
     def section_lines(self) -> list[list[str]]:
-        """Each section's lines, split once (context building reads them per embed)."""
+        """Each section's lines, split once (context building reads them per placement)."""
         return [s.text.split("\n") for s in self.sections]
 
     def section_at(self, line: int) -> Section | None:
@@ -178,7 +179,7 @@ class NoteParser:
         sections += self._sections(tokens, body_lines, hidden)
         sections.sort(key=lambda s: s.start)
         note.sections = self._with_block_ids(sections, masked.split("\n"), note)
-        note.embeds = find_embeds(masked, "\n".join(lines))
+        note.placements = find_placements(masked, "\n".join(lines))
         for tag in _TAG.findall(masked):
             if not tag.strip("/").isdigit() and tag not in note.tags:
                 note.tags.append(tag)

@@ -13,6 +13,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -28,16 +29,25 @@ LINKED_FOLDER = "a folder link; its folder is indexed at its real path"
 NOT_REGULAR = "not a regular file (a pipe, socket, device or folder); not read"
 
 
-def file_kind(path: str) -> str:
+class FileKind(StrEnum):
+    """What a vault file is, by its extension; the value is what the catalog stores."""
+
+    NOTE = "note"
+    IMAGE = "image"
+    PDF = "pdf"
+    OTHER = "other"
+
+
+def file_kind(path: str) -> FileKind:
     """note, image, pdf or other, by extension (case-insensitive)."""
     ext = PurePosixPath(path).suffix.lower()
     if ext == ".md":
-        return "note"
+        return FileKind.NOTE
     if ext in IMAGE_EXTENSIONS:
-        return "image"
+        return FileKind.IMAGE
     if ext == ".pdf":
-        return "pdf"
-    return "other"
+        return FileKind.PDF
+    return FileKind.OTHER
 
 
 def pasted_at(name: str) -> datetime | None:
@@ -64,7 +74,7 @@ class VaultSettings:
 @dataclass(frozen=True)
 class VaultFile:
     path: str  # vault-relative, POSIX separators, as on disk
-    kind: str
+    kind: FileKind
     size: int
     mtime_ns: int
 
@@ -88,7 +98,7 @@ class Vault:
     files: list[VaultFile] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
-    def by_kind(self, kind: str) -> list[VaultFile]:
+    def by_kind(self, kind: FileKind) -> list[VaultFile]:
         return [f for f in self.files if f.kind == kind]
 
 

@@ -1,7 +1,11 @@
-"""Embeds in a note: ``![[wikilink]]``, ``![alt](markdown)``, ``<img src>``, with line and column.
+"""Placements in a note: ``![[link]]``, ``![alt](markdown)``, ``<img src>``, with line and column.
 
-The caller passes the note's text with code and comments already masked (see notes.py), so an
-embed found here is one Obsidian would render.
+Glossary: Obsidian calls this an embed; here it is a placement (a file placed in a note, shown
+where it stands), since embed/embedding means a model's vector everywhere else. Texts a user
+reads (CLI, API, MCP) keep Obsidian's word.
+
+The caller passes the note's text with code and comments already masked (see notes.py), so a
+placement found here is one Obsidian would render.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from urllib.parse import unquote
 
-from vaultlens.vault.vault import file_kind, pasted_at
+from vaultlens.vault.vault import FileKind, file_kind, pasted_at
 
-# Every repeated part excludes the character that starts another embed ("[", "<"), so a line of
+# Every repeated part excludes the character that starts another placement ("[", "<"), so a line of
 # ten thousand unclosed "![[" costs linear time, not quadratic. Obsidian forbids brackets in file
 # names, and CommonMark forbids "<" in an <angle> destination.
 _WIKI = r"!\[\[(?P<wiki>[^\[\]\n]+)\]\]"
@@ -26,15 +30,16 @@ _MD = (
     r"(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^()\n]*\)))?\s*\)"
 )
 _IMG = r"<img\b(?P<attrs>[^<>]*+)>"
-_EMBED = re.compile(f"{_WIKI}|{_MD}|{_IMG}", re.I)
+_PLACEMENT = re.compile(f"{_WIKI}|{_MD}|{_IMG}", re.I)
 _ATTR = re.compile(r"""\b([a-z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
 _SIZE = re.compile(r"^\s*(\d+)(?:\s*x\s*(\d+))?\s*$")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 _PAGE = re.compile(r"(?:^|&)page=(\d+)")
+EXTERNAL = "external"  # a placement's kind when its target is a URL, not a vault file
 
 
 @dataclass(frozen=True)
-class Embed:
+class Placement:
     line: int  # 1-based
     column: int  # 1-based, where the "!" or "<img" starts
     raw: str
@@ -49,7 +54,7 @@ class Embed:
     @property
     def page(self) -> int | None:
         """The 1-based page of a ``#page=N`` PDF link."""
-        if self.kind != "pdf" or not self.subpath:
+        if self.kind != FileKind.PDF or not self.subpath:
             return None
         m = _PAGE.search(self.subpath)
         return int(m.group(1)) if m and int(m.group(1)) > 0 else None
@@ -59,16 +64,16 @@ class Embed:
         return pasted_at(self.target)
 
 
-def strip_embeds(text: str) -> str:
-    """The text with every embed taken out, in one linear pass."""
-    return _EMBED.sub(" ", text)
+def strip_placements(text: str) -> str:
+    """The text with every placement taken out, in one linear pass."""
+    return _PLACEMENT.sub(" ", text)
 
 
 def _kind(target: str) -> str:
     if _SCHEME.match(target) or target.startswith("//"):
-        return "external"
+        return EXTERNAL
     if not PurePosixPath(target).suffix:
-        return "note"  # [[Note]] means Note.md
+        return FileKind.NOTE  # [[Note]] means Note.md
     return file_kind(target)
 
 
@@ -91,23 +96,23 @@ def _split_subpath(link: str) -> tuple[str, str | None]:
     return path.strip(), (sub.strip() if sep else None)
 
 
-def find_embeds(masked: str, source: str) -> list[Embed]:
-    """All embeds in ``masked`` (same offsets as ``source``), in document order."""
+def find_placements(masked: str, source: str) -> list[Placement]:
+    """All placements in ``masked`` (same offsets as ``source``), in document order."""
     if "!" not in masked and "<" not in masked:
         return []
     line_starts = [0] + [m.end() for m in re.finditer("\n", masked)]
-    out: list[Embed] = []
-    for m in _EMBED.finditer(masked):
+    out: list[Placement] = []
+    for m in _PLACEMENT.finditer(masked):
         raw = source[m.start() : m.end()]
         line = bisect.bisect_right(line_starts, m.start())
         column = m.start() - line_starts[line - 1] + 1
-        embed = _parse(m, raw, line, column)
-        if embed is not None:
-            out.append(embed)
+        placement = _parse(m, raw, line, column)
+        if placement is not None:
+            out.append(placement)
     return out
 
 
-def _parse(m: re.Match[str], raw: str, line: int, column: int) -> Embed | None:
+def _parse(m: re.Match[str], raw: str, line: int, column: int) -> Placement | None:
     if m.group("wiki") is not None:
         inner = raw[3:-2].replace("\\|", "|")  # "\|" escapes the pipe inside tables
         link, *display = inner.split("|")
@@ -115,7 +120,8 @@ def _parse(m: re.Match[str], raw: str, line: int, column: int) -> Embed | None:
         if not target and not sub:
             return None
         alt, width, height = _display(display)
-        return Embed(line, column, raw, "wikilink", target, sub, _kind(target), alt, width, height)
+        return Placement(line, column, raw, "wikilink", target, sub, _kind(target), alt, width,
+                         height)
     if m.group("alt") is not None:
         angle = m.group("angle")
         dest = angle if angle is not None else (m.group("bare") or "")
@@ -143,17 +149,18 @@ def _parse(m: re.Match[str], raw: str, line: int, column: int) -> Embed | None:
 def _from_dest(
     dest: str, raw: str, syntax: str, line: int, column: int,
     alt: str, width: int | None, height: int | None,
-) -> Embed | None:
+) -> Placement | None:
     dest = dest.strip()
     if not dest:
         return None
-    if _kind(dest) == "external":
-        return Embed(line, column, raw, syntax, dest, None, "external", alt or None, width, height)
+    if _kind(dest) == EXTERNAL:
+        return Placement(line, column, raw, syntax, dest, None, EXTERNAL, alt or None, width,
+                         height)
     target, sub = _split_subpath(dest)
     target = unquote(target)
     if not target:
         return None
-    return Embed(
+    return Placement(
         line, column, raw, syntax, target, unquote(sub) if sub else sub, _kind(target),
         alt or None, width, height,
     )

@@ -1,4 +1,5 @@
-"""Every embed syntax Obsidian renders, and the places where an embed does not count."""
+"""Every placement syntax Obsidian renders (its "embeds"), and the places where one does not
+count."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ from datetime import datetime
 
 import pytest
 
-from vaultlens.vault.embeds import Embed
 from vaultlens.vault.notes import Note
+from vaultlens.vault.placements import Placement
 
 
-def one(parse: Callable[..., Note], text: str) -> Embed:
-    embeds = parse(text).embeds
-    assert len(embeds) == 1, embeds
-    return embeds[0]
+def one(parse: Callable[..., Note], text: str) -> Placement:
+    placements = parse(text).placements
+    assert len(placements) == 1, placements
+    return placements[0]
 
 
 @pytest.mark.parametrize(
@@ -53,7 +54,7 @@ def test_pdf_page(parse: Callable[..., Note]) -> None:
 @pytest.mark.parametrize(("text", "subpath"), [("![[Note#Heading]]", "Heading"),
                                                ("![[Note#^block]]", "^block"),
                                                ("![[Note]]", None)])
-def test_note_embeds_are_recorded_as_notes(parse: Callable[..., Note], text: str,
+def test_note_placements_are_recorded_as_notes(parse: Callable[..., Note], text: str,
                                            subpath: str | None) -> None:
     e = one(parse, text)
     assert (e.kind, e.target, e.subpath) == ("note", "Note", subpath)
@@ -61,7 +62,7 @@ def test_note_embeds_are_recorded_as_notes(parse: Callable[..., Note], text: str
 
 def test_escaped_pipe_inside_table(parse: Callable[..., Note]) -> None:
     note = parse("| a | b |\n|---|---|\n| ![[t.png\\|30]] | x |\n")
-    (e,) = note.embeds
+    (e,) = note.placements
     assert (e.target, e.width, e.line, e.column) == ("t.png", 30, 3, 3)
     assert note.sections[0].kind == "table"
 
@@ -94,13 +95,13 @@ def test_external_urls_are_external(parse: Callable[..., Note], text: str) -> No
     assert one(parse, text).kind == "external"
 
 
-def test_embeds_in_callouts_lists_and_tables_count(parse: Callable[..., Note]) -> None:
+def test_placements_in_callouts_lists_and_tables_count(parse: Callable[..., Note]) -> None:
     text = (
         "> [!note] Title\n> ![[a.png]]\n\n"
         "- item\n  - nested ![[b.png]]\n\n"
         "| x |\n|---|\n| ![[c.png]] |\n"
     )
-    assert [(e.target, e.line) for e in parse(text).embeds] == [
+    assert [(e.target, e.line) for e in parse(text).placements] == [
         ("a.png", 2), ("b.png", 5), ("c.png", 9)]
 
 
@@ -119,15 +120,15 @@ def test_embeds_in_callouts_lists_and_tables_count(parse: Callable[..., Note]) -
         "- item\n\n  ```\n  ![[a.png]]\n  ```",
     ],
 )
-def test_code_and_comments_hide_embeds(parse: Callable[..., Note], text: str) -> None:
-    assert parse(text).embeds == []
+def test_code_and_comments_hide_placements(parse: Callable[..., Note], text: str) -> None:
+    assert parse(text).placements == []
 
 
 def test_unclosed_backtick_does_not_hide(parse: Callable[..., Note]) -> None:
-    assert [e.target for e in parse("a ` b ![[a.png]]").embeds] == ["a.png"]
+    assert [e.target for e in parse("a ` b ![[a.png]]").placements] == ["a.png"]
 
 
-def test_embed_after_inline_code_on_same_line(parse: Callable[..., Note]) -> None:
+def test_placement_after_inline_code_on_same_line(parse: Callable[..., Note]) -> None:
     e = one(parse, "`![[no.png]]` then ![[yes.png]]")
     assert (e.target, e.column) == ("yes.png", 20)
 

@@ -1,5 +1,5 @@
-"""What each search thread reads with: its own SQLite read connection, the searcher over it,
-and the pictures it loads.
+"""Per-thread read connections: each search thread reads with its own SQLite connection, the
+searcher over it, and the pictures it loads.
 
 SQLite connections must not be shared by threads that query at once, so each search thread has
 its own. They are all opened at start and each thread takes one on first use: a connection
@@ -21,7 +21,9 @@ from vaultlens.search.searcher import Searcher
 Make = Callable[[], tuple[Searcher, Pictures]]
 
 
-class Readers:
+class ThreadReaders:
+    """One (searcher, pictures) per search thread, each over its own read connection."""
+
     def __init__(self, make: Make, count: int) -> None:
         self._make = make
         self._generation = 0
