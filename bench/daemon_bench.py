@@ -231,16 +231,19 @@ def build_index(root: Path, items: int, words: list[str], weights: list[float],
     return vault, data
 
 
-def build_with(code: Path, root: Path, items: int, flat: bool) -> tuple[Path, Path]:
+def build_with(code: Path, root: Path, items: int, flat: bool, model: str
+               ) -> tuple[Path, Path]:
     """The same synthetic index built by the baseline's own code (its bench's build_index, its
-    catalog schema, MiniLM's signature), in a process of its own."""
+    catalog schema), signed as ``model``'s (the model its daemon serves with: another
+    signature would have it index everything again while it is measured), in a process of
+    its own."""
     script = (
         "import sys, json; from pathlib import Path; "
         f"sys.path[:0] = [{str(code / 'bench')!r}, {str(code / 'server')!r}]; "
         "from daemon_bench import build_index, vocabulary, WORDS; "
         f"words, weights = (WORDS, [1.0] * len(WORDS)) if {flat} else vocabulary(); "
         f"print(json.dumps([str(p) for p in build_index(Path({str(root)!r}), {items}, "
-        "words, weights)]))")
+        f"words, weights, {model!r})]))")
     out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
                          text=True, cwd=root).stdout
     vault, data = json.loads(out.strip().splitlines()[-1])
@@ -278,7 +281,7 @@ def latency_bench(root: Path, sizes: list[int], flat: bool, baseline: Path | Non
             if label == "baseline" and code is None:
                 continue
             vault, data = (build_index(root, size, words, weights, model_name) if code is None
-                           else build_with(code, root, size, flat))
+                           else build_with(code, root, size, flat, model_name))
             largest = (vault, data)
             print(f"{label} ({model_name}):")
             serve_and_measure(vault, data, code, size, queries, model_name)
@@ -289,7 +292,7 @@ def latency_bench(root: Path, sizes: list[int], flat: bool, baseline: Path | Non
             if label == "baseline" and code is None:
                 continue
             vault, data = (build_index(root, sizes[-1], words, weights, model_name)
-                           if code is None else build_with(code, root, sizes[-1], flat))
+                           if code is None else build_with(code, root, sizes[-1], flat, model_name))
             daemon = Daemon(vault, data, code, model_name)
             try:
                 first, full = daemon.wait_ready()
