@@ -9,6 +9,7 @@ requests are vault-relative and confined to the vault; files are served only by 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import hmac
 import json
 import logging
@@ -267,7 +268,11 @@ def _json_type(hint: Any) -> dict[str, Any]:
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     if typing.get_origin(hint) in (types.UnionType, typing.Union) and len(args) == 1:
         inner = _json_type(args[0])
+        if "enum" in inner:  # enum, unlike the other keywords, holds for null too
+            inner["enum"] = [*inner["enum"], None]
         return {**inner, "type": [inner["type"], "null"]}
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):  # a StrEnum: its values
+        return {"type": "string", "enum": [m.value for m in hint]}
     if typing.get_origin(hint) is list:
         return {"type": "array", "items": _json_type(args[0]) if args else {}}
     if typing.get_origin(hint) is dict:
