@@ -59,3 +59,28 @@ mode = "PRAGMA journal_mode"
     assert [f.split(":")[1] for f in found] == ["2", "2", "2", "3", "3", "4", "5", "6", "7",
                                                 "8", "9"]
     assert offences('text = "Select the notes from the vault"\nitems.update(x)\n', "ok.py") == []
+
+
+def test_every_error_the_package_raises_derives_from_one_root() -> None:
+    """A domain error has one root (vaultlens.errors), so serve/faults.py can map each one to
+    HTTP and MCP in one place and nothing falls through as a bare Exception. Control flow
+    that never reaches a caller (a child declining one request, a run asked to stop) is not an
+    error and is named so."""
+    import importlib
+    import pkgutil
+
+    from vaultlens.errors import VaultlensError
+
+    not_errors = {"vaultlens.workers.Declined", "vaultlens.index.vectorizer.Stopped"}
+    strays = []
+    for info in pkgutil.walk_packages(vaultlens.__path__, "vaultlens."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for name, value in vars(module).items():
+            if (isinstance(value, type) and issubclass(value, BaseException)
+                    and value.__module__ == info.name
+                    and not issubclass(value, VaultlensError)
+                    and f"{info.name}.{name}" not in not_errors):
+                strays.append(f"{info.name}.{name}")
+    assert not strays, f"errors outside the root: {strays}"

@@ -31,8 +31,8 @@ from vaultlens.extract.pdfs import read_pdf
 from vaultlens.workers import (
     BadFrame,
     CpuClock,
+    Declined,
     Recipe,
-    Refused,
     WallClock,
     Worker,
     WorkerDied,
@@ -45,7 +45,7 @@ from vaultlens.workers import (
 # what each request asks the child to do; its hello is a prefix for what it echoes
 CHILD = '''
 import os, pickle, struct, sys, time
-from vaultlens.workers import Refused, serve
+from vaultlens.workers import Declined, serve
 
 
 class Runs:
@@ -76,7 +76,7 @@ def setup(prefix):
         if what == "echo":
             return prefix + arg
         if what == "refuse":
-            raise Refused(arg)
+            raise Declined(arg)
         if what == "die":
             print("some noise first", file=sys.stderr)
             print(arg, file=sys.stderr, flush=True)
@@ -147,7 +147,7 @@ def test_answers_are_their_requests_and_a_refusal_keeps_the_child(worker: Worker
     assert worker.pid is None  # started by the first request
     assert worker.request(("echo", "a"), SECONDS) == ">a"
     pid = worker.pid
-    with pytest.raises(Refused, match=r"^not this one$"):
+    with pytest.raises(Declined, match=r"^not this one$"):
         worker.request(("refuse", "not this one"), SECONDS)
     assert worker.request(("echo", "b"), SECONDS) == ">b"
     assert worker.pid == pid

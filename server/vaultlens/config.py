@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vaultlens.errors import VaultlensError
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -141,7 +143,7 @@ def _from_env(s: Setting, env: Mapping[str, str]) -> Any:
         raise ConfigError(f"{s.env}={raw!r}: {exc}") from exc
 
 
-class ConfigError(ValueError):
+class ConfigError(VaultlensError, ValueError):
     """A setting has a value that cannot be used."""
 
 

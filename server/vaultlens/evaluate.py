@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from vaultlens.config import Config
+from vaultlens.errors import VaultlensError
 from vaultlens.extract.documents import ItemKind
 from vaultlens.search.hits import Hit
 from vaultlens.search.keywords import fts_query, fts_tokens
@@ -31,7 +32,7 @@ BASELINES = ("filename", "keyword", "vector", "rrf")
 SINGLE = ("keyword", "vector")  # vaultlens's own signals, each alone
 
 
-class EvalError(ValueError):
+class EvalError(VaultlensError, ValueError):
     """The queries file cannot be used: the message names the file, the line and the reason."""
 
 

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Protocol, TypeVar
 
 from vaultlens.children import PARENT, Spawner, child_command, die_with_parent, private_streams
+from vaultlens.errors import VaultlensError
 
 T = TypeVar("T")
 _HEADER = struct.Struct("<QQ")  # payload length, request number
@@ -51,7 +52,7 @@ MAX_FRAME = 64 * 2**20
 POLL = 0.25  # seconds between looks at a child's CPU time while it works
 
 
-class WorkerError(Exception):
+class WorkerError(VaultlensError):
     """A request the child did not answer; the payload module words it for its callers."""
 
 
@@ -78,7 +79,7 @@ class WorkerTimeout(WorkerError):
     """The child took past its deadline; it has been killed."""
 
 
-class Refused(Exception):
+class Declined(Exception):
     """Raised by a child's handler: the request fails with this reason, and the child carries
     on. In the parent, the reason as the child gave it."""
 
@@ -276,7 +277,7 @@ class Worker:
     def request(self, value: object, deadline: Deadline,
                 check: Callable[[Any], T] = lambda value: value) -> T:
         """The child's answer to ``value``, passed through ``check`` (which raises BadFrame for
-        an answer that cannot be this request's). Refused: the child's own failure, it carries
+        an answer that cannot be this request's). Declined: the child's own failure, it carries
         on. WorkerTimeout, BadFrame: the child is killed. WorkerDied: it ended; its last words
         are in the exception. The next request starts a new child after any of the three."""
         with self._lock:
@@ -302,7 +303,7 @@ class Worker:
             raise BadFrame(f"not an answer: {type(answer).__name__}")
         status, value = answer
         if status == "error":
-            raise Refused(str(value))
+            raise Declined(str(value))
         if status != "ok":
             raise BadFrame(f"an answer of status {status!r}")
         return value
@@ -361,7 +362,7 @@ Handler = Callable[[Any], Any]
 def serve(setup: Callable[[Any], Handler], requests: IO[bytes] | None = None,
           answers: IO[bytes] | None = None) -> None:
     """The child: ``setup(hello)`` builds the handler, which then answers each request until
-    their stream ends. A handler raising Refused fails that request alone; anything else it
+    their stream ends. A handler raising Declined fails that request alone; anything else it
     raises ends the child, and its traceback is its last words. Without streams: the child's
     own, made private first thing."""
     if requests is None or answers is None:
@@ -382,6 +383,6 @@ def serve(setup: Callable[[Any], Handler], requests: IO[bytes] | None = None,
             return
         try:
             answer: tuple[str, Any] = ("ok", handle(request))
-        except Refused as exc:
+        except Declined as exc:
             answer = ("error", str(exc))
         write_frame(answers, seq, answer)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from vaultlens.config import Config
 from vaultlens.embedders.base import Embedder
 from vaultlens.embedders.registry import load
+from vaultlens.errors import VaultlensError
 from vaultlens.extract.ocr import OCRPool
 from vaultlens.index.catalog import Catalog, CatalogError
 from vaultlens.index.datadir import DataDir, data_dir_for
@@ -26,7 +27,7 @@ from vaultlens.search.searcher import Searcher
 from vaultlens.vault.policy import Policy
 
 
-class WorkspaceError(RuntimeError):
+class WorkspaceError(VaultlensError, RuntimeError):
     pass
 
 

@@ -23,9 +23,9 @@ import numpy as np
 from vaultlens.embedders.base import Embedder, Input, ModelError, Role, Vectors, Wrapper
 from vaultlens.workers import (
     BadFrame,
+    Declined,
     Handler,
     Recipe,
-    Refused,
     WallClock,
     Worker,
     WorkerDied,
@@ -75,7 +75,7 @@ class InWorker(Wrapper):
         try:
             return self.child.request((texts, role), WallClock(self.timeout),
                                       lambda value: self._vectors(value, len(inputs)))
-        except Refused as exc:  # the model's own failure: the worker carries on
+        except Declined as exc:  # the model's own failure: the worker carries on
             raise ModelError(str(exc)) from exc
         except WorkerTimeout as exc:
             raise ModelError(f"{self.name}: the query model's worker process did not "
@@ -111,7 +111,7 @@ def load(factory: Callable[[], Embedder]) -> Handler:
         try:
             return model.embed_texts(texts, role)
         except Exception as exc:  # the caller hears of it; the worker carries on
-            raise Refused(f"{model.name}: {type(exc).__name__}: {exc}") from exc
+            raise Declined(f"{model.name}: {type(exc).__name__}: {exc}") from exc
 
     return embed
 

@@ -23,12 +23,13 @@ from typing import Any
 from PIL import Image
 
 from vaultlens.children import Spawner
+from vaultlens.errors import VaultlensError
 from vaultlens.workers import (
     BadFrame,
     CpuClock,
+    Declined,
     Handler,
     Recipe,
-    Refused,
     Worker,
     WorkerDied,
     WorkerTimeout,
@@ -61,7 +62,7 @@ def split_run_together(text: str) -> str:
     return _LONG_WORD.sub(split, text)
 
 
-class OCRError(RuntimeError):
+class OCRError(VaultlensError, RuntimeError):
     pass
 
 
@@ -138,7 +139,7 @@ class OCR:
         clock = CpuClock(self.cpu_budget, self.wall_factor * self.timeout, self.timeout)
         try:
             text = self.child.request((rgb.width, rgb.height, rgb.tobytes()), clock, _text)
-        except Refused as exc:
+        except Declined as exc:
             raise OCRError(str(exc)) from exc
         except WorkerTimeout as exc:
             raise OCRError(f"OCR took longer than {self.timeout:.0f} s of its own work") from exc
@@ -256,7 +257,7 @@ def setup(hello: tuple[int, int]) -> Handler:
             rgb = np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3)
             result, _ = engine(np.ascontiguousarray(rgb[:, :, ::-1]))  # it expects BGR
         except Exception as exc:
-            raise Refused(f"OCR failed: {type(exc).__name__}: {exc}") from exc
+            raise Declined(f"OCR failed: {type(exc).__name__}: {exc}") from exc
         return _lines(result)
 
     return read

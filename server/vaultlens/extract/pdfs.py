@@ -20,11 +20,12 @@ from typing import Any
 
 from PIL import Image
 
+from vaultlens.errors import VaultlensError
 from vaultlens.workers import (
     BadFrame,
+    Declined,
     Handler,
     Recipe,
-    Refused,
     WallClock,
     Worker,
     WorkerDied,
@@ -36,7 +37,7 @@ RENDER_SIDE = 1600  # pixels on a page's longer side, at most
 RENDER_DPI = 150
 
 
-class PdfError(Exception):
+class PdfError(VaultlensError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -70,7 +71,7 @@ def read_pdf(path: Path, max_pages: int = 200, render: str = "all", timeout: flo
                                                    WallClock(timeout))
         except WorkerTimeout as exc:
             raise PdfError(f"reading took longer than {timeout:.0f} s; skipped") from exc
-        except Refused as exc:
+        except Declined as exc:
             raise PdfError(str(exc)) from exc
         except WorkerDied as exc:
             raise PdfError(_died(exc)) from exc
@@ -139,15 +140,15 @@ def setup(memory_mb: int) -> Handler:
         except MemoryError:
             raise  # the reader dies of it: the parent says so
         except Exception as exc:
-            raise Refused(f"not a readable PDF ({type(exc).__name__}: {exc})") from exc
+            raise Declined(f"not a readable PDF ({type(exc).__name__}: {exc})") from exc
         if doc.needs_pass:
-            raise Refused("encrypted (password protected); skipped")
+            raise Declined("encrypted (password protected); skipped")
         count = doc.page_count
         wanted = range(min(count, max_pages))
         if render.startswith("page:"):
             only = int(render[5:]) - 1
             if not 0 <= only < count:
-                raise Refused(f"no page {only + 1} (the PDF has {count})")
+                raise Declined(f"no page {only + 1} (the PDF has {count})")
             wanted, render = range(only, only + 1), "all"
         pages = [_page(pymupdf, doc, i, out, render) for i in wanted]
         return {"pages": pages, "page_count": count}

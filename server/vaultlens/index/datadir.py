@@ -13,12 +13,13 @@ import secrets
 from pathlib import Path
 from typing import IO, Any
 
+from vaultlens.errors import VaultlensError
 from vaultlens.index.private import atomic_write, create_private, private_dir, tighten
 
 TOKEN = re.compile(r"[A-Za-z0-9_-]{32,128}")
 
 
-class DataDirError(RuntimeError):
+class DataDirError(VaultlensError, RuntimeError):
     pass
 
 

@@ -8,11 +8,12 @@ import json
 import socket
 from pathlib import Path
 
+from vaultlens.errors import VaultlensError
 from vaultlens.index.datadir import daemon_info, default_root
 from vaultlens.serve.proof import LOCAL
 
 
-class PortInUse(RuntimeError):
+class PortInUse(VaultlensError, RuntimeError):
     pass
 
 

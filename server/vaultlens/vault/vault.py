@@ -17,6 +17,8 @@ from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from vaultlens.errors import VaultlensError
+
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".avif"}
 )
@@ -111,7 +113,7 @@ def leads_out(path: str, real_root: str) -> bool:
     return not _inside(os.path.realpath(path), real_root)
 
 
-class Refused(Exception):
+class Refused(VaultlensError):
     """The scan would not take this file: ``path`` is the entry it refuses (the file, or a
     folder link on the way to it), ``reason`` the scan's words for it."""
 
