@@ -467,10 +467,7 @@ async def test_search_by_image_with_a_visual_model(aiohttp_client: Client, make_
     assert_error(*await api.post("/api/search", {"query": "", "image": "Attachments/none.png"}),
                  400, "bad_request")
     # an upload past the pixel cap is refused like the indexer refuses it
-    form = FormData()
-    form.add_field("image", big_picture(), filename="big.png", content_type="image/png")
-    resp = await api.client.post("/api/similar", data=form, headers=api.headers())
-    status, body = resp.status, await resp.json()
+    status, body = await upload_big_picture(api)
     assert_error(status, body, 400, "bad_request")
     assert "limit" in body["error"]["message"]
     _, doc = await api.get("/api/openapi.json")  # a model that sees is offered the field
@@ -506,12 +503,17 @@ async def test_truncated_or_odd_uploads_are_400(api: Api) -> None:
             "Content-Type": ctype}))
         assert_error(resp.status, await resp.json(), 400, "bad_request")
     # a picture past the pixel cap is refused before it is decoded: a text model needs none
+    status, body = await upload_big_picture(api)
+    assert_error(status, body, 400, "bad_request")
+    assert "visual search is off" in body["error"]["message"]
+
+
+async def upload_big_picture(api: Api) -> tuple[int, Any]:
+    """/api/similar's answer to an upload past the pixel cap."""
     form = FormData()
     form.add_field("image", big_picture(), filename="big.png", content_type="image/png")
     resp = await api.client.post("/api/similar", data=form, headers=api.headers())
-    status, body = resp.status, await resp.json()
-    assert_error(status, body, 400, "bad_request")
-    assert "visual search is off" in body["error"]["message"]
+    return resp.status, await resp.json()
 
 
 def big_picture() -> bytes:

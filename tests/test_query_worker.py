@@ -3,7 +3,6 @@ in this process, and a worker that dies, fails to load or outlives its parent is
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import pickle
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from test_workers import answer_pipe as child_answer_pipe
 from vaultlens.embedders.base import Embedder, Input, ModelError, Role, Vectors
 from vaultlens.embedders.minilm_numpy import NumpyMiniLM
 from vaultlens.embedders.process import InWorker, load
@@ -235,16 +235,9 @@ def test_what_the_model_prints_never_reaches_the_pipe(tmp_path: Path,
 
 
 def answer_pipe(worker: InWorker) -> Path:
-    """The worker's end of the pipe its answers come on, to write into as if it were the
-    worker (whatever descriptor it holds it on)."""
-    proc = worker.child.process
-    assert proc is not None and proc.stdout is not None
-    pipe = os.fstat(proc.stdout.fileno()).st_ino
-    for fd in sorted(Path(f"/proc/{proc.pid}/fd").iterdir()):
-        with contextlib.suppress(OSError):
-            if os.stat(fd).st_ino == pipe:
-                return fd
-    raise AssertionError("the worker holds no end of its answer pipe")
+    """The query worker's end of the pipe its answers come on, to write into as if it were
+    the worker."""
+    return child_answer_pipe(worker.child)
 
 
 def framed(data: bytes, seq: int = 2) -> bytes:
