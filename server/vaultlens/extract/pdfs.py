@@ -89,10 +89,9 @@ def _checked(result: object, folder: Path) -> PdfPages:
     """The child's answer, taken only in the shape ``setup`` gives it: the child reads hostile
     files, so a broken one could answer anything (a render named ``../../x`` would have the
     parent open a file outside ``folder``)."""
-    bad = PdfError("the PDF reader's answer was malformed; skipped")
     if not (isinstance(result, dict) and isinstance(result.get("pages"), list)
             and type(result.get("page_count")) is int):
-        raise bad
+        raise _malformed(f"not pages and a count: {type(result).__name__}")
     pages = []
     for p in result["pages"]:
         if not (isinstance(p, dict) and type(p.get("number")) is int
@@ -100,13 +99,17 @@ def _checked(result: object, folder: Path) -> PdfPages:
                 and (p.get("image") is None or (isinstance(p["image"], str)
                                                 and _RENDER_NAME.fullmatch(p["image"])))
                 and (p.get("error") is None or isinstance(p["error"], str))):
-            raise bad
+            raise _malformed(f"a page as {str(p)[:80]!r}")
         image = None
         if p["image"]:
             with Image.open(folder / p["image"]) as im:
                 image = im.convert("RGB")
         pages.append(Page(p["number"], p["text"], image, p.get("error")))
     return PdfPages(pages, result["page_count"])
+
+
+def _malformed(what: str) -> PdfError:
+    return PdfError(f"the PDF reader's answer was malformed ({what}); skipped")
 
 
 def _died(exc: WorkerDied) -> str:
