@@ -193,27 +193,19 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    from vaultlens.serve.status import ask_daemon, status_json, status_text
+
     ws = open_workspace(config.from_args(args), writer=False)
     try:
         s = ws.status()
     finally:
         ws.close()
-    data = {
-        "vault": s.vault, "data_dir": s.data_dir, "model": s.model, "model_url": s.model_url,
-        "visual": s.visual, "notice": s.notice, "vectors": s.vectors, **s.counts,
-        "skipped": [x.to_json() for x in s.not_indexed],
-    }
+    daemon = ask_daemon(ws.data, str(ws.config.vault.resolve()))  # its state and progress
     if args.json:
-        json.dump(data, out, ensure_ascii=False, indent=1)
+        json.dump(status_json(s, daemon), out, ensure_ascii=False, indent=1)
         out.write("\n")
         return 0
-    for key, value in data.items():
-        if key != "skipped" and not (key == "model_url" and value is None):
-            print(f"{key:>16}: {value}", file=out)
-    failed: list[dict[str, Any]] = data["skipped"]  # type: ignore[assignment]
-    print(f"{'not indexed':>16}: {len(failed)}", file=out)
-    for x in failed:  # each with its reason: a failure nobody can see is never fixed
-        print(f"  {x['status']:>8} {x['path']}: {x['reason']}", file=out)
+    print(status_text(s, daemon, args.all), file=out)
     return 0
 
 
@@ -315,8 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
                          INDEX_SETTINGS, cmd_eval, 'Print {"vaultlens": ..., "baselines": ...}.')
     evaluate_.add_argument("--queries", type=Path, required=True,
                            help="Labelled queries, one JSON object per line (see README).")
-    _command(sub, "status", "What is indexed, with which model, and what not.", READ_SETTINGS,
-             cmd_status, "Print JSON.")
+    status = _command(sub, "status", "What is indexed, with which model, and what not.",
+                      READ_SETTINGS, cmd_status, "Print JSON.")
+    status.add_argument("--all", action="store_true",
+                        help="List every file not indexed (else the first 10).")
     serve = sub.add_parser("serve", help="Run the daemon: keep the vault indexed and answer "
                            "search over a localhost API.")
     config.add_arguments(serve, [*INDEX_SETTINGS, "host", "port", "reconcile_every"])

@@ -44,7 +44,8 @@ class IndexStatus:
     notice: str | None
     vectors: int
     counts: dict[str, int]
-    not_indexed: list[NotIndexed]
+    not_indexed: list[NotIndexed]  # real problems, the most serious first
+    ignored: dict[str, int] = field(default_factory=dict)  # a kind nobody searches: css: 3
 
 
 @dataclass
@@ -117,7 +118,7 @@ class Workspace:
         failures = catalog.failures()
         return IndexStatus(str(self.config.vault), str(self.data.folder), self.embedder.signature,
                            self.embedder.location, self.embedder.supports_images, self.notice,
-                           len(self.vectors), catalog.counts(), failures)
+                           len(self.vectors), catalog.counts(), failures, catalog.ignored())
 
     def close(self) -> None:
         self.catalog.close()

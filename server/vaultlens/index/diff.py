@@ -16,13 +16,16 @@ def settled(row: FileRow, retries: Retries) -> bool:
     and not yet due for another try (or out of tries)."""
     if row.status == "partial":
         return row.tries >= retries.partial_tries or time.time() < row.retry_at
-    return row.status in ("indexed", "skipped")
+    return row.status in ("indexed", "skipped", "ignored")
 
 
 def unchanged(f: VaultFile, row: FileRow | None, retries: Retries) -> bool:
-    """The file as the catalog has it (same kind, size and mtime), with nothing due."""
-    return (row is not None and row.hash is not None and row.kind == f.kind
-            and row.size == f.size and row.mtime_ns == f.mtime_ns and settled(row, retries))
+    """The file as the catalog has it (same kind, size and mtime), with nothing due. An
+    ignored file is never read, so it has no hash: its kind is what matters (a kind that
+    becomes searchable is no longer "other", and its files are read)."""
+    return (row is not None and (row.hash is not None or row.status == "ignored")
+            and row.kind == f.kind and row.size == f.size and row.mtime_ns == f.mtime_ns
+            and settled(row, retries))
 
 
 def retarget(catalog: Catalog, resolver: Resolver) -> set[str]:

@@ -35,7 +35,7 @@ from vaultlens.index.pipeline import ReadAhead
 from vaultlens.index.plan import Admitted, Now, Plan, Step, UrgentLane
 from vaultlens.index.prepared import Prepared, prepare
 from vaultlens.index.repair import deleted
-from vaultlens.index.report import Progress, Summary
+from vaultlens.index.report import Progress, Summary, file_work
 from vaultlens.index.urgent import Serving, Urgent
 from vaultlens.index.vectorizer import Stopped, Vectorizer
 from vaultlens.index.vectors import VectorIndex
@@ -74,6 +74,8 @@ class RunState:
     dirty: set[str]  # images and PDFs whose notes' links changed: described again at the end
     plan: Plan[Prepared]  # what is still to read, and what is read and waits for vectors
     done: int = 0
+    work_done: float = 0.0  # the files done and to do, weighed (report.work): for the ETA
+    work_total: float = 0.0
 
 
 class Indexer:
@@ -116,6 +118,9 @@ class Indexer:
         self.writer = Writer(catalog, vectors, options.retries)
         self._state = Progress(0, 0, "")
         self.visual = embedder.supports_images
+        # the vault's files of a kind a run reads: as the catalog has them until a scan says
+        counts = catalog.counts()
+        self._searchable = counts["files"] - counts.get("files_ignored", 0)
 
     # what the daemon's indexing thread asks of the indexer -------------------------------
     def prepare(self) -> None:
@@ -142,6 +147,15 @@ class Indexer:
     def progress(self) -> Progress:
         """The current (or last) run's progress."""
         return self._state
+
+    def searchable(self) -> int:
+        """How many of the vault's files are of a kind a run reads (at the last scan)."""
+        return self._searchable
+
+    def observe(self, progress: Callable[[Progress], None]) -> None:
+        """Be told of each run's progress, in the indexing thread, as it happens: first the
+        run's size (nothing done), then each file or batch done."""
+        self._on_progress = progress
 
     def catalog_deleted(self) -> bool:
         """Whether the catalog's file was deleted or replaced under this indexer."""
@@ -178,10 +192,15 @@ class Indexer:
                 self.catalog.set_meta("model_signature", self.embedder.signature)
         on_disk = {f.path for f in files}
         removed = [r for p, r in rows.items() if p not in on_disk]
-        work = [f for f in files if not unchanged(f, rows.get(f.path), self.options.retries)]
+        todo = [f for f in files if not unchanged(f, rows.get(f.path), self.options.retries)]
+        # a kind nobody searches is never read (not even hashed: it may be a large video)
+        self.writer.ignored([f for f in todo if f.kind == FileKind.OTHER])
+        to_read = [f for f in todo if f.kind != FileKind.OTHER]
+        self._searchable = sum(1 for f in files if f.kind != FileKind.OTHER)
         st = RunState(summary, rows, Resolver(f.path for f in files),
                       {f.path: f.kind for f in files}, {r.hash for r in removed if r.hash},
-                      set(), Plan(work, lambda p: len(p.doc.inputs), self.options.batch_inputs))
+                      set(), Plan(to_read, lambda p: len(p.doc.inputs),
+                                  self.options.batch_inputs))
         for r in removed:
             with self.catalog.transaction():
                 ids = self.catalog.delete_file(r.id)
@@ -189,8 +208,10 @@ class Indexer:
             self.vectors.remove(ids)
             st.dirty.add(r.path)
         summary.removed = len(removed)
-        summary.unchanged = len(files) - len(work)
-        if removed or any(f.path not in rows for f in work):
+        summary.unchanged = len(files) - len(todo)
+        st.work_total = sum(file_work(f) for f in to_read)
+        self._report(Progress(0, len(to_read), "", 0.0, st.work_total))  # what it will read
+        if removed or any(f.path not in rows for f in todo):
             # before any file is indexed: a moved image must find its notes' links at once
             st.dirty |= retarget(self.catalog, st.resolver)
         return st
@@ -206,7 +227,7 @@ class Indexer:
             ahead.close()
             if self.ocr is not None:
                 self.ocr.rest()
-        self._report(Progress(st.done, st.done, ""))
+        self._report(Progress(st.done, st.done, "", st.work_done, st.work_done))
 
     def _finish(self, st: RunState, files: int) -> None:
         summary = st.summary
@@ -221,6 +242,7 @@ class Indexer:
         self.save_vectors()
         summary.files, summary.items = files, self.catalog.counts()["items"]
         summary.add_not_indexed(self.catalog.failures())
+        summary.ignored = self.catalog.ignored()
 
     def _load(self) -> None:
         try:
@@ -274,6 +296,7 @@ class Indexer:
         if got.outcome != "read":
             self._settle(got, st.rows.get(got.file.path), st.summary)
             st.done += 1
+            st.work_done += file_work(got.file)
             return
         prepared = self._prepare(got, st)
         if got.urgent:  # alone and now, not with the next batch
@@ -281,6 +304,7 @@ class Indexer:
             self._flush(st, [prepared], now=True)
             log.debug("urgent %s: written", got.file.path)
             st.done += 1
+            st.work_done += file_work(got.file)
             return
         st.plan.hold(prepared)
         if not self._loading and not self._loaded.is_set():
@@ -301,6 +325,7 @@ class Indexer:
                 st.plan.put_back(batch)
                 return
             st.done += len(batch)
+            st.work_done += sum(file_work(p.read.file) for p in batch)
             self._tell(st, ahead, batch[-1].read.file.path)
 
     def _keep_extracts(self, pending: list[Prepared]) -> None:
@@ -315,9 +340,11 @@ class Indexer:
         return row.hash if row is not None and settled(row, self.options.retries) else None
 
     def _tell(self, st: RunState, ahead: ReadAhead, path: str, taking: int = 0) -> None:
-        """Progress: files done, of those done, in hand (``taking``) and still to come."""
+        """Progress: files done, of those done, in hand (``taking``) and still to come; and
+        the same weighed (report.file_work)."""
         left = st.plan.left() + ahead.in_flight() + taking
-        self._report(Progress(st.done, st.done + left, path))
+        self._report(Progress(st.done, st.done + left, path, st.work_done,
+                              max(st.work_total, st.work_done)))
 
     def _report(self, p: Progress) -> None:
         self._state = p
@@ -327,10 +354,13 @@ class Indexer:
     def _claim(self, st: RunState, taken: Admitted) -> None:
         """Urgent paths taken: the plan's other lanes read them no more; the files to read
         now join the run's links and kinds, the refused its skipped."""
+        queued = {f.path for f in (*st.plan.notes, *st.plan.others)}
         for path in taken.paths:
             st.plan.claim(path)
         st.summary.skipped += [{"path": p.path, "reason": p.reason} for p in taken.refused]
         for f in taken.files:
+            if f.path not in queued:  # work the run did not plan: a paste, a reindex
+                st.work_total += file_work(f)
             st.resolver.add(f.path)
             st.kinds[f.path] = f.kind
             log.debug("urgent %s: reading", f.path)

@@ -9,6 +9,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any, TypedDict, cast
 
 import numpy as np
@@ -85,9 +86,23 @@ class Reader(Lookups):
         return None if row is None else FileRow(**dict(row))
 
     def failures(self) -> list[NotIndexed]:
-        """Every file not (fully) indexed, by path: what every status report lists."""
+        """Every file not (fully) indexed for a reason worth fixing, the most serious first
+        (skipped: not in the index at all; retry: not yet; partial: in it without some of
+        its text), then by path. Ignored files (a kind nobody searches) are not failures:
+        ``ignored`` counts them."""
         return [NotIndexed(r[0], r[1], r[2]) for r in self._conn.execute(
-            "SELECT path, status, reason FROM files WHERE status != 'indexed' ORDER BY path")]
+            "SELECT path, status, reason FROM files WHERE status NOT IN ('indexed', 'ignored')"
+            " ORDER BY CASE status WHEN 'skipped' THEN 0 WHEN 'retry' THEN 1"
+            " WHEN 'partial' THEN 2 ELSE 3 END, path")]
+
+    def ignored(self) -> dict[str, int]:
+        """Files of a kind nobody searches (css, js, audio, ...), counted by lower-case
+        extension without its dot ("" for none), the most common first."""
+        counts: dict[str, int] = {}
+        for (path,) in self._conn.execute("SELECT path FROM files WHERE status = 'ignored'"):
+            ext = PurePosixPath(str(path)).suffix.lower().removeprefix(".")
+            counts[ext] = counts.get(ext, 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def file_spans(self) -> list[tuple[str, int, int | None, int | None]]:
         """(path, first item id, first line, last line) of every file with items."""

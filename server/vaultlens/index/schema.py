@@ -106,5 +106,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         INSERT OR REPLACE INTO meta(key, value)
             SELECT 'scrub', 'vacuum' WHERE EXISTS (SELECT 1 FROM files);
     """),
+    # Files of a kind nobody searches (FileKind.OTHER: css, js, audio, ...) are "ignored":
+    # counted in the status, never listed as failures, never read. A catalog written before
+    # holds them as skipped; they become ignored here, with no file read again. A kind that
+    # becomes searchable later is no longer "other": its files are read by the next run.
+    ("0008_ignored_files", """
+        UPDATE files SET status = 'ignored', reason = NULL
+            WHERE status = 'skipped' AND kind = 'other';
+    """),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -77,6 +77,9 @@ class Writer:
             self.catalog.touch_file(row.id, f.size, f.mtime_ns)
 
     def skipped(self, f: VaultFile, h: str | None, reason: str) -> str:
+        if f.kind == FileKind.OTHER:  # (an urgent path: the run's own are never read)
+            self.ignored([f])
+            return "ignored"
         self.in_sync = False
         with self.catalog.transaction():
             file_id = self.catalog.upsert_file(f.path, f.kind, f.size, f.mtime_ns, h, "skipped",
@@ -86,6 +89,22 @@ class Writer:
         self.vectors.remove(old)
         self.in_sync = True
         return "skipped"
+
+    def ignored(self, files: Sequence[VaultFile]) -> None:
+        """Files of a kind nobody searches (FileKind.OTHER): remembered by their stat, never
+        read, counted in the status and never listed as failures. One transaction."""
+        if not files:
+            return
+        self.in_sync = False
+        gone: list[int] = []
+        with self.catalog.transaction():
+            for f in files:
+                file_id = self.catalog.upsert_file(f.path, f.kind, f.size, f.mtime_ns, None,
+                                                   "ignored", None)
+                gone += self.catalog.replace_items(file_id, [])[0]
+            self.catalog.bump_version()
+        self.vectors.remove(gone)
+        self.in_sync = True
 
     def retry(self, f: VaultFile, row: FileRow | None, h: str | None, reason: str) -> str:
         tries = (row.tries if row else 0) + 1

@@ -14,19 +14,51 @@ from vaultlens.vault.vault import FileKind
 
 
 @dataclass(frozen=True)
+class Partial:
+    """Whether an answer may miss something, and why: ``reason`` is "model loading" (keywords
+    alone: the query model is loading, or failed for this search) or "indexing" (files are
+    still to be indexed); ``indexed_share`` is the share of the vault's files indexed (1.0
+    when complete)."""
+
+    partial: bool = False
+    reason: str | None = None
+    indexed_share: float = 1.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"partial": self.partial, "partial_reason": self.reason,
+                "indexed_share": self.indexed_share}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Partial:
+        return cls(bool(data.get("partial", False)), data.get("partial_reason"),
+                   float(data.get("indexed_share", 1.0)))
+
+    def sentence(self) -> str | None:
+        """What a model reading the answer must be told, in plain words; None when whole."""
+        if not self.partial:
+            return None
+        done = f"{self.indexed_share:.0%} done"
+        if self.reason == "indexing":
+            return (f"The vault is still being indexed ({done}); results may be "
+                    "incomplete.")
+        return (f"The search model is still loading, so these results are ranked by keywords "
+                f"alone (the vault is indexed {done}); results may be incomplete.")
+
+
+@dataclass(frozen=True)
 class Found:
-    """A search's hits (as the API lists them), and whether vectors ranked them."""
+    """A search's hits (as the API lists them), and whether they may miss something."""
 
     results: list[dict[str, Any]]
-    partial: bool  # keywords alone: the query model was loading, or failed for this search
+    partial: Partial
     took_ms: float
 
     def to_json(self) -> dict[str, Any]:
-        return {"results": self.results, "partial": self.partial, "took_ms": self.took_ms}
+        return {"results": self.results, **self.partial.to_json(), "took_ms": self.took_ms}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Found:
-        return cls(data["results"], data.get("partial", False), data.get("took_ms", 0.0))
+        return cls(data["results"], Partial.from_json(data), data.get("took_ms", 0.0))
 
 
 @dataclass(frozen=True)
@@ -43,18 +75,18 @@ class Similar:
 
 @dataclass(frozen=True)
 class Packed:
-    """A context pack, and whether vectors ranked its candidates."""
+    """A context pack, and whether it may miss something (``Partial``)."""
 
     pack: Pack
-    partial: bool
+    partial: Partial
     took_ms: float
 
     def to_json(self) -> dict[str, Any]:
-        return {"pack": self.pack.to_json(), "partial": self.partial, "took_ms": self.took_ms}
+        return {"pack": self.pack.to_json(), **self.partial.to_json(), "took_ms": self.took_ms}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Packed:
-        return cls(Pack.from_json(data["pack"]), data["partial"], data["took_ms"])
+        return cls(Pack.from_json(data["pack"]), Partial.from_json(data), data["took_ms"])
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 from vaultlens.errors import VaultlensError
 from vaultlens.index.indexer import Indexer
 from vaultlens.index.repair import classify
-from vaultlens.index.report import Progress, Summary
+from vaultlens.index.report import LOG_EVERY_S, Estimate, Pace, Progress, RunLog, Summary
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,11 @@ class IndexService:
         self._quit = threading.Event()
         self._idle = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="vaultlens-indexer", daemon=True)
+        self.pace = Pace()  # the current run's pace and ETA
+        self.runlog = RunLog(self.pace)  # what the log says of the runs
+        self._sized = False  # the current run said how many files it reads
+        self._ticker = threading.Thread(target=self._tick, name="vaultlens-progress",
+                                        daemon=True)
 
     def start(self) -> None:
         if self.indexer is None:
@@ -56,6 +61,7 @@ class IndexService:
         self.indexer.prepare()  # the urgent OCR worker: the first paste must not wait for it
         if not self._quit.is_set():
             self._thread.start()
+            self._ticker.start()
 
     def request(self, paths: list[str]) -> None:
         """Index these vault paths before anything else, as soon as possible."""
@@ -80,12 +86,12 @@ class IndexService:
             if self._quit.is_set():
                 break
             self._wake.clear()
-            self.running = True
-            self.run_started = time.monotonic()
+            self._begin()
             try:
                 if self.reopen is not None and self.indexer.catalog_deleted():
                     self._repair(False, "the data dir or its catalog was deleted: recreated "
                                         "from what the daemon still had open")
+                self.indexer.observe(self._progressed)
                 self.last = self.indexer.run()
                 self.last_error = self.problem = None
             except Exception as exc:  # keep serving; say why in /api/status
@@ -93,8 +99,36 @@ class IndexService:
             finally:
                 self.running = False
                 self.runs += 1
+                self.runlog.ended(self.progress().done)
             if not self._wake.is_set() and not self.indexer.urgent_waiting():
+                self.runlog.idle(self.last, self.last_error or self.problem)
                 self._idle.set()
+
+    def _begin(self) -> None:
+        self.pace.begin()
+        self._sized = False
+        self.run_started = time.monotonic()
+        self.running = True
+
+    def _progressed(self, p: Progress) -> None:
+        """The indexer's progress, in the indexing thread: the pace, and the run's size."""
+        if not self._sized:
+            self._sized = True
+            self.runlog.started(p.total)
+        self.pace.add(p)
+
+    def _tick(self) -> None:
+        """A progress line every few seconds while a run goes (the log is the only place a
+        user of `vaultlens serve` looks)."""
+        while not self._quit.wait(LOG_EVERY_S):
+            if self.running and self._sized:
+                self.runlog.tick(self.progress())
+
+    def estimate(self) -> Estimate:
+        """The current run's pace and ETA (None while estimating, or idle)."""
+        if not self.running:
+            return Estimate(None, None)
+        return self.pace.estimate(self.progress())
 
     def _failed(self, exc: Exception) -> None:
         kind = classify(exc)
@@ -122,6 +156,11 @@ class IndexService:
     def progress(self) -> Progress:
         """The current (or last) run's progress; nothing for a daemon that only reads."""
         return self.indexer.progress() if self.indexer else Progress(0, 0, "")
+
+    def searchable(self) -> int:
+        """The vault's files of a kind a run reads, as the last scan (or the catalog) has
+        them; 0 for a daemon that only reads."""
+        return self.indexer.searchable() if self.indexer else 0
 
     def waiting(self) -> int:
         """Urgent paths asked for and not yet taken by a run."""

@@ -23,7 +23,7 @@ from vaultlens.search.hits import Hit
 from vaultlens.search.pack import Pack, PackOptions
 from vaultlens.search.query import Filters, fields_filters
 from vaultlens.search.searcher import text_to_embed
-from vaultlens.serve.answers import Found, NoteLines, Packed, Picture, Read, Similar
+from vaultlens.serve.answers import Found, NoteLines, Packed, Partial, Picture, Read, Similar
 from vaultlens.serve.api import confine
 from vaultlens.serve.daemon import Daemon
 from vaultlens.serve.lines import MAX_READ_CHARS, read_lines
@@ -36,6 +36,7 @@ from vaultlens.serve.requests import (
     SimilarRequest,
     StatusRequest,
 )
+from vaultlens.serve.status import MODEL_LOADING, coverage
 from vaultlens.vault.vault import FileKind, Refused, open_file
 
 T = TypeVar("T")
@@ -70,7 +71,8 @@ class Queries:
                 daemon.query_model.ahead(text)
         hits, ranked_by_vectors = await self.in_search_thread(run_search, daemon, request,
                                                               filters, ready)
-        return Found([h.to_json() for h in hits], not ranked_by_vectors, _ms_since(start))
+        return Found([h.to_json() for h in hits], self._partial(ranked_by_vectors),
+                     _ms_since(start))
 
     async def context(self, request: ContextRequest) -> Packed:
         """Passages and pictures for a model, within a token budget, with what was left
@@ -79,7 +81,16 @@ class Queries:
         start = time.perf_counter()
         pack, ranked_by_vectors = await self.in_search_thread(
             _context, self.daemon, request, filters, self.daemon.ready.is_set())
-        return Packed(pack, not ranked_by_vectors, _ms_since(start))
+        return Packed(pack, self._partial(ranked_by_vectors), _ms_since(start))
+
+    def _partial(self, ranked_by_vectors: bool) -> Partial:
+        """Whether an answer may miss something: keywords alone (the query model loading,
+        or failed for this search), or files still to be indexed."""
+        daemon = self.daemon
+        cover = coverage(daemon.service, daemon.ready.is_set())
+        if not ranked_by_vectors:
+            return Partial(True, MODEL_LOADING, cover.share)
+        return Partial(cover.partial, cover.reason, cover.share)
 
     async def read(self, request: ReadRequest) -> Read:
         """A note's lines, or an image or PDF page with its picture and where it is

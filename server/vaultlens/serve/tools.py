@@ -38,6 +38,7 @@ from vaultlens.serve.requests import (
     fields_of,
     parse,
 )
+from vaultlens.serve.status import mcp_status
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
                             open_world_hint=False)
@@ -123,9 +124,11 @@ async def search(backend: Backend, request: SearchRequest) -> CallToolResult:
     embedded) and a short text list."""
     found = await backend.search(request)
     lines = [_hit_line(n, h) for n, h in enumerate(found.results, 1)] or ["no hits"]
+    if note := found.partial.sentence():  # the model must know what it may not have seen
+        lines.insert(0, note)
     return CallToolResult(content=[TextContent(type="text", text="\n".join(lines))],
                           structured_content={"results": found.results,
-                                              "partial": found.partial})
+                                              **found.partial.to_json()})
 
 
 async def context(backend: Backend, request: ContextRequest) -> CallToolResult:
@@ -133,16 +136,19 @@ async def context(backend: Backend, request: ContextRequest) -> CallToolResult:
     best passages (note, heading path, lines, text) and the screenshots and PDF pages
     themselves as images, each followed by the paragraph it was pasted into and where that
     lives. Says what it left out and why."""
-    pack = (await backend.context(request)).pack
+    packed = await backend.context(request)
+    pack = packed.pack
     blocks: list[TextContent | ImageContent] = [
         TextContent(type="text", text=preamble(pack.query))]
+    if note := packed.partial.sentence():
+        blocks.append(TextContent(type="text", text=note))
     for entry in pack.entries:
         blocks += _entry_blocks(entry)
     if pack.summary:
         blocks.append(TextContent(type="text", text=pack.summary))
     meta = {"tokens": pack.tokens, "budget_tokens": pack.budget_tokens,
             "token_rule": pack.token_rule, "image_token_rule": IMAGE_RULE,
-            "left_out": pack.left_out}
+            "left_out": pack.left_out, **packed.partial.to_json()}
     return CallToolResult(content=list(blocks), structured_content=meta)
 
 
@@ -169,13 +175,12 @@ async def similar(backend: Backend, request: SimilarRequest) -> CallToolResult:
 
 
 async def status(backend: Backend, request: StatusRequest) -> CallToolResult:
-    """What is indexed (counts), with which model, whether visual search is on, indexing
-    progress, and every skipped file with its reason."""
-    s = await backend.status(request)
-    text = (f"{s['counts']} indexed with {s['model']}; visual search "
-            f"{'on' if s['visual_search'] else 'off'}; indexing: {s['indexing']}; "
-            f"{len(s['failures'])} files not indexed")
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=s)
+    """What is indexed (counts), with which model, whether visual search is on, what the
+    daemon is doing (indexing progress and ETA), the files not indexed with their reasons
+    (the first few, and how many more), and the files of kinds nobody searches, counted."""
+    text, compact = mcp_status(await backend.status(request))
+    return CallToolResult(content=[TextContent(type="text", text=text)],
+                          structured_content=compact)
 
 
 Render = Callable[[Backend, Any], Awaitable[CallToolResult]]
