@@ -89,7 +89,7 @@ def test_index_search_status_json(make_vault: MakeVault, tmp_path: Path) -> None
         "Attachments/board.png": screenshot("ZEBRA METRICS"),
         "bad.png": b"not an image",
         "doc.pdf": b"%PDF-1.4 broken",
-        "icon.svg": "<svg/>",
+        "theme.css": "body {}",
     })
     common = ["--vault", str(root), "--data-dir", str(tmp_path / "data"), "--model", "minilm"]
     proc = run_cli("index", *common, "--json")
@@ -98,9 +98,9 @@ def test_index_search_status_json(make_vault: MakeVault, tmp_path: Path) -> None
     assert {"files", "items", "embedded", "skipped"} <= summary.keys()
     assert summary["files"] == 5 and summary["embedded"] == summary["items"] > 0
     reasons = {x["path"]: x["reason"] for x in summary["skipped"]}
-    assert set(reasons) == {"bad.png", "doc.pdf", "icon.svg"}
+    assert set(reasons) == {"bad.png", "doc.pdf"}  # a kind nobody searches is no failure
     assert "not an image format" in reasons["bad.png"]
-    assert reasons["icon.svg"] == "not a note, image or PDF (.svg)"
+    assert summary["ignored"] == {"css": 1}
     assert "visual search is off" in proc.stderr.lower()
 
     proc = run_cli("search", *common, "--json", "--k", "3", "zebra", "metrics")
@@ -130,7 +130,11 @@ def test_index_search_status_json(make_vault: MakeVault, tmp_path: Path) -> None
     proc = run_cli("status", *common, "--json")
     status = json.loads(proc.stdout)
     assert status["visual"] is False and status["vectors"] == summary["items"]
-    assert {x["path"] for x in status["skipped"]} == {"bad.png", "doc.pdf", "icon.svg"}
+    assert {x["path"] for x in status["skipped"]} == {"bad.png", "doc.pdf"}
+    assert status["ignored"] == {"css": 1} and status["daemon"] is None
+    proc = run_cli("status", *common)
+    assert "1 ignored (a kind nobody searches: css 1)" in proc.stdout
+    assert "no daemon running" in proc.stdout
 
 
 def test_search_unindexed_vault_is_a_clear_error(make_vault: MakeVault, tmp_path: Path) -> None:

@@ -132,6 +132,8 @@ def cmd_index(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
+    from vaultlens.serve.status import partial_now
+
     ws = open_workspace(config.from_args(args), writer=False)
     query = " ".join(args.query)
     try:
@@ -141,12 +143,16 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
                if args.explain else {})
     finally:
         ws.close()
+    partial = partial_now(ws.data, str(ws.config.vault.resolve()))  # a daemon still indexing
     if args.json:
         results = [h.to_json() | ({"explain": why[h.id]} if args.explain else {})
                    for h in hits]
-        json.dump({"results": results}, out, ensure_ascii=False, indent=1)
+        json.dump({"results": results, **partial.to_json()}, out, ensure_ascii=False,
+                  indent=1)
         out.write("\n")
         return 0
+    if note := partial.sentence():
+        print(note, file=out)
     for n, h in enumerate(hits, start=1):
         where = f":{h.line}" if h.line else (f" page {h.page}" if h.page else "")
         print(f"{n:>2}. [{h.kind}] {h.path}{where}  ({h.score:.4f})", file=out)

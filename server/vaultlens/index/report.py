@@ -108,7 +108,7 @@ class NotIndexed:
         return {"path": self.path, "status": self.status, "reason": self.reason}
 
 
-WINDOW_S = 60.0  # the recent pace: work done over the last minute
+WINDOW_S = 120.0  # the recent pace: work done over the last two minutes
 MIN_SECONDS = 20.0  # of pace seen after the first file was done, before an ETA is given
 MIN_SHARE = 0.05  # of the run's work done, before an ETA is given
 SMALL_RUN = 5  # files: a run this small (a paste, a save) logs one line, at its end
@@ -249,7 +249,7 @@ class RunLog:
 
     def started(self, total: int) -> None:
         """A run's diff is done: ``total`` files to read."""
-        now = time.monotonic()
+        now = self.pace.clock()
         if self._busy_since is None:
             self._busy_since = now
         if total > SMALL_RUN:
@@ -259,19 +259,19 @@ class RunLog:
 
     def tick(self, p: Progress) -> None:
         """Called every few seconds while a run goes."""
-        if p.total > SMALL_RUN and time.monotonic() - self._last_line >= LOG_EVERY_S - 0.5:
-            self._last_line = time.monotonic()
+        if p.total > SMALL_RUN and self.pace.clock() - self._last_line >= LOG_EVERY_S - 0.5:
+            self._last_line = self.pace.clock()
             log.info("%s", progress_line(p, self.pace.estimate(p)))
 
     def ended(self, read: int) -> None:
         """A run ended, having read ``read`` files."""
         self._read += read
         if self._busy_since is None:
-            self._busy_since = time.monotonic()
+            self._busy_since = self.pace.clock()
 
     def idle(self, summary: Summary | None, error: str | None) -> None:
         """The daemon has nothing more to do: one line for the spell since it was busy."""
-        seconds = time.monotonic() - (self._busy_since or time.monotonic())
+        seconds = self.pace.clock() - (self._busy_since or self.pace.clock())
         worth = self._read > 0 or not self._said_idle or self._loud
         if error is not None:
             if error != self._said_error:  # a disk that stays full is retried, and said once

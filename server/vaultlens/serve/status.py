@@ -16,6 +16,7 @@ from typing import Any
 
 from vaultlens.index.datadir import DataDir
 from vaultlens.index.report import duration, ignored_line
+from vaultlens.serve.answers import Partial
 from vaultlens.serve.indexing import IndexService
 from vaultlens.serve.proof import LOCAL, ours
 from vaultlens.workspace import IndexStatus
@@ -128,6 +129,13 @@ def ask_daemon(data: DataDir, vault: str, timeout: float = 3.0) -> dict[str, Any
     if not isinstance(answer, dict) or not answer.get("ok") or answer.get("vault") != vault:
         return None
     return {**answer, "port": port}
+
+
+def partial_now(data: DataDir, vault: str) -> Partial:
+    """Whether a search of this vault's index may miss something now: what the daemon that
+    serves it says (still loading or indexing); complete when none runs."""
+    daemon = ask_daemon(data, vault)
+    return Partial() if daemon is None else Partial.from_json(daemon)
 
 
 def daemon_summary(s: dict[str, Any]) -> dict[str, Any]:
