@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -206,3 +207,77 @@ def test_status_without_a_daemon_says_so(tmp_path: Path) -> None:
     from vaultlens.serve.status import ask_daemon
 
     assert ask_daemon(DataDir(tmp_path / "data"), str(tmp_path)) is None
+
+
+async def test_mcp_tools_tell_the_model_when_results_may_be_incomplete() -> None:
+    """A search answered while the vault is indexed (or the model loads), by a daemon or by
+    `vaultlens mcp` on its own: the tool's text says so in a sentence, before the hits."""
+    from vaultlens.serve import tools
+    from vaultlens.serve.requests import SearchRequest
+
+    class Backend:
+        async def search(self, request: SearchRequest) -> Found:
+            return Found([], Partial(True, "indexing", 0.23), 1.0)
+
+    result = await tools.search(Backend(), SearchRequest(query="sync"))  # type: ignore[arg-type]
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert text.startswith("The vault is still being indexed (23% done); results may be "
+                           "incomplete.")
+    assert result.structured_content is not None
+    assert result.structured_content["partial_reason"] == "indexing"
+
+
+async def test_a_daemon_says_what_it_is_doing(aiohttp_client: Any, make_vault: Any,
+                                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """Through the API: a search while the first index is held half-way says it is partial
+    (indexing, with the share done); the status counts the ignored files and says
+    "estimating"; when the run ends the log says the vault is fully searchable."""
+    import asyncio
+    import threading
+
+    from test_api import Api
+    from vaultlens.config import Config
+    from vaultlens.index.datadir import DataDir
+    from vaultlens.index.indexer import Indexer
+    from vaultlens.serve.app import make_app
+    from vaultlens.serve.daemon import DAEMON
+
+    release = threading.Event()
+    flush = Indexer._flush
+
+    def held(self: Indexer, *args: Any, **kwargs: Any) -> None:
+        release.wait(60)  # the first batch waits: the index is not complete
+        flush(self, *args, **kwargs)
+
+    monkeypatch.setattr(Indexer, "_flush", held)
+    caplog.set_level(logging.INFO)
+    vault = make_vault({"Sync.md": "# Selective sync\n\nExclude a folder from Obsidian Sync.\n",
+                        "Pier.md": "# Pier\n\nThe storm rolled over the old pier.\n",
+                        "theme.css": "body {}", "sound.ogg": b"OggS"})
+    app = make_app(Config(vault=vault, data_dir=tmp_path / "data", model="minilm", ocr=False),
+                   watching=False)
+    api = Api(await aiohttp_client(app), DataDir(tmp_path / "data").token(), vault, app)
+    daemon = app[DAEMON]
+    loop = asyncio.get_running_loop()
+    assert await loop.run_in_executor(None, daemon.ready.wait, 60)
+    for _ in range(400):  # the run has sized its work
+        _, s = await api.get("/api/status")
+        if s["progress"]["total"]:
+            break
+        await asyncio.sleep(0.05)
+    _, found = await api.post("/api/search", {"query": "selective sync"})
+    assert found["partial"] is True and found["partial_reason"] == "indexing"
+    assert 0.0 <= found["indexed_share"] < 1.0
+    _, packed = await api.post("/api/context", {"query": "selective sync"})
+    assert packed["partial"] is True and packed["partial_reason"] == "indexing"
+    assert s["state"] == "indexing" and s["progress"]["eta"] == "estimating"
+    assert s["ignored"] == {"css": 1, "ogg": 1} and s["failures"] == []
+    release.set()
+    await api.idle()
+    _, found = await api.post("/api/search", {"query": "selective sync"})
+    assert (found["partial"], found["partial_reason"], found["indexed_share"]) == (
+        False, None, 1.0)
+    lines = [r.getMessage() for r in caplog.records if r.name == "vaultlens.serve.indexing"]
+    assert any(x.startswith("idle: the vault is fully searchable: 4 files") for x in lines), \
+        lines

@@ -196,7 +196,7 @@ def status_text(s: IndexStatus, daemon: dict[str, Any] | None, show_all: bool) -
     summary = daemon_summary(daemon) if daemon is not None else None
     lines.append(f"{'daemon':>16}: {daemon_line(summary)}")
     if ignored := ignored_line(s.ignored):
-        lines.append(f"{'ignored':>16}: {ignored}")
+        lines.append(f"{'other files':>16}: {ignored}")
     failures: list[dict[str, Any]] = data["skipped"]
     lines.append(f"{'not indexed':>16}: {len(failures)}")
     # each with its reason: a failure nobody can see is never fixed
@@ -209,7 +209,9 @@ def mcp_status(s: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     precious: a few failures and the count of the rest, the ignored files as counts)."""
     failures: list[dict[str, Any]] = s.get("failures") or []
     compact = {"vault": s.get("vault"), "model": s.get("model"),
-               "visual_search": s.get("visual_search"), "counts": s.get("counts"),
+               "visual_search": s.get("visual_search"),
+               "vector_search_ready": s.get("vector_search_ready"), "writer": s.get("writer"),
+               "indexing": s.get("indexing"), "runs": s.get("runs"), "counts": s.get("counts"),
                **daemon_summary(s), "ignored": s.get("ignored") or {},
                "failures": failures[:SHOWN_FAILURES],
                "more_failures": max(len(failures) - SHOWN_FAILURES, 0)}
