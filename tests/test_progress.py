@@ -44,12 +44,20 @@ def test_estimating_until_the_pace_is_seen() -> None:
     pace.add(first)
     clock.now += 2
     assert pace.estimate(first).eta_s is None  # one batch seen: too early to say
-    for _ in range(int(MIN_SECONDS)):
-        clock.now += 1
-    p = Progress(10, 100, "b.md", 10.0, 100.0)
+    clock.now += MIN_SECONDS / 2
+    p = Progress(7, 100, "b.md", 7.0, 100.0)
+    pace.add(p)
+    assert pace.estimate(p).eta_s is None  # two batches seen, too soon
+    clock.now += MIN_SECONDS / 2
+    p = Progress(10, 100, "c.md", 10.0, 100.0)
     pace.add(p)
     e = pace.estimate(p)
     assert e.eta_s is not None and e.files_per_s is not None
+    # within the usual gap between batches the ETA counts down; past it, the pace slows
+    clock.now += 5
+    assert pace.estimate(p).eta_s == pytest.approx(e.eta_s - 5, abs=0.2)
+    clock.now += 60
+    assert pace.estimate(p).eta_s > e.eta_s  # type: ignore[operator]
 
 
 def test_the_eta_follows_the_recent_pace_not_the_slow_start() -> None:

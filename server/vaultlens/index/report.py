@@ -111,6 +111,7 @@ class NotIndexed:
 WINDOW_S = 120.0  # the recent pace: work done over the last two minutes
 MIN_SECONDS = 20.0  # of pace seen after the first file was done, before an ETA is given
 MIN_SHARE = 0.05  # of the run's work done, before an ETA is given
+MIN_SAMPLES = 3  # files (or batches of them) done, before an ETA is given
 SMALL_RUN = 5  # files: a run this small (a paste, a save) logs one line, at its end
 LOG_EVERY_S = 5.0
 
@@ -156,17 +157,22 @@ class Pace:
             return Estimate(None, None)
         now = self.clock()
         t0, files0, work0 = samples[0]
-        _, files1, work1 = samples[-1]
-        # to now, not to the last sample: a long batch in hand slows the pace as it runs
-        span = max(now - t0, 1e-3)
+        t1, files1, work1 = samples[-1]
+        # files come in batches: the next is due about one usual gap after the last; only
+        # the time past that counts as a slower pace (a batch overdue, a machine gone busy)
+        gap = (t1 - t0) / (len(samples) - 1)
+        overdue = max(now - t1 - gap, 0.0)
+        span = max(t1 - t0 + overdue, 1e-3)
         files_per_s = round((files1 - files0) / span, 2)
         work_rate = (work1 - work0) / span
-        honest = (now - self._first >= MIN_SECONDS and p.work_total > 0
-                  and p.work_done >= MIN_SHARE * p.work_total and work_rate > 0)
+        honest = (len(samples) >= MIN_SAMPLES and now - self._first >= MIN_SECONDS
+                  and p.work_total > 0 and p.work_done >= MIN_SHARE * p.work_total
+                  and work_rate > 0)
         if not honest:
             return Estimate(files_per_s, None)
-        left = max(p.work_total - p.work_done, 0.0)
-        return Estimate(files_per_s, round(left / work_rate, 1))
+        left = max(p.work_total - p.work_done, 0.0) / work_rate
+        # counted from the last batch done: within a usual gap the ETA counts down
+        return Estimate(files_per_s, round(max(left - min(now - t1, gap), 0.0), 1))
 
 
 def duration(seconds: float) -> str:
