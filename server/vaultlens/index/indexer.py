@@ -35,7 +35,7 @@ from vaultlens.index.pipeline import ReadAhead
 from vaultlens.index.plan import Admitted, Now, Plan, Step, UrgentLane
 from vaultlens.index.prepared import Prepared, prepare
 from vaultlens.index.repair import deleted
-from vaultlens.index.report import Progress, Summary, file_work
+from vaultlens.index.report import Progress, Summary, file_work, read_work
 from vaultlens.index.urgent import Serving, Urgent
 from vaultlens.index.vectorizer import Stopped, Vectorizer
 from vaultlens.index.vectors import VectorIndex
@@ -307,6 +307,7 @@ class Indexer:
             st.work_done += file_work(got.file)
             return
         st.plan.hold(prepared)
+        st.work_done += read_work(got.file)  # read (OCR, PDF pages): the rest when embedded
         if not self._loading and not self._loaded.is_set():
             self._loading = True
             threading.Thread(target=self._load, name="vaultlens-model-load", daemon=True).start()
@@ -325,7 +326,7 @@ class Indexer:
                 st.plan.put_back(batch)
                 return
             st.done += len(batch)
-            st.work_done += sum(file_work(p.read.file) for p in batch)
+            st.work_done += sum(file_work(p.read.file) - read_work(p.read.file) for p in batch)
             self._tell(st, ahead, batch[-1].read.file.path)
 
     def _keep_extracts(self, pending: list[Prepared]) -> None:
