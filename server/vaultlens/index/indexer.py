@@ -74,7 +74,7 @@ class RunState:
     dirty: set[str]  # images and PDFs whose notes' links changed: described again at the end
     plan: Plan[Prepared]  # what is still to read, and what is read and waits for vectors
     done: int = 0
-    work_done: float = 0.0  # the files done and to do, weighed (report.work): for the ETA
+    work_done: float = 0.0  # the files done and to do, weighed (report.file_work): the ETA
     work_total: float = 0.0
 
 

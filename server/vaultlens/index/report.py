@@ -24,13 +24,14 @@ log = logging.getLogger("vaultlens.serve.indexing")  # the daemon's indexing, in
 
 # What a file weighs in a run's work, for its ETA: a note costs about its size (the model reads
 # its text); a picture costs its OCR and its description whatever its size, about as much as
-# this many bytes of notes (measured on the help vault with e5-small and OCR: 2.4 s a picture,
-# 3 kB of notes a second); a PDF, its pages, about one picture per 100 kB. Most of a picture's
-# cost is its reading (OCR), done ahead while notes are embedded: that part counts as done when
-# it is read. The ETA's pace is measured in this unit, so only the ratio between kinds matters.
-PICTURE_WORK = 8_000.0
+# this many bytes of notes; a PDF, its pages, about one picture per 100 kB. Measured on the
+# help vault with e5-small and OCR (2 cores): notes embedded alone went at 7 kB/s, a picture's
+# OCR took 3.2 s and its description 1.6 s. Most of a picture's cost is its reading (OCR), done
+# ahead while notes are embedded: that part counts as done when it is read. The ETA's pace is
+# measured in this unit, so only the ratio between kinds matters.
+PICTURE_WORK = 32_000.0
 PDF_WORK_PER_BYTE = PICTURE_WORK / 100_000
-READ_SHARE = 0.75  # of a picture's or PDF's work, done when it is read
+READ_SHARE = 0.65  # of a picture's or PDF's work, done when it is read
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ class NotIndexed:
 
 
 WINDOW_S = 120.0  # the recent pace: work done over the last two minutes
-MIN_SECONDS = 20.0  # of pace seen after the first file was done, before an ETA is given
+MIN_SECONDS = 10.0  # of pace seen after the first file was done, before an ETA is given
 MIN_SHARE = 0.05  # of the run's work done, before an ETA is given
 MIN_SAMPLES = 3  # files (or batches of them) done, before an ETA is given
 SMALL_RUN = 5  # files: a run this small (a paste, a save) logs one line, at its end
