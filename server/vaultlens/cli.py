@@ -285,11 +285,10 @@ def cmd_model_list(args: argparse.Namespace, out: TextIO) -> int:
         out.write("\n")
         return 0
     width = max(len(m.name) for m in models)
+    print(f"{'model':<{width}}  offline  what it is", file=out)
     for m in models:
-        here = "offline: yes" if m.offline else "offline: no "
-        print(f"{m.name:<{width}}  {here}  {m.about}", file=out)
-        if not m.offline or m.name == "auto":
-            print(f"{'':<{width}}  {m.where}", file=out)
+        print(f"{m.name:<{width}}  {'yes' if m.offline else 'no':<7}  {m.about}", file=out)
+        print(f"{'':<{width}}           {m.where}", file=out)
     return 0
 
 
@@ -323,7 +322,7 @@ def run() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Every failure the user can cause is one line on stderr and a non-zero exit: 2 for a
     refusal (a bad setting, a missing index, a busy vault), 1 for what the system refused."""
-    args = build_parser().parse_args(argv)
+    args = cli_parser.parse(build_parser(), argv)
     try:
         code: int = args.run(args, sys.stdout)
     except VaultlensError as exc:

@@ -60,6 +60,22 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """The arguments; one a command does not take is refused by that command's parser, so
+    the error names the help that lists what it does take."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        owner = parser
+        for dest in ("command", "action"):  # down to the sub-command that was given
+            chosen = getattr(args, dest, None)
+            subs = [a for a in owner._actions if isinstance(a, argparse._SubParsersAction)]
+            if chosen is None or not subs:
+                break
+            owner = subs[0].choices[chosen]
+        owner.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def environment() -> str:
     """The epilog: every environment variable vaultlens reads."""
     width = max(len(s.env) for s in config.SETTINGS)

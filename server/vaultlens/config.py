@@ -74,7 +74,8 @@ SETTINGS: tuple[Setting, ...] = (
         metavar="DIR",
         # index/datadir.py's data_dir_for: one folder per vault path
         shown="$XDG_DATA_HOME/vaultlens/<vault folder name>-<first 10 hex digits of the "
-              "SHA-256 of the vault's full path>; XDG_DATA_HOME unset: ~/.local/share",
+              "SHA-256 of the vault's full path>, where XDG_DATA_HOME is ~/.local/share "
+              "when unset",
     ),
     Setting(
         "model",

