@@ -193,6 +193,7 @@ def test_a_second_writer_is_told_where_the_daemon_serves(
     (["search", "--vault", "{tmp}", "--data-dir", "{tmp}/../d", "--model", "nope", "x"],
      "unknown model 'nope'"),
     (["model", "pull", "nope"], "unknown model 'nope'"),
+    (["search", "--vault", "{tmp}", "--k", "0", "x"], "--k: 0: must be at least 1"),
     (["token", "--vault", "{tmp}", "--data-dir", "/proc/no/such"], "/proc/no: No such file"),
     (["eval", "--vault", "{tmp}", "--queries", "{tmp}/none.jsonl"], "cannot read the queries"),
     (["model", "list", "extra"], "unrecognized arguments: extra"),

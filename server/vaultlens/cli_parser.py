@@ -76,6 +76,16 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpar
     return args
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
+    return value
+
+
 def environment() -> str:
     """The epilog: every environment variable vaultlens reads."""
     width = max(len(s.env) for s in config.SETTINGS)
@@ -191,7 +201,9 @@ def _daemon_commands(sub: Any, runs: Mapping[str, Run]) -> None:
         "--print", action="store_true",
         help="Print the page's address (with the token) instead of opening it.")
     _command(sub, "token", "Print the vault's API token (made on first use).",
-             _describe("The bearer token that the API, the page and the Obsidian plugin need.",
+             _describe("The bearer token that the API, the page and the Obsidian plugin need. "
+                       "It is the file `token` in the vault's data dir (this user's alone); "
+                       "no environment variable sets it.",
                        'curl -H "Authorization: Bearer $(vaultlens token --vault ~/Notes)" \\\n'
                        "  http://127.0.0.1:27123/api/status"),
              ["vault", "data_dir"], runs["token"])
@@ -223,7 +235,7 @@ def build_parser(runs: Mapping[str, Run]) -> argparse.ArgumentParser:
                   "with the same --model.",
                   'vaultlens search --vault ~/Notes "the chart comparing notion" kind:image'),
         ["vault", *SEARCHING], runs["search"], 'Print {"results": [...]}.')
-    search.add_argument("--k", type=int, default=10, metavar="N",
+    search.add_argument("--k", type=_at_least_one, default=10, metavar="N",
                         help="How many results [default: 10].")
     search.add_argument("--explain", action="store_true",
                         help="Show how each hit was scored: every signal's value and rank.")
