@@ -151,7 +151,8 @@ def _model_commands(sub: Any, runs: Mapping[str, Run]) -> None:
     model = sub.add_parser("model", help="List the models, download one, or print the "
                            "reranker server's chat template.",
                            description="The models vaultlens knows, and their weights.")
-    actions = model.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions = model.add_subparsers(title="actions", dest="action", required=True,
+                                   metavar="ACTION")
     _command(actions, "list", "List the known models and whether each loads here offline.",
              _describe("Every name --model and --rerank take, what it is, and whether it loads "
                        "on this machine with no network: the bundled ones always do, Qwen3-VL "
@@ -226,7 +227,8 @@ def build_parser(runs: Mapping[str, Run]) -> argparse.ArgumentParser:
             "MCP. Each command's --help lists its options with their defaults."),
         epilog=environment())
     parser.add_argument("--version", action="version", version=version_text())
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(title="commands", dest="command", required=True,
+                                metavar="COMMAND")
     _daemon_commands(sub, runs)
     search = _command(
         sub, "search", "Search an indexed vault.",
