@@ -15,7 +15,7 @@ from vaultlens import cli_parser, config
 from vaultlens.embedders.registry import known_models, pull
 from vaultlens.errors import VaultlensError
 from vaultlens.evaluate import EvalError, evaluate_vault, load_queries, report
-from vaultlens.index.datadir import DataDir, DataDirError, daemon_info, data_dir_for, served_by
+from vaultlens.index.datadir import DataDir, daemon_info, data_dir_for
 from vaultlens.index.report import Progress, Summary
 from vaultlens.index.sqlite_library import stop_memory_statistics
 from vaultlens.vault.context import LinkedVault, PlacementLink, link_vault
@@ -213,11 +213,12 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     from vaultlens.serve.tuning import Tuning
 
     cfg = config.from_args(args)
-    # before the port is bound: a second daemon on the same port would hear "port in use",
-    # on another "already being written", and neither says where the first one is
-    info = daemon_info(data_dir_for(cfg.vault, cfg.data_dir))
-    if info is not None and info.get("vault") == str(cfg.vault):
-        raise DataDirError(served_by(info))
+    # the writer lock tried before the port is bound: a second daemon on the same port would
+    # hear "port in use" and be told to take another; the lock's refusal says where the first
+    # one serves (a stale daemon.json, its pid reused, holds no lock and stops nothing)
+    probe = DataDir(data_dir_for(cfg.vault, cfg.data_dir))
+    probe.lock()
+    probe.unlock()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     def announce(*parts: object, **_: object) -> None:
