@@ -95,7 +95,6 @@ function chips(counts) {
       search(true);
     });
     b.dataset.kind = kind;
-    b.dataset.count = counts[kind];
     return b;
   }));
   const active = FILTERS.filter((f) => state[f]).map((f) => chip(`${f}: ${state[f]} ×`, true,
@@ -107,12 +106,22 @@ function chips(counts) {
   $("filter-chips").replaceChildren(...active);
 }
 
+// the results are stale from a keystroke until the answer is shown (aria-busy)
+function busy(on) { $("results").setAttribute("aria-busy", String(on)); }
+
 function begin(push) {
   writeUrl(push);
+  busy(true);
   const mine = ++seq;
   if (controller) controller.abort();
   controller = new AbortController();
   return mine;
+}
+
+function done(mine, err) {
+  if (mine !== seq) return;  // a newer search is on its way
+  if (err) failed(err);
+  busy(false);
 }
 
 async function search(push = false, keepLimit = false) {
@@ -120,7 +129,7 @@ async function search(push = false, keepLimit = false) {
   if (!keepLimit) limit = PAGE;
   const q = cutQuery(state.q, MAX_QUERY);
   const mine = begin(push);
-  if (!q.trim()) { chips(null); notice(""); show([], ""); return; }
+  if (!q.trim()) { chips(null); notice(""); show([], ""); done(mine); return; }
   const body = { query: q };
   for (const f of FILTERS) if (state[f]) body[f] = state[f];
   try {
@@ -130,8 +139,9 @@ async function search(push = false, keepLimit = false) {
     notice([q !== state.q ? `Only the first ${MAX_QUERY.toLocaleString("en")} characters ` +
       "of a long query are searched." : "", partialNote(found.answer)].filter(Boolean).join(" "));
     show(found.hits, undefined, found.more);
+    done(mine);
   } catch (err) {
-    if (mine === seq) failed(err);
+    done(mine, err);
   }
 }
 
@@ -147,8 +157,9 @@ async function findSimilar(push, keepLimit) {
     if (mine !== seq) return;
     show(answer.results.slice(0, limit), `Similar to ${state.similar}`,
       answer.results.length > limit);
+    done(mine);
   } catch (err) {
-    if (mine === seq) failed(err);
+    done(mine, err);
   }
 }
 
@@ -240,6 +251,7 @@ function start() {
   $("q").addEventListener("input", () => {
     state.q = $("q").value;
     if (state.similar) { state.similar = ""; pushNext = true; }  // typing leaves it
+    busy(true);
     clearTimeout(timer);
     timer = setTimeout(() => { search(pushNext); pushNext = false; }, 180);
   });
