@@ -257,9 +257,13 @@ BREAKS = """(a) => {
 
 
 def at_width(browser: Any, served: Served, width: int) -> Any:
-    page = opened(browser, served, "?q=harbour+tide+readings+authority", width=width)
+    # failures give the footer a second line, and a long list when it is opened
+    failures = [{"path": f"Attachments/broken {n}.png", "status": "failed",
+                 "reason": "not an image"} for n in range(12)]
+    page = opened(browser, served, "?q=harbour+tide+readings+authority", width=width,
+                  setup=amended("/api/status", {"failures": failures}))
     settled(page)
-    page.wait_for_selector("#skipped:not([hidden])")  # the broken picture: a second line
+    page.wait_for_selector("#skipped:not([hidden])")
     assert page.evaluate("document.documentElement.scrollWidth") <= width  # nothing spills
     return page
 
