@@ -89,8 +89,10 @@ function chip(label, pressed, onClick, aria) {
 function chips(counts) {
   const box = $("kind-chips");
   box.hidden = Boolean(state.similar);  // a find-similar takes no kind
-  box.replaceChildren(...(counts ? ["", ...KINDS] : []).map((kind) => {
-    const b = chip(`${LABELS[kind]} ${counts[kind]}`, state.kind === kind, () => {
+  // without a query, the chips choose a kind but count nothing
+  box.replaceChildren(...["", ...KINDS].map((kind) => {
+    const label = counts ? `${LABELS[kind]} ${counts[kind]}` : LABELS[kind];
+    const b = chip(label, state.kind === kind, () => {
       state.kind = state.kind === kind ? "" : kind;
       search(true);
     });
@@ -163,11 +165,16 @@ async function findSimilar(push, keepLimit) {
   }
 }
 
+function clearState() {
+  for (const key of Object.keys(state)) state[key] = "";
+  $("q").value = "";
+  for (const f of FILTERS) $(`f-${f}`).value = "";
+}
+
 // "Find similar" on a hit: a new entry in the history, so Back returns to the search
 function similar(path) {
-  for (const key of Object.keys(state)) state[key] = "";
+  clearState();
   state.similar = path;
-  for (const f of FILTERS) $(`f-${f}`).value = "";
   search(true);
 }
 
@@ -177,19 +184,23 @@ async function byPicture(file) {
       "model: use \"Find similar\" on a screenshot instead.");
     return;
   }
+  clearState();  // a picture is not an address: Back returns to the search before it
+  const mine = begin(true);
+  chips(null);
+  notice("");
   try {
     const answer = await upload("/api/similar", file);
-    notice("");
+    if (mine !== seq) return;
     show(answer.results, `Like the picture ${file.name || "you pasted"}`);
-  } catch (err) { failed(err); }
+    done(mine);
+  } catch (err) { done(mine, err); }
 }
 
 function showMore() {
   const from = hits.length;
   limit = Math.min(limit + PAGE, state.similar ? 100 : MAX_SHOWN);
   search(false, true).then(() => {
-    const next = $("results").children[from];
-    if (next) { selected = from; next.focus(); }
+    if ($("results").children[from]) select(from);
   });
 }
 
