@@ -43,7 +43,8 @@ _TABLE_DELIMITER = re.compile(r"^[ \t]*\|?(?:[ \t]*:?-+:?[ \t]*\|)+(?:[ \t]*:?-+
 _TABLE_ENDS = re.compile(r"^[ \t]*\||(?<!\\)\|[ \t]*$")
 _FOOTNOTE_DEF = re.compile(r"^\[\^[^\]\s]++\]:[ \t]*")
 _FOOTNOTE_REF = re.compile(r"\[\^[^\]\s]++\]")
-_BLOCK_ID = re.compile(r"(?:^|(?<=\s))\^[A-Za-z0-9-]++[ \t]*$")
+_BLOCK_ID = re.compile(r"(?:^|(?<=\s)|(?<=\]\]))\^[A-Za-z0-9-]++[ \t]*$")
+_SPACES = re.compile(r"[ \t]{2,}")
 
 _WIKILINK = re.compile(r"\[\[([^\[\]\n]++)\]\]")
 _LINK = re.compile(r"\[([^\[\]\n]*+)\]\([^()\n]*+(?:\([^()\n]*+\)[^()\n]*+)*+\)")
@@ -101,6 +102,8 @@ def _line(line: str) -> str:
     line = _CLOSING_HASHES.sub("", line)
     line = _LIST.sub("", line)
     line = _FOOTNOTE_DEF.sub("", line)
+    line = _BLOCK_ID.sub("", line)
+    line = _TABLE_ENDS.sub("", line)
     # code spans keep their text as written: the rest of the line is rewritten around them
     parts: list[str] = []
     at = 0
@@ -115,15 +118,13 @@ def _inline(text: str) -> str:
     if not text:
         return text
     text = strip_placements(text)
-    text = _BLOCK_ID.sub("", text)
-    text = _TABLE_ENDS.sub("", text)
     text = _WIKILINK.sub(_wikilink_display, text)
     text = _FOOTNOTE_REF.sub("", text)
     text = _LINK.sub(r"\1", text)
     text = _AUTOLINK.sub(r"\1", text)
     text = _INLINE_TAG.sub("", text)
     text = _TAG.sub(" ", text)
-    text = _MARKERS.sub("", text)
+    text = _SPACES.sub(" ", _MARKERS.sub("", text))
     return html.unescape(text) if "&" in text else text
 
 
