@@ -41,7 +41,7 @@ def test_one_letter_words_are_not_marked() -> None:
 
 
 def test_chinese_queries_mark_the_matched_words() -> None:
-    text = "在设置中打开同步，然后选择服务器。同步很快。"
+    text = "在设置中打开同步，然后选择服务器。同步很快。"  # noqa: RUF001 - Chinese punctuation
     assert marked(text, "同步服务器") == ["同步", "服务器", "同步"]
     assert marked(text, "快") == ["快"]
     assert marked(text, "步服") == []  # no such bigram in the text

@@ -23,10 +23,12 @@ CASES = [
     ("Before ![[shot.png|300]] after ![alt](x.png) and <img src=\"y.png\">", "Before after and"),
     ("Paragraph text ^abc123", "Paragraph text"),
     ("## Heading two ##", "Heading two"),
-    ("- [ ] task\n- [x] done\n* star\n+ plus\n1. one\n2) two", "task\ndone\nstar\nplus\none\ntwo"),
+    ("- [ ] task\n- [x] done\n* star\n+ plus\n1. one\n2) two",
+     "task\ndone\nstar\nplus\none\ntwo"),
     ("| Name | Value |\n|---|:---:|\n| [[a\\|b]] | `x|y` |", "Name | Value\n\nb | x|y"),
     ("code `**raw** [[x]]` here", "code **raw** [[x]] here"),
-    ("```python\nx = **1**  # [[not a link]]\n```\nafter", "\nx = **1**  # [[not a link]]\n\nafter"),
+    ("```python\nx = **1**  # [[not a link]]\n```\nafter",
+     "\nx = **1**  # [[not a link]]\n\nafter"),
     ("A<br>B <b>bold</b> &amp; <span class=\"x\">s</span>", "A B bold & s"),
     ("Foot[^1] note\n[^1]: the footnote", "Foot note\nthe footnote"),
     ("[text](https://x.org/a_(b) \"title\") and <https://y.org>", "text and https://y.org"),
@@ -35,7 +37,7 @@ CASES = [
     ("---\n***", "\n"),
     ("e = mc^2 and x^2", "e = mc^2 and x^2"),
     ("\\*not emphasis\\* and \\[[not a link]]", "*not emphasis* and [[not a link]]"),
-    ("同步**服务器**很快😀，==重点==。", "同步服务器很快😀，重点。"),
+    ("同步**服务器**很快😀，==重点==。", "同步服务器很快😀，重点。"),  # noqa: RUF001
     ("#tag stays, as does # alone", "#tag stays, as does # alone"),
 ]
 
