@@ -53,6 +53,10 @@ def test_snippet_windows_on_the_words() -> None:
     cut, marks = marker.snippet(text, marker.terms("zebra"))
     assert cut.startswith("…") and cut.endswith("…")
     assert [cut[a:b] for a, b in marks] == ["zebra"]
+    # a word the window cuts in two is not marked in part
+    cut, marks = marker.snippet("zebra " * 100, marker.terms("zebra"), width=21)
+    assert cut == "zebra zebra zebra zeb…"
+    assert [cut[a:b] for a, b in marks] == ["zebra"] * 3
 
 
 def test_highlights_count_utf16_units_as_javascript_does() -> None:

@@ -32,6 +32,8 @@ CASES = [
     ("A<br>B <b>bold</b> &amp; <span class=\"x\">s</span>", "A B bold & s"),
     ("Foot[^1] note\n[^1]: the footnote", "Foot note\nthe footnote"),
     ("[text](https://x.org/a_(b) \"title\") and <https://y.org>", "text and https://y.org"),
+    ("```md\n> [!faq]- Code shows **markup**\n```", "\n> [!faq]- Code shows **markup**\n"),
+    ("> ```\n> quoted code\n> ```", "\nquoted code\n"),
     ("%% hidden %%shown <!-- gone -->", "shown"),
     ("one %%\nhidden\n%% two", "one\n\ntwo"),
     ("---\n***", "\n"),

@@ -121,7 +121,8 @@ class Highlighter:
         # spans are sorted and disjoint: those starting inside the window are one run
         first = bisect_left(spans, (start, -1))
         last = bisect_left(spans, (start + width, -1), lo=first)
-        marks = [[s + shift, min(e, start + width) + shift] for s, e in spans[first:last]]
+        # a word the window cuts is not marked: a mark is always a whole word
+        marks = [[s + shift, e + shift] for s, e in spans[first:last] if e <= start + width]
         return out, utf16_spans(out, marks)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from vaultlens.extract.documents import ItemKind
-from vaultlens.index.reader import Reader
+from vaultlens.index.reader import ItemRow, Reader
 from vaultlens.search.highlights import Highlighter, Terms
 from vaultlens.search.kinds import HIT_KIND, HitKind
 from vaultlens.vault.plain import plain_text
@@ -92,7 +92,7 @@ class HitMaker:
             hit.more_images = total - len(hit.images)
         return hit
 
-    def _places(self, hit: Hit, row: Any, terms: Terms) -> None:
+    def _places(self, hit: Hit, row: ItemRow, terms: Terms) -> None:
         """Where an image or PDF page is placed, each paragraph as plain text; the first
         place's paragraph as ``context_text`` with its highlights."""
         links, total = self.catalog.links_to_page(
@@ -132,11 +132,10 @@ class HitMaker:
         return hit
 
 
-def _shown(row: Any) -> str:
+def _shown(row: ItemRow) -> str:
     """An item's text as a reader sees it: a note's markdown as plain text, OCR and PDF text
     as read (markup characters there are the picture's own)."""
-    text = str(row["text"])
-    return plain_text(text) if row["kind"] == ItemKind.SECTION else text
+    return plain_text(row["text"]) if row["kind"] == ItemKind.SECTION else row["text"]
 
 
 def paragraph(link: dict[str, Any]) -> str:

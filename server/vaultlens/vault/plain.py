@@ -74,16 +74,17 @@ def plain_text(markdown: str) -> str:
     text = _COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), markdown)
     out: list[str] = []
     fence: str | None = None  # the run that opened the code block we are in
+    quoted = False  # whether that block stands in a quote or callout (its lines carry ">")
     for line in text.split("\n"):
         m = _FENCE.match(line)
         if fence is not None:
             if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) \
                     and not line[m.end():].strip():
                 fence, line = None, ""
-            out.append(_QUOTE.sub("", line))
+            out.append(_QUOTE.sub("", line) if quoted else line)
             continue
         if m:
-            fence = m.group(1)
+            fence, quoted = m.group(1), ">" in line[: m.start(1)]
             out.append("")
             continue
         out.append(_line(line))
