@@ -27,6 +27,7 @@ CASES = [
      "task\ndone\nstar\nplus\none\ntwo"),
     ("| Name | Value |\n|---|:---:|\n| [[a\\|b]] | `x|y` |", "Name | Value\n\nb | x|y"),
     ("code `**raw** [[x]]` here", "code **raw** [[x]] here"),
+    ("add a `\\` before, and \\`no code\\`", "add a \\ before, and `no code`"),
     ("```python\nx = **1**  # [[not a link]]\n```\nafter",
      "\nx = **1**  # [[not a link]]\n\nafter"),
     ("A<br>B <b>bold</b> &amp; <span class=\"x\">s</span>", "A B bold & s"),
@@ -56,7 +57,9 @@ def test_every_line_stays_a_line() -> None:
 
 @pytest.mark.parametrize("line", ["![[" * 20_000, "[[" * 20_000, "*a" * 20_000,
                                   "`" * 20_000 + "x", "[x](" * 20_000, "<a " * 20_000,
-                                  "%%" + "x" * 100_000, "_" * 40_000 + "a"])
+                                  "%%" + "x" * 100_000, "_" * 40_000 + "a", "-|" * 20_000 + "x",
+                                  "- " * 20_000 + "x", ":-: |" * 20_000 + "x", "\\" * 40_000,
+                                  "> " * 20_000 + "[!x" * 10_000])
 def test_hostile_lines_cost_one_pass(line: str) -> None:
     start = time.perf_counter()
     plain_text(line)

@@ -28,7 +28,7 @@ from vaultlens.vault.placements import strip_placements
 
 _FENCE = re.compile(r"^[ \t>]*(`{3,}|~{3,})")
 _COMMENT = re.compile(r"%%.*?(?:%%|\Z)|<!--.*?(?:-->|\Z)", re.S)
-_CODE_SPAN = re.compile(r"(?<!`)(`++)([^`\n]++)\1(?!`)")
+_CODE_SPAN = re.compile(r"(?<![`\\])(`++)([^`\n]++)\1(?!`)")
 _ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _ESCAPED_BASE = 0xE000  # escaped ASCII punctuation is held in the private use area meanwhile
 _ESCAPED_PIPE = chr(_ESCAPED_BASE + ord("|"))
@@ -92,15 +92,11 @@ def plain_text(markdown: str) -> str:
 
 
 def _line(line: str) -> str:
-    line = _ESCAPE.sub(lambda m: chr(_ESCAPED_BASE + ord(m.group(1))), line)
     line = _QUOTE.sub("", line)
     line = _CALLOUT.sub("", line)
     if _RULE.match(line) or _TABLE_DELIMITER.match(line):
         return ""
-    line = _HEADING.sub("", line)
-    if line != line.rstrip():
-        line = line.rstrip()
-    line = _CLOSING_HASHES.sub("", line)
+    line = _CLOSING_HASHES.sub("", _HEADING.sub("", line).rstrip())
     line = _LIST.sub("", line)
     line = _FOOTNOTE_DEF.sub("", line)
     line = _BLOCK_ID.sub("", line)
@@ -118,6 +114,7 @@ def _line(line: str) -> str:
 def _inline(text: str) -> str:
     if not text:
         return text
+    text = _ESCAPE.sub(lambda m: chr(_ESCAPED_BASE + ord(m.group(1))), text)
     text = strip_placements(text)
     text = _WIKILINK.sub(_wikilink_display, text)
     text = _FOOTNOTE_REF.sub("", text)
