@@ -349,3 +349,24 @@ async def test_context_takes_kind_where_and_exclude(packed: Any, tmp_path: Path)
     assert entries and all(h.startswith("[Guide/Draft.md") for h in entries), entries
     entries = [h for h in headers_of(kept)[1:] if h.startswith("[")]
     assert entries and not any("Draft.md" in h for h in entries), entries
+
+
+async def test_going_through_a_daemon_is_normal_operation(vault: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture
+                                                          ) -> None:
+    """Normal operation logs at INFO; WARNING is kept for what is wrong."""
+    from vaultlens.serve import mcp_stdio
+
+    async def found(data: DataDir, vault: str) -> str:
+        return "http://127.0.0.1:9"
+
+    monkeypatch.setattr(mcp_stdio, "running_daemon", found)
+    cfg = Config(vault=vault, data_dir=tmp_path / "data", model="minilm")
+    DataDir(tmp_path / "data").token()  # what a daemon of this data dir would have written
+    with caplog.at_level("INFO", logger="vaultlens"):
+        async with mcp_stdio.backend_for(cfg) as backend:
+            assert isinstance(backend, mcp_stdio.HttpBackend)
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert ("INFO", "vaultlens mcp: using the daemon at http://127.0.0.1:9") in said
+    assert not [r for r in caplog.records if r.levelno >= 30], said
