@@ -285,7 +285,7 @@ async def test_mcp_answers_before_the_query_model_is_in(aiohttp_server: Any, vau
 
 SERVERS = "The regional sync servers keep a copy of each vault for a year."
 PACKED: dict[str, str | bytes] = {
-    "Guide/Sync.md": "# Sync\n\n## Servers\n\nThe **regional** [[Servers|sync servers]] keep a "
+    "Guide/Sync.md": "# Sync\n\n## `Servers`\n\nThe **regional** [[Servers|sync servers]] keep a "
                      "copy of each vault for a year. ^para\n\n![[servers.png]]\n",
     "Guide/Draft.md": "---\nstatus: draft\n---\n# Draft\n\nRegional sync servers copy every "
                       "vault, in this draft.\n",
@@ -332,8 +332,8 @@ async def test_context_shows_each_paragraph_once_as_plain_text(packed: Any,
     # the screenshot's paragraph is a passage too: the pack shows it once, as plain text
     assert text.count("copy of each vault for a year") == 1, text
     assert SERVERS in text
-    assert "**" not in text and "[[" not in text and "^para" not in text
-    assert "Guide/Sync.md" in text  # still citable: the note and its lines
+    assert not any(markup in text for markup in ("**", "[[", "^para", "`")), text
+    assert "Guide/Sync.md line" in text and "(Sync > Servers)" in text  # still citable
 
 
 async def test_context_takes_kind_where_and_exclude(packed: Any, tmp_path: Path) -> None:

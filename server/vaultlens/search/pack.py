@@ -183,6 +183,11 @@ def _showing(shown: Shown, note: str, first: int, last: int) -> int | None:
                 None)
 
 
+def _plain(headings: list[str]) -> list[str]:
+    """A heading path as a model reads it ("Run `ob sync`" → "Run ob sync")."""
+    return [plain_text(h) for h in headings]
+
+
 def _lines(texts: Iterable[str]) -> list[str]:
     """The non-empty lines of these texts: a line of markup alone is empty once plain."""
     return [line for t in texts for line in t.split("\n") if line.strip()]
@@ -259,7 +264,7 @@ class Packer:
             self._leave(pack, hit, "already shown beside an image in this pack")
             return None
         text = "\n".join(_lines(plain_text(t) for _, _, t in kept))
-        entry = Entry("passage", hit.id, hit.path, hit.score, text, headings=hit.headings,
+        entry = Entry("passage", hit.id, hit.path, hit.score, text, headings=_plain(hit.headings),
                       lines=[kept[0][0], kept[-1][1]],
                       uri=obsidian_uri(self.vault_name, hit.path))
         full = entry.text
@@ -301,7 +306,7 @@ class Packer:
                 break
             lines.append([first, last])
             shown.append((link["note"], first, last, number))
-        return {"note": link["note"], "line": link["line"], "headings": link["headings"],
+        return {"note": link["note"], "line": link["line"], "headings": _plain(link["headings"]),
                 "see": see, "lines": lines, "text": cut}
 
     def _image(self, hit: Hit, pack: Pack, left: int, share: int, options: PackOptions,
