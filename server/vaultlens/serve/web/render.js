@@ -87,8 +87,9 @@ function picture(hit, onSimilar) {
   if (link) {
     const heads = link.headings.length ? ` › ${link.headings.join(" › ")}` : "";
     body.append(el("div", { class: "where", text: `${link.note}:${link.line}${heads}` }));
-    const para = paragraphOf(link);
-    if (para) body.append(el("p", { class: "context", text: para }));
+    // the API's plain paragraph and the spans of the query's words in it
+    const para = hit.context_text ?? paragraphOf(link);
+    if (para) body.append(highlighted(para, hit.context_highlights, "context"));
   } else {
     body.append(el("div", { class: "where", text: "embedded in no note" }));
   }
