@@ -1,0 +1,175 @@
+"""A JSON Canvas board (``.canvas``, core Obsidian) read as a note: its text cards are its
+passages, its file nodes its placements, and each placed picture has the cards around it as
+its context, as a screenshot in a note has its paragraph.
+
+JSON Canvas 1.0: ``nodes`` (``id``, ``type`` text | file | link | group, ``x``, ``y``,
+``width``, ``height``; ``text``; ``file`` and ``subpath``; ``url``; ``label``) and ``edges``
+(``fromNode``, ``toNode``, ``label``).
+
+A canvas has no lines of its own (Obsidian may write it on one), so each node is given one:
+its place in ``nodes``, 1-based. A card is a section on its line, a file node a placement on
+its line; the context of a placement names the cards' lines, which is how the index ties a
+picture to the passages around it, for notes and canvases alike. A group's label and the
+labels of the edges that touch a card are words of that card (its headings).
+
+Which cards are around a placed file: those joined to it by an edge, then those in the
+smallest group that holds it, and failing both the nearest cards by position.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from vaultlens.vault.notes import Note, Section
+from vaultlens.vault.placements import EXTERNAL, Placement, find_placements
+from vaultlens.vault.vault import file_kind
+
+MAX_NODES = 20_000  # a board past this is not one a person reads
+NEAREST = 3  # cards lent to a placed file that no edge or group ties to any card
+CARD = "card"  # a section's kind for a text card (and a link card: its URL)
+
+
+@dataclass(frozen=True)
+class _Node:
+    line: int
+    id: str
+    type: str
+    box: tuple[float, float, float, float] | None  # x, y, width, height
+    data: dict[str, Any]
+
+    @property
+    def centre(self) -> tuple[float, float] | None:
+        if self.box is None:
+            return None
+        x, y, w, h = self.box
+        return x + w / 2, y + h / 2
+
+    def inside(self, group: _Node) -> bool:
+        if self.box is None or group.box is None or group is self:
+            return False
+        x, y, w, h = self.box
+        gx, gy, gw, gh = group.box
+        return gx <= x and gy <= y and x + w <= gx + gw and y + h <= gy + gh
+
+
+def _number(value: Any) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+def _nodes(raw: list[Any], problems: list[str]) -> list[_Node]:
+    nodes: list[_Node] = []
+    bad = 0
+    for i, n in enumerate(raw[:MAX_NODES]):
+        if not (isinstance(n, dict) and isinstance(n.get("id"), str)
+                and isinstance(n.get("type"), str)):
+            bad += 1
+            continue
+        xs = [_number(n.get(k)) for k in ("x", "y", "width", "height")]
+        box = None if any(v is None for v in xs) else (xs[0], xs[1], xs[2], xs[3])
+        nodes.append(_Node(i + 1, n["id"], n["type"], box, n))  # type: ignore[arg-type]
+    if bad:
+        problems.append(f"{bad} canvas node(s) without an id and a type; left out")
+    if len(raw) > MAX_NODES:
+        problems.append(f"more than {MAX_NODES:,} nodes; the rest left out")
+    return nodes
+
+
+def _edges(raw: Any, ids: set[str]) -> list[tuple[str, str, str]]:
+    """(from, to, label) of each edge between two known nodes."""
+    out = []
+    for e in raw if isinstance(raw, list) else []:
+        if isinstance(e, dict) and e.get("fromNode") in ids and e.get("toNode") in ids:
+            label = e.get("label")
+            out.append((str(e["fromNode"]), str(e["toNode"]),
+                        label.strip() if isinstance(label, str) else ""))
+    return out
+
+
+def _groups_of(node: _Node, groups: list[_Node]) -> list[_Node]:
+    """The groups holding ``node``, outermost first (the larger holds the smaller)."""
+    held = [g for g in groups if node.inside(g)]
+    return sorted(held, key=lambda g: -(g.box[2] * g.box[3]) if g.box else 0.0)
+
+
+class _Board:
+    def __init__(self, nodes: list[_Node], edges: list[tuple[str, str, str]]) -> None:
+        self.nodes = nodes
+        self.by_id = {n.id: n for n in nodes}
+        self.edges = edges
+        self.groups = [n for n in nodes if n.type == "group"]
+        self.cards = [n for n in nodes if n.type in ("text", "link") and self.words(n)]
+
+    @staticmethod
+    def words(n: _Node) -> str:
+        value = n.data.get("text") if n.type == "text" else n.data.get("url")
+        return value.strip() if isinstance(value, str) else ""
+
+    def headings(self, card: _Node) -> tuple[str, ...]:
+        labels = [g.data.get("label") for g in _groups_of(card, self.groups)]
+        out = [x.strip() for x in labels if isinstance(x, str) and x.strip()]
+        out += [label for a, b, label in self.edges if label and card.id in (a, b)]
+        return tuple(dict.fromkeys(out))
+
+    def around(self, node: _Node) -> tuple[int, ...]:
+        """The lines of the cards around ``node``: edges, then its group, then the nearest."""
+        cards = {c.id for c in self.cards}
+        joined = [b if a == node.id else a for a, b, _ in self.edges if node.id in (a, b)]
+        lines = [self.by_id[i].line for i in joined if i in cards and i != node.id]
+        held = _groups_of(node, self.groups)
+        if held:
+            inner = held[-1]
+            lines += [c.line for c in self.cards if c.inside(inner) and c is not node]
+        if not lines and node.centre is not None:
+            cx, cy = node.centre
+            placed = [(math.hypot(c.centre[0] - cx, c.centre[1] - cy), c.line)
+                      for c in self.cards if c.centre is not None and c is not node]
+            lines = [line for _, line in sorted(placed)[:NEAREST]]
+        return tuple(dict.fromkeys(lines))
+
+
+def parse_canvas(data: bytes, path: str) -> Note:
+    """A canvas's bytes as a note; what is wrong with it is in ``problems`` (a note with
+    problems and no sections is a skip, with them as its reason)."""
+    note = Note(path=path, title=PurePosixPath(path).stem)
+    try:
+        doc = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        note.problems.append(f"not a JSON Canvas file: {' '.join(str(exc).split())[:200]}")
+        return note
+    if not isinstance(doc, dict) or not isinstance(doc.get("nodes", []), list):
+        note.problems.append("not a JSON Canvas file: no list of nodes")
+        return note
+    nodes = _nodes(doc.get("nodes", []), note.problems)
+    board = _Board(nodes, _edges(doc.get("edges"), {n.id for n in nodes}))
+    note.line_count = max((n.line for n in nodes), default=0)
+    for card in board.cards:
+        text = board.words(card)
+        note.sections.append(Section(CARD, card.line, card.line, text, board.headings(card)))
+        _card_placements(note, card, text, board)
+    for node in nodes:
+        if node.type == "file" and isinstance(node.data.get("file"), str):
+            target = node.data["file"]
+            sub = node.data.get("subpath")
+            subpath = sub.lstrip("#") or None if isinstance(sub, str) else None
+            note.placements.append(Placement(
+                node.line, 1, f"file node {node.id}", "canvas", target, subpath,
+                file_kind(target)))
+            note.beside[node.line] = board.around(node)
+    note.placements.sort(key=lambda p: (p.line, p.column))
+    return note
+
+
+def _card_placements(note: Note, card: _Node, text: str, board: _Board) -> None:
+    """A picture placed in a card's own markdown (``![[x.png]]``) is placed on the card's
+    line, with the card first among the text around it."""
+    for p in find_placements(text, text):
+        if p.kind == EXTERNAL:
+            continue
+        note.placements.append(Placement(card.line, p.column, p.raw, p.syntax, p.target,
+                                         p.subpath, p.kind, p.alt, p.width, p.height))
+        note.beside[card.line] = (card.line, *board.around(card))
