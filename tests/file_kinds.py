@@ -76,6 +76,12 @@ def _scene(words: str) -> str:
                        "files": {}}, indent="\t")
 
 
+def packed_word() -> str:
+    """The first word of the compressed drawing (the data as a search would tokenise it)."""
+    packed = compress_to_base64(_scene(HIDDEN))
+    return packed[: next((i for i, ch in enumerate(packed) if not ch.isalnum()), len(packed))]
+
+
 def drawing(compressed: bool) -> str:
     scene = _scene(HIDDEN if compressed else HIDDEN_PLAIN)
     if compressed:

@@ -144,6 +144,11 @@ def _refuse(*_: object) -> None:
     raise _Refused("declares entities (a DTD internal subset); not read, as a hostile SVG does")
 
 
+def _refuse_reference(*_: object) -> int:
+    _refuse()
+    return 0  # unreachable: a return expat would read as "not loaded"
+
+
 def svg_text(data: bytes) -> SvgText:
     """The labels of an SVG's bytes; SvgError when it is too large, declares a DTD, or is not
     well-formed XML."""
@@ -154,7 +159,7 @@ def svg_text(data: bytes) -> SvgText:
     parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
     parser.StartDoctypeDeclHandler = _refuse_subset
     parser.EntityDeclHandler = _refuse
-    parser.ExternalEntityRefHandler = _refuse  # never fetched: no entity is ever declared
+    parser.ExternalEntityRefHandler = _refuse_reference  # never fetched: no entity is ever declared
     parser.StartElementHandler = reader.start
     parser.EndElementHandler = reader.end
     parser.CharacterDataHandler = reader.text
