@@ -41,10 +41,6 @@ class SvgError(VaultlensError):
         self.reason = reason
 
 
-class _Refused(Exception):
-    """Raised inside an expat handler to stop the parse; turned into an SvgError."""
-
-
 @dataclass
 class SvgText:
     """What the SVG says: its labels in document order, and its size."""
@@ -141,7 +137,9 @@ def _refuse_subset(_name: str, _system: str | None, _public: str | None, subset:
 
 
 def _refuse(*_: object) -> None:
-    raise _Refused("declares entities (a DTD internal subset); not read, as a hostile SVG does")
+    # raised inside expat's handler, it ends the parse before any entity is expanded
+    raise SvgError("SVG declares entities (a DTD internal subset); not read, as a hostile "
+                   "SVG does")
 
 
 def _refuse_reference(*_: object) -> int:
@@ -165,8 +163,6 @@ def svg_text(data: bytes) -> SvgText:
     parser.CharacterDataHandler = reader.text
     try:
         parser.Parse(data, True)
-    except _Refused as exc:
-        raise SvgError(f"SVG {exc}") from None
     except xml.parsers.expat.ExpatError as exc:
         what = xml.parsers.expat.ErrorString(exc.code) if exc.code else str(exc)
         raise SvgError(f"not a well-formed SVG ({what} at line {exc.lineno})") from None
