@@ -252,3 +252,10 @@ def test_hostile_and_broken_files_are_skip_reasons(daemon: _Daemon) -> None:
     # the icon and both diagrams are pictures; the drawings and the board notes
     assert status["counts"]["items_image"] == 5
     assert daemon.api.call("/api/health")["ok"]
+
+
+def test_a_svg_in_a_context_pack_is_a_picture(daemon: _Daemon) -> None:
+    pack = daemon.api.call("/api/context", {"query": "Billing reconciler", "inline": True})["pack"]
+    entry = next(e for e in pack["entries"] if e["path"] == "Diagrams/billing.drawio.svg")
+    assert entry["type"] == "image" and entry["image"]["data"]  # rendered in the PDF child
+    assert entry["text"] == fk.DRAWIO_LABEL
