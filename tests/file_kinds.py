@@ -144,6 +144,11 @@ ICON = ('<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24" viewBox=
         'fill="none" stroke="currentColor" stroke-width="2"><circle cx="12" cy="12" r="3"/>'
         '<path d="M19.4 15a1.65 1.65 0 0 0 .33 1.82l.06.06a2 2 0 0 1-2.83 2.83"/></svg>\n')
 
+# a logo whose letters are outlines: real content, no text elements
+OUTLINED = ('<svg xmlns="http://www.w3.org/2000/svg" width="400" height="120" '
+            'viewBox="0 0 400 120"><path d="M10 10 L390 10 L390 110 L10 110 Z" fill="#333"/>'
+            '<circle cx="60" cy="60" r="40" fill="#fc0"/></svg>\n')
+
 LAUGHS = ('<?xml version="1.0"?>\n<!DOCTYPE svg [\n<!ENTITY lol "lol">\n'
           + "".join(f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">\n'
                     for i in range(1, 10))

@@ -259,3 +259,60 @@ def test_a_svg_in_a_context_pack_is_a_picture(daemon: _Daemon) -> None:
     entry = next(e for e in pack["entries"] if e["path"] == "Diagrams/billing.drawio.svg")
     assert entry["type"] == "image" and entry["image"]["data"]  # rendered in the PDF child
     assert entry["text"] == fk.DRAWIO_LABEL
+
+
+class _OCR:
+    """An OCR pool that says what it was shown, and when."""
+
+    signature = "fake-ocr"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, int]] = []
+
+    def read(self, image: Any, urgent: bool = False) -> str:
+        self.seen.append(image.size)
+        return "words drawn as outlines"
+
+
+@pytest.mark.parametrize(("svg", "visual", "renders", "text"), [
+    (fk.ICON, False, False, ""),  # an icon: a picture by its name, nothing to read
+    (fk.DRAWIO, False, False, fk.DRAWIO_LABEL),  # words: no pixels needed
+    (fk.DRAWIO, True, True, fk.DRAWIO_LABEL),  # ... but the visual model sees them
+    (fk.OUTLINED, False, True, "words drawn as outlines"),  # no words: OCR of its render
+])
+def test_an_svg_is_rendered_only_where_its_pixels_are_needed(
+        tmp_path: Path, svg: str, visual: bool, renders: bool, text: str) -> None:
+    from vaultlens.index.catalog import Catalog
+    from vaultlens.index.extractor import Extractor
+    from vaultlens.vault.vault import VaultFile
+
+    (tmp_path / "vault").mkdir()
+    (tmp_path / "vault" / "d.svg").write_text(svg)
+    data = DataDir(tmp_path / "data")
+    data.folder.mkdir(parents=True, exist_ok=True)
+    ocr = _OCR()
+    extractor = Extractor(tmp_path / "vault", data, Catalog.open(tmp_path / "c.db"), ocr,  # type: ignore[arg-type]
+                          visual, 10, 30.0)
+    out = extractor.read(VaultFile("d.svg", FileKind.IMAGE, len(svg), 0), None)
+    assert out.outcome == "read" and out.ocr_text == text
+    assert (out.image is not None) == renders
+    assert bool(ocr.seen) == (text == "words drawn as outlines")
+
+
+def test_the_watcher_takes_a_new_canvas_and_svg(daemon: _Daemon) -> None:
+    board = daemon.vault / "Boards" / "Live.canvas"
+    diagram = daemon.vault / "Diagrams" / "live.svg"
+    nodes = [{"id": "a", "type": "text", "text": "Marmalade inventory for the winter fair",
+              "x": 0, "y": 0, "width": 200, "height": 80}]
+    board.write_text(json.dumps({"nodes": nodes, "edges": []}))
+    diagram.write_text(fk.MERMAID.replace("Customer checkout", "Porcupine quills"))
+    try:
+        daemon.api.wait_for(lambda: {h["path"] for h in _search(daemon, "marmalade winter fair")
+                                     + _search(daemon, "porcupine quills")
+                                     if h["matched"] == "words"}
+                            == {"Boards/Live.canvas", "Diagrams/live.svg"}, "the live files")
+    finally:
+        board.unlink()
+        diagram.unlink()
+    daemon.api.wait_for(lambda: not [h for h in _search(daemon, "marmalade winter fair")
+                                     if h["path"] == "Boards/Live.canvas"], "the board gone")

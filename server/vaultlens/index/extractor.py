@@ -141,26 +141,31 @@ class Extractor:
         out.image = picture.image
 
     def _svg(self, out: Extracted, path: Path) -> None:
-        """An SVG's words are its read text (where OCR text goes for a screenshot); its pixels
-        come from the PDF reader's child, which renders SVG too. A drawing with no words is
-        read by OCR from that render, unless it is an icon; an icon or a drawing that will
-        not render is still a picture, found by its name and the notes that place it."""
+        """An SVG's words are its read text (where OCR text goes for a screenshot). Its pixels
+        come from the PDF reader's child, which renders SVG too, and only where something
+        needs them: the visual model, or OCR of a drawing with no words that is not an icon.
+        Otherwise its thumbnail is rendered when first asked for (serve/views.py). An icon,
+        or a drawing that will not render, is still a picture, found by its name and the
+        notes that place it."""
         assert out.hash is not None
         with open_file(self.root, out.file.path) as fh:
             data = fh.read(MAX_SVG_BYTES + 1)
         said = svg_text(data)
+        out.ocr_text = said.words
+        read_pixels = not said.labels and not said.icon and self.ocr is not None
+        if not (self.visual or read_pixels):
+            return
         start = time.perf_counter()
         try:
             pages = read_pdf(path, 1, "all", self.pdf_timeout).pages
-            picture = pages[0].image if pages else None
         except PdfError:
-            picture = None  # its words and name still find it
+            return  # its words and name still find it
         finally:
             out.timed("svg", start)
-        out.ocr_text = said.words
+        picture = pages[0].image if pages else None
         if picture is None:
             return
-        if not said.labels and not said.icon:
+        if read_pixels:
             try:
                 out.ocr_text = self._ocr(out, out.hash, picture)
             except OCRError as exc:
