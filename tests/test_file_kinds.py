@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,25 @@ def test_without_edges_or_groups_the_nearest_cards_are_its_context() -> None:
 def test_bad_canvas_json_is_a_reason_not_a_crash(data: bytes) -> None:
     note = NoteParser().parse_bytes(data, "Bad.canvas")
     assert note.problems and not note.sections
+
+
+def test_a_hostile_board_is_capped_and_quick() -> None:
+    from vaultlens.vault.canvas import MAX_GROUPS, MAX_NODES
+
+    nodes: list[dict[str, Any]] = [
+        {"id": f"g{i}", "type": "group", "label": f"group {i}", "x": -1, "y": -1,
+         "width": 1e9, "height": 1e9} for i in range(MAX_GROUPS + 5)]
+    for i in range(MAX_NODES):
+        kind = "text" if i % 2 else "file"
+        nodes.append({"id": f"n{i}", "type": kind, "text": f"card {i}", "file": f"p{i}.png",
+                      "x": i, "y": i, "width": 1, "height": 1})
+    edges = [{"id": f"e{i}", "fromNode": f"n{i}", "toNode": "n1"} for i in range(MAX_NODES)]
+    started = time.perf_counter()
+    note = NoteParser().parse_bytes(json.dumps({"nodes": nodes, "edges": edges}).encode(),
+                                    "Huge.canvas")
+    assert time.perf_counter() - started < 10
+    assert any("groups" in p for p in note.problems) and any("nodes" in p for p in note.problems)
+    assert len(note.sections) + len(note.placements) + MAX_GROUPS <= MAX_NODES
 
 
 # ---- Excalidraw -------------------------------------------------------------------------

@@ -20,15 +20,19 @@ from __future__ import annotations
 
 import json
 import math
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
+
+import numpy as np
 
 from vaultlens.vault.notes import Note, Section
 from vaultlens.vault.placements import EXTERNAL, Placement, find_placements
 from vaultlens.vault.vault import file_kind
 
-MAX_NODES = 20_000  # a board past this is not one a person reads
+MAX_NODES = 5_000  # a board past this is not one a person reads
+MAX_GROUPS = 200  # groups a card is looked for in: each card is held to each group
 NEAREST = 3  # cards lent to a placed file that no edge or group ties to any card
 CARD = "card"  # a section's kind for a text card (and a link card: its URL)
 
@@ -97,12 +101,26 @@ def _groups_of(node: _Node, groups: list[_Node]) -> list[_Node]:
 
 
 class _Board:
-    def __init__(self, nodes: list[_Node], edges: list[tuple[str, str, str]]) -> None:
+    """The relations between nodes, each computed in one pass: a hostile board of
+    MAX_NODES nodes and as many edges costs milliseconds, not a worker's minutes."""
+
+    def __init__(self, nodes: list[_Node], edges: list[tuple[str, str, str]],
+                 problems: list[str]) -> None:
         self.nodes = nodes
         self.by_id = {n.id: n for n in nodes}
-        self.edges = edges
+        self.joined: dict[str, list[tuple[str, str]]] = defaultdict(list)  # id → (other, label)
+        for a, b, label in edges:
+            self.joined[a].append((b, label))
+            self.joined[b].append((a, label))
         self.groups = [n for n in nodes if n.type == "group"]
+        if len(self.groups) > MAX_GROUPS:
+            problems.append(f"more than {MAX_GROUPS} groups; cards are looked for in the first")
+            self.groups = self.groups[:MAX_GROUPS]
         self.cards = [n for n in nodes if n.type in ("text", "link") and self.words(n)]
+        self._held: dict[str, list[int]] = {}
+        placed = [c for c in self.cards if c.centre is not None]
+        self._lines = np.array([c.line for c in placed], dtype=np.int64)
+        self._centres = np.array([c.centre for c in placed], dtype=np.float64).reshape(-1, 2)
 
     @staticmethod
     def words(n: _Node) -> str:
@@ -112,23 +130,27 @@ class _Board:
     def headings(self, card: _Node) -> tuple[str, ...]:
         labels = [g.data.get("label") for g in _groups_of(card, self.groups)]
         out = [x.strip() for x in labels if isinstance(x, str) and x.strip()]
-        out += [label for a, b, label in self.edges if label and card.id in (a, b)]
+        out += [label for _, label in self.joined.get(card.id, ()) if label]
         return tuple(dict.fromkeys(out))
+
+    def _members(self, group: _Node) -> list[int]:
+        """The lines of the cards inside ``group``, found once per group."""
+        if group.id not in self._held:
+            self._held[group.id] = [c.line for c in self.cards if c.inside(group)]
+        return self._held[group.id]
 
     def around(self, node: _Node) -> tuple[int, ...]:
         """The lines of the cards around ``node``: edges, then its group, then the nearest."""
-        cards = {c.id for c in self.cards}
-        joined = [b if a == node.id else a for a, b, _ in self.edges if node.id in (a, b)]
-        lines = [self.by_id[i].line for i in joined if i in cards and i != node.id]
+        lines = [other.line for i, _ in self.joined.get(node.id, ())
+                 if (other := self.by_id[i]) is not node and other.type in ("text", "link")
+                 and self.words(other)]
         held = _groups_of(node, self.groups)
         if held:
-            inner = held[-1]
-            lines += [c.line for c in self.cards if c.inside(inner) and c is not node]
-        if not lines and node.centre is not None:
-            cx, cy = node.centre
-            placed = [(math.hypot(c.centre[0] - cx, c.centre[1] - cy), c.line)
-                      for c in self.cards if c.centre is not None and c is not node]
-            lines = [line for _, line in sorted(placed)[:NEAREST]]
+            lines += [line for line in self._members(held[-1]) if line != node.line]
+        if not lines and node.centre is not None and len(self._lines):
+            distance = np.hypot(*(self._centres - np.array(node.centre)).T)
+            order = np.argsort(distance, kind="stable")
+            lines = [int(x) for x in self._lines[order] if x != node.line][:NEAREST]
         return tuple(dict.fromkeys(lines))
 
 
@@ -145,7 +167,7 @@ def parse_canvas(data: bytes, path: str) -> Note:
         note.problems.append("not a JSON Canvas file: no list of nodes")
         return note
     nodes = _nodes(doc.get("nodes", []), note.problems)
-    board = _Board(nodes, _edges(doc.get("edges"), {n.id for n in nodes}))
+    board = _Board(nodes, _edges(doc.get("edges"), {n.id for n in nodes}), note.problems)
     note.line_count = max((n.line for n in nodes), default=0)
     for card in board.cards:
         text = board.words(card)
