@@ -84,8 +84,14 @@ def test_canvas_cards_are_passages_with_group_and_edge_labels() -> None:
     assert card.headings == ("Payments pipeline", "shown on the dashboard")
     assert "https://example.com/settlement" in cards
     assert cards["https://example.com/settlement"].headings == ()  # outside the group
+    lines = fk.canvas().split("\n")  # each card on the line of the file that holds it
+    assert '"id":"0b1c3d1e2f4a5b6c"' in lines[card.start - 1]
     placed = {p.target: p for p in note.placements}
     assert placed["Plans/Roadmap.md"].subpath == "Goals"
+    assert '"id":"c91f2e07d65b4a38"' in lines[placed["Plans/Roadmap.md"].line - 1]
+    one_line = NoteParser().parse_bytes(
+        json.dumps(json.loads(fk.canvas())).encode(), "Boards/Payments.canvas")
+    assert [s.start for s in one_line.sections] == [2, 5, 6]  # the nodes' places
     assert placed["Attachments/refund-dashboard.png"].kind == FileKind.IMAGE
 
 

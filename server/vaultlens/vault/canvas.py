@@ -6,11 +6,13 @@ JSON Canvas 1.0: ``nodes`` (``id``, ``type`` text | file | link | group, ``x``, 
 ``width``, ``height``; ``text``; ``file`` and ``subpath``; ``url``; ``label``) and ``edges``
 (``fromNode``, ``toNode``, ``label``).
 
-A canvas has no lines of its own (Obsidian may write it on one), so each node is given one:
-its place in ``nodes``, 1-based. A card is a section on its line, a file node a placement on
-its line; the context of a placement names the cards' lines, which is how the index ties a
-picture to the passages around it, for notes and canvases alike. A group's label and the
-labels of the edges that touch a card are words of that card (its headings).
+Each node is given a line of its own: the line of the file that holds it where every node
+has one (Obsidian writes one node a line, so reading a hit's lines shows its card), else its
+place in ``nodes``, 1-based (a canvas written on one line). A card is a section on its line,
+a file node a placement on its line; the context of a placement names the cards' lines,
+which is how the index ties a picture to the passages around it, for notes and canvases
+alike. A group's label and the labels of the edges that touch a card are words of that card
+(its headings).
 
 Which cards are around a placed file: those joined to it by an edge, then those in the
 smallest group that holds it, and failing both the nearest cards by position.
@@ -20,8 +22,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -63,6 +66,24 @@ class _Node:
 def _number(value: Any) -> float | None:
     ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     return float(value) if ok else None
+
+
+_ID = re.compile(r'"id"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+def _file_lines(text: str, ids: list[str]) -> dict[str, int] | None:
+    """Each node's line in the file, when every node has a line to itself; else None."""
+    first: dict[str, int] = {}
+    for number, line in enumerate(text.split("\n"), 1):
+        for m in _ID.finditer(line):
+            try:
+                first.setdefault(json.loads(f'"{m.group(1)}"'), number)
+            except ValueError:
+                continue
+    lines = [first.get(i) for i in ids]
+    if None in lines or len(set(lines)) != len(lines):
+        return None
+    return dict(zip(ids, lines, strict=True))  # type: ignore[arg-type]
 
 
 def _nodes(raw: list[Any], problems: list[str]) -> list[_Node]:
@@ -167,8 +188,12 @@ def parse_canvas(data: bytes, path: str) -> Note:
         note.problems.append("not a JSON Canvas file: no list of nodes")
         return note
     nodes = _nodes(doc.get("nodes", []), note.problems)
+    text = data.decode("utf-8-sig")
+    lines = _file_lines(text, [n.id for n in nodes])
+    if lines is not None:
+        nodes = [replace(n, line=lines[n.id]) for n in nodes]
     board = _Board(nodes, _edges(doc.get("edges"), {n.id for n in nodes}), note.problems)
-    note.line_count = max((n.line for n in nodes), default=0)
+    note.line_count = max([n.line for n in nodes] + [text.count("\n") + 1 if lines else 0])
     for card in board.cards:
         text = board.words(card)
         note.sections.append(Section(CARD, card.line, card.line, text, board.headings(card)))
