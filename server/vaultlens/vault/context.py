@@ -265,7 +265,7 @@ def link_note(
             PlacementLink(
                 note=note.path, placement=placement, target=target, kind=kind, reason=reason,
                 title=note.title, headings=headings,
-                context=(beside_context(note, note.beside[placement.line], budget - spent)
+                context=(beside_context(note, note.beside[placement.line], max(budget - spent, 100))
                          if placement.line in note.beside else
                          placement_context(note, placement, max(budget - spent, 100), flags)),
             )
