@@ -175,6 +175,12 @@ def test_a_drawing_is_its_text_elements_never_its_data(compressed: bool) -> None
     assert "Quarterly capacity forecast" in context and "Kafka ingestion tier" in context
 
 
+def test_a_renamed_drawing_is_still_one() -> None:
+    note = NoteParser().parse(fk.drawing(compressed=False), "Architecture.md")
+    words = "\n".join(s.text for s in note.sections)
+    assert "Kafka ingestion tier" in words and fk.HIDDEN_PLAIN not in words
+
+
 def test_a_note_named_like_a_drawing_section_is_left_alone() -> None:
     text = "# Plan\n\n## Drawing\n\n```python\nprint('kept')\n```\n"
     note = NoteParser().parse(text, "Plan.md")

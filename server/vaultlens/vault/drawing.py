@@ -1,5 +1,6 @@
-"""An Excalidraw drawing (``*.excalidraw.md``, the Excalidraw plugin): a note whose words are
-its ``Text Elements`` and whose drawing data must never be read as words.
+"""An Excalidraw drawing (``*.excalidraw.md``, or any note with the ``excalidraw-plugin``
+property, as the Excalidraw plugin tells them): a note whose words are its ``Text Elements``
+and whose drawing data must never be read as words.
 
 The plugin writes::
 
@@ -40,10 +41,22 @@ _HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t#]*$")
 _FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})")
 _EMBEDDED = re.compile(r"^[ \t]*([0-9A-Za-z_-]+):[ \t]*(\S.*?)[ \t]*$")
 _BANNER = re.compile(r"^==⚠.*⚠==")
+_PROPERTY = re.compile(r"^excalidraw-plugin[ \t]*:")
 
 
-def is_drawing(path: str) -> bool:
-    return path.lower().endswith(SUFFIX)
+def is_drawing(path: str, lines: list[str]) -> bool:
+    """The plugin's own test: the ``excalidraw-plugin`` property (a drawing renamed to any
+    ``.md`` name stays one), or the name it gives new drawings."""
+    if path.lower().endswith(SUFFIX):
+        return True
+    if not lines or lines[0].rstrip() != "---":
+        return False
+    for line in lines[1:200]:
+        if line.rstrip() == "---":
+            return False
+        if _PROPERTY.match(line):
+            return True
+    return False
 
 
 def _blank_drawing(lines: list[str], start: int) -> int:

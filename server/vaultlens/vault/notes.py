@@ -170,7 +170,7 @@ class NoteParser:
         note = Note(path=path, title=PurePosixPath(path).stem, line_count=len(lines))
         drawn: list[Placement] = []
         texts: list[int] = []
-        if is_drawing(path):  # its drawing data blanked: never words, never a code section
+        if is_drawing(path, lines):  # its drawing data blanked: never words, never code
             lines, drawn, texts = prepare_drawing(lines)
         body_lines = list(lines)
         sections: list[Section] = []
