@@ -78,7 +78,7 @@ def _links(note: Note, files: dict[str, str]) -> dict[str, Any]:
 def test_canvas_cards_are_passages_with_group_and_edge_labels() -> None:
     note = NoteParser().parse_bytes(fk.canvas().encode(), "Boards/Payments.canvas")
     assert not note.problems
-    cards = {s.text: s for s in note.sections}
+    cards = {s.text: s for s in note.sections if s.kind == "card"}
     card = cards[fk.CARD]
     assert card.kind == "card"
     assert card.headings == ("Payments pipeline", "shown on the dashboard")
@@ -91,7 +91,7 @@ def test_canvas_cards_are_passages_with_group_and_edge_labels() -> None:
     assert '"id":"c91f2e07d65b4a38"' in lines[placed["Plans/Roadmap.md"].line - 1]
     one_line = NoteParser().parse_bytes(
         json.dumps(json.loads(fk.canvas())).encode(), "Boards/Payments.canvas")
-    assert [s.start for s in one_line.sections] == [2, 5, 6]  # the nodes' places
+    assert [s.start for s in one_line.sections if s.kind == "card"] == [2, 5, 6]  # places
     assert placed["Attachments/refund-dashboard.png"].kind == FileKind.IMAGE
 
 
@@ -101,6 +101,7 @@ def test_a_picture_on_a_canvas_has_the_cards_around_it_as_context() -> None:
                           "Plans/Roadmap.md": "note"})
     context = links["Attachments/refund-dashboard.png"]["context"]
     assert [c["text"] for c in context] == [fk.CARD]  # joined by the edge; the far card not
+    assert links["Attachments/refund-dashboard.png"]["headings"] == ["Payments pipeline"]
     assert "Plans/Roadmap.md" not in links  # a note placed is no picture's context
 
 
@@ -144,7 +145,8 @@ def test_a_hostile_board_is_capped_and_quick() -> None:
                                     "Huge.canvas")
     assert time.perf_counter() - started < 10
     assert any("groups" in p for p in note.problems) and any("nodes" in p for p in note.problems)
-    assert len(note.sections) + len(note.placements) + MAX_GROUPS <= MAX_NODES
+    cards = [s for s in note.sections if s.kind == "card"]
+    assert len(cards) + len(note.placements) + MAX_GROUPS <= MAX_NODES
 
 
 # ---- Excalidraw -------------------------------------------------------------------------

@@ -38,6 +38,7 @@ MAX_NODES = 5_000  # a board past this is not one a person reads
 MAX_GROUPS = 200  # groups a card is looked for in: each card is held to each group
 NEAREST = 3  # cards lent to a placed file that no edge or group ties to any card
 CARD = "card"  # a section's kind for a text card (and a link card: its URL)
+FILE = "file"  # a section's kind for a file node: its path, never searched as a passage
 
 
 @dataclass(frozen=True)
@@ -148,9 +149,13 @@ class _Board:
         value = n.data.get("text") if n.type == "text" else n.data.get("url")
         return value.strip() if isinstance(value, str) else ""
 
+    def group_labels(self, node: _Node) -> tuple[str, ...]:
+        """The labels of the groups that hold ``node``, outermost first."""
+        labels = [g.data.get("label") for g in _groups_of(node, self.groups)]
+        return tuple(dict.fromkeys(x.strip() for x in labels if isinstance(x, str) and x.strip()))
+
     def headings(self, card: _Node) -> tuple[str, ...]:
-        labels = [g.data.get("label") for g in _groups_of(card, self.groups)]
-        out = [x.strip() for x in labels if isinstance(x, str) and x.strip()]
+        out = [*self.group_labels(card)]
         out += [label for _, label in self.joined.get(card.id, ()) if label]
         return tuple(dict.fromkeys(out))
 
@@ -207,7 +212,12 @@ def parse_canvas(data: bytes, path: str) -> Note:
                 node.line, 1, f"file node {node.id}", "canvas", target, subpath,
                 file_kind(target)))
             note.beside[node.line] = board.around(node)
+            # not a passage (not searched as one): it gives the placement its group's labels
+            # as headings, as a note's heading path goes with a screenshot
+            note.sections.append(Section(FILE, node.line, node.line, target,
+                                         board.group_labels(node)))
     note.placements.sort(key=lambda p: (p.line, p.column))
+    note.sections.sort(key=lambda s: s.start)
     return note
 
 
