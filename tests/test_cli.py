@@ -142,7 +142,8 @@ def test_search_unindexed_vault_is_a_clear_error(make_vault: MakeVault, tmp_path
     proc = run_cli("search", "--vault", str(root), "--data-dir", str(tmp_path / "d"),
                    "--model", "minilm", "anything")
     assert proc.returncode == 2
-    assert "not indexed yet; run `vaultlens index` first" in proc.stderr
+    assert "not indexed yet; run `vaultlens serve --vault" in proc.stderr
+    assert "or `vaultlens index` first" in proc.stderr
 
 
 def test_index_shows_a_progress_bar_on_a_terminal(make_vault: MakeVault, tmp_path: Path) -> None:

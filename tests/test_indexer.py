@@ -209,7 +209,7 @@ def test_one_writer_at_a_time(run: Run) -> None:
 
 
 def test_search_before_indexing_says_what_to_do(run: Run) -> None:
-    with pytest.raises(WorkspaceError, match="run `vaultlens index` first"):
+    with pytest.raises(WorkspaceError, match="or `vaultlens index` first"):
         run.reader()
 
 

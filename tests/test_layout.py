@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "server" / "vaultlens"
 # ranked one by one: cli.py wires everything, config.py is read by everything.
 RANKS = {
     "": 0,  # vaultlens/__init__.py runs before every import of the package: it imports nothing
-    "cli": 7, "__main__": 7,
+    "cli": 7, "cli_parser": 7, "__main__": 7,
     "serve": 6,
     "workspace": 5, "evaluate": 5,
     "search": 4,

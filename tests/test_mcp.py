@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import json
 import subprocess
@@ -280,3 +281,92 @@ async def test_mcp_answers_before_the_query_model_is_in(aiohttp_server: Any, vau
     finally:
         release.set()
         await server.close()
+
+
+SERVERS = "The regional sync servers keep a copy of each vault for a year."
+PACKED: dict[str, str | bytes] = {
+    "Guide/Sync.md": "# Sync\n\n## `Servers`\n\nThe **regional** [[Servers|sync servers]] keep a "
+                     "copy of each vault for a year. ^para\n\n![[servers.png]]\n",
+    "Guide/Draft.md": "---\nstatus: draft\n---\n# Draft\n\nRegional sync servers copy every "
+                      "vault, in this draft.\n",
+    "Attachments/servers.png": screenshot("REGION MAP"),
+}
+
+
+@pytest.fixture
+async def packed(aiohttp_server: Any, make_vault: Callable[[dict[str, str | bytes]], Path],
+                 tmp_path: Path) -> AsyncIterator[Any]:
+    cfg = Config(vault=make_vault(PACKED), data_dir=tmp_path / "data", model="minilm")
+    app = make_app(cfg, watching=False)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    assert await asyncio.get_running_loop().run_in_executor(
+        None, app[DAEMON].service.wait_idle, 120)
+    yield server
+    await server.close()
+
+
+@contextlib.asynccontextmanager
+async def client_of(server: Any, data: Path) -> AsyncIterator[Client]:
+    """The SDK's client on a daemon's /mcp, once its vault is indexed."""
+    token = DataDir(data).token()
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http, \
+            Client(streamable_http_client(f"http://127.0.0.1:{server.port}/mcp",
+                                          http_client=http)) as client:
+        await wait_indexed(client)
+        yield client
+
+
+def headers_of(result: CallToolResult) -> list[str]:
+    """The first line of each text block: where each entry comes from."""
+    return [b.text.split("\n")[0] for b in result.content if isinstance(b, TextContent)]
+
+
+async def test_context_shows_each_paragraph_once_as_plain_text(packed: Any,
+                                                               tmp_path: Path) -> None:
+    async with client_of(packed, tmp_path / "data") as client:
+        pack = await client.call_tool("context", {"query": "regional sync servers copy "
+                                                  "each vault", "max_images": 4})
+    assert not pack.is_error, text_of(pack)
+    assert any(isinstance(b, ImageContent) for b in pack.content)
+    text = text_of(pack)
+    # the screenshot's paragraph is a passage too: the pack shows it once, as plain text
+    assert text.count("copy of each vault for a year") == 1, text
+    assert SERVERS in text
+    assert not any(markup in text for markup in ("**", "[[", "^para", "`")), text
+    assert "Guide/Sync.md line" in text and "(Sync > Servers)" in text  # still citable
+
+
+async def test_context_takes_kind_where_and_exclude(packed: Any, tmp_path: Path) -> None:
+    query = "regional sync servers copy vault"
+    async with client_of(packed, tmp_path / "data") as client:
+        images = await client.call_tool("context", {"query": query, "kind": "image"})
+        drafts = await client.call_tool("context", {"query": query, "where": "status:draft"})
+        kept = await client.call_tool("context", {"query": query, "exclude": "draft"})
+    assert not images.is_error, text_of(images)
+    assert [h for h in headers_of(images)[1:] if not h.startswith("Embedded in")] == [
+        "[Screenshot: Attachments/servers.png]"]
+    entries = [h for h in headers_of(drafts)[1:] if h.startswith("[")]
+    assert entries and all(h.startswith("[Guide/Draft.md") for h in entries), entries
+    entries = [h for h in headers_of(kept)[1:] if h.startswith("[")]
+    assert entries and not any("Draft.md" in h for h in entries), entries
+
+
+async def test_going_through_a_daemon_is_normal_operation(vault: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture
+                                                          ) -> None:
+    """Normal operation logs at INFO; WARNING is kept for what is wrong."""
+    from vaultlens.serve import mcp_stdio
+
+    async def found(data: DataDir, vault: str) -> str:
+        return "http://127.0.0.1:9"
+
+    monkeypatch.setattr(mcp_stdio, "running_daemon", found)
+    cfg = Config(vault=vault, data_dir=tmp_path / "data", model="minilm")
+    DataDir(tmp_path / "data").token()  # what a daemon of this data dir would have written
+    with caplog.at_level("INFO", logger="vaultlens"):
+        async with mcp_stdio.backend_for(cfg) as backend:
+            assert isinstance(backend, mcp_stdio.HttpBackend)
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert ("INFO", "vaultlens mcp: using the daemon at http://127.0.0.1:9") in said
+    assert not [r for r in caplog.records if r.levelno >= 30], said

@@ -158,3 +158,49 @@ def test_budget_rule_shrinks_images(make_vault: Callable[..., Path]) -> None:
     side = side_for_tokens(1600, 900, 500)
     assert image_tokens(side, side * 900 // 1600) <= 500 < image_tokens(side + 20,
                                                                         (side + 20) * 9 // 16)
+
+
+TWO_SHOTS = "Both charts compare the **ferry** timetables of [[Harbours|the two harbours]]."
+SHARED: dict[str, str | bytes] = {
+    "Ferries.md": f"# Ferries\n\n{TWO_SHOTS}\n\n![[summer.png]]\n![[winter.png]]\n",
+    "Attachments/summer.png": screenshot("SUMMER"),
+    "Attachments/winter.png": screenshot("WINTER"),
+}
+
+
+@pytest.mark.parametrize("order", ["passage first", "pictures first"])
+def test_a_paragraph_is_shown_once_in_a_pack(make_vault: Callable[..., Path],
+                                             order: str) -> None:
+    from conftest import indexed_reader
+    from vaultlens.search.pack import Packer, PackOptions
+    from vaultlens.search.pictures import Pictures
+
+    ws = indexed_reader(make_vault(SHARED))
+    try:
+        searcher = ws.searcher()
+        hits = searcher.search("ferry timetables of the two harbours", 10, vectors=False)
+        passage = next(h for h in hits if h.kind == "note")
+        pictures = [searcher.hit(i, 0.5, "ferry timetables")
+                    for i in (searcher.catalog.item_hashes(p)[0][0]
+                              for p in ("Attachments/summer.png", "Attachments/winter.png"))]
+        assert all(pictures)
+        ordered = [passage, *pictures] if order == "passage first" else [*pictures, passage]
+        packer = Packer(searcher.catalog, Pictures(searcher.catalog, ws.config.vault),
+                        TokenCounter(), "vault")
+        pack = packer.build("ferry", [h for h in ordered if h], PackOptions(20_000, 4))
+    finally:
+        ws.close()
+    plain = "Both charts compare the ferry timetables of the two harbours."
+    text = "\n".join(b for e in pack.entries for b in render(e))
+    assert text.count("timetables of") == 1, text
+    assert plain in text
+    assert "**" not in text and "[[" not in text
+    shown = [e for e in pack.entries if plain in "".join(render(e))]
+    assert len(shown) == 1
+    number = pack.entries.index(shown[0]) + 1
+    for e in pack.entries:  # the others point to the entry that shows it
+        if e is not shown[0] and e.type == "image":
+            assert e.used_in[0]["see"] == number and "in entry" in render(e)[1]
+    if order == "pictures first":  # the passage held nothing else: left out, with its reason
+        assert [x["reason"] for x in pack.left_out] == [
+            "already shown beside an image in this pack"]

@@ -78,8 +78,7 @@ def test_open_hands_the_token_to_no_impostor(tmp_path: Path, impostor: Impostor,
     vault, data = tmp_path / "vault", tmp_path / "data"
     vault.mkdir()
     token = DataDir(data).token()
-    args = ["open", "--vault", str(vault), "--data-dir", str(data), "--print",
-            "--port", str(impostor.port)]
+    args = ["open", "--vault", str(vault), "--data-dir", str(data), "--print"]
     assert main(args) == 1  # no daemon.json: nothing is ours
     out, err = capsys.readouterr()
     assert token not in out and "no daemon serves" in err and "vaultlens serve" in err

@@ -40,7 +40,7 @@ def test_configurable_config_dir(make_vault: MakeVault) -> None:
     [("n.md", "note"), ("N.MD", "note"), ("a.png", "image"), ("a.JPG", "image"),
      ("a.jpeg", "image"), ("a.gif", "image"), ("a.webp", "image"), ("a.bmp", "image"),
      ("a.tif", "image"), ("a.tiff", "image"), ("a.avif", "image"), ("d.pdf", "pdf"),
-     ("d.PDF", "pdf"), ("x.svg", "other"), ("x.canvas", "other"), ("noext", "other")],
+     ("d.PDF", "pdf"), ("x.svg", "image"), ("x.canvas", "note"), ("noext", "other")],
 )
 def test_file_kinds(name: str, kind: str) -> None:
     assert file_kind(name) == kind

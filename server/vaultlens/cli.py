@@ -7,31 +7,22 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from vaultlens import config
-from vaultlens.embedders.base import ModelError
-from vaultlens.embedders.registry import pull
+from vaultlens import cli_parser, config
+from vaultlens.embedders.registry import known_models, pull
+from vaultlens.errors import VaultlensError
 from vaultlens.evaluate import EvalError, evaluate_vault, load_queries, report
-from vaultlens.index.catalog import CatalogError
-from vaultlens.index.datadir import DataDir, DataDirError, data_dir_for
+from vaultlens.index.datadir import DataDir, daemon_info, data_dir_for
 from vaultlens.index.report import Progress, Summary
 from vaultlens.index.sqlite_library import stop_memory_statistics
-from vaultlens.search.query import QueryError
 from vaultlens.vault.context import LinkedVault, PlacementLink, link_vault
 from vaultlens.vault.notes import NoteParser
 from vaultlens.vault.placements import EXTERNAL
 from vaultlens.vault.scan import scan
-from vaultlens.workspace import WorkspaceError, open_workspace
-
-INDEX_SETTINGS = ["vault", "config_dir", "exclude", "context_chars", "data_dir", "model", "dims",
-                  "vector_dtype", "max_image_tokens", "threads", "ocr", "max_pdf_pages",
-                  "pdf_timeout", "rerank", "rerank_top"]
-READ_SETTINGS = ["vault", "data_dir", "model", "dims", "vector_dtype", "max_image_tokens",
-                 "threads", "rerank", "rerank_top"]
+from vaultlens.workspace import open_workspace
 
 
 def read_vault(cfg: config.Config) -> LinkedVault:
@@ -220,6 +211,12 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     from vaultlens.serve.tuning import Tuning
 
     cfg = config.from_args(args)
+    # the writer lock tried before the port is bound: a second daemon on the same port would
+    # hear "port in use" and be told to take another; the lock's refusal says where the first
+    # one serves (a stale daemon.json, its pid reused, holds no lock and stops nothing)
+    probe = DataDir(data_dir_for(cfg.vault, cfg.data_dir))
+    probe.lock()
+    probe.unlock()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     def announce(*parts: object, **_: object) -> None:
@@ -248,15 +245,19 @@ def cmd_open(args: argparse.Namespace, out: TextIO) -> int:
     from vaultlens.serve.proof import ours
 
     cfg = config.from_args(args)
-    data = DataDir(data_dir_for(cfg.vault, cfg.data_dir))
-    info = data.daemon_info()
-    port = int(info["port"]) if info else cfg.port
+    folder = data_dir_for(cfg.vault, cfg.data_dir)
+    start = f"start one with `vaultlens serve --vault {cfg.vault}`, then open the page again"
+    info = daemon_info(folder)
+    if info is None:
+        print(f"vaultlens: no daemon serves {cfg.vault}; {start}", file=sys.stderr)
+        return 1
+    data = DataDir(folder)
+    port = int(info["port"])
     # the token goes only to a daemon that proved it holds it: whatever else listens on the
     # port (our daemon gone, another program there) must not be handed the vault's key
-    if info is None or not ours(port, data.token()):
-        print(f"vaultlens: no daemon serves {cfg.vault} (nothing on port {port} proved it "
-              f"holds this vault's token); start one with "
-              f"`vaultlens serve --vault {cfg.vault}`", file=sys.stderr)
+    if not ours(port, data.token()):
+        print(f"vaultlens: no daemon serves {cfg.vault}: what listens on port {port} did not "
+              f"prove it holds this vault's token; {start}", file=sys.stderr)
         return 1
     url = f"http://127.0.0.1:{port}/#token={data.token()}"
     if args.print or not webbrowser.open(url):
@@ -276,6 +277,20 @@ def cmd_model(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_model_list(args: argparse.Namespace, out: TextIO) -> int:
+    models = known_models()
+    if args.json:
+        json.dump([vars(m) for m in models], out, ensure_ascii=False, indent=1)
+        out.write("\n")
+        return 0
+    width = max(len(m.name) for m in models)
+    print(f"{'model':<{width}}  offline  what it is", file=out)
+    for m in models:
+        print(f"{m.name:<{width}}  {'yes' if m.offline else 'no':<7}  {m.about}", file=out)
+        print(f"{'':<{width}}           {m.where}", file=out)
+    return 0
+
+
 def cmd_template(args: argparse.Namespace, out: TextIO) -> int:
     from vaultlens.search.remote_reranker import TEMPLATE
 
@@ -283,69 +298,16 @@ def cmd_template(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _command(sub: Any, name: str, help: str, settings: list[str], run: Any,
-             json_help: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = sub.add_parser(name, help=help)
-    config.add_arguments(parser, settings)
-    parser.add_argument("--json", action="store_true", help=json_help)
-    parser.set_defaults(run=run)
-    return parser
+COMMANDS: dict[str, Any] = {
+    "links": cmd_links, "index": cmd_index, "search": cmd_search, "eval": cmd_eval,
+    "status": cmd_status, "serve": cmd_serve, "mcp": cmd_mcp, "open": cmd_open,
+    "token": cmd_token, "model list": cmd_model_list, "model pull": cmd_model,
+    "model template": cmd_template,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="vaultlens", description="Local search for an Obsidian vault."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    _command(sub, "links", "Show every embedded image/PDF with the note, line and paragraphs "
-             "around it.", ["vault", "config_dir", "exclude", "context_chars"], cmd_links,
-             "Print a JSON list instead of text.")
-    _command(sub, "index", "Index a vault: notes, images and PDF pages.", INDEX_SETTINGS,
-             cmd_index, "Print the summary as JSON.")
-    search = _command(sub, "search", "Search an indexed vault.", READ_SETTINGS, cmd_search,
-                      'Print {"results": [...]}.')
-    search.add_argument("--k", type=int, default=10, help="How many results (default 10).")
-    search.add_argument("--explain", action="store_true",
-                        help="Show how each hit was scored: every signal's value and rank.")
-    search.add_argument("query", nargs="+", help="What to look for.")
-    evaluate_ = _command(sub, "eval", "Measure search on labelled queries, against three "
-                         "baselines (file name, keyword, vector) over the same index.",
-                         INDEX_SETTINGS, cmd_eval, 'Print {"vaultlens": ..., "baselines": ...}.')
-    evaluate_.add_argument("--queries", type=Path, required=True,
-                           help="Labelled queries, one JSON object per line (see README).")
-    status = _command(sub, "status", "What is indexed, with which model, and what not.",
-                      READ_SETTINGS, cmd_status, "Print JSON.")
-    status.add_argument("--all", action="store_true",
-                        help="List every file not indexed (else the first 10).")
-    serve = sub.add_parser("serve", help="Run the daemon: keep the vault indexed and answer "
-                           "search over a localhost API.")
-    config.add_arguments(serve, [*INDEX_SETTINGS, "host", "port", "reconcile_every"])
-    serve.add_argument("--allow-remote", action="store_true",
-                       help="Allow --host to be a non-loopback address (it warns).")
-    serve.set_defaults(run=cmd_serve)
-    mcp = sub.add_parser("mcp", help="Serve MCP on stdio for AI assistants: through the "
-                         "running daemon, else from the index itself (kept up to date).")
-    config.add_arguments(mcp, INDEX_SETTINGS)
-    mcp.set_defaults(run=cmd_mcp)
-    open_ = sub.add_parser("open", help="Open the search page in the browser, signed in.")
-    config.add_arguments(open_, ["vault", "data_dir", "port"])
-    open_.add_argument("--print", action="store_true",
-                       help="Print the page's address (with the token) instead of opening it.")
-    open_.set_defaults(run=cmd_open)
-    token = sub.add_parser("token", help="Print the API token (made on first use).")
-    config.add_arguments(token, ["vault", "data_dir"])
-    token.set_defaults(run=cmd_token)
-
-    model = sub.add_parser("model", help="Manage models.")
-    model_sub = model.add_subparsers(dest="action", required=True)
-    pull_cmd = model_sub.add_parser("pull", help="Download a model (needs the network).")
-    pull_cmd.add_argument("name", help="qwen3-vl-2b, qwen3-vl-8b or qwen3-vl-reranker-2b")
-    pull_cmd.set_defaults(run=cmd_model)
-    template_cmd = model_sub.add_parser(
-        "template", help="Print the chat template a vLLM reranker server needs "
-                         "(--chat-template) for --rerank remote:URL.")
-    template_cmd.set_defaults(run=cmd_template)
-    return parser
+    return cli_parser.build_parser(COMMANDS)
 
 
 def run() -> int:
@@ -357,13 +319,21 @@ def run() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Every failure the user can cause is one line on stderr and a non-zero exit: 2 for a
+    refusal (a bad setting, a missing index, a busy vault), 1 for what the system refused."""
+    args = cli_parser.parse(build_parser(), argv)
     try:
         code: int = args.run(args, sys.stdout)
-    except (config.ConfigError, ModelError, CatalogError, DataDirError, WorkspaceError,
-            EvalError, QueryError) as exc:
+    except VaultlensError as exc:
         print(f"vaultlens: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `vaultlens links | head` is a normal way to read it
         return 0
+    except OSError as exc:  # a data dir that cannot be made, a disk that is full
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"vaultlens: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("vaultlens: interrupted", file=sys.stderr)
+        return 130
     return code

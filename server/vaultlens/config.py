@@ -24,6 +24,8 @@ class Setting:
     help: str
     type: type = str
     multiple: bool = False
+    metavar: str = "X"  # what the flag's value is called in --help
+    shown: str = ""  # the default as --help says it, where the value alone would not do
 
     @property
     def flag(self) -> str:
@@ -33,13 +35,21 @@ class Setting:
     def env(self) -> str:
         return "VAULTLENS_" + self.name.upper()
 
+    @property
+    def described(self) -> str:
+        """The help with its default and its environment variable, as --help shows it."""
+        default = self.shown or ("none" if self.default in (None, ()) else str(self.default))
+        return f"{self.help} [default: {default}; env: {self.env}]"
+
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("vault", None, "Path of the Obsidian vault (the folder that holds .obsidian).", Path),
+    Setting("vault", None, "Path of the Obsidian vault (the folder that holds .obsidian).", Path,
+            metavar="PATH", shown="required"),
     Setting(
         "config_dir",
         ".obsidian",
         "Name of the vault's configuration folder; it is never indexed and app.json is read there.",
+        metavar="NAME",
     ),
     Setting(
         "exclude",
@@ -47,43 +57,59 @@ SETTINGS: tuple[Setting, ...] = (
         "Glob of vault-relative paths to leave out (repeatable; env: comma-separated), "
         "on top of Obsidian's own 'Excluded files'.",
         multiple=True,
+        metavar="GLOB",
     ),
     Setting(
         "context_chars",
         1500,
         "Character budget for the paragraphs kept around each embedded image or PDF.",
         int,
+        metavar="N",
     ),
     Setting(
         "data_dir",
         None,
-        "Folder for the index (outside the vault); default $XDG_DATA_HOME/vaultlens/<vault>.",
+        "Folder for the index; it must be outside the vault (`vaultlens status` prints it).",
         Path,
+        metavar="DIR",
+        # index/datadir.py's data_dir_for: one folder per vault path
+        shown="$XDG_DATA_HOME/vaultlens/<vault folder name>-<first 10 hex digits of the "
+              "SHA-256 of the vault's full path>, where XDG_DATA_HOME is ~/.local/share "
+              "when unset",
     ),
     Setting(
         "model",
         "auto",
         "Embedding model: auto (Qwen3-VL if its weights are here, else e5-small), e5-small, "
         "minilm, use-multilingual, qwen3-vl-2b, qwen3-vl-8b, a model folder, or remote:URL[#model] "
-        "(Qwen3-VL-Embedding served by vLLM; key in VAULTLENS_REMOTE_KEY).",
+        "(Qwen3-VL-Embedding served by vLLM; key in VAULTLENS_REMOTE_KEY). "
+        "`vaultlens model list` says which load here.",
+        metavar="NAME",
     ),
-    Setting("dims", None, "Keep this many dimensions of Qwen3-VL vectors (Matryoshka).", int),
-    Setting("vector_dtype", "f16", "Precision of the vector index: f16, i8 or f32."),
+    Setting("dims", None, "Keep this many dimensions of Qwen3-VL vectors (Matryoshka).", int,
+            metavar="N", shown="all of them"),
+    Setting("vector_dtype", "f16", "Precision of the vector index: f16, i8 or f32.",
+            metavar="T"),
     Setting("max_image_tokens", None, "Qwen3-VL visual tokens per image (more: finer, "
-            "slower); default 256 on a CPU, 1800 (the reference's) on a GPU.", int),
-    Setting("threads", None, "CPU threads for the models (default: all cores).", int),
+            "slower).", int, metavar="N",
+            shown="256 on a CPU, 1800 (the reference's) on a GPU or a remote server"),
+    Setting("threads", None, "CPU threads for the models, and files read at once while "
+            "indexing.", int, metavar="N", shown="all cores"),
     Setting("rerank", "off", "Rerank the top hits with a cross-encoder: off, "
             "qwen3-vl-reranker-2b, a model folder, or remote:URL[#model] (vLLM). Slow on "
-            "CPU; for a GPU."),
-    Setting("rerank_top", 20, "How many of the top hits the reranker reads.", int),
-    Setting("ocr", "on", "Read text inside images and scanned PDF pages: on or off."),
-    Setting("max_pdf_pages", 200, "Index at most this many pages of each PDF.", int),
-    Setting("pdf_timeout", 20.0, "Seconds one PDF may take to read before it is skipped.", float),
+            "CPU; for a GPU.", metavar="NAME"),
+    Setting("rerank_top", 20, "How many of the top hits the reranker reads.", int, metavar="N"),
+    Setting("ocr", "on", "Read text inside images and scanned PDF pages: on or off.",
+            metavar="on|off"),
+    Setting("max_pdf_pages", 200, "Index at most this many pages of each PDF.", int,
+            metavar="N"),
+    Setting("pdf_timeout", 20.0, "Seconds one PDF may take to read before it is skipped.", float,
+            metavar="S"),
     Setting("host", "127.0.0.1", "Address the daemon listens on (loopback unless "
-            "--allow-remote).", str),
-    Setting("port", 27123, "Port the daemon listens on.", int),
+            "--allow-remote).", str, metavar="ADDR"),
+    Setting("port", 27123, "Port the daemon listens on.", int, metavar="N"),
     Setting("reconcile_every", 600.0, "Seconds between full reconcile scans while serving "
-            "(they catch file events that were missed).", float),
+            "(they catch file events that were missed).", float, metavar="S"),
 )
 
 
@@ -111,16 +137,18 @@ class Config:
     reconcile_every: float = 600.0
 
 
-def add_arguments(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
+def add_arguments(parser: argparse._ActionsContainer, names: Sequence[str]) -> None:
     """Add the flags for the named settings; defaults stay None so env and table can fill in."""
     by_name = {s.name: s for s in SETTINGS}
     for name in names:
         s = by_name[name]
         if s.multiple:
-            parser.add_argument(s.flag, dest=s.name, action="append", help=s.help, default=None)
+            parser.add_argument(s.flag, dest=s.name, action="append", help=s.described,
+                                default=None, metavar=s.metavar)
         else:
             kind = _path if s.type is Path else s.type
-            parser.add_argument(s.flag, dest=s.name, type=kind, help=s.help, default=None)
+            parser.add_argument(s.flag, dest=s.name, type=kind, help=s.described, default=None,
+                                metavar=s.metavar)
 
 
 def _path(text: str) -> Path:

@@ -1,4 +1,4 @@
-"""Measure search against labelled queries: vaultlens and three baselines over the same index.
+"""Measure search against labelled queries: vaultlens and four baselines over the same index.
 
 The query format is the one of ``../shared/eval/README.md``: one JSON object per line with
 ``id``, ``vault``, ``query``, ``category`` and a ``target`` that is an image (a vault path), a PDF

@@ -150,7 +150,9 @@ def open_workspace(cfg: Config, writer: bool, embedder: Embedder | None = None) 
         notice = "; ".join(x for x in (damage, notice) if x) or None
         indexed_with = catalog.get_meta("model_signature")
         if not writer and indexed_with is None:
-            raise WorkspaceError(f"{cfg.vault}: not indexed yet; run `vaultlens index` first")
+            raise WorkspaceError(
+                f"{cfg.vault}: not indexed yet; run `vaultlens serve --vault {cfg.vault}` (it "
+                "indexes, then keeps the index fresh) or `vaultlens index` first")
         if not writer and indexed_with != embedder.signature:
             raise WorkspaceError(
                 f"the index was built with {indexed_with}, not {embedder.signature}: "

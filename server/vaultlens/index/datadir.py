@@ -53,6 +53,16 @@ def daemon_info(folder: Path) -> dict[str, Any] | None:
     return info if isinstance(info, dict) else None
 
 
+def served_by(info: dict[str, Any]) -> str:
+    """What to tell someone who would start a second writer while a daemon serves the vault:
+    where it listens, and how to reach it."""
+    vault = info.get("vault", "this vault")
+    return (f"a vaultlens daemon (pid {info['pid']}) already serves {vault} at "
+            f"http://127.0.0.1:{info['port']}/ and keeps its index fresh: "
+            f"`vaultlens status --vault {vault}` shows it, and `vaultlens open --vault "
+            f"{vault}` opens its page")
+
+
 class DataDir:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -73,6 +83,10 @@ class DataDir:
             fh.seek(0)
             holder = fh.read().strip() or "another process"
             fh.close()
+            info = self.daemon_info()
+            if info is not None:
+                raise DataDirError(f"{self.folder}: {served_by(info)}; it alone writes "
+                                   "this index") from exc
             raise DataDirError(f"{self.folder}: already being written by {holder}") from exc
         fh.seek(0)
         fh.truncate()

@@ -23,11 +23,12 @@ from PIL.Image import Image
 from vaultlens.extract.images import ImageError, open_image, thumbnail_bytes
 from vaultlens.extract.ocr import OCRError, OCRPool
 from vaultlens.extract.pdfs import PdfError, read_pdf
+from vaultlens.extract.svg import MAX_SVG_BYTES, SvgError, svg_text
 from vaultlens.index.catalog import Catalog
 from vaultlens.index.datadir import DataDir
 from vaultlens.vault.notefile import MAX_NOTE_MB, NoteTooLarge, note_bytes
 from vaultlens.vault.notes import Note, NoteParser
-from vaultlens.vault.vault import FileKind, Refused, VaultFile, open_file
+from vaultlens.vault.vault import FileKind, Refused, VaultFile, is_vector, open_file
 
 
 def file_hash(fh: BinaryIO) -> str:
@@ -99,7 +100,9 @@ class Extractor:
         if out.outcome != "read" or f.kind == FileKind.NOTE:
             return out
         try:
-            if f.kind == FileKind.IMAGE:
+            if f.kind == FileKind.IMAGE and is_vector(f.path):
+                self._svg(out, path)
+            elif f.kind == FileKind.IMAGE:
                 self._image(out, path)
             elif f.kind == FileKind.PDF:
                 self._pdf(out, path)
@@ -108,7 +111,7 @@ class Extractor:
                 out.reason = f"not a note, image or PDF ({Path(f.path).suffix or 'no extension'})"
         except ImageError as exc:
             out.outcome, out.reason = ("retry" if exc.retry else "skip"), exc.reason
-        except PdfError as exc:
+        except (PdfError, SvgError) as exc:
             out.outcome, out.reason = "skip", str(exc)
         except OSError as exc:  # gone or unreadable between the hash and the read
             out.outcome, out.reason = "skip", f"cannot read: {exc.strerror or exc}"
@@ -136,6 +139,39 @@ class Extractor:
             out.failure = f"OCR failed: {exc}"
         self.data.save_thumb(out.hash, thumbnail_bytes(picture.image))
         out.image = picture.image
+
+    def _svg(self, out: Extracted, path: Path) -> None:
+        """An SVG's words are its read text (where OCR text goes for a screenshot). Its pixels
+        come from the PDF reader's child, which renders SVG too, and only where something
+        needs them: the visual model, or OCR of a drawing with no words that is not an icon.
+        Otherwise its thumbnail is rendered when first asked for (serve/views.py). An icon,
+        or a drawing that will not render, is still a picture, found by its name and the
+        notes that place it."""
+        assert out.hash is not None
+        with open_file(self.root, out.file.path) as fh:
+            data = fh.read(MAX_SVG_BYTES + 1)
+        said = svg_text(data)
+        out.ocr_text = said.words
+        read_pixels = not said.labels and not said.icon and self.ocr is not None
+        if not (self.visual or read_pixels):
+            return
+        start = time.perf_counter()
+        try:
+            pages = read_pdf(path, 1, "all", self.pdf_timeout).pages
+        except PdfError:
+            return  # its words and name still find it
+        finally:
+            out.timed("svg", start)
+        picture = pages[0].image if pages else None
+        if picture is None:
+            return
+        if read_pixels:
+            try:
+                out.ocr_text = self._ocr(out, out.hash, picture)
+            except OCRError as exc:
+                out.failure = f"OCR failed: {exc}"
+        self.data.save_thumb(out.hash, thumbnail_bytes(picture))
+        out.image = picture
 
     def _cached(self, key: str, extractor: str) -> Any:
         with self._cache_lock:

@@ -157,6 +157,13 @@ class Reader(Lookups):
             f"SELECT text FROM items WHERE file_id = ?{kind} AND start_line >= ?"
             " AND end_line <= ? ORDER BY start_line", (file_id, first, last))]
 
+    def sections_within(self, file_id: int, first: int, last: int
+                        ) -> list[tuple[int, int, str]]:
+        """(start line, end line, text) of a note's sections between these lines, in order."""
+        return [(int(r[0]), int(r[1]), str(r[2])) for r in self._conn.execute(
+            "SELECT start_line, end_line, text FROM items WHERE file_id = ? AND kind = 'section'"
+            " AND start_line >= ? AND end_line <= ? ORDER BY start_line", (file_id, first, last))]
+
     def browse(self, limit: int, allowed: Sequence[int] | None = None) -> list[int]:
         """The first ``limit`` items (of ``allowed``, when given) in path, page, line order."""
         within = ""

@@ -9,22 +9,20 @@ the spans of the query's words, so a client can highlight them without parsing m
 from __future__ import annotations
 
 import json
-import re
-from bisect import bisect_left
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from vaultlens.index.reader import Reader
+from vaultlens.extract.documents import ItemKind
+from vaultlens.index.reader import ItemRow, Reader
+from vaultlens.search.highlights import Highlighter, Terms
 from vaultlens.search.kinds import HIT_KIND, HitKind
-from vaultlens.text import CJK
-from vaultlens.vault.placements import strip_placements
+from vaultlens.vault.plain import plain_text
 
-SNIPPET_CHARS = 240
 # the places listed on an image or PDF hit, and the pictures on a paragraph hit: a note that
 # places a screenshot 5,000 times would make an answer of megabytes. The rest are counted,
 # never dropped unsaid: ``more_links`` / ``more_images``
 MAX_LINKS_PER_HIT = 20
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 @dataclass
@@ -48,125 +46,76 @@ class Hit:
     # why it matched: "words" (query words in its own text: for a picture, words read in it),
     # "context" (in the paragraphs around a picture), or "meaning" (no query word: vectors)
     matched: str = "meaning"
+    # an image or PDF page's paragraph in the first of its ``links``, as plain text, and the
+    # spans of the query's words in it (as ``highlights``: UTF-16 units); "" for a note
+    context_text: str = ""
+    context_highlights: list[list[int]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         # asdict() deep-copies every link and image dict; the event loop answers with these
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name in ("highlights", "headings", "links", "images"):
+        for name in ("highlights", "headings", "links", "images", "context_highlights"):
             out[name] = list(out[name])
         return out
 
 
-def highlight_words(query: str) -> list[str]:
-    """Words worth highlighting: Latin words of 2+ letters, and each CJK character run."""
-    return [t for t in dict.fromkeys(w.lower() for w in _WORD.findall(query))
-            if len(t) > 1 or CJK.match(t)]
-
-
-def _spans(flat: str, terms: list[str]) -> list[tuple[int, int]]:
-    """Where the terms occur: whole words, or a word's start ("sync" in "syncing"); CJK runs
-    as any two characters of them."""
-    lowered = flat.lower()
-    spans: list[tuple[int, int]] = []
-    for term in terms:
-        if CJK.match(term):
-            parts = [term[i : i + 2] for i in range(max(1, len(term) - 1))]
-            for part in parts:
-                spans += [(m.start(), m.end()) for m in re.finditer(re.escape(part), lowered)]
-        else:
-            spans += [(m.start(), m.end())
-                      for m in re.finditer(rf"(?<!\w){re.escape(term)}\w*", lowered)]
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> tuple[str, list[list[int]]]:
-    """A window of ``text`` around the densest run of query words, and their spans in it."""
-    flat = " ".join(text.split())
-    spans = _spans(flat, highlight_words(query))
-    start = 0
-    if spans and len(flat) > width:
-        start = max(0, spans[_densest(spans, width * 3 // 4)][0] - width // 4)
-    cut = flat[start : start + width]
-    prefix = "…" if start else ""
-    out = prefix + cut + ("…" if start + width < len(flat) else "")
-    shift = len(prefix) - start
-    # spans are sorted and disjoint: those starting inside the window are one run
-    first = bisect_left(spans, (start, -1))
-    last = bisect_left(spans, (start + width, -1), lo=first)
-    marks = [[s + shift, min(e, start + width) + shift] for s, e in spans[first:last]]
-    return out, utf16_spans(out, marks)
-
-
-def _densest(spans: list[tuple[int, int]], reach: int) -> int:
-    """The index of the span that starts the run with the most spans starting within
-    ``reach`` characters of it (the first such, on a tie). Spans are sorted and disjoint, so
-    the run's end only moves forwards: one pass, however many matches a long note holds."""
-    best, most, end = 0, 0, 0
-    for i, (start, _) in enumerate(spans):
-        end = max(end, i)
-        while end < len(spans) and spans[end][0] < start + reach:
-            end += 1
-        if end - i > most:
-            best, most = i, end - i
-    return best
-
-
-def utf16_spans(text: str, spans: list[list[int]]) -> list[list[int]]:
-    """Character offsets as UTF-16 offsets (characters past U+FFFF take two units)."""
-    if text.isascii() or not any(ord(c) > 0xFFFF for c in text):
-        return spans
-    units = [0]
-    for c in text:
-        units.append(units[-1] + (2 if ord(c) > 0xFFFF else 1))
-    return [[units[s], units[e]] for s, e in spans]
-
-
 class HitMaker:
-    """Builds hits from item ids, with their links and placed images."""
+    """Builds hits from item ids, with their links and placed images. A note's text, and the
+    paragraphs around a picture, are shown as plain text (vault/plain.py); OCR and PDF text
+    as read. Highlights mark the words the keyword search matched (highlights.py)."""
 
     def __init__(self, catalog: Reader) -> None:
         self.catalog = catalog
+        self.highlighter = Highlighter(self._stems)
+
+    def _stems(self, words: Iterable[str]) -> dict[str, str]:
+        return self.catalog.keyword_index.stems(words)
 
     def hit(self, item_id: int, score: float, query: str) -> Hit | None:
+        return self._hit(item_id, score, self.highlighter.terms(query))
+
+    def _hit(self, item_id: int, score: float, terms: Terms) -> Hit | None:
         row = self.catalog.item(item_id)
         if row is None:
             return None
         kind = HIT_KIND[row["kind"]]
-        text, marks = snippet(row["text"], query)
+        text, marks = self.highlighter.snippet(_shown(row), terms)
         hit = Hit(id=item_id, kind=kind, path=row["path"], line=row["start_line"],
                   end_line=row["end_line"], page=row["page"], score=round(score, 6), text=text,
                   highlights=marks, headings=json.loads(row["headings"]),
                   matched="words" if marks else "meaning")
         if kind in (HitKind.IMAGE, HitKind.PDF):
-            links, total = self.catalog.links_to_page(
-                row["path"], row["page"] if kind == HitKind.PDF else None, MAX_LINKS_PER_HIT)
-            hit.links = [{"note": x["note"], "line": x["line"], "headings": x["headings"],
-                          "context": x["context"]} for x in links]
-            hit.more_links = total - len(links)
-            if not marks and query:
-                # the words matched around the image, not in it: show where (without the
-                # placement itself, which the block holding it would otherwise show as markup)
-                around = "\n".join(s for x in hit.links for c in x["context"]
-                                   if (s := strip_placements(c["text"]).strip()))
-                alt, alt_marks = snippet(around, query)
-                if alt_marks:
-                    hit.text, hit.highlights, hit.matched = alt, alt_marks, "context"
+            self._places(hit, row, terms)
         elif row["start_line"] is not None and row["end_line"] is not None:
             hit.images, total = self.catalog.placements_within(
                 row["file_id"], row["start_line"], row["end_line"], MAX_LINKS_PER_HIT)
             hit.more_images = total - len(hit.images)
         return hit
 
+    def _places(self, hit: Hit, row: ItemRow, terms: Terms) -> None:
+        """Where an image or PDF page is placed, each paragraph as plain text; the first
+        place's paragraph as ``context_text`` with its highlights."""
+        links, total = self.catalog.links_to_page(
+            row["path"], row["page"] if hit.kind == HitKind.PDF else None, MAX_LINKS_PER_HIT)
+        hit.links = [{"note": x["note"], "line": x["line"], "headings": x["headings"],
+                      "context": [{**c, "text": plain_text(c["text"])} for c in x["context"]]}
+                     for x in links]
+        hit.more_links = total - len(links)
+        if hit.links:
+            hit.context_text = paragraph(hit.links[0])
+            hit.context_highlights = self.highlighter.marks(hit.context_text, terms)
+        if not hit.highlights and terms:
+            # the words matched around the image, not in it: show where
+            around = "\n".join(paragraph(x) for x in hit.links)
+            alt, alt_marks = self.highlighter.snippet(around, terms)
+            if alt_marks:
+                hit.text, hit.highlights, hit.matched = alt, alt_marks, "context"
+
     def passage(self, ids: list[int], score: float, query: str) -> Hit | None:
         """One hit for paragraphs read together: the first id is the best; the hit spans
         them all, its snippet drawn from their text in line order."""
-        hit = self.hit(ids[0], score, query)
+        terms = self.highlighter.terms(query)
+        hit = self._hit(ids[0], score, terms)
         if hit is None or len(ids) == 1:
             return hit
         rows = [r for r in (self.catalog.item(i) for i in ids) if r is not None]
@@ -174,9 +123,23 @@ class HitMaker:
         rows.sort(key=lambda r: r["start_line"] or 0)
         hit.line = min(r["start_line"] or 0 for r in rows)
         hit.end_line = max(r["end_line"] or 0 for r in rows)
-        hit.text, hit.highlights = snippet("\n".join(r["text"] for r in rows), query)
+        hit.text, hit.highlights = self.highlighter.snippet(
+            "\n".join(_shown(r) for r in rows), terms)
         hit.matched = "words" if hit.highlights else "meaning"
         hit.images, total = self.catalog.placements_within(rows[0]["file_id"], hit.line,
                                                            hit.end_line, MAX_LINKS_PER_HIT)
         hit.more_images = total - len(hit.images)
         return hit
+
+
+def _shown(row: ItemRow) -> str:
+    """An item's text as a reader sees it: a note's markdown as plain text, OCR and PDF text
+    as read (markup characters there are the picture's own)."""
+    return plain_text(row["text"]) if row["kind"] == ItemKind.SECTION else row["text"]
+
+
+def paragraph(link: dict[str, Any]) -> str:
+    """The paragraphs around one place of a picture (its ``context``, already plain), as one
+    text: its non-empty lines, in order."""
+    return "\n".join(line for c in link["context"] for line in c["text"].split("\n")
+                     if line.strip())

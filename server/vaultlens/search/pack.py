@@ -9,12 +9,19 @@ cost; entries that do not fit are listed in ``left_out`` with the reason.
 How the budget is shared: the images of a pack get at most half of it between them, so
 one slide never crowds out every paragraph. Each is downscaled to its share (never below
 ``MIN_IMAGE_SIDE`` px, never above ``image_max_px``); a passage is cut to ``PASSAGE_TOKENS``,
-or to what is left. A paragraph already attached to an image is not repeated as a passage.
+or to what is left.
+
+Each paragraph is shown once in a pack: a passage leaves out its sections that a picture's
+paragraph already shows, and a picture's paragraph that a passage or another picture shows
+already (the same note, overlapping lines) is pointed to (``see``: that entry's number), not
+repeated. A model is given plain text (vault/plain.py), with the note path and lines to cite;
+the words read in a picture are given as read.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -25,7 +32,7 @@ from vaultlens.search.hits import Hit
 from vaultlens.search.kinds import HitKind
 from vaultlens.search.pictures import MAX_IMAGE_BYTES, PictureError, Pictures
 from vaultlens.search.tokens import PIXELS_PER_TOKEN, TokenCounter, image_tokens, side_for_tokens
-from vaultlens.vault.placements import strip_placements
+from vaultlens.vault.plain import plain_text
 
 MIN_IMAGE_SIDE = 384  # below this a slide's text is unreadable: leave the image out instead
 PASSAGE_TOKENS = 400  # a passage longer than this is cut (the model can `read` the rest)
@@ -126,7 +133,8 @@ def render(entry: Entry) -> list[str]:
     for use in entry.used_in:
         heads = " > ".join(use["headings"])
         where = f"{use['note']} line {use['line']}" + (f" ({heads})" if heads else "")
-        body = use["text"] if use["text"] else f"(the paragraph is passage {use['see']} above)"
+        body = use["text"] or (f"(the paragraph is shown above, in entry {use['see']})"
+                               if use["see"] else "(no paragraph around it)")
         parts.append(f"Embedded in {where}:\n{body}")
     if entry.more_places:
         parts.append(f"(Embedded in {entry.more_places} more places, not shown.)")
@@ -152,6 +160,37 @@ def _fitted(width: int, height: int, side: int) -> tuple[int, int]:
         return width, height
     scale = side / max(width, height)
     return max(1, int(width * scale)), max(1, int(height * scale))
+
+
+Shown = list[tuple[str, int, int, int]]  # (note, first line, last line, entry number)
+
+
+def _shown(pack: Pack) -> Shown:
+    """The note lines a pack shows already, with the number (1-based) of the entry that
+    shows them: passages, and the paragraphs beside its pictures."""
+    out: Shown = []
+    for n, e in enumerate(pack.entries, 1):
+        if e.type == "passage" and e.lines:
+            out.append((e.path, e.lines[0], e.lines[1], n))
+        for use in e.used_in:
+            out += [(use["note"], a, b, n) for a, b in use.get("lines", [])]
+    return out
+
+
+def _showing(shown: Shown, note: str, first: int, last: int) -> int | None:
+    """The entry that shows any of these lines of this note, if one does."""
+    return next((n for path, a, b, n in shown if path == note and a <= last and first <= b),
+                None)
+
+
+def _plain(headings: list[str]) -> list[str]:
+    """A heading path as a model reads it ("Run `ob sync`" → "Run ob sync")."""
+    return [plain_text(h) for h in headings]
+
+
+def _lines(texts: Iterable[str]) -> list[str]:
+    """The non-empty lines of these texts: a line of markup alone is empty once plain."""
+    return [line for t in texts for line in t.split("\n") if line.strip()]
 
 
 def obsidian_uri(vault_name: str, path: str) -> str:
@@ -211,31 +250,22 @@ class Packer:
         pack.left_out.append({"id": hit.id, "path": hit.path, "page": hit.page,
                               "score": hit.score, "reason": reason})
 
-    def _covered(self, pack: Pack, note: str, line: int) -> int | None:
-        """The number (1-based) of a passage in the pack holding this note line, if any."""
-        for n, e in enumerate(pack.entries, 1):
-            if e.type == "passage" and e.path == note and e.lines and \
-                    e.lines[0] <= line <= e.lines[1]:
-                return n
-        return None
-
-    def _attached(self, pack: Pack, note: str, first: int, last: int) -> bool:
-        """Whether an image in the pack already shows a paragraph within these lines."""
-        return any(e.type == "image" and u["note"] == note and u["text"]
-                   and first <= u["line"] <= last for e in pack.entries for u in e.used_in)
-
     def _passage(self, hit: Hit, pack: Pack, left: int) -> Entry | None:
         first, last = hit.line or 1, hit.end_line or hit.line or 1
-        if self._attached(pack, hit.path, first, last):
-            self._leave(pack, hit, "already shown beside an image in this pack")
-            return None
         row = self.catalog.item(hit.id)
         if row is None:
             self._leave(pack, hit, "removed from the index meanwhile")
             return None
-        texts = self.catalog.texts_within(row["file_id"], first, last)
-        entry = Entry("passage", hit.id, hit.path, hit.score, "\n".join(texts) or row["text"],
-                      headings=hit.headings, lines=[first, last],
+        sections = self.catalog.sections_within(row["file_id"], first, last) or [
+            (first, last, str(row["text"]))]
+        shown = _shown(pack)
+        kept = [x for x in sections if _showing(shown, hit.path, x[0], x[1]) is None]
+        if not kept:
+            self._leave(pack, hit, "already shown beside an image in this pack")
+            return None
+        text = "\n".join(_lines(plain_text(t) for _, _, t in kept))
+        entry = Entry("passage", hit.id, hit.path, hit.score, text, headings=_plain(hit.headings),
+                      lines=[kept[0][0], kept[-1][1]],
                       uri=obsidian_uri(self.vault_name, hit.path))
         full = entry.text
         entry.text = ""
@@ -251,19 +281,43 @@ class Packer:
             return None
         return entry
 
+    def _place(self, link: dict[str, Any], shown: Shown, number: int) -> dict[str, Any]:
+        """One place of a picture, as ``used_in`` lists it: its paragraphs (plain already,
+        hits.py) but those the pack shows already (the same note, overlapping lines), which
+        ``see`` points to; ``lines``: the line ranges its text shows whole. ``shown`` gains
+        them, as entry ``number``'s."""
+        kept: list[tuple[int, int, str]] = []
+        see = None
+        for block in link["context"]:
+            text = "\n".join(_lines([block["text"]]))
+            by = _showing(shown, link["note"], block["start"], block["end"])
+            if by is not None:
+                see = see or by
+            elif text:
+                kept.append((block["start"], block["end"], text))
+        whole = "\n".join(t for _, _, t in kept)
+        cut = self.counter.cut(whole, PLACE_TOKENS)
+        room = len(cut) if cut == whole else len(cut) - 1  # less the "…"
+        lines: list[list[int]] = []
+        at = -1
+        for first, last, text in kept:
+            at += len(text) + 1
+            if at > room:
+                break
+            lines.append([first, last])
+            shown.append((link["note"], first, last, number))
+        return {"note": link["note"], "line": link["line"], "headings": _plain(link["headings"]),
+                "see": see, "lines": lines, "text": cut}
+
     def _image(self, hit: Hit, pack: Pack, left: int, share: int, options: PackOptions,
                bytes_left: int) -> Entry | None:
         row = self.catalog.item(hit.id)
         ocr = str(row["text"]) if row is not None else ""
         entry = Entry("image", hit.id, hit.path, hit.score, self.counter.cut(ocr, OCR_TOKENS),
                       kind=hit.kind, page=hit.page, more_places=hit.more_links)
+        shown = _shown(pack)
         for link in hit.links:
-            see = self._covered(pack, link["note"], link["line"])
-            text = "" if see else "\n".join(
-                t for c in link["context"] if (t := strip_placements(c["text"]).strip()))
-            entry.used_in.append({"note": link["note"], "line": link["line"],
-                                  "headings": link["headings"], "see": see,
-                                  "text": self.counter.cut(text, PLACE_TOKENS)})
+            entry.used_in.append(self._place(link, shown, len(pack.entries) + 1))
         text_tokens = self.cost(entry)
         try:
             picture = self.pictures.load(hit.id)

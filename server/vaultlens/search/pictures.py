@@ -14,7 +14,7 @@ from vaultlens.extract.documents import ItemKind
 from vaultlens.extract.images import ImageError, open_image
 from vaultlens.extract.pdfs import PdfError, render_page
 from vaultlens.index.reader import Reader
-from vaultlens.vault.vault import Refused, check_file
+from vaultlens.vault.vault import Refused, check_file, is_vector
 
 MAX_IMAGE_BYTES = 512 * 1024  # per image sent to a model or a client (what Claude accepts well)
 # decoded pictures kept, by every search thread together (a pack and the image URLs in it
@@ -98,13 +98,16 @@ class Pictures:
             return cached
         path = self.vault / row.path
         try:
-            if row.kind == ItemKind.IMAGE:
+            if row.kind == ItemKind.IMAGE and is_vector(row.path):
+                picture = render_page(path, 1, self.pdf_timeout)  # an SVG, in the PDF child
+            elif row.kind == ItemKind.IMAGE:
                 picture = open_image(path).image
             else:
                 picture = render_page(path, int(row.page or 1), self.pdf_timeout)
         except ImageError as exc:
             raise PictureError(f"{row.path}: {exc.reason}") from exc
         except PdfError as exc:
-            raise PictureError(f"{row.path} page {row.page}: {exc.reason}") from exc
+            where = "" if row.kind == ItemKind.IMAGE else f" page {row.page}"
+            raise PictureError(f"{row.path}{where}: {exc.reason}") from exc
         self.cache.put(key, picture)
         return picture

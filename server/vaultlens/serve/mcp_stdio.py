@@ -120,7 +120,7 @@ async def backend_for(cfg: Config, tuning: Tuning | None = None) -> AsyncIterato
     data = DataDir(data_dir_for(cfg.vault, cfg.data_dir))
     base = await running_daemon(data, str(cfg.vault.resolve()))
     if base is not None:
-        log.warning("vaultlens mcp: using the daemon at %s", base)
+        log.info("vaultlens mcp: using the daemon at %s", base)
         http = HttpBackend(base, data.token())
         try:
             yield http

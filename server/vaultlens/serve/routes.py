@@ -12,7 +12,7 @@ from vaultlens.search.pack import MAX_IMAGE_SIDE
 from vaultlens.serve.api import Route, openapi
 from vaultlens.serve.daemon import DAEMON
 from vaultlens.serve.mcp_http import mcp_view
-from vaultlens.serve.page import asset, index
+from vaultlens.serve.page import asset, favicon, index
 from vaultlens.serve.reading import context, image, read
 from vaultlens.serve.requests import (
     ContextRequest,
@@ -65,6 +65,8 @@ ROUTES = [
           public=True, produces="text/html"),
     Route("GET", "/web/{name}", asset, "The search page's script and style", public=True,
           produces="text/javascript"),
+    Route("GET", "/favicon.ico", favicon, "The page's icon (SVG)", public=True,
+          produces="image/svg+xml"),
     Route("GET", "/api/health", health, "Is the daemon up? (no token needed). With "
           "?nonce= (32 to 128 hex digits) it adds proof: HMAC-SHA256 of the nonce under the "
           "token, so a client can check the daemon before sending the token", public=True),

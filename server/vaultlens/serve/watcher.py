@@ -20,7 +20,7 @@ from watchfiles import Change, awatch
 
 from vaultlens.serve.indexing import IndexService
 from vaultlens.vault.policy import Policy
-from vaultlens.vault.vault import Refused
+from vaultlens.vault.vault import FileKind, Refused, file_kind
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,8 @@ def sort_events(changes: Iterable[tuple[Change, str]],
             gone = True
         else:
             present.append(rel)
-    # notes before images: the note that places a new screenshot lands with it
-    present.sort(key=lambda p: (not p.lower().endswith(".md"), p))
+    # notes (and canvases) before images: the note that places a new screenshot lands with it
+    present.sort(key=lambda p: (file_kind(p) != FileKind.NOTE, p))
     return present, gone
 
 

@@ -32,7 +32,7 @@ class ContextBlock:
     start: int  # 1-based, inclusive
     end: int
     text: str
-    role: str  # containing | before | after
+    role: str  # containing | before | after | beside (a card or text element, not a paragraph)
 
     def to_json(self) -> dict[str, Any]:
         return {"start": self.start, "end": self.end, "text": self.text, "role": self.role}
@@ -187,6 +187,22 @@ def placement_context(note: Note, placement: Placement, budget: int,
     return tuple(out)
 
 
+def beside_context(note: Note, starts: tuple[int, ...], budget: int) -> tuple[ContextBlock, ...]:
+    """The sections that start on ``starts`` (a canvas's cards around a file node, a drawing's
+    text elements), nearest first, within ``budget`` characters in all."""
+    out: list[ContextBlock] = []
+    for line in starts:
+        section = note.section_at(line)
+        if section is None or not has_words(section.text):
+            continue
+        block = _clip(section, budget, "after")
+        if block is None:
+            break
+        out.append(ContextBlock(block.start, block.end, block.text, "beside"))
+        budget -= len(block.text)
+    return tuple(out)
+
+
 def _window(lines: list[str], first: int, block: Section, placement: Placement,
             budget: int) -> ContextBlock:
     """About ``budget`` characters of the lines around the placement's own line."""
@@ -249,7 +265,9 @@ def link_note(
             PlacementLink(
                 note=note.path, placement=placement, target=target, kind=kind, reason=reason,
                 title=note.title, headings=headings,
-                context=placement_context(note, placement, max(budget - spent, 100), flags),
+                context=(beside_context(note, note.beside[placement.line], max(budget - spent, 100))
+                         if placement.line in note.beside else
+                         placement_context(note, placement, max(budget - spent, 100), flags)),
             )
         )
     return out

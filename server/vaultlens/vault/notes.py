@@ -19,7 +19,9 @@ from typing import Any
 import yaml
 from markdown_it import MarkdownIt
 
+from vaultlens.vault.drawing import is_drawing, prepare_drawing
 from vaultlens.vault.placements import Placement, find_placements
+from vaultlens.vault.vault import CANVAS_EXTENSION
 
 try:  # the C loader is ~10x faster; PyYAML wheels ship it, source builds may not
     _YamlLoader: type = yaml.CSafeLoader
@@ -51,6 +53,10 @@ class Note:
     placements: list[Placement] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # e.g. a broken frontmatter block
     line_count: int = 0
+    # a placement's line → the lines of the sections that are its context, where the file
+    # says so (a canvas's cards around a file node, a drawing's text elements); a placement
+    # not here takes the paragraphs around its line (context.py)
+    beside: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
     @cached_property
     def _starts(self) -> list[int]:
@@ -146,6 +152,10 @@ class NoteParser:
         self._md = MarkdownIt("commonmark", {"html": True}).enable("table").disable("inline")
 
     def parse_bytes(self, data: bytes, path: str) -> Note:
+        if path.lower().endswith(CANVAS_EXTENSION):
+            # a canvas is JSON, read by its own module, which builds on this one's Note
+            from vaultlens.vault.canvas import parse_canvas
+            return parse_canvas(data, path)
         text, problem = decode(data)
         if text is None:
             return Note(path=path, title=PurePosixPath(path).stem, problems=[str(problem)])
@@ -158,6 +168,10 @@ class NoteParser:
         if lines and lines[-1] == "" and len(lines) > 1:
             lines.pop()  # a final newline ends the last line; it does not start another
         note = Note(path=path, title=PurePosixPath(path).stem, line_count=len(lines))
+        drawn: list[Placement] = []
+        texts: list[int] = []
+        if is_drawing(path, lines):  # its drawing data blanked: never words, never code
+            lines, drawn, texts = prepare_drawing(lines)
         body_lines = list(lines)
         sections: list[Section] = []
 
@@ -180,6 +194,11 @@ class NoteParser:
         sections.sort(key=lambda s: s.start)
         note.sections = self._with_block_ids(sections, masked.split("\n"), note)
         note.placements = find_placements(masked, "\n".join(lines))
+        if drawn:
+            note.placements = sorted(note.placements + drawn, key=lambda p: (p.line, p.column))
+            starts = tuple(dict.fromkeys(
+                s.start for line in texts if (s := note.section_at(line)) is not None))
+            note.beside.update((p.line, starts) for p in drawn)
         for tag in _TAG.findall(masked):
             if not tag.strip("/").isdigit() and tag not in note.tags:
                 note.tags.append(tag)

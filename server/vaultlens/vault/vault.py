@@ -20,8 +20,13 @@ from typing import BinaryIO
 from vaultlens.errors import VaultlensError
 
 IMAGE_EXTENSIONS = frozenset(
-    {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".avif"}
+    {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".avif", ".svg"}
 )
+# A drawing, not pixels: an image kind whose words are read from its XML (extract/svg.py)
+# and whose pixels are rendered in the PDF reader's child, never decoded by Pillow.
+VECTOR_EXTENSIONS = frozenset({".svg"})
+# A JSON Canvas board: a note kind, whose text cards are its passages (vault/canvas.py).
+CANVAS_EXTENSION = ".canvas"
 
 # Obsidian names a pasted screenshot "Pasted image YYYYMMDDhhmmss.png", " 1", " 2" on clashes.
 _PASTED = re.compile(r"^Pasted image (\d{14})(?: \d+)?\.[A-Za-z0-9]+$")
@@ -41,15 +46,21 @@ class FileKind(StrEnum):
 
 
 def file_kind(path: str) -> FileKind:
-    """note, image, pdf or other, by extension (case-insensitive)."""
+    """note, image, pdf or other, by extension (case-insensitive). A canvas is a note (its
+    cards are passages), an SVG an image."""
     ext = PurePosixPath(path).suffix.lower()
-    if ext == ".md":
+    if ext in (".md", CANVAS_EXTENSION):
         return FileKind.NOTE
     if ext in IMAGE_EXTENSIONS:
         return FileKind.IMAGE
     if ext == ".pdf":
         return FileKind.PDF
     return FileKind.OTHER
+
+
+def is_vector(path: str) -> bool:
+    """An SVG: an image that Pillow must never be asked to decode."""
+    return PurePosixPath(path).suffix.lower() in VECTOR_EXTENSIONS
 
 
 def pasted_at(name: str) -> datetime | None:

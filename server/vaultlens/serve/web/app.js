@@ -1,13 +1,19 @@
-// The search page: sign-in, search as you type, filters in the URL, keyboard, status.
+// The search page: sign-in, search as you type, the state in the address, keyboard.
 import { SignInNeeded, call, setToken, takeTokenFromFragment, upload } from "./api.js";
 import { card, wikilink } from "./render.js";
+import { KINDS, MAX_SHOWN, PAGE, cutQuery, find, partialNote } from "./search.js";
+import { watchStatus } from "./status.js";
 
 const $ = (id) => document.getElementById(id);
-const KINDS = ["note", "image", "pdf"];
 const FILTERS = ["path", "tag", "after", "before"];
+const LABELS = { "": "All", note: "Notes", image: "Screenshots", pdf: "PDF pages" };
 const HELP = "Run `vaultlens open --vault PATH` to open this page signed in, or paste the " +
   "token that `vaultlens token --vault PATH` prints.";
-const state = { q: "", kind: "", path: "", tag: "", after: "", before: "" };
+const MAX_QUERY = Number(document.querySelector("meta[name='vaultlens-max-query-chars']")
+  ?.content) || 1000;
+// what the address holds: a search (q, kind, filters) or a find-similar (similar), not both
+const state = { q: "", kind: "", path: "", tag: "", after: "", before: "", similar: "" };
+let limit = PAGE;
 let hits = [];
 let selected = -1;
 let vault = "";
@@ -15,10 +21,12 @@ let visual = false;
 let seq = 0;
 let controller = null;
 let timer = 0;
+let pushNext = false;  // the next search leaves a find-similar: a new history entry
 
 function readUrl() {
   const params = new URLSearchParams(location.search);
   for (const key of Object.keys(state)) state[key] = params.get(key) || "";
+  if (state.similar) for (const key of ["q", "kind", ...FILTERS]) state[key] = "";
   $("q").value = state.q;
   for (const f of FILTERS) $(`f-${f}`).value = state[f];
 }
@@ -32,6 +40,11 @@ function writeUrl(push) {
 }
 
 function say(text) { $("message").textContent = text; }
+
+function notice(text) {
+  $("notice").textContent = text;
+  $("notice").hidden = !text;
+}
 
 function toast(text) {
   const t = $("toast");
@@ -53,70 +66,116 @@ function failed(err) {
   else if (err.name !== "AbortError") say(`Search failed: ${err.message}`);
 }
 
-function show(list, note) {
+function show(list, note, more = false) {
   hits = list;
   selected = -1;
   const advanced = localStorage.getItem("vaultlens-advanced-uri") === "1";
-  const ol = $("results");
-  ol.replaceChildren(...list.map((h, i) => card(h, i, vault, advanced, similar)));
+  $("results").replaceChildren(...list.map((h, i) => card(h, i, vault, advanced, similar)));
+  $("more").hidden = !more;
   say(note ?? (state.q && !list.length ? "No hits." : ""));
+}
+
+function chip(label, pressed, onClick, aria) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "chip" + (pressed ? " on" : "");
+  b.textContent = label;
+  b.setAttribute("aria-pressed", String(pressed));
+  if (aria) b.setAttribute("aria-label", aria);
+  b.addEventListener("click", onClick);
+  return b;
 }
 
 function chips(counts) {
   const box = $("kind-chips");
-  const all = Object.values(counts).reduce((a, b) => a + b, 0);
-  const make = (kind, label, n) => {
-    const b = document.createElement("button");
-    b.type = "button";
-    b.className = "chip" + (state.kind === kind ? " on" : "");
-    b.textContent = `${label} ${n}`;
-    b.setAttribute("aria-pressed", String(state.kind === kind));
+  box.hidden = Boolean(state.similar);  // a find-similar takes no kind
+  // without a query, the chips choose a kind but count nothing
+  box.replaceChildren(...["", ...KINDS].map((kind) => {
+    const label = counts ? `${LABELS[kind]} ${counts[kind]}` : LABELS[kind];
+    const b = chip(label, state.kind === kind, () => {
+      state.kind = state.kind === kind ? "" : kind;
+      search(true);
+    });
     b.dataset.kind = kind;
-    b.addEventListener("click", () => { state.kind = state.kind === kind ? "" : kind; search(true); });
-    return b;
-  };
-  box.replaceChildren(make("", "All", all),
-    ...KINDS.map((k) => make(k, { note: "Notes", image: "Screenshots", pdf: "PDF pages" }[k], counts[k] || 0)));
-  const active = $("filter-chips");
-  active.replaceChildren(...FILTERS.filter((f) => state[f]).map((f) => {
-    const b = document.createElement("button");
-    b.type = "button";
-    b.className = "chip on";
-    b.textContent = `${f}: ${state[f]} ×`;
-    b.setAttribute("aria-label", `Remove the ${f} filter`);
-    b.addEventListener("click", () => { state[f] = ""; $(`f-${f}`).value = ""; search(true); });
     return b;
   }));
+  const active = FILTERS.filter((f) => state[f]).map((f) => chip(`${f}: ${state[f]} ×`, true,
+    () => { state[f] = ""; $(`f-${f}`).value = ""; search(true); }, `Remove the ${f} filter`));
+  if (state.similar) {
+    active.push(chip(`similar to: ${state.similar} ×`, true,
+      () => { state.similar = ""; search(true); }, "Leave the find-similar view"));
+  }
+  $("filter-chips").replaceChildren(...active);
 }
 
-async function search(push = false) {
+// the results are stale from a keystroke until the answer is shown (aria-busy)
+function busy(on) { $("results").setAttribute("aria-busy", String(on)); }
+
+function begin(push) {
   writeUrl(push);
+  busy(true);
   const mine = ++seq;
   if (controller) controller.abort();
   controller = new AbortController();
-  if (!state.q.trim()) { chips({}); show([], ""); return; }
-  const body = { query: state.q, k: 50 };
+  return mine;
+}
+
+function done(mine, err) {
+  if (mine !== seq) return;  // a newer search is on its way
+  if (err) failed(err);
+  busy(false);
+}
+
+async function search(push = false, keepLimit = false) {
+  if (state.similar) return findSimilar(push, keepLimit);
+  if (!keepLimit) limit = PAGE;
+  const q = cutQuery(state.q, MAX_QUERY);
+  const mine = begin(push);
+  if (!q.trim()) { chips(null); notice(""); show([], ""); done(mine); return; }
+  const body = { query: q };
   for (const f of FILTERS) if (state[f]) body[f] = state[f];
   try {
-    const all = await call("/api/search", body, controller.signal);
-    let list = all.results;
-    if (state.kind) list = (await call("/api/search", { ...body, kind: state.kind, k: 30 },
-      controller.signal)).results;
+    const found = await find(body, state.kind, limit, controller.signal);
     if (mine !== seq) return;  // a newer search is on its way: this answer is stale
-    const counts = {};
-    for (const h of all.results) counts[h.kind] = (counts[h.kind] || 0) + 1;
-    chips(counts);
-    show(list.slice(0, 30), all.partial ? "The model is still loading: keyword hits only." : undefined);
+    chips(found.counts);
+    notice([q !== state.q ? `Only the first ${MAX_QUERY.toLocaleString("en")} characters ` +
+      "of a long query are searched." : "", partialNote(found.answer)].filter(Boolean).join(" "));
+    show(found.hits, undefined, found.more);
+    done(mine);
   } catch (err) {
-    if (mine === seq) failed(err);
+    done(mine, err);
   }
 }
 
-async function similar(path) {
+async function findSimilar(push, keepLimit) {
+  if (!keepLimit) limit = PAGE;
+  const mine = begin(push);
+  $("q").value = "";
+  chips(null);
+  notice("");
   try {
-    const answer = await call("/api/similar", { path, k: 20 });
-    show(answer.results, `Similar to ${path}`);
-  } catch (err) { failed(err); }
+    const k = Math.min(limit + 1, 100);  // the API's most
+    const answer = await call("/api/similar", { path: state.similar, k }, controller.signal);
+    if (mine !== seq) return;
+    show(answer.results.slice(0, limit), `Similar to ${state.similar}`,
+      answer.results.length > limit);
+    done(mine);
+  } catch (err) {
+    done(mine, err);
+  }
+}
+
+function clearState() {
+  for (const key of Object.keys(state)) state[key] = "";
+  $("q").value = "";
+  for (const f of FILTERS) $(`f-${f}`).value = "";
+}
+
+// "Find similar" on a hit: a new entry in the history, so Back returns to the search
+function similar(path) {
+  clearState();
+  state.similar = path;
+  search(true);
 }
 
 async function byPicture(file) {
@@ -125,10 +184,24 @@ async function byPicture(file) {
       "model: use \"Find similar\" on a screenshot instead.");
     return;
   }
+  clearState();  // a picture is not an address: Back returns to the search before it
+  const mine = begin(true);
+  chips(null);
+  notice("");
   try {
     const answer = await upload("/api/similar", file);
+    if (mine !== seq) return;
     show(answer.results, `Like the picture ${file.name || "you pasted"}`);
-  } catch (err) { failed(err); }
+    done(mine);
+  } catch (err) { done(mine, err); }
+}
+
+function showMore() {
+  const from = hits.length;
+  limit = Math.min(limit + PAGE, state.similar ? 100 : MAX_SHOWN);
+  search(false, true).then(() => {
+    if ($("results").children[from]) select(from);
+  });
 }
 
 function select(i) {
@@ -161,78 +234,14 @@ function keys(e) {
   }
 }
 
-async function status() {
-  let wait = 10000;
-  try {
-    const s = await call("/api/status");
-    vault = s.vault.split(/[\\/]/).filter(Boolean).pop() || "";
-    visual = s.visual_search;
-    $("signin").hidden = true;
-    const bar = $("progress");
-    const busy = s.state ? s.state !== "idle" : (s.indexing || s.runs === 0);
-    const c = s.counts;
-    const counts = `${c.files_indexed || 0} files: ${c.items_section || 0} passages, ` +
-      `${c.items_image || 0} screenshots, ${c.items_page || 0} PDF pages`;
-    let text = `${s.model.split(":").slice(0, 2).join(":")} · visual search ${visual ? "on" : "off"} · ${counts}`;
-    if (busy) {
-      const { done, total, current } = s.progress;
-      bar.hidden = false;
-      bar.max = Math.max(total, 1);
-      bar.value = done;
-      text = `Indexing ${done}/${total}${current ? ` · ${current}` : ""} · ${text}`;
-      wait = 1000;
-    } else {
-      bar.hidden = true;
-    }
-    $("status-text").textContent = text;
-    $("skipped").hidden = !s.failures.length;
-    $("skipped-summary").textContent = `${s.failures.length} file(s) not indexed`;
-    $("skipped-list").replaceChildren(...s.failures.map((f) => {
-      const li = document.createElement("li");
-      li.textContent = `${f.path}: ${f.reason || f.status}`;
-      return li;
-    }));
-  } catch (err) {
-    if (err instanceof SignInNeeded) { signIn(err.message); $("status-text").textContent = "Not signed in"; }
-    else $("status-text").textContent = `The daemon does not answer (${err.message})`;
-    wait = 3000;
-  }
-  setTimeout(status, wait);
+function onStatus(s) {
+  vault = s.vault.split(/[\\/]/).filter(Boolean).pop() || "";
+  visual = Boolean(s.visual_search);
+  $("drop-hint").hidden = !visual;  // a text model cannot search by picture
+  $("signin").hidden = true;
 }
 
-function start() {
-  takeTokenFromFragment();
-  readUrl();
-  $("q").addEventListener("input", () => {
-    state.q = $("q").value;
-    clearTimeout(timer);
-    timer = setTimeout(() => search(false), 180);
-  });
-  $("search-form").addEventListener("submit", (e) => { e.preventDefault(); search(true); });
-  for (const f of FILTERS) {
-    $(`f-${f}`).addEventListener("change", () => { state[f] = $(`f-${f}`).value.trim(); search(true); });
-  }
-  $("token-form").addEventListener("submit", (e) => {
-    e.preventDefault();
-    setToken($("token-input").value);
-    $("token-input").value = "";
-    $("signin").hidden = true;
-    status();
-    search(false);
-  });
-  $("settings-button").addEventListener("click", () => {
-    const s = $("settings");
-    s.hidden = !s.hidden;
-    $("settings-button").setAttribute("aria-expanded", String(!s.hidden));
-  });
-  const adv = $("advanced-uri");
-  adv.checked = localStorage.getItem("vaultlens-advanced-uri") === "1";
-  adv.addEventListener("change", () => {
-    localStorage.setItem("vaultlens-advanced-uri", adv.checked ? "1" : "0");
-    show(hits, $("message").textContent);
-  });
-  window.addEventListener("popstate", () => { readUrl(); search(false); });
-  document.addEventListener("keydown", keys);
+function pictures() {
   document.addEventListener("dragover", (e) => { e.preventDefault(); document.body.classList.add("dropping"); });
   document.addEventListener("dragleave", () => document.body.classList.remove("dropping"));
   document.addEventListener("drop", (e) => {
@@ -245,8 +254,51 @@ function start() {
     const item = [...(e.clipboardData?.items || [])].find((i) => i.type.startsWith("image/"));
     if (item) { e.preventDefault(); byPicture(item.getAsFile()); }
   });
-  status();
-  if (state.q) search(false);
+}
+
+function start() {
+  takeTokenFromFragment();
+  readUrl();
+  $("q").addEventListener("input", () => {
+    state.q = $("q").value;
+    if (state.similar) { state.similar = ""; pushNext = true; }  // typing leaves it
+    busy(true);
+    clearTimeout(timer);
+    timer = setTimeout(() => { search(pushNext); pushNext = false; }, 180);
+  });
+  $("search-form").addEventListener("submit", (e) => { e.preventDefault(); search(true); });
+  for (const f of FILTERS) {
+    $(`f-${f}`).addEventListener("change", () => {
+      state[f] = $(`f-${f}`).value.trim();
+      state.similar = "";
+      search(true);
+    });
+  }
+  $("more").addEventListener("click", showMore);
+  $("token-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    setToken($("token-input").value);
+    $("token-input").value = "";
+    $("signin").hidden = true;
+    watchStatus(onStatus, signIn);
+    search(false);
+  });
+  $("settings-button").addEventListener("click", () => {
+    const s = $("settings");
+    s.hidden = !s.hidden;
+    $("settings-button").setAttribute("aria-expanded", String(!s.hidden));
+  });
+  const adv = $("advanced-uri");
+  adv.checked = localStorage.getItem("vaultlens-advanced-uri") === "1";
+  adv.addEventListener("change", () => {
+    localStorage.setItem("vaultlens-advanced-uri", adv.checked ? "1" : "0");
+    show(hits, $("message").textContent, !$("more").hidden);
+  });
+  window.addEventListener("popstate", () => { readUrl(); search(false); });
+  document.addEventListener("keydown", keys);
+  pictures();
+  watchStatus(onStatus, signIn);
+  if (state.q || state.similar) search(false);
 }
 
 start();

@@ -21,6 +21,16 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// a path that a narrow screen wraps after a "/", not inside a name
+export function breakable(path) {
+  const parts = [];
+  path.split("/").forEach((part, i) => {
+    if (i) parts.push("/", document.createElement("wbr"));
+    parts.push(part);
+  });
+  return parts;
+}
+
 export function highlighted(text, spans, cls = "snippet") {
   const p = el("p", { class: cls });
   let at = 0;
@@ -77,8 +87,9 @@ function picture(hit, onSimilar) {
   if (link) {
     const heads = link.headings.length ? ` › ${link.headings.join(" › ")}` : "";
     body.append(el("div", { class: "where", text: `${link.note}:${link.line}${heads}` }));
-    const para = paragraphOf(link);
-    if (para) body.append(el("p", { class: "context", text: para }));
+    // the API's plain paragraph and the spans of the query's words in it
+    const para = hit.context_text ?? paragraphOf(link);
+    if (para) body.append(highlighted(para, hit.context_highlights, "context"));
   } else {
     body.append(el("div", { class: "where", text: "embedded in no note" }));
   }
@@ -114,14 +125,15 @@ export function card(hit, index, vault, advanced, onSimilar) {
   const title = hit.kind === "note" ? `${hit.path}:${hit.line}` : hit.path;
   const why = (WHY[hit.matched] || WHY.meaning)[hit.kind] || "meaning";
   const head = el("div", { class: "head" },
-    el("a", { class: "open", href: openUri(hit, vault, advanced), text: title,
-      title: "Open in Obsidian (Enter)" }),
+    el("a", { class: "open", href: openUri(hit, vault, advanced),
+      title: "Open in Obsidian (Enter)" }, ...breakable(title)),
     el("span", { class: `kind kind-${hit.kind}`, text: hit.kind }),
     el("span", { class: "why", text: `matched: ${why}` }));
   const li = el("li", { class: `hit hit-${hit.kind}`, tabindex: "-1", "data-index": String(index),
     "aria-label": `${hit.kind} ${title}` }, head);
   const row = el("div", { class: "row" });
   for (const part of hit.kind === "note" ? passage(hit) : picture(hit, onSimilar)) row.append(part);
+  for (const where of row.querySelectorAll(".where")) where.replaceChildren(...breakable(where.textContent));
   li.append(row);
   return li;
 }
