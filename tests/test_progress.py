@@ -289,3 +289,13 @@ async def test_a_daemon_says_what_it_is_doing(aiohttp_client: Any, make_vault: A
     lines = [r.getMessage() for r in caplog.records if r.name == "vaultlens.serve.indexing"]
     assert any(x.startswith("idle: the vault is fully searchable: 4 files") for x in lines), \
         lines
+
+
+def test_an_svg_icon_weighs_little_a_screenshot_much() -> None:
+    from vaultlens.index.report import PICTURE_WORK, file_work
+    from vaultlens.vault.vault import FileKind, VaultFile
+
+    icon = VaultFile("Attachments/lock.svg", FileKind.IMAGE, 450, 0)
+    shot = VaultFile("Attachments/shot.png", FileKind.IMAGE, 450, 0)
+    note = VaultFile("Sync.md", FileKind.NOTE, 5000, 0)
+    assert file_work(icon) < file_work(note) < file_work(shot) == PICTURE_WORK

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from vaultlens.vault.vault import FileKind, VaultFile
+from vaultlens.vault.vault import FileKind, VaultFile, is_vector
 
 log = logging.getLogger("vaultlens.serve.indexing")  # the daemon's indexing, in its log
 
@@ -57,7 +57,10 @@ def file_work(f: VaultFile) -> float:
     if f.kind == FileKind.NOTE:
         return float(max(f.size, 200))
     if f.kind == FileKind.IMAGE:
-        return PICTURE_WORK
+        # an SVG's words are read from its XML: an icon costs next to nothing, a drawing
+        # about its size as text, at most a picture
+        return min(max(float(f.size), 200.0), PICTURE_WORK) if is_vector(f.path) \
+            else PICTURE_WORK
     if f.kind == FileKind.PDF:
         return max(PICTURE_WORK, f.size * PDF_WORK_PER_BYTE)
     return float(max(f.size, 200))  # another kind that is read: by its size, as text
