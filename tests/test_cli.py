@@ -101,6 +101,8 @@ def test_index_search_status_json(make_vault: MakeVault, tmp_path: Path) -> None
     assert set(reasons) == {"bad.png", "doc.pdf"}  # a kind nobody searches is no failure
     assert "not an image format" in reasons["bad.png"]
     assert summary["ignored"] == {"css": 1}
+    shown = run_cli("index", *common).stdout  # the text summary counts them in one line
+    assert "1 ignored (a kind nobody searches: css 1)" in shown and "theme.css" not in shown
     assert "visual search is off" in proc.stderr.lower()
 
     proc = run_cli("search", *common, "--json", "--k", "3", "zebra", "metrics")
@@ -200,3 +202,33 @@ def test_a_relative_vault_is_the_same_vault_as_its_full_path(
     monkeypatch.chdir(tmp_path / "Notes")
     cfg = config.from_args(argparse.Namespace(vault=Path(".")), env={})
     assert cfg.vault == tmp_path.resolve() / "Notes"  # what status and daemon.json say
+
+
+def test_search_asks_the_daemon_that_serves_the_vault(make_vault: MakeVault, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a daemon serving the vault, `search` is answered by it (its model is warm), not by
+    a model of the command's own: opening the index here would fail the test."""
+    import io
+
+    from served import serving
+    from vaultlens import cli
+
+    root = make_vault({"Pier.md": "# Pier\n\nThe storm over the pier at dusk.\n",
+                       "Other.md": "# Other\n\nNothing about weather.\n"})
+    data = tmp_path / "data"
+    with serving(root, data):
+        def no_local_index(*_: object, **__: object) -> None:
+            raise AssertionError("the command opened the index itself")
+
+        monkeypatch.setattr(cli, "open_workspace", no_local_index)
+        common = ["--vault", str(root), "--data-dir", str(data), "--model", "minilm"]
+        out = io.StringIO()
+        monkeypatch.setattr(sys, "stdout", out)
+        assert main(["search", *common, "--json", "storm pier"]) == 0
+        answer = json.loads(out.getvalue())
+        assert answer["results"][0]["path"] == "Pier.md"
+        assert answer["partial"] is False and answer["indexed_share"] == 1.0
+        out = io.StringIO()
+        monkeypatch.setattr(sys, "stdout", out)
+        assert main(["search", *common, "storm pier"]) == 0
+        assert out.getvalue().startswith(" 1. [note] Pier.md:")

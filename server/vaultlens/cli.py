@@ -16,7 +16,7 @@ from vaultlens.embedders.registry import known_models, pull
 from vaultlens.errors import VaultlensError
 from vaultlens.evaluate import EvalError, evaluate_vault, load_queries, report
 from vaultlens.index.datadir import DataDir, daemon_info, data_dir_for
-from vaultlens.index.report import Progress, Summary
+from vaultlens.index.report import Progress, Summary, ignored_line
 from vaultlens.index.sqlite_library import stop_memory_statistics
 from vaultlens.vault.context import LinkedVault, PlacementLink, link_vault
 from vaultlens.vault.notes import NoteParser
@@ -76,6 +76,8 @@ def _print_summary(s: Summary, out: TextIO) -> None:
           f"{s.removed} removed, {s.renamed} renamed; {s.embedded} embedded, "
           f"{s.reused} from cache; {s.seconds:.1f} s", file=out)
     print(f"model {s.model} (visual search {'on' if s.visual else 'OFF'})", file=out)
+    if ignored := ignored_line(s.ignored):
+        print(ignored, file=out)
     groups: dict[str, list[str]] = {}
     for x in s.skipped:
         groups.setdefault(x["reason"], []).append(x["path"])
@@ -123,10 +125,45 @@ def cmd_index(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
+    from vaultlens.serve.answers import Partial
+    from vaultlens.serve.status import search_daemon
+
+    cfg = config.from_args(args)
+    query = " ".join(args.query)
+    folder = data_dir_for(cfg.vault, cfg.data_dir)
+    # a running daemon answers with its warm model and says whether its index is complete;
+    # --explain needs the searcher's own parts, so it always searches here
+    answer = None
+    if not args.explain and folder.is_dir():
+        answer = search_daemon(DataDir(folder), str(cfg.vault.resolve()), query, args.k)
+    if answer is None:
+        answer = _search_here(cfg, query, args)
+    if args.json:
+        json.dump(answer, out, ensure_ascii=False, indent=1)
+        out.write("\n")
+        return 0
+    if note := Partial.from_json(answer).sentence():
+        print(note, file=out)
+    for n, h in enumerate(answer["results"], start=1):
+        where = f":{h['line']}" if h.get("line") else (f" page {h['page']}" if h.get("page")
+                                                      else "")
+        print(f"{n:>2}. [{h['kind']}] {h['path']}{where}  ({h['score']:.4f})", file=out)
+        print(f"      {_one_line(h['text'], 100)}", file=out)
+        for x in h.get("links", [])[:3]:
+            print(f"      ← {x['note']}:{x['line']}", file=out)
+        if args.explain:
+            print(f"      {explanation(h['explain'])}", file=out)
+    if not answer["results"]:
+        print("no results", file=out)
+    return 0
+
+
+def _search_here(cfg: config.Config, query: str, args: argparse.Namespace) -> dict[str, Any]:
+    """A search of the index with this command's own model: no daemon serves the vault (or
+    --explain asked for the searcher's parts)."""
     from vaultlens.serve.status import partial_now
 
-    ws = open_workspace(config.from_args(args), writer=False)
-    query = " ".join(args.query)
+    ws = open_workspace(cfg, writer=False)
     try:
         searcher = ws.searcher()
         hits = searcher.search(query, args.k)
@@ -135,26 +172,8 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         ws.close()
     partial = partial_now(ws.data, str(ws.config.vault.resolve()))  # a daemon still indexing
-    if args.json:
-        results = [h.to_json() | ({"explain": why[h.id]} if args.explain else {})
-                   for h in hits]
-        json.dump({"results": results, **partial.to_json()}, out, ensure_ascii=False,
-                  indent=1)
-        out.write("\n")
-        return 0
-    if note := partial.sentence():
-        print(note, file=out)
-    for n, h in enumerate(hits, start=1):
-        where = f":{h.line}" if h.line else (f" page {h.page}" if h.page else "")
-        print(f"{n:>2}. [{h.kind}] {h.path}{where}  ({h.score:.4f})", file=out)
-        print(f"      {_one_line(h.text, 100)}", file=out)
-        for x in h.links[:3]:
-            print(f"      ← {x['note']}:{x['line']}", file=out)
-        if args.explain:
-            print(f"      {explanation(why[h.id])}", file=out)
-    if not hits:
-        print("no results", file=out)
-    return 0
+    results = [h.to_json() | ({"explain": why[h.id]} if args.explain else {}) for h in hits]
+    return {"results": results, **partial.to_json()}
 
 
 def explanation(why: dict[str, Any]) -> str:

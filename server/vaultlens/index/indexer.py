@@ -35,7 +35,8 @@ from vaultlens.index.pipeline import ReadAhead
 from vaultlens.index.plan import Admitted, Now, Plan, Step, UrgentLane
 from vaultlens.index.prepared import Prepared, prepare
 from vaultlens.index.repair import deleted
-from vaultlens.index.report import Progress, Summary, file_work, read_work
+from vaultlens.index.report import Progress, Summary, file_work
+from vaultlens.index.runstate import RunState
 from vaultlens.index.urgent import Serving, Urgent
 from vaultlens.index.vectorizer import Stopped, Vectorizer
 from vaultlens.index.vectors import VectorIndex
@@ -59,23 +60,6 @@ class IndexOptions:
     # inputs gathered across files before they are embedded, sorted by length, in model
     # calls of about 1024 tokens (an urgent file is served between two): bigger pads less
     batch_inputs: int = 256
-
-
-@dataclass
-class RunState:
-    """One run's bookkeeping, shared by the loop and the urgent files it serves between
-    embedding chunks."""
-
-    summary: Summary
-    rows: dict[str, FileRow]  # the catalog's files at the start of the run
-    resolver: Resolver
-    kinds: dict[str, str]
-    gone_hashes: set[str]  # hashes of removed files: a new path with one is a rename
-    dirty: set[str]  # images and PDFs whose notes' links changed: described again at the end
-    plan: Plan[Prepared]  # what is still to read, and what is read and waits for vectors
-    done: int = 0
-    work_done: float = 0.0  # the files done and to do, weighed (report.file_work): the ETA
-    work_total: float = 0.0
 
 
 class Indexer:
@@ -295,19 +279,17 @@ class Indexer:
         self._tell(st, ahead, got.file.path, 1)
         if got.outcome != "read":
             self._settle(got, st.rows.get(got.file.path), st.summary)
-            st.done += 1
-            st.work_done += file_work(got.file)
+            st.finished(got.file)
             return
         prepared = self._prepare(got, st)
         if got.urgent:  # alone and now, not with the next batch
             log.debug("urgent %s: read", got.file.path)
             self._flush(st, [prepared], now=True)
             log.debug("urgent %s: written", got.file.path)
-            st.done += 1
-            st.work_done += file_work(got.file)
+            st.finished(got.file)
             return
         st.plan.hold(prepared)
-        st.work_done += read_work(got.file)  # read (OCR, PDF pages): the rest when embedded
+        st.read(got.file)
         if not self._loading and not self._loaded.is_set():
             self._loading = True
             threading.Thread(target=self._load, name="vaultlens-model-load", daemon=True).start()
@@ -325,8 +307,7 @@ class Indexer:
             except Stopped:  # the batch goes back to the files read, kept for the stop
                 st.plan.put_back(batch)
                 return
-            st.done += len(batch)
-            st.work_done += sum(file_work(p.read.file) - read_work(p.read.file) for p in batch)
+            st.written([p.read.file for p in batch])
             self._tell(st, ahead, batch[-1].read.file.path)
 
     def _keep_extracts(self, pending: list[Prepared]) -> None:

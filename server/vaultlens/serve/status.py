@@ -14,6 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from vaultlens.errors import Invalid, Unavailable
 from vaultlens.index.datadir import DataDir
 from vaultlens.index.report import duration, ignored_line
 from vaultlens.serve.answers import Partial
@@ -129,6 +130,41 @@ def ask_daemon(data: DataDir, vault: str, timeout: float = 3.0) -> dict[str, Any
     if not isinstance(answer, dict) or not answer.get("ok") or answer.get("vault") != vault:
         return None
     return {**answer, "port": port}
+
+
+def search_daemon(data: DataDir, vault: str, query: str, k: int,
+                  timeout: float = 30.0) -> dict[str, Any] | None:
+    """The answer of the daemon that serves this vault to /api/search: its query model is
+    warm, where a command of its own would load one while indexing holds the cores. None when
+    no daemon serves the vault; a refusal of the query is raised as the daemon words it."""
+    daemon = ask_daemon(data, vault)
+    if daemon is None:
+        return None
+    body = json.dumps({"query": query, "k": k}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{daemon['port']}/api/search", data=body, method="POST",
+        headers={"Authorization": f"Bearer {data.token()}",
+                 "Content-Type": "application/json"})
+    try:
+        with LOCAL.open(request, timeout=timeout) as resp:
+            answer = json.loads(resp.read(64 << 20))
+    except urllib.error.HTTPError as exc:
+        raise Invalid(f"the daemon refused the search: {_said(exc)}") from exc
+    except (OSError, ValueError) as exc:
+        raise Unavailable(f"the daemon at port {daemon['port']} did not answer the search: "
+                          f"{exc}") from exc
+    if not isinstance(answer, dict) or not isinstance(answer.get("results"), list):
+        raise Unavailable(f"the daemon at port {daemon['port']} answered the search oddly")
+    return answer
+
+
+def _said(exc: urllib.error.HTTPError) -> str:
+    """The message of an API error body, or its HTTP status."""
+    try:
+        body = json.loads(exc.read(65536))
+        return str(body["error"]["message"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"HTTP {exc.code}"
 
 
 def partial_now(data: DataDir, vault: str) -> Partial:
