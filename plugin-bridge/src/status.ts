@@ -20,7 +20,8 @@ export function statusLine(status: Status): string {
     work = " · starting";
   } else if (status.state === "indexing") {
     const pace = rate ? ` · ${rate.toFixed(1)} files/s` : "";
-    const left = eta !== null && eta !== undefined ? ` · ${duration(eta)} left` : "";
+    const left = eta !== null && eta !== undefined ? ` · ${duration(eta)} left`
+      : status.progress.eta === "estimating" ? " · ETA estimating" : "";
     work = ` · indexing ${done}/${total}${pace}${left}`;
   } else if (status.queue) {
     work = ` · ${status.queue} queued`;

@@ -73,16 +73,27 @@ export interface Hit {
   /** why it matched: query words in its own text (for a picture, read in it), in the
    * paragraphs around a picture, or by meaning alone */
   matched: "words" | "context" | "meaning";
+  /** an image or PDF page's paragraph at its first place, as plain text ("" for a note) */
+  context_text: string;
+  /** the query's words in `context_text`, as `highlights` */
+  context_highlights: [number, number][];
 }
 
-export interface SearchAnswer {
+/** Whether an answer may miss something: the query model is loading (keywords alone), or
+ * files are still to be indexed; `indexed_share` is 1 when the index is complete. */
+export interface Coverage {
+  partial: boolean;
+  partial_reason: "model loading" | "indexing" | null;
+  indexed_share: number;
+}
+
+export interface SearchAnswer extends Coverage {
   ok: true;
   results: Hit[];
-  partial: boolean;
   took_ms: number;
 }
 
-export interface Status {
+export interface Status extends Coverage {
   ok: true;
   vault: string;
   model: string;
@@ -102,9 +113,14 @@ export interface Status {
     current: string | null;
     files_per_s: number | null;
     eta_s: number | null;
+    /** "estimating" until the pace is known well enough for `eta_s` */
+    eta: "estimating" | null;
   };
   problem: string | null;
-  failures: { path: string; reason: string }[];
+  /** real problems, the most serious first */
+  failures: { path: string; status: "skipped" | "retry" | "partial"; reason: string | null }[];
+  /** files of a kind nobody searches, never read: counted by extension ("css": 3) */
+  ignored: Record<string, number>;
 }
 
 type Fields<T> = { [K in keyof Required<T>]: K };
@@ -123,5 +139,5 @@ export const HIT_FIELDS = Object.keys({
   id: "id", kind: "kind", path: "path", line: "line", end_line: "end_line", page: "page",
   score: "score", text: "text", highlights: "highlights", headings: "headings",
   links: "links", images: "images", more_links: "more_links", more_images: "more_images",
-  matched: "matched",
+  matched: "matched", context_text: "context_text", context_highlights: "context_highlights",
 } satisfies Fields<Hit>);

@@ -5,7 +5,7 @@ export function hit(over: Partial<Hit> = {}): Hit {
     id: 1, kind: "note", path: "Notes/Sync.md", line: 12, end_line: 14, page: null, score: 1,
     text: "Exclude a folder in selective sync settings", highlights: [[21, 27]],
     headings: ["Sync", "Selective sync"], links: [], images: [], more_links: 0, more_images: 0,
-    matched: "words", ...over,
+    matched: "words", context_text: "", context_highlights: [], ...over,
   };
 }
 

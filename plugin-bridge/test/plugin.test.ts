@@ -32,8 +32,9 @@ afterEach(() => {
 
 const statusOf = { ok: true, vault: "/v", model: "minilm:x", visual_search: false,
   vector_search_ready: true, notice: null, counts: {}, vectors: 0, state: "indexing",
-  indexing: true, queue: 0, problem: null, failures: [],
-  progress: { done: 3, total: 9, current: null, files_per_s: 2.5, eta_s: 130 } };
+  indexing: true, queue: 0, problem: null, failures: [], ignored: {},
+  partial: true, partial_reason: "indexing", indexed_share: 0.33,
+  progress: { done: 3, total: 9, current: null, files_per_s: 2.5, eta_s: 130, eta: null } };
 
 describe("search modal", () => {
   it("renders results as you type, after a pause", async () => {
@@ -134,6 +135,8 @@ describe("status bar and commands", () => {
     expect(at("loading")).toBe("vaultlens ✓ minilm · visual off · loading the model (keywords only)");
     expect(at("starting")).toBe("vaultlens ✓ minilm · visual off · starting");
     expect(at("idle")).toBe("vaultlens ✓ minilm · visual off");
+    expect(at("indexing", { progress: { ...statusOf.progress, eta_s: null, eta: "estimating" } }))
+      .toBe("vaultlens ✓ minilm · visual off · indexing 3/9 · 2.5 files/s · ETA estimating");
     expect(at("idle", { queue: 2 })).toBe("vaultlens ✓ minilm · visual off · 2 queued");
     expect(at("indexing", { progress: { done: 0, total: 9, current: "a.md", files_per_s: null,
       eta_s: null } })).toBe("vaultlens ✓ minilm · visual off · indexing 0/9");
