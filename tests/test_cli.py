@@ -232,3 +232,10 @@ def test_search_asks_the_daemon_that_serves_the_vault(make_vault: MakeVault, tmp
         monkeypatch.setattr(sys, "stdout", out)
         assert main(["search", *common, "storm pier"]) == 0
         assert out.getvalue().startswith(" 1. [note] Pier.md:")
+        # what the API refuses (k past 100, a body past its limit) or a setting given for this
+        # search: the command searches the index itself, as it does with no daemon
+        for extra in (["--k", "150"], ["--rerank", "off"]):
+            with pytest.raises(AssertionError, match="opened the index itself"):
+                main(["search", *common, *extra, "storm pier"])
+        with pytest.raises(AssertionError, match="opened the index itself"):
+            main(["search", *common, "storm " * 20_000])

@@ -56,6 +56,39 @@ def test_entities_are_refused_before_expansion(svg: str) -> None:
         svg_text(svg.encode())
 
 
+ILLUSTRATOR = ('<?xml version="1.0" encoding="utf-8"?>\n'
+               '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" '
+               '"http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd" [\n'
+               '\t<!ENTITY ns_extend "http://ns.adobe.com/Extensibility/1.0/">\n'
+               '\t<!ENTITY ns_ai "http://ns.adobe.com/AdobeIllustrator/10.0/">\n'
+               '\t<!ENTITY ns_svg "http://www.w3.org/2000/svg">\n]>\n'
+               '<svg version="1.1" xmlns:x="&ns_extend;" xmlns:i="&ns_ai;" xmlns="&ns_svg;" '
+               'width="400" height="200"><text x="10" y="20">Quarterly churn by region</text>'
+               '</svg>\n')
+
+
+def test_an_illustrator_svg_with_its_namespace_entities_is_read() -> None:
+    assert svg_text(ILLUSTRATOR.encode()).labels == ["Quarterly churn by region"]
+
+
+@pytest.mark.parametrize("doctype", [
+    '<!ENTITY % p "x">',  # a parameter entity
+    f'<!ENTITY big "{"x" * 5000}">',  # one long value referenced many times
+    "".join(f'<!ENTITY e{i} "x">' for i in range(100)),  # many
+    '<!ENTITY u SYSTEM "http://example.com/x" NDATA gif>',  # unparsed, external
+])
+def test_entities_an_svg_never_needs_are_refused(doctype: str) -> None:
+    svg = f'<?xml version="1.0"?><!DOCTYPE svg [{doctype}]><svg><text>hi</text></svg>'
+    with pytest.raises(SvgError, match="entities"):
+        svg_text(svg.encode())
+
+
+@pytest.mark.parametrize("encoding", ["utf-7", "x-no-such-encoding"])
+def test_an_svg_in_an_encoding_expat_cannot_read_says_so(encoding: str) -> None:
+    with pytest.raises(SvgError, match="not a readable SVG"):
+        svg_text(f'<?xml version="1.0" encoding="{encoding}"?><svg/>'.encode())
+
+
 def test_broken_and_huge_svgs_say_why() -> None:
     with pytest.raises(SvgError, match="well-formed"):
         svg_text(fk.DRAWIO.encode()[:400])
@@ -129,6 +162,18 @@ def test_bad_canvas_json_is_a_reason_not_a_crash(data: bytes) -> None:
     assert note.problems and not note.sections
 
 
+@pytest.mark.parametrize("edge", [{"fromNode": ["a"], "toNode": "a"},
+                                  {"fromNode": {"x": 1}, "toNode": "a"}])
+def test_odd_values_in_a_canvas_are_left_out(edge: dict[str, Any]) -> None:
+    """An edge end that is not a string, a coordinate no float holds: the card is still
+    read, the odd value ignored."""
+    board = {"nodes": [{"id": "a", "type": "text", "text": "harbour crane schedule",
+                        "x": int("9" * 400), "y": 0, "width": 1, "height": 1}],
+             "edges": [edge]}
+    note = NoteParser().parse_bytes(json.dumps(board).encode(), "Odd.canvas")
+    assert [x.text for x in note.sections] == ["harbour crane schedule"]
+
+
 def test_a_hostile_board_is_capped_and_quick() -> None:
     from vaultlens.vault.canvas import MAX_GROUPS, MAX_NODES
 
@@ -181,6 +226,16 @@ def test_a_renamed_drawing_is_still_one() -> None:
     note = NoteParser().parse(fk.drawing(compressed=False), "Architecture.md")
     words = "\n".join(s.text for s in note.sections)
     assert "Kafka ingestion tier" in words and fk.HIDDEN_PLAIN not in words
+
+
+@pytest.mark.parametrize("line", ["# x" + " #" * 20_000 + "y", "abc: a" + " " * 40_000 + "b"])
+def test_long_odd_lines_in_a_drawing_cost_one_pass(line: str) -> None:
+    from vaultlens.vault.drawing import prepare_drawing
+
+    lines = ["---", "excalidraw-plugin: parsed", "---", "## Embedded Files", line, line]
+    start = time.perf_counter()
+    prepare_drawing(lines)
+    assert time.perf_counter() - start < 0.5  # quadratic, it took seconds
 
 
 def test_a_note_named_like_a_drawing_section_is_left_alone() -> None:

@@ -82,6 +82,36 @@ def test_ignored_files_are_never_read(make_vault: MakeVault, tmp_path: Path,
     assert row is not None and row.status == "ignored" and row.reason is None
 
 
+def test_one_added_while_the_daemon_runs_is_ignored_unread(
+        make_vault: MakeVault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The watcher hands a new file to the urgent lane: a kind nobody searches is recorded as
+    ignored there too, never read (a video dropped in is not hashed) nor listed."""
+    vault = make_vault(VAULT)
+    index(vault, tmp_path / "data")
+    (vault / "clip.mp4").write_bytes(b"\0" * 4096)
+    read: list[str] = []
+    original = Extractor.read
+
+    def spy(self: Extractor, f: VaultFile, known: str | None, urgent: bool = False
+            ) -> Extracted:
+        read.append(f.path)
+        return original(self, f, known, urgent)
+
+    monkeypatch.setattr(Extractor, "read", spy)
+    ws = open_workspace(Config(vault=vault, data_dir=tmp_path / "data", model="minilm",
+                               ocr=False), writer=True)
+    try:
+        indexer = ws.indexer()
+        indexer.request_urgent(["clip.mp4"])
+        indexer.run()
+        indexer.close()
+    finally:
+        ws.close()
+    assert "clip.mp4" not in read
+    s = status(vault, tmp_path / "data")
+    assert s.ignored.get("mp4") == 1 and "clip.mp4" not in [x.path for x in s.not_indexed]
+
+
 def test_a_second_run_does_not_touch_them(make_vault: MakeVault, tmp_path: Path) -> None:
     vault = make_vault(VAULT)
     index(vault, tmp_path / "data")

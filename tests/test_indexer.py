@@ -276,3 +276,25 @@ def test_a_chinese_word_written_another_way_is_found_by_its_characters(
     second = run.index(ocr=False)
     assert second.indexed == 7 and second.embedded == 0  # read again; vectors from the cache
     assert [p for _, p, _ in run.search("删掉")] == ["回收.md"]
+
+
+def test_a_file_whose_reading_fails_unforeseen_fails_alone(run: Run,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug meeting odd input in one file's reading is that file's failure, with a reason and
+    another try next run; the files after it are indexed all the same."""
+    from vaultlens.vault.notes import NoteParser
+
+    parse = NoteParser.parse_bytes
+
+    def odd(self: NoteParser, data: bytes, path: str) -> Any:
+        if path == "Sync.md":
+            raise TypeError("unhashable type: 'list'")
+        return parse(self, data, path)
+
+    monkeypatch.setattr(NoteParser, "parse_bytes", odd)
+    summary = run.index()
+    assert [x["path"] for x in summary.retry] == ["Sync.md"]
+    assert "TypeError: unhashable type" in summary.retry[0]["reason"]
+    assert summary.indexed == 2 and summary.items > 0
+    monkeypatch.setattr(NoteParser, "parse_bytes", parse)
+    assert run.index().indexed == 1  # tried again, and read once the reading works

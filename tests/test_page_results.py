@@ -105,6 +105,14 @@ def test_each_chip_counts_what_it_shows(browser: Any, served: Served) -> None:
     assert counts[0].endswith("+") and counts[1].endswith("+") and counts[2] != "0"
 
 
+def test_an_unknown_kind_in_the_address_searches_every_kind(browser: Any,
+                                                             served: Served) -> None:
+    page = opened(browser, served, "?q=harbour+tides&kind=spreadsheet")
+    settled(page)
+    assert cards(page) > 0 and page.is_visible("button.chip.on[data-kind='']")
+    assert page.inner_text("#message") == ""
+
+
 def test_show_more_until_every_note_is_shown(browser: Any, served: Served) -> None:
     page = opened(browser, served, "?q=harbour+boat+tide&kind=note")
     settled(page)

@@ -21,7 +21,7 @@ from vaultlens.index.report import (
 )
 from vaultlens.serve.answers import Found, Partial
 from vaultlens.serve.indexing import IndexService
-from vaultlens.serve.status import coverage, mcp_status, status_text
+from vaultlens.serve.status import coverage, daemon_line, mcp_status, status_text
 from vaultlens.workspace import IndexStatus
 
 
@@ -163,6 +163,18 @@ def test_a_search_during_the_first_index_is_partial(monkeypatch: pytest.MonkeyPa
     assert c.partial and 0.99 < c.share < 1.0
     idle = service_at(Progress(2, 2, ""), False, 4, 300, monkeypatch)
     assert coverage(idle, ready=True) == coverage(idle, ready=True).__class__(False, None, 1.0)
+
+
+def test_after_a_failed_run_searches_and_status_say_the_index_is_incomplete(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    failed = service_at(Progress(40, 300, ""), False, 1, 300, monkeypatch)
+    failed.last_error = "TypeError: unhashable type: 'list'"
+    c = coverage(failed, ready=True)
+    assert (c.partial, c.reason, c.share) == (True, "index incomplete", round(40 / 300, 3))
+    assert "failed before the end" in str(Partial(c.partial, c.reason, c.share).sentence())
+    line = daemon_line({"state": "idle", "port": 1, "uptime_s": 5.0,
+                        "last_error": failed.last_error})
+    assert "fully searchable" not in line and "did not finish: TypeError" in line
 
 
 def test_partial_answers_say_so_in_plain_words() -> None:

@@ -83,7 +83,7 @@ export interface Hit {
  * files are still to be indexed; `indexed_share` is 1 when the index is complete. */
 export interface Coverage {
   partial: boolean;
-  partial_reason: "model loading" | "indexing" | null;
+  partial_reason: "model loading" | "indexing" | "index incomplete" | null;
   indexed_share: number;
 }
 

@@ -131,10 +131,8 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
     cfg = config.from_args(args)
     query = " ".join(args.query)
     folder = data_dir_for(cfg.vault, cfg.data_dir)
-    # a running daemon answers with its warm model and says whether its index is complete;
-    # --explain needs the searcher's own parts, so it always searches here
     answer = None
-    if not args.explain and folder.is_dir():
+    if _daemon_may_answer(args, query) and folder.is_dir():
         answer = search_daemon(DataDir(folder), str(cfg.vault.resolve()), query, args.k)
     if answer is None:
         answer = _search_here(cfg, query, args)
@@ -156,6 +154,21 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
     if not answer["results"]:
         print("no results", file=out)
     return 0
+
+
+# what the API takes; past these the command searches the index itself, as without a daemon
+DAEMON_MAX_K = 100
+DAEMON_MAX_QUERY_BYTES = 32 * 1024
+SEARCH_SETTINGS = ("rerank", "rerank_top", "threads", "vector_dtype")
+
+
+def _daemon_may_answer(args: argparse.Namespace, query: str) -> bool:
+    """Whether a running daemon answers this search the same way the command would: its model
+    is loaded and it knows whether its index is complete. --explain needs the searcher's own
+    parts, and a setting given for this search is the daemon's own choice there."""
+    own = any(getattr(args, name, None) is not None for name in SEARCH_SETTINGS)
+    return (not args.explain and not own and args.k <= DAEMON_MAX_K
+            and len(query.encode()) <= DAEMON_MAX_QUERY_BYTES)
 
 
 def _search_here(cfg: config.Config, query: str, args: argparse.Namespace) -> dict[str, Any]:

@@ -2,11 +2,10 @@
 Excalidraw are ``<text>``/``<tspan>`` elements or HTML inside ``<foreignObject>``.
 
 An SVG is XML from anywhere, so the parse refuses what makes XML dangerous rather than
-trusting the parser's limits: a document type declaration with an internal subset (the only
-place entities, the billion laughs and external entities, can be declared) ends the parse,
-nothing is ever fetched, and the bytes are capped before parsing. A DOCTYPE that only names
-the SVG 1.1 DTD (old Inkscape and Illustrator exports) is read; the DTD is never loaded. What
-is left is expat reading plain elements, in linear time.
+trusting the parser's limits: an entity that refers to another (the billion laughs), to a file
+or to the network (XXE), or a long or numerous one ends the parse (``_Entities``); nothing is
+ever fetched, and the bytes are capped before parsing. A DOCTYPE that names the SVG 1.1 DTD,
+and Illustrator's few namespace entities, are read; the DTD is never loaded.
 
 A ``<switch>`` renders the first of its children that applies, and every renderer now takes
 the first (``requiredFeatures`` is always true): draw.io puts each label there twice, as
@@ -129,17 +128,34 @@ class _Reader:
                 self.out.width, self.out.height = abs(float(box[2])), abs(float(box[3]))
 
 
-def _refuse_subset(_name: str, _system: str | None, _public: str | None, subset: int) -> None:
-    """A DOCTYPE that only names the SVG DTD is harmless (it is never loaded); one with an
-    internal subset is where entities live."""
-    if subset:
-        _refuse()
+MAX_ENTITIES = 64
+MAX_ENTITY_CHARS = 1024
+
+
+class _Entities:
+    """Which entity declarations are read. Illustrator declares a few namespace URIs
+    (``<!ENTITY ns_svg "http://...">``) in its DOCTYPE; that is all an SVG ever needs. What the
+    attacks need is refused: an entity that refers to another (the billion laughs), a
+    parameter entity, an external or unparsed one (XXE), a long value, many of them. Each
+    reference then costs at most MAX_ENTITY_CHARS, and expat's own amplification limit stays
+    as the backstop."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def declared(self, _name: str, parameter: int, value: str | None, _base: str | None,
+                 system: str | None, public: str | None, notation: str | None) -> None:
+        self.count += 1
+        if (parameter or value is None or system or public or notation
+                or "&" in value or "%" in value or len(value) > MAX_ENTITY_CHARS
+                or self.count > MAX_ENTITIES):
+            _refuse()
 
 
 def _refuse(*_: object) -> None:
     # raised inside expat's handler, it ends the parse before any entity is expanded
-    raise SvgError("SVG declares entities (a DTD internal subset); not read, as a hostile "
-                   "SVG does")
+    raise SvgError("SVG declares entities that refer to others, to files or to the "
+                   "network; not read, as a hostile SVG does")
 
 
 def _refuse_reference(*_: object) -> int:
@@ -155,8 +171,7 @@ def svg_text(data: bytes) -> SvgText:
     reader = _Reader()
     parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
     parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    parser.StartDoctypeDeclHandler = _refuse_subset
-    parser.EntityDeclHandler = _refuse
+    parser.EntityDeclHandler = _Entities().declared
     parser.ExternalEntityRefHandler = _refuse_reference  # never fetched: no entity is ever declared
     parser.StartElementHandler = reader.start
     parser.EndElementHandler = reader.end
@@ -166,6 +181,8 @@ def svg_text(data: bytes) -> SvgText:
     except xml.parsers.expat.ExpatError as exc:
         what = xml.parsers.expat.ErrorString(exc.code) if exc.code else str(exc)
         raise SvgError(f"not a well-formed SVG ({what} at line {exc.lineno})") from None
+    except (LookupError, ValueError) as exc:  # an encoding expat cannot read (utf-7, x-foo)
+        raise SvgError(f"not a readable SVG ({exc})") from None
     if reader.root != "svg":
         raise SvgError(f"not an SVG (its root element is <{reader.root}>)")
     return reader.out

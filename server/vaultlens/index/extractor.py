@@ -12,6 +12,7 @@ transaction as the file.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from vaultlens.vault.notefile import MAX_NOTE_MB, NoteTooLarge, note_bytes
 from vaultlens.vault.notes import Note, NoteParser
 from vaultlens.vault.vault import FileKind, Refused, VaultFile, is_vector, open_file
 
+log = logging.getLogger(__name__)
 
 def file_hash(fh: BinaryIO) -> str:
     """The SHA-256 of an open file, read from where it stands to its end, 1 MB at a time."""
@@ -80,7 +82,21 @@ class Extractor:
     def read(self, f: VaultFile, known: str | None, urgent: bool = False) -> Extracted:
         """``known``: the hash the catalog has for this file when it needs nothing more.
 
-        The file is held to the scan's rules again here (a link or a FIFO may have taken its
+        A file whose reading fails in a way no reader foresaw (a bug meeting odd input) is a
+        failure of that file, logged with its traceback and tried again next run: it never
+        ends the run for the files after it."""
+        try:
+            return self._read(f, known, urgent)
+        except Exception as exc:
+            log.exception("reading %s failed", f.path)
+            out = Extracted(f, None, urgent=urgent)
+            out.outcome = "retry"
+            out.reason = (f"could not be read ({type(exc).__name__}: {exc}); a vaultlens bug: "
+                          "the log has the details")
+            return out
+
+    def _read(self, f: VaultFile, known: str | None, urgent: bool) -> Extracted:
+        """The file is held to the scan's rules again here (a link or a FIFO may have taken its
         place since the scan) and opened without blocking: a refusal is a skip with the
         scan's reason, never a worker stuck on open."""
         path = self.root / f.path

@@ -335,7 +335,11 @@ class Indexer:
 
     def _claim(self, st: RunState, taken: Admitted) -> None:
         """Urgent paths taken: the plan's other lanes read them no more; the files to read
-        now join the run's links and kinds, the refused its skipped."""
+        now join the run's links and kinds, the refused its skipped. A kind nobody searches is
+        recorded as ignored here and leaves ``taken.files``: it is never read, as in a run."""
+        if other := [f for f in taken.files if f.kind == FileKind.OTHER]:
+            self.writer.ignored(other)
+            taken.files[:] = [f for f in taken.files if f.kind != FileKind.OTHER]
         queued = {f.path for f in (*st.plan.notes, *st.plan.others)}
         for path in taken.paths:
             st.plan.claim(path)

@@ -41,6 +41,9 @@ class Partial:
         if self.reason == "indexing":
             return (f"The vault is still being indexed ({done}); results may be "
                     "incomplete.")
+        if self.reason == "index incomplete":
+            return ("The last indexing run failed before the end (`vaultlens status` says "
+                    "why); results may be incomplete.")
         return (f"The search model is still loading, so these results are ranked by keywords "
                 f"alone (the vault is indexed {done}); results may be incomplete.")
 

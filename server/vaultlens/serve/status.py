@@ -24,6 +24,7 @@ from vaultlens.workspace import IndexStatus
 
 MODEL_LOADING = "model loading"
 INDEXING = "indexing"
+INCOMPLETE = "index incomplete"  # the last run failed; the next one tries again
 SHOWN_FAILURES = 10  # failures listed unless all are asked for
 
 
@@ -34,7 +35,7 @@ class Coverage:
     reads, those indexed (1.0 when complete)."""
 
     partial: bool
-    reason: str | None  # None | "model loading" | "indexing"
+    reason: str | None  # None | "model loading" | "indexing" | "index incomplete"
     share: float
 
 
@@ -68,6 +69,9 @@ def coverage(service: IndexService, ready: bool) -> Coverage:
         return Coverage(True, MODEL_LOADING, share)
     if (sized and p.done < p.total) or (service.indexer is not None and service.runs == 0):
         return Coverage(True, INDEXING, share)
+    if not service.running and (service.last_error or service.problem):
+        done = round(p.done / p.total, 3) if p.total else 0.0
+        return Coverage(True, INCOMPLETE, min(share, done))
     return Coverage(False, None, 1.0)
 
 
@@ -198,6 +202,10 @@ def daemon_line(d: dict[str, Any] | None, place: bool = True) -> str:
         eta = (f", about {duration(d['eta_s'])} left" if d.get("eta_s") is not None
                else ", ETA estimating")
         return f"indexing {d['done']}/{d['total']} files{pace}{eta} ({where})"
+    trouble = d.get("problem") or d.get("last_error")
+    if state == "idle" and trouble:
+        return (f"idle, but the last run did not finish: {trouble}; the next run tries again "
+                f"({where})")
     if state == "idle":
         return f"idle: the vault is fully searchable ({where})"
     if state == "loading":

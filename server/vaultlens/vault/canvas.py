@@ -65,8 +65,14 @@ class _Node:
 
 
 def _number(value: Any) -> float | None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
+    """A finite coordinate, or None: JSON allows integers no float can hold (1e400 as digits)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 _ID = re.compile(r'"id"\s*:\s*"((?:[^"\\]|\\.)*)"')
@@ -109,7 +115,10 @@ def _edges(raw: Any, ids: set[str]) -> list[tuple[str, str, str]]:
     """(from, to, label) of each edge between two known nodes."""
     out = []
     for e in raw if isinstance(raw, list) else []:
-        if isinstance(e, dict) and e.get("fromNode") in ids and e.get("toNode") in ids:
+        if not isinstance(e, dict):
+            continue
+        ends = e.get("fromNode"), e.get("toNode")
+        if all(isinstance(end, str) and end in ids for end in ends):
             label = e.get("label")
             out.append((str(e["fromNode"]), str(e["toNode"]),
                         label.strip() if isinstance(label, str) else ""))

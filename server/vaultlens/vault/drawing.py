@@ -37,9 +37,11 @@ import re
 from vaultlens.vault.placements import EXTERNAL, Placement, find_placements
 
 SUFFIX = ".excalidraw.md"
-_HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t#]*$")
+# the title is taken whole and its trailing spaces and hashes stripped in code: a lazy group
+# before a trailing run would retry that run at every position (quadratic on a long line)
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(.*)$")
 _FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})")
-_EMBEDDED = re.compile(r"^[ \t]*([0-9A-Za-z_-]+):[ \t]*(\S.*?)[ \t]*$")
+_EMBEDDED = re.compile(r"^[ \t]*([0-9A-Za-z_-]++):[ \t]*+(\S.*)$")
 _BANNER = re.compile(r"^==⚠.*⚠==")
 _PROPERTY = re.compile(r"^excalidraw-plugin[ \t]*:")
 
@@ -90,7 +92,7 @@ def prepare_drawing(lines: list[str]) -> tuple[list[str], list[Placement], list[
         line = out[i]
         heading = _HEADING.match(line)
         if heading:
-            section = heading.group(2).strip().lower()
+            section = heading.group(2).rstrip(" \t#").strip().lower()
             if section == "drawing":
                 out[i] = ""
                 i = _blank_drawing(out, i)
@@ -100,7 +102,7 @@ def prepare_drawing(lines: list[str]) -> tuple[list[str], list[Placement], list[
         elif section == "text elements" and line.strip() and line.strip() != "%%":
             texts.append(i + 1)
         elif section == "embedded files" and (m := _EMBEDDED.match(line)):
-            placements += _embedded(m.group(2), i + 1, line)
+            placements += _embedded(m.group(2).rstrip(" \t"), i + 1, line)
             out[i] = ""
         i += 1
     return out, placements, texts

@@ -14,8 +14,10 @@ packs show, said once.
   never rewritten.
 
 Every line of the source is one line of the result (a line of markup alone becomes empty), so
-a block's line numbers still hold. Every pattern is linear in the line: a 5 MB one-line note or
-ten thousand unclosed ``[[`` cost one pass.
+a block's line numbers still hold. Every pattern is linear in the line: each starts only where
+its first character is and stops at the next character that could start it again (no pattern
+retries a run of spaces from each of its positions), so a 5 MB one-line note, ten thousand
+unclosed ``[[`` or ``[^``, or a long run of spaces cost one pass.
 """
 
 from __future__ import annotations
@@ -36,13 +38,14 @@ _ESCAPED_PIPE = chr(_ESCAPED_BASE + ord("|"))
 _QUOTE = re.compile(r"^(?:[ \t]*>)+[ \t]?")
 _CALLOUT = re.compile(r"^\[![^\]\n]*+\][+-]?[ \t]*")
 _HEADING = re.compile(r"^[ \t]{0,3}#{1,6}(?:[ \t]+|$)")
-_CLOSING_HASHES = re.compile(r"[ \t]+#+[ \t]*$")
+_CLOSING_HASHES = re.compile(r"(?<![ \t])[ \t]++#++[ \t]*+$")
 _LIST = re.compile(r"^[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+(?:\[[^\]\n]\][ \t]+)?")
 _RULE = re.compile(r"^[ \t]*(?:(?:\*[ \t]*){3,}|(?:-[ \t]*){3,}|(?:_[ \t]*){3,})$")
-_TABLE_DELIMITER = re.compile(r"^[ \t]*\|?(?:[ \t]*:?-+:?[ \t]*\|)+(?:[ \t]*:?-+:?[ \t]*)?$")
+_TABLE_DELIMITER = re.compile(
+    r"^[ \t]*+\|?(?:[ \t]*+:?-++:?[ \t]*+\|)++(?:[ \t]*+:?-++:?[ \t]*+)?$")
 _TABLE_ENDS = re.compile(r"^[ \t]*\||(?<!\\)\|[ \t]*$")
 _FOOTNOTE_DEF = re.compile(r"^\[\^[^\]\s]++\]:[ \t]*")
-_FOOTNOTE_REF = re.compile(r"\[\^[^\]\s]++\]")
+_FOOTNOTE_REF = re.compile(r"\[\^[^\[\]\s]++\]")
 _BLOCK_ID = re.compile(r"(?:^|(?<=\s)|(?<=\]\]))\^[A-Za-z0-9-]++[ \t]*$")
 _SPACES = re.compile(r"[ \t]{2,}")
 

@@ -27,6 +27,7 @@ function readUrl() {
   const params = new URLSearchParams(location.search);
   for (const key of Object.keys(state)) state[key] = params.get(key) || "";
   if (state.similar) for (const key of ["q", "kind", ...FILTERS]) state[key] = "";
+  if (!KINDS.includes(state.kind)) state.kind = "";  // an address edited by hand: all kinds
   $("q").value = state.q;
   for (const f of FILTERS) $(`f-${f}`).value = state[f];
 }

@@ -59,6 +59,10 @@ export function partialNote(answer) {
     return `Still indexing:${done} results may be incomplete.`;
   }
   if (reason === "model loading") return "The model is still loading: keyword hits only.";
+  if (reason === "index incomplete") {
+    return "The last indexing run did not finish (the status below says why): " +
+      "results may be incomplete.";
+  }
   return "Results may be incomplete.";
 }
 
