@@ -86,8 +86,8 @@ class Daemon:
     """``code``: a checkout whose server/ is run instead of this one (a baseline commit)."""
 
     def __init__(self, vault: Path, data: Path, code: Path | None = None,
-                 model: str = "minilm") -> None:
-        self.port = free_port()
+                 model: str = "minilm", port: int | None = None) -> None:
+        self.port = port or free_port()
         self.started = time.perf_counter()
         env = dict(os.environ)
         if code is not None:
