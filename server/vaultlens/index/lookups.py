@@ -1,53 +1,20 @@
-"""Search's heavier reads, part of Reader (reader.py): which items a path or kind filter
-admits, where sections sit, which images a paragraph places or sits beside, which notes place
-an image."""
+"""Search's heavier reads, part of Reader (reader.py): where sections sit, which images a
+paragraph places or sits beside, which notes place an image."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from itertools import accumulate
 from typing import Any
-
-
-def _like_prefix(folder: str) -> str:
-    """A LIKE pattern for everything under a folder, with % and _ in its name taken literally."""
-    escaped = folder.strip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "/%"
 
 
 class Lookups:
     """Mixed into Reader; needs only its connection."""
 
     _conn: sqlite3.Connection
-
-    def items_in(self, paths: Sequence[str], not_paths: Sequence[str], kinds: Sequence[str],
-                 not_kinds: Sequence[str]) -> list[int] | None:
-        """Ids of the items at or under any of ``paths`` and of one of ``kinds`` (item kinds),
-        and not under ``not_paths`` or of ``not_kinds``; None when no such filter is set."""
-        if not (paths or not_paths or kinds or not_kinds):
-            return None
-        clauses: list[str] = []
-        args: list[str] = []
-
-        def under(folder: str) -> str:
-            args.extend([folder, _like_prefix(folder)])
-            return "(files.path = ? OR files.path LIKE ? ESCAPE '\\')"
-
-        if paths:
-            clauses.append("(" + " OR ".join(under(p) for p in paths) + ")")
-        clauses += [f"NOT {under(p)}" for p in not_paths]
-        if kinds:
-            clauses.append(f"items.kind IN ({','.join('?' * len(kinds))})")
-            args += kinds
-        if not_kinds:
-            clauses.append(f"items.kind NOT IN ({','.join('?' * len(not_kinds))})")
-            args += not_kinds
-        return [int(r[0]) for r in self._conn.execute(
-            "SELECT items.id FROM items JOIN files ON files.id = items.file_id WHERE "
-            + " AND ".join(clauses), args)]
 
     def section_places(self, ids: Iterable[int]) -> dict[int, tuple[int, str, int, int]]:
         """(file id, headings, start line, end line) of each note section among ``ids``."""
@@ -118,24 +85,29 @@ class Lookups:
         out: dict[int, set[int]] = {}
         # each note's links are read once, not once per section: the work is its links times
         # the few sections each one touches, not its sections times its links (a note that
-        # places a picture 5,000 times has thousands of both)
-        for note_id, sections in spans.items():
+        # places a picture 5,000 times has thousands of both), and 500 notes' links in one
+        # statement (a filter's 2,000 candidates are hundreds of notes)
+        notes = list(spans)
+        for sections in spans.values():
             sections.sort()
-            starts = [a for a, _, _ in sections]
-            reach = list(accumulate((b for _, b, _ in sections), max))  # furthest end so far
-            for line, context, target in self._conn.execute(
-                    "SELECT links.line, links.context, t.id FROM links"
+        starts = {n: [a for a, _, _ in spans[n]] for n in notes}
+        reach = {n: list(accumulate((b for _, b, _ in spans[n]), max)) for n in notes}
+        for i in range(0, len(notes), 500):
+            chunk = notes[i : i + 500]
+            for note_id, line, context, target in self._conn.execute(
+                    "SELECT links.note_id, links.line, links.context, t.id FROM links"
                     " JOIN files ON files.path = links.target"
                     " JOIN items AS t ON t.file_id = files.id"
                     "  AND (t.page IS NULL OR t.page = COALESCE(links.page, 1))"
-                    " WHERE links.note_id = ?", (note_id,)):
+                    f" WHERE links.note_id IN ({','.join('?' * len(chunk))})", chunk):
+                sections, firsts, furthest = spans[note_id], starts[note_id], reach[note_id]
                 lines = [(int(line), int(line))] + [(int(c["start"]), int(c["end"]))
                                                     for c in json.loads(context)]
                 for lo, hi in lines:
                     # sections before k start at or before hi; stop once none of them can
                     # reach down to lo
-                    k = bisect_right(starts, hi) - 1
-                    while k >= 0 and reach[k] >= lo:
+                    k = bisect_right(firsts, hi) - 1
+                    while k >= 0 and furthest[k] >= lo:
                         if sections[k][1] >= lo:
                             out.setdefault(sections[k][2], set()).add(int(target))
                         k -= 1
