@@ -1,4 +1,4 @@
-"""Filtered searches ranked from memory (index/scopes.py, the postings with an allowed list)
+"""Filtered searches ranked from memory (index/lookups.py, the postings with an allowed list)
 answer exactly as SQLite does: the same items admitted by every path and kind filter, and the
 same hits, in the same order with the same scores, for random combinations of every filter."""
 

@@ -16,9 +16,8 @@ import numpy as np
 
 from vaultlens.embedders.base import Vectors
 from vaultlens.index.keyword_index import KeywordIndex
-from vaultlens.index.lookups import Lookups
+from vaultlens.index.lookups import Lookups, Scopes
 from vaultlens.index.report import NotIndexed
-from vaultlens.index.scopes import Scopes
 from vaultlens.index.scratch import set_scratch_ids
 
 
@@ -69,7 +68,7 @@ class Reader(Lookups):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self.keyword_index = KeywordIndex(conn)
-        self.scopes = Scopes(conn)  # which items a path or kind filter admits (scopes.py)
+        self.scopes = Scopes(conn)  # which items a path or kind filter admits (lookups.py)
 
     def close(self) -> None:
         self._conn.close()
@@ -170,7 +169,7 @@ class Reader(Lookups):
                  not_kinds: Sequence[str]) -> list[int] | None:
         """Ids (ascending) of the items at or under any of ``paths`` and of one of ``kinds``
         (item kinds), and not under ``not_paths`` or of ``not_kinds``; None when no such
-        filter is set. ``scopes.items_in`` gives them as an array (scopes.py)."""
+        filter is set. ``scopes.items_in`` gives them as an array (lookups.py)."""
         found = self.scopes.items_in(paths, not_paths, kinds, not_kinds)
         return None if found is None else [int(i) for i in found.tolist()]
 

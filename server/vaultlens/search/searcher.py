@@ -50,7 +50,7 @@ COVERAGE_DEPTH = 100  # keyword candidates whose coverage of the query is counte
 EXACT_WITHIN = 5000  # a path/kind filter admitting at most this many items scores them all
 # a query's vector, or a call that waits for it (Searcher._vector_soon), or None: no vectors
 VectorSource = Vectors | Callable[[], Vectors | None] | None
-# the items a path or kind filter admits, ascending (index/scopes.py); None: no such filter
+# the items a path or kind filter admits, ascending (index/lookups.py); None: no such filter
 Allowed = NDArray[np.int64] | None
 
 
