@@ -146,7 +146,7 @@ def test_every_path_and_kind_filter_admits_what_sqlite_admits(
             continue
         assert memory is not None
         assert memory.tolist() == scopes.items_in_sql(*key).tolist(), key
-    assert scopes._table is not None  # answered from memory, not by SQLite each time
+    assert scopes.shared.table is not None  # answered from memory, not by SQLite each time
 
 
 @pytest.mark.parametrize("exact_within", [5000, 100])
@@ -173,7 +173,7 @@ def test_filtered_searches_answer_as_sqlite_did(workspaces: tuple[Workspace, Rea
         compared += bool(want)
     assert compared > 50  # most combinations admit something: the comparison compares hits
     assert ws.postings._state is not None  # the new side ranked from the postings
-    assert ws.catalog.scopes._table is not None  # ... and its filters from memory
+    assert ws.catalog.scopes.shared.table is not None  # ... and its filters from memory
 
 
 def test_a_change_to_the_catalog_is_seen_by_the_next_filter(tmp_path: Path) -> None:
@@ -183,7 +183,7 @@ def test_a_change_to_the_catalog_is_seen_by_the_next_filter(tmp_path: Path) -> N
     try:
         scopes = ws.catalog.scopes
         first = scopes.items_in(["A"], [], [], [])
-        assert scopes.items_in(["A"], [], [], []) is not None and scopes._table is not None
+        assert scopes.items_in(["A"], [], [], []) is not None and scopes.shared.table is not None
         (root / "A/three.md").write_text("# Three\n\ntram castle\n")
         writer = open_workspace(ws.config, writer=True)
         writer.update()

@@ -121,7 +121,6 @@ class Catalog(Reader):
             raise
         self._conn.execute("COMMIT")
         self.keyword_index.committed()
-        self.scopes.committed()
 
     # meta ---------------------------------------------------------------------------------
     def set_meta(self, key: str, value: str) -> None:

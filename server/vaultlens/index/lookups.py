@@ -4,11 +4,10 @@ an image.
 
 Which items a filter admits (``Scopes``): SQLite answered it with a join of items and files
 and a LIKE on every path (about 20 ms at 100,000 items, for every filtered search). Here the
-items are read once (id, kind, file path), one table a connection, and a filter's answer is a
-sorted id array, kept per filter until the catalog changes. A change is what SQLite's
-``data_version`` (other connections' commits) or this connection's own commits say. While
-the indexer writes, the version moves between most searches: then the table is not read
-again and SQLite answers; the table is read at the second search that sees the same version.
+items are read once (id, kind, file path) into a table the search threads share, and a
+filter's answer is a sorted id array, kept per filter until the items change. While the
+indexer writes, they change between most searches: then the table is not read again and
+SQLite answers; the table is read at the second search that sees the same items.
 The answer is SQLite's exactly: an item is under a folder when its path equals the folder as
 given, or starts with the folder (its slashes stripped) and a slash, compared as SQLite's LIKE
 compares (ASCII letters without regard to case, every other character as it is).
@@ -18,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 FILTERS_KEPT = 64  # filters whose admitted ids a connection keeps
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 Key = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+Version = tuple[str | None, int | None]
 
 
 def like_prefix(folder: str) -> str:
@@ -53,19 +54,35 @@ class _Table:
     kind_names: list[str]
 
 
+class ScopeTable:
+    """The item table and the filters' answers, shared by every search thread's ``Scopes``
+    (each reads through its own connection), so that it is read once, not once a thread."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # guards the fields below; held for moments only
+        self.reading = threading.Lock()  # one thread reads the table; the others ask SQLite
+        self.seen: Version | None = None  # the version the last search saw
+        self.version: Version | None = None  # ... and the one the table belongs to
+        self.table: _Table | None = None
+        self.answers: OrderedDict[Key, NDArray[np.int64]] = OrderedDict()
+
+
 class Scopes:
-    """One connection's filter answers. Its caller's thread only, as the connection."""
+    """Filter answers through one connection (its caller's thread only, as the connection),
+    kept in ``shared``: the search threads' common ``ScopeTable``, or one of its own."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, shared: ScopeTable | None = None) -> None:
         self._conn = conn
-        self._commits = 0  # by this connection: data_version counts only the others'
-        self._seen: tuple[int, int] | None = None  # the version the last call saw
-        self._table: _Table | None = None
-        self._built: tuple[int, int] | None = None  # ... and the one the table belongs to
-        self._answers: OrderedDict[Key, NDArray[np.int64]] = OrderedDict()
+        self.shared = shared or ScopeTable()
 
-    def committed(self) -> None:
-        self._commits += 1
+    def _version(self) -> Version:
+        """What changes whenever the items do: every write that adds or removes items bumps
+        ``items_version`` in its own transaction (index/writer.py, indexer.py), and a new
+        item has the largest id."""
+        row = self._conn.execute(
+            "SELECT (SELECT value FROM meta WHERE key = 'items_version'),"
+            " (SELECT max(id) FROM items)").fetchone()
+        return (None if row[0] is None else str(row[0]), None if row[1] is None else int(row[1]))
 
     def items_in(self, paths: Sequence[str], not_paths: Sequence[str], kinds: Sequence[str],
                  not_kinds: Sequence[str]) -> NDArray[np.int64] | None:
@@ -75,23 +92,47 @@ class Scopes:
         if not (paths or not_paths or kinds or not_kinds):
             return None
         key: Key = (tuple(paths), tuple(not_paths), tuple(kinds), tuple(not_kinds))
-        version = (int(self._conn.execute("PRAGMA data_version").fetchone()[0]), self._commits)
-        stable, self._seen = version == self._seen, version
-        if version != self._built:
-            self._table, self._built = None, None
-            self._answers.clear()
-            if not stable or self._conn.in_transaction:
+        shared = self.shared
+        version = self._version()
+        with shared.lock:
+            stable, shared.seen = version == shared.seen, version
+            table = shared.table if version == shared.version else None
+            answer = shared.answers.get(key) if table is not None else None
+            if answer is not None:
+                shared.answers.move_to_end(key)
+                return answer
+        if table is None:
+            table = self._read_shared(version, stable)
+            if table is None:
                 return self.items_in_sql(*key)
-            self._table, self._built = self._read(), version
-        answer = self._answers.get(key)
-        if answer is None:
-            answer = self._answer(self._table, *key)  # type: ignore[arg-type]
-            self._answers[key] = answer
-            if len(self._answers) > FILTERS_KEPT:
-                self._answers.popitem(last=False)
-        else:
-            self._answers.move_to_end(key)
+        answer = self._answer(table, *key)
+        with shared.lock:
+            if shared.version == version:
+                shared.answers[key] = answer
+                if len(shared.answers) > FILTERS_KEPT:
+                    shared.answers.popitem(last=False)
         return answer
+
+    def _read_shared(self, version: Version, stable: bool) -> _Table | None:
+        """The table of ``version``, read and shared; None (SQLite answers) while the items
+        change between searches, or another thread reads it."""
+        shared = self.shared
+        if not stable or self._conn.in_transaction or not shared.reading.acquire(blocking=False):
+            return None
+        try:
+            self._conn.execute("BEGIN")  # the version and the table from one snapshot
+            try:
+                if self._version() != version:
+                    return None
+                table = self._read()
+            finally:
+                self._conn.execute("COMMIT")
+            with shared.lock:
+                shared.version, shared.table = version, table
+                shared.answers.clear()
+            return table
+        finally:
+            shared.reading.release()
 
     def _read(self) -> _Table:
         # one row a file and kind, its ids comma-joined: a row an item (a Python tuple each)
