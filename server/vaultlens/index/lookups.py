@@ -7,7 +7,8 @@ and a LIKE on every path (about 20 ms at 100,000 items, for every filtered searc
 items are read once (id, kind, file path) into a table the search threads share, and a
 filter's answer is a sorted id array, kept per filter until the items change. While the
 indexer writes, they change between most searches: then the table is not read again and
-SQLite answers; the table is read at the second search that sees the same items.
+SQLite answers; it is read at the first filtered search, and again at the second that sees
+the same items.
 The answer is SQLite's exactly: an item is under a folder when its path equals the folder as
 given, or starts with the folder (its slashes stripped) and a slash, compared as SQLite's LIKE
 compares (ASCII letters without regard to case, every other character as it is).
@@ -115,9 +116,11 @@ class Scopes:
 
     def _read_shared(self, version: Version, stable: bool) -> _Table | None:
         """The table of ``version``, read and shared; None (SQLite answers) while the items
-        change between searches, or another thread reads it."""
+        change between searches (once a table was read), or another thread reads it."""
         shared = self.shared
-        if not stable or self._conn.in_transaction or not shared.reading.acquire(blocking=False):
+        first = shared.version is None  # the first table is read at once, whatever the writer
+        if (not (stable or first) or self._conn.in_transaction
+                or not shared.reading.acquire(blocking=False)):
             return None
         try:
             self._conn.execute("BEGIN")  # the version and the table from one snapshot
