@@ -16,6 +16,7 @@ from vaultlens.extract.ocr import OCRPool
 from vaultlens.index.catalog import Catalog, CatalogError
 from vaultlens.index.datadir import DataDir, data_dir_for
 from vaultlens.index.indexer import Indexer, IndexOptions
+from vaultlens.index.lookups import ScopeTable
 from vaultlens.index.postings import Postings
 from vaultlens.index.reader import Reader
 from vaultlens.index.repair import set_aside
@@ -60,6 +61,8 @@ class Workspace:
     reranker: Reranker | None = None  # loaded for the first searcher that reranks
     # the keyword postings that searches have read, shared by every searcher (postings.py)
     postings: Postings = field(default_factory=Postings)
+    # which items a path or kind filter admits, shared by every searcher (index/lookups.py)
+    scope_table: ScopeTable = field(default_factory=ScopeTable)
     # which vault paths are ours: one object for the scan, the urgent lane, the watcher and
     # reindex, so all of them see app.json as it is now
     policy: Policy = field(init=False)
@@ -97,6 +100,7 @@ class Workspace:
         """A searcher over this index; the daemon passes its own read connection and query
         model."""
         catalog = catalog or self.catalog
+        catalog.scopes.shared = self.scope_table
         return Searcher(catalog, self.vectors, embedder or self.embedder,
                         rerank=self.rerank(catalog), postings=self.postings)
 

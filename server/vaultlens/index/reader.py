@@ -16,7 +16,7 @@ import numpy as np
 
 from vaultlens.embedders.base import Vectors
 from vaultlens.index.keyword_index import KeywordIndex
-from vaultlens.index.lookups import Lookups
+from vaultlens.index.lookups import Lookups, Scopes
 from vaultlens.index.report import NotIndexed
 from vaultlens.index.scratch import set_scratch_ids
 
@@ -68,6 +68,7 @@ class Reader(Lookups):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self.keyword_index = KeywordIndex(conn)
+        self.scopes = Scopes(conn)  # which items a path or kind filter admits (lookups.py)
 
     def close(self) -> None:
         self._conn.close()
@@ -163,6 +164,14 @@ class Reader(Lookups):
         return [(int(r[0]), int(r[1]), str(r[2])) for r in self._conn.execute(
             "SELECT start_line, end_line, text FROM items WHERE file_id = ? AND kind = 'section'"
             " AND start_line >= ? AND end_line <= ? ORDER BY start_line", (file_id, first, last))]
+
+    def items_in(self, paths: Sequence[str], not_paths: Sequence[str], kinds: Sequence[str],
+                 not_kinds: Sequence[str]) -> list[int] | None:
+        """Ids (ascending) of the items at or under any of ``paths`` and of one of ``kinds``
+        (item kinds), and not under ``not_paths`` or of ``not_kinds``; None when no such
+        filter is set. ``scopes.items_in`` gives them as an array (lookups.py)."""
+        found = self.scopes.items_in(paths, not_paths, kinds, not_kinds)
+        return None if found is None else [int(i) for i in found.tolist()]
 
     def browse(self, limit: int, allowed: Sequence[int] | None = None) -> list[int]:
         """The first ``limit`` items (of ``allowed``, when given) in path, page, line order."""

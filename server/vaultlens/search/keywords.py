@@ -28,6 +28,7 @@ import sqlite3
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import NDArray
 
 from vaultlens.index.postings import K1, B, Posting, Postings
 from vaultlens.index.reader import Reader
@@ -87,19 +88,20 @@ class Keywords:
         return {w: math.log(1 + (total - n + 0.5) / (n + 0.5)) for w, n in rare}
 
     def matches(self, terms: dict[str, float], pool: int,
-                allowed: list[int] | None = None) -> Matches:
+                allowed: NDArray[np.int64] | None = None) -> Matches:
         """BM25 of the best ``pool`` items holding any of ``terms`` (among ``allowed`` items,
-        when given)."""
+        ascending, when given)."""
         if not terms:
             return Matches()
         held = dict(self.index.term_frequencies(list(terms)))
-        if self.postings is not None and allowed is None:
+        if self.postings is not None:
             stems = self.index.stems(list(terms))
             wanted = sorted({s for s in stems.values() if s})
             kept = self.index.postings(self.postings, wanted,
                                        {stems[w]: held[w] for w in terms})
             if kept is not None:
-                return self._numpy_bm25(stems, *kept, pool)
+                return self._numpy_bm25(stems, *kept, pool, allowed)
+        within = None if allowed is None else allowed.tolist()
         seeds: list[str] = []
         rows = 0
         for word in sorted(terms, key=lambda w: (held[w], w)):  # the rarest first
@@ -111,8 +113,8 @@ class Keywords:
         if len(seeds) == len(terms) or rest <= RESCORE_COST * SEED_DEPTH * pool:
             # SQLite ranks every match: all the words fit, or rescoring a pool this deep
             # (a filter admitting thousands, a phrase widening its pool) would cost more
-            return Matches(self._sql_bm25(list(terms), pool, allowed))
-        found = self._sql_bm25(seeds, SEED_DEPTH * pool, allowed)
+            return Matches(self._sql_bm25(list(terms), pool, within))
+        found = self._sql_bm25(seeds, SEED_DEPTH * pool, within)
         matches = self._python_bm25(list(found), held)
         if matches is None:  # FTS5's totals unreadable: the rare words' score is still BM25
             return Matches(dict(sorted(found.items(), key=lambda x: -x[1])[:pool]))
@@ -123,18 +125,19 @@ class Keywords:
             # SQLite. None of them holds a rare word (those are all in ``found``), so their
             # score over the common words is their whole score: the pool is exact
             common = [w for w in terms if w not in seeds]
-            for i, score in self._sql_bm25(common, pool, allowed).items():
+            for i, score in self._sql_bm25(common, pool, within).items():
                 scores.setdefault(i, score)
         best = sorted(scores, key=lambda i: (-scores[i], i))[:pool]
         return Matches({i: scores[i] for i in best},
                        {i: matches.counts[i] for i in best if i in matches.counts})
 
     def _numpy_bm25(self, stems: dict[str, str], rows: int, postings: dict[str, Posting],
-                    pool: int) -> Matches:
-        """BM25 of every item holding any of the words, from their postings in memory: the
-        score bm25() gives (FTS5 weighs each word of the query on its own, so two words with
-        one stem count twice there and here), and the best ``pool`` items' word counts.
-        ``rows``: the items in the keyword index."""
+                    pool: int, allowed: NDArray[np.int64] | None = None) -> Matches:
+        """BM25 of every item holding any of the words (of ``allowed``, when given), from their
+        postings in memory: the score bm25() gives (FTS5 weighs each word of the query on its
+        own, so two words with one stem count twice there and here), and the best ``pool``
+        items' word counts. ``rows``: the items in the keyword index (a filter changes no
+        word's weight: bm25() weighs over the whole index)."""
         kept = [(w, postings[s]) for w, s in stems.items() if s and len(postings[s].items)]
         if not kept or rows <= 0:
             return Matches()
@@ -142,6 +145,11 @@ class Keywords:
         weights = np.concatenate([
             max(math.log((rows - len(p.items) + 0.5) / (len(p.items) + 0.5)), 1e-6) * p.factors
             for _, p in kept])
+        if allowed is not None:
+            inside = _within(items, allowed)
+            items, weights = items[inside], weights[inside]
+            if not len(items):
+                return Matches()
         totals = np.bincount(items, weights)
         # the best entries, not the best of every id up to the largest: an item is in at
         # most one posting a word, so the best ``pool`` items are among these
@@ -210,3 +218,12 @@ class Keywords:
             norm = K1 * (1 - B + B * lengths[i] / average)
             bm25[i] = sum(idf[w] * n * (K1 + 1) / (n + norm) for w, n in have.items())
         return Matches(bm25, counts)
+
+
+def _within(items: NDArray[np.int64], allowed: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """Which of ``items`` are in ``allowed`` (ascending): a binary search each."""
+    if not len(allowed):
+        return np.zeros(len(items), dtype=bool)
+    at = np.minimum(np.searchsorted(allowed, items), len(allowed) - 1)
+    found: NDArray[np.bool_] = allowed[at] == items
+    return found

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from vaultlens.embedders.base import Embedder, Input, Vectors
 from vaultlens.index.postings import Postings
@@ -49,6 +50,8 @@ COVERAGE_DEPTH = 100  # keyword candidates whose coverage of the query is counte
 EXACT_WITHIN = 5000  # a path/kind filter admitting at most this many items scores them all
 # a query's vector, or a call that waits for it (Searcher._vector_soon), or None: no vectors
 VectorSource = Vectors | Callable[[], Vectors | None] | None
+# the items a path or kind filter admits, ascending (index/lookups.py); None: no such filter
+Allowed = NDArray[np.int64] | None
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ class Searcher:
         """The query's words that rank, each with its IDF (see keywords.py)."""
         return self.keywords.terms(text)
 
-    def keyword_scores(self, text: str, pool: int, allowed: list[int] | None = None,
+    def keyword_scores(self, text: str, pool: int, allowed: Allowed = None,
                        terms: dict[str, float] | None = None) -> Matches:
         """BM25 (higher is better) of the best ``pool`` items holding any query word (among
         ``allowed`` items, when given). ``terms``: the query's from :meth:`weighted_terms`."""
@@ -155,11 +158,11 @@ class Searcher:
 
     # combining ----------------------------------------------------------------------------
     def evidence(self, text: str, pool: int, vector: VectorSource,
-                 allowed: list[int] | None = None) -> Evidence:
+                 allowed: Allowed = None) -> Evidence:
         """The candidates of the query's words and vector (None: keywords only; a call: the
         vector when it is ready, asked for once the words are scored) and every signal of
         each: see fusion.py. ``allowed``: rank among these items only (a path or kind filter,
-        resolved in SQL): exact, however few they are."""
+        ascending): exact, however few they are."""
         ev = Evidence()
         terms = self.weighted_terms(text) if text.strip() else {}
         matches = self.keyword_scores(text, pool, allowed, terms) if terms else Matches()
@@ -167,17 +170,20 @@ class Searcher:
         if callable(vector):
             vector = vector()
         candidates = set(ev.bm25)
+        every: list[int] = []  # the allowed items, when all of them are candidates
         if vector is not None and allowed is None:
             ids, sims = self.vectors.search(vector, pool)
             candidates.update(ids.tolist())
             if len(sims) >= pool:  # the pool's depth reached: what "unrelated" looks like
                 ev.reference = float(np.min(sims))
-        elif vector is not None and allowed:
-            sims = self.vectors.similarities(vector, allowed)
+        elif vector is not None and allowed is not None and len(allowed) <= pool:
+            every = allowed.tolist()
+            candidates.update(every)
+        elif vector is not None and allowed is not None:
+            sims = self.vectors.similarities(vector, allowed.tolist())
             nearest = np.argsort(-sims)[:pool]
-            candidates |= {allowed[int(n)] for n in nearest}
-            if len(nearest) >= pool:
-                ev.reference = float(sims[nearest[-1]])
+            candidates.update(allowed[nearest].tolist())
+            ev.reference = float(sims[nearest[-1]])
         ev.around = self.catalog.images_around(candidates)
         candidates |= {i for found in ev.around.values() for i in found}
         if ev.bm25 and self.fusion.weights.coverage:
@@ -188,18 +194,20 @@ class Searcher:
             ordered = sorted(candidates)
             cosines = self.vectors.similarities(vector, ordered)
             ev.cosine = dict(zip(ordered, cosines.tolist(), strict=True))
+            if every and len(every) >= pool:  # the pool's depth: the least of their cosines
+                ev.reference = min(ev.cosine[i] for i in every)
         return ev
 
     def scores(self, text: str, pool: int, vector: VectorSource,
-               allowed: list[int] | None = None) -> dict[int, float]:
+               allowed: Allowed = None) -> dict[int, float]:
         """Every candidate's combined score (fusion.py)."""
         if not text.strip() and vector is None:
             return self.browse(pool, allowed)
         return self.fusion.combine(self.evidence(text, pool, vector, allowed))
 
-    def browse(self, pool: int, allowed: list[int] | None = None) -> dict[int, float]:
+    def browse(self, pool: int, allowed: Allowed = None) -> dict[int, float]:
         """A query of filters alone ("kind:image tag:trip"): items in path and line order."""
-        ids = self.catalog.browse(pool, allowed)
+        ids = self.catalog.browse(pool, None if allowed is None else allowed.tolist())
         return {i: 1.0 - n / (len(ids) + 1) for n, i in enumerate(ids)}
 
     def search(self, query: str, k: int = 10, offset: int = 0, filters: Filters | None = None,
@@ -216,8 +224,9 @@ class Searcher:
         rerank = self.rerank if vectors else None  # not while the daemon is still loading
         want = max(k + offset, rerank.top) if rerank else k + offset
         f = admission.filters
-        allowed = self.catalog.items_in(f.paths, f.not_paths, [ITEM_KIND[x] for x in f.kinds],
-                                        [ITEM_KIND[x] for x in f.not_kinds])
+        allowed = self.catalog.scopes.items_in(f.paths, f.not_paths,
+                                               [ITEM_KIND[x] for x in f.kinds],
+                                               [ITEM_KIND[x] for x in f.not_kinds])
         vector = self._vector_soon(parsed.text, image) if vectors else None
         total = len(self.vectors) + 1
         pool = max(50, 5 * want) * (4 if strict else 1)
@@ -267,7 +276,7 @@ class Searcher:
         return passages(scores, self.catalog.section_places(scores), self.grouping)
 
     def ranked(self, text: str, pool: int, vector: VectorSource,
-               allowed: list[int] | None = None) -> list[tuple[float, list[int]]]:
+               allowed: Allowed = None) -> list[tuple[float, list[int]]]:
         """Passages in their final order: fused, grouped, each signal's best kept near the
         top (fusion.py)."""
         if not text.strip() and vector is None:
