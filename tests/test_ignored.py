@@ -48,6 +48,20 @@ def status(vault: Path, data: Path) -> IndexStatus:
         ws.close()
 
 
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths the extractor is asked to read from now on, in order."""
+    read: list[str] = []
+    original = Extractor.read
+
+    def spy(self: Extractor, f: VaultFile, known: str | None, urgent: bool = False
+            ) -> Extracted:
+        read.append(f.path)
+        return original(self, f, known, urgent)
+
+    monkeypatch.setattr(Extractor, "read", spy)
+    return read
+
+
 def test_other_kinds_are_counted_not_listed(make_vault: MakeVault, tmp_path: Path) -> None:
     vault = make_vault(VAULT)
     summary = index(vault, tmp_path / "data")
@@ -64,15 +78,7 @@ def test_other_kinds_are_counted_not_listed(make_vault: MakeVault, tmp_path: Pat
 def test_ignored_files_are_never_read(make_vault: MakeVault, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Not even hashed (it may be a large video): the extractor never sees them."""
-    read: list[str] = []
-    original = Extractor.read
-
-    def spy(self: Extractor, f: VaultFile, known: str | None, urgent: bool = False
-            ) -> Extracted:
-        read.append(f.path)
-        return original(self, f, known, urgent)
-
-    monkeypatch.setattr(Extractor, "read", spy)
+    read = reads(monkeypatch)
     vault = make_vault(VAULT)
     index(vault, tmp_path / "data")
     assert sorted(read) == ["Empty.md", "Notes/Sync.md", "broken.png"]
@@ -89,15 +95,7 @@ def test_one_added_while_the_daemon_runs_is_ignored_unread(
     vault = make_vault(VAULT)
     index(vault, tmp_path / "data")
     (vault / "clip.mp4").write_bytes(b"\0" * 4096)
-    read: list[str] = []
-    original = Extractor.read
-
-    def spy(self: Extractor, f: VaultFile, known: str | None, urgent: bool = False
-            ) -> Extracted:
-        read.append(f.path)
-        return original(self, f, known, urgent)
-
-    monkeypatch.setattr(Extractor, "read", spy)
+    read = reads(monkeypatch)
     ws = open_workspace(Config(vault=vault, data_dir=tmp_path / "data", model="minilm",
                                ocr=False), writer=True)
     try:
