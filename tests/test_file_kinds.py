@@ -283,7 +283,6 @@ def _search(daemon: _Daemon, query: str, **extra: Any) -> list[dict[str, Any]]:
     ("Billing reconciler", "image", "Diagrams/billing.drawio.svg"),
     ("Customer checkout", "image", "Diagrams/checkout.svg"),
     ("Payment gateway", "image", "Diagrams/checkout.svg"),
-    ("settings gear", "image", "icons/settings-gear.svg"),
     ("reconciliation job settles card refunds", "note", "Boards/Payments.canvas"),
     ("tide tables harbour pilots", "note", "Boards/Payments.canvas"),
     ("Kafka ingestion tier", "note", None),
@@ -296,8 +295,17 @@ def test_each_kind_is_found_by_its_words(daemon: _Daemon, query: str, kind: str,
         assert hits[0]["path"].endswith(".excalidraw.md")
     else:
         assert hits[0]["path"] == path
-    if "gear" not in query:  # an icon has no words of its own: its name finds it
-        assert hits[0]["matched"] == "words"
+    assert hits[0]["matched"] == "words"
+
+
+def test_an_icon_is_counted_never_a_hit(daemon: _Daemon) -> None:
+    """An interface glyph's name ("settings-gear") would crowd real answers: it is ignored,
+    counted in the status, and never a hit nor a failure."""
+    paths = [h["path"] for h in _search(daemon, "settings gear")]
+    assert "icons/settings-gear.svg" not in paths
+    status = daemon.api.call("/api/status")
+    assert status["ignored"].get("svg") == 1
+    assert "icons/settings-gear.svg" not in [f["path"] for f in status["failures"]]
 
 
 def test_a_svg_hit_reads_its_label_once(daemon: _Daemon) -> None:
@@ -338,8 +346,8 @@ def test_hostile_and_broken_files_are_skip_reasons(daemon: _Daemon) -> None:
     assert set(reasons) == {"Diagrams/laughs.svg", "Diagrams/entity.svg", "Boards/Broken.canvas"}
     assert "entities" in reasons["Diagrams/laughs.svg"]
     assert "not a JSON Canvas file" in reasons["Boards/Broken.canvas"]
-    # the icon and both diagrams are pictures; the drawings and the board notes
-    assert status["counts"]["items_image"] == 5
+    # both diagrams are pictures (the icon is ignored); the drawings and the board notes
+    assert status["counts"]["items_image"] == 4
     assert daemon.api.call("/api/health")["ok"]
 
 
@@ -364,7 +372,6 @@ class _OCR:
 
 
 @pytest.mark.parametrize(("svg", "visual", "renders", "text"), [
-    (fk.ICON, False, False, ""),  # an icon: a picture by its name, nothing to read
     (fk.DRAWIO, False, False, fk.DRAWIO_LABEL),  # words: no pixels needed
     (fk.DRAWIO, True, True, fk.DRAWIO_LABEL),  # ... but the visual model sees them
     (fk.OUTLINED, False, True, "words drawn as outlines"),  # no words: OCR of its render

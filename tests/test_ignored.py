@@ -155,3 +155,21 @@ def test_an_older_catalog_shows_them_as_ignored(make_vault: MakeVault, tmp_path:
     assert [x.path for x in s.not_indexed] == ["broken.png"]
     again = index(vault, data)
     assert again.indexed == 0
+
+
+def test_an_icon_indexed_by_an_older_version_is_ignored_after_the_upgrade(
+        make_vault: MakeVault, tmp_path: Path) -> None:
+    icon = '<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24"><path d="M0 0h9"/></svg>'
+    vault = make_vault({"Note.md": "# Note\n\nWords.\n", "icons/gear.svg": icon})
+    data = tmp_path / "data"
+    index(vault, data)
+    assert status(vault, data).ignored == {"svg": 1}
+    conn = sqlite3.connect(data / "catalog.sqlite")  # as an older version left it: indexed
+    before = next(n for n, (name, _) in enumerate(MIGRATIONS, 1) if name == "0009_svg_icons")
+    conn.execute("UPDATE files SET status = 'indexed', hash = 'old' WHERE path LIKE '%.svg'")
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(before - 1),))
+    conn.execute("DELETE FROM meta WHERE key = 'migration:0009_svg_icons'")
+    conn.commit()
+    conn.close()
+    index(vault, data)
+    assert status(vault, data).ignored == {"svg": 1}

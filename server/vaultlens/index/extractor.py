@@ -44,7 +44,8 @@ def file_hash(fh: BinaryIO) -> str:
 @dataclass
 class Extracted:
     """What reading one file gave. ``outcome``: "read" (go on and index it), "unchanged" (same
-    bytes as indexed: only its stat is new), "skip" or "retry" (with ``reason``)."""
+    bytes as indexed: only its stat is new), "skip" or "retry" (with ``reason``), or "ignore"
+    (an SVG icon: counted, never indexed)."""
 
     file: VaultFile
     hash: str | None
@@ -162,11 +163,14 @@ class Extractor:
         needs them: the visual model, or OCR of a drawing with no words that is not an icon.
         Otherwise its thumbnail is rendered when first asked for (serve/views.py). An icon,
         or a drawing that will not render, is still a picture, found by its name and the
-        notes that place it."""
+        notes that place it. An icon (small, wordless) is counted as ignored, never indexed."""
         assert out.hash is not None
         with open_file(self.root, out.file.path) as fh:
             data = fh.read(MAX_SVG_BYTES + 1)
         said = svg_text(data)
+        if said.icon:  # an interface glyph: nobody searches for it, and its name
+            out.outcome = "ignore"  # ("lucide-case-sensitive") would crowd real answers
+            return
         out.ocr_text = said.words
         read_pixels = not said.labels and not said.icon and self.ocr is not None
         if not (self.visual or read_pixels):

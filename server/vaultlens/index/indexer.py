@@ -360,6 +360,8 @@ class Indexer:
             summary.unchanged += 1
         elif got.outcome == "retry":
             self.writer.retry(got.file, row, got.hash, str(got.reason))
+        elif got.outcome == "ignore":  # read and found to be nothing anyone searches
+            self.writer.ignored([got.file])
         else:
             self.writer.skipped(got.file, got.hash, str(got.reason))
 

@@ -114,5 +114,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         UPDATE files SET status = 'ignored', reason = NULL
             WHERE status = 'skipped' AND kind = 'other';
     """),
+    # an SVG icon is ignored, not indexed by its name (extractor.py): an SVG indexed before
+    # is read again by the next run (no hash: its bytes are not known to be done)
+    ("0009_svg_icons", """
+        UPDATE files SET hash = NULL
+            WHERE kind = 'image' AND lower(path) LIKE '%.svg' AND status = 'indexed';
+    """),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
