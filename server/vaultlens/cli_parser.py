@@ -257,6 +257,7 @@ def build_parser(runs: Mapping[str, Run]) -> argparse.ArgumentParser:
                         _eval_description(), [*INDEXING, *RERANK], runs["eval"],
                         'Print {"vaultlens": ..., "baselines": ..., "queries": [...]}.')
     evaluate.add_argument("--queries", type=Path, required=True, metavar="FILE",
-                          help="Labelled queries, one JSON object per line (see README).")
+                          help="Labelled queries, one JSON object per line (the format: "
+                               "docs/performance.md).")
     _model_commands(sub, runs)
     return parser

@@ -1,8 +1,8 @@
 """Settings: one table of (name, default, help); CLI flags and environment variables come from it.
 
 Every setting can be given as a flag (``--context-chars 800``) or as an environment variable
-(``VAULTLENS_CONTEXT_CHARS=800``); the flag wins. README.md documents each one, and a test checks
-that it does.
+(``VAULTLENS_CONTEXT_CHARS=800``); the flag wins. docs/settings.md is generated from this table
+(scripts/docs.py), and a test checks that it is up to date.
 """
 
 from __future__ import annotations
