@@ -63,6 +63,14 @@ def _option(action: argparse.Action) -> str:
     return f"`{_cell(shown, code=True)}`"
 
 
+def _usage(parser: argparse.ArgumentParser) -> str:
+    """The usage line on one line: the terminal's width must not change the docs."""
+    formatter = argparse.HelpFormatter(parser.prog, width=10_000)
+    formatter.add_usage(parser.usage, parser._actions, parser._mutually_exclusive_groups,
+                        prefix="")
+    return formatter.format_help().strip()
+
+
 def settings_table() -> str:
     takers: dict[str, list[str]] = {}
     for name, _, sub in commands(build_parser()):
@@ -80,9 +88,10 @@ def settings_table() -> str:
 def cli_reference() -> str:
     parts = []
     for name, summary, sub in commands(build_parser()):
-        parts += [f"### `{name}`", "", _cell(summary), ""]
+        parts += [f"### `{name}`", "", _cell(summary), "", "```text", _usage(sub)]
         if sub.description:
-            parts += ["```text", sub.description.strip(), "```", ""]
+            parts += ["", sub.description.strip()]
+        parts += ["```", ""]
         if sub.epilog:
             parts += ["```text", sub.epilog.strip(), "```", ""]
         rows = [a for a in sub._actions if not isinstance(a, argparse._HelpAction)
