@@ -149,3 +149,10 @@ def test_no_cache_is_committed() -> None:
               "__pycache__", "node_modules", ".venv"}
     committed = [p for p in tracked if caches & set(Path(p).parts)]
     assert not committed, f"caches are committed (git rm --cached them): {committed[:10]}"
+
+
+def test_the_pictures_are_small() -> None:
+    """The README's pictures load fast on a forge and keep the repository small."""
+    big = {p.name: p.stat().st_size for p in (DOCS / "images").iterdir()
+           if p.stat().st_size > 400_000}
+    assert not big, f"pictures over 400 kB in docs/images (shrink them): {big}"
