@@ -266,7 +266,7 @@ def brute_force_ms(data: Path, queries: Vectors) -> float:
 
 
 def latency_bench(root: Path, sizes: list[int], flat: bool, baseline: Path | None = None,
-                  models: tuple[str, str] = ("minilm", "minilm")) -> None:
+                  models: tuple[str, str] = ("minilm", "minilm"), startup: bool = True) -> None:
     """``models``: this code's text model and the baseline's."""
     model = MiniLM()
     words, weights = (WORDS, [1.0] * len(WORDS)) if flat else vocabulary()
@@ -288,7 +288,7 @@ def latency_bench(root: Path, sizes: list[int], flat: bool, baseline: Path | Non
             serve_and_measure(vault, data, code, size, queries, model_name)
         print(f"{size:>7} items: numpy brute force (vector part only) "
               f"{brute_force_ms(data, qvec):6.2f} ms per query, same run")
-    if largest:
+    if largest and startup:
         for label, code, model_name in runs:
             if label == "baseline" and code is None:
                 continue
@@ -353,9 +353,13 @@ def main() -> None:
                     "indexes, from a git worktree of it (query latency and start-up)")
     ap.add_argument("--model", default="e5-small", help="this code's text model")
     ap.add_argument("--baseline-model", default="minilm", help="the baseline's text model")
+    ap.add_argument("--root", help="a folder kept between runs: the synthetic vaults and their"
+                    " indexes are built there once and reused (100,000 items take a while)")
+    ap.add_argument("--no-startup", action="store_true", help="skip the start-up part")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+        root = Path(args.root) if args.root else Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
         if args.pastes:
             paste_bench(root, args.pastes)
         base = None
@@ -366,7 +370,7 @@ def main() -> None:
                            check=True, capture_output=True)
         try:
             latency_bench(root, [int(s) for s in args.sizes.split(",")], args.flat, base,
-                          (args.model, args.baseline_model))
+                          (args.model, args.baseline_model), not args.no_startup)
         finally:
             if base is not None:
                 subprocess.run(["git", "-C", str(Path(__file__).resolve().parent.parent),

@@ -1,5 +1,5 @@
-"""Search's heavier reads, part of Reader (reader.py): which items a path or kind filter
-admits, where sections sit, which images a paragraph places or sits beside, which notes place
+"""Search's heavier reads, part of Reader (reader.py): which items a path, kind, tag or
+property filter admits, where sections sit, which images a paragraph places or sits beside, which notes place
 an image.
 
 Which items a filter admits (``Scopes``): SQLite answered it with a join of items and files
@@ -11,7 +11,9 @@ SQLite answers; it is read at the first filtered search, and again at the second
 the same items.
 The answer is SQLite's exactly: an item is under a folder when its path equals the folder as
 given, or starts with the folder (its slashes stripped) and a slash, compared as SQLite's LIKE
-compares (ASCII letters without regard to case, every other character as it is).
+compares (ASCII letters without regard to case, every other character as it is). Tag and
+property filters are answered from the same table (note_scopes.py), or, without one, checked
+on each hit after ranking (search/filters.py).
 """
 
 from __future__ import annotations
@@ -21,13 +23,23 @@ import sqlite3
 import threading
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from vaultlens.index.note_scopes import (
+    Items,
+    NoteTable,
+    Passes,
+    PropertyTest,
+    noted_items,
+    passing_notes,
+    read_notes,
+)
 
 FILTERS_KEPT = 64  # filters whose admitted ids a connection keeps
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -53,6 +65,9 @@ class _Table:
     paths: list[str]
     folded: list[str]  # the paths with ASCII letters lower-cased (LIKE's comparison)
     kind_names: list[str]
+    file_ids: NDArray[np.int64]  # each item's file id
+    pages: NDArray[np.int64]  # each item's page (-1: none)
+    notes: NoteTable  # the notes' tags, properties and links (note_scopes.py)
 
 
 class ScopeTable:
@@ -65,7 +80,7 @@ class ScopeTable:
         self.seen: Version | None = None  # the version the last search saw
         self.version: Version | None = None  # ... and the one the table belongs to
         self.table: _Table | None = None
-        self.answers: OrderedDict[Key, NDArray[np.int64]] = OrderedDict()
+        self.answers: OrderedDict[Hashable, NDArray[np.int64]] = OrderedDict()
 
 
 class Scopes:
@@ -93,6 +108,24 @@ class Scopes:
         if not (paths or not_paths or kinds or not_kinds):
             return None
         key: Key = (tuple(paths), tuple(not_paths), tuple(kinds), tuple(not_kinds))
+        found = self._kept(key, lambda table: self._answer(table, *key))
+        return self.items_in_sql(*key) if found is None else found
+
+    def noted(self, tags: Sequence[str], not_tags: Sequence[str],
+              tests: Sequence[PropertyTest], passes: Passes) -> NDArray[np.int64] | None:
+        """Ids (ascending) of the items that pass these tag and property filters (see
+        note_scopes.py; ``passes``: whether a note with these values of a property passes
+        its test); None when the table cannot be had now (the caller checks each hit)."""
+        key = ("notes", tuple(tags), tuple(not_tags), tuple(tests))
+        return self._kept(key, lambda table: noted_items(
+            table.notes, Items(table.ids, table.file_ids, table.kind_names, table.kinds,
+                               table.pages),
+            passing_notes(table.notes, tags, not_tags, tests, passes)))
+
+    def _kept(self, key: Hashable, answer_from: Callable[[_Table], NDArray[np.int64]]
+              ) -> NDArray[np.int64] | None:
+        """``key``'s answer from the current table, kept for the next search to ask; None when
+        there is no current table to be had (the items change between searches)."""
         shared = self.shared
         version = self._version()
         with shared.lock:
@@ -105,8 +138,8 @@ class Scopes:
         if table is None:
             table = self._read_shared(version, stable)
             if table is None:
-                return self.items_in_sql(*key)
-        answer = self._answer(table, *key)
+                return None
+        answer = answer_from(table)
         with shared.lock:
             if shared.version == version:
                 shared.answers[key] = answer
@@ -140,8 +173,10 @@ class Scopes:
     def _read(self) -> _Table:
         # one row a file and kind, its ids comma-joined: a row an item (a Python tuple each)
         # costs half again as much at 100,000 items
+        # (pages: one aggregate's rows come in the same order as another's of the group)
         rows = self._conn.execute(
-            "SELECT items.kind, files.path, group_concat(items.id) FROM items"
+            "SELECT items.kind, files.path, group_concat(items.id), items.file_id,"
+            " group_concat(coalesce(items.page, -1)) FROM items"
             " JOIN files ON files.id = items.file_id GROUP BY items.file_id, items.kind"
             ).fetchall()
         paths: dict[str, int] = {}
@@ -149,14 +184,18 @@ class Scopes:
         groups = [np.array(str(r[2]).split(","), dtype=np.int64) for r in rows]
         sizes = [len(g) for g in groups]
         ids = np.concatenate(groups) if groups else np.zeros(0, np.int64)
+        pages = (np.concatenate([np.array(str(r[4]).split(","), dtype=np.int64) for r in rows])
+                 if rows else np.zeros(0, np.int64))
         files = np.repeat(np.array([paths.setdefault(str(r[1]), len(paths)) for r in rows],
                                    dtype=np.int32), sizes)
+        file_ids = np.repeat(np.array([int(r[3]) for r in rows], dtype=np.int64), sizes)
         kinds = np.repeat(np.array([kind_names.setdefault(str(r[0]), len(kind_names))
                                     for r in rows], dtype=np.int32), sizes)
         order = np.argsort(ids, kind="stable")
         names = list(paths)
         return _Table(ids[order], files[order], kinds[order], names,
-                      [_folded(p) for p in names], list(kind_names))
+                      [_folded(p) for p in names], list(kind_names), file_ids[order],
+                      pages[order], read_notes(self._conn))
 
     @staticmethod
     def _answer(table: _Table, paths: tuple[str, ...], not_paths: tuple[str, ...],

@@ -16,8 +16,9 @@
    the lent one, plus half the smaller, so that it does not count the paragraph's words twice.
 4. With a text model that is not multilingual, vectors of a CJK query are noise: keywords only.
 5. Paragraphs that follow one another under one heading come back as one passage.
-6. Filters, "phrases" and -excluded words apply to the ranked list; the pool widens until
-   enough hits pass or the index is exhausted.
+6. Path, kind, tag and property filters choose the items ranked (index/lookups.py); dates,
+   "phrases" and -excluded words apply to the ranked list, whose pool widens until enough
+   hits pass or the index is exhausted.
 7. Optionally, a cross-encoder reranks the top hits (reranker.py).
 """
 
@@ -36,7 +37,7 @@ from vaultlens.embedders.base import Embedder, Input, Vectors
 from vaultlens.index.postings import Postings
 from vaultlens.index.reader import Reader
 from vaultlens.index.vectors import VectorIndex
-from vaultlens.search.filters import Admission
+from vaultlens.search.filters import Admission, passes
 from vaultlens.search.fusion import Evidence, Fusion
 from vaultlens.search.hits import Hit, HitMaker
 from vaultlens.search.keywords import Keywords, Matches
@@ -223,10 +224,7 @@ class Searcher:
         strict = admission.filters.active or bool(parsed.phrases or admission.excluded)
         rerank = self.rerank if vectors else None  # not while the daemon is still loading
         want = max(k + offset, rerank.top) if rerank else k + offset
-        f = admission.filters
-        allowed = self.catalog.scopes.items_in(f.paths, f.not_paths,
-                                               [ITEM_KIND[x] for x in f.kinds],
-                                               [ITEM_KIND[x] for x in f.not_kinds])
+        allowed = self.admitted(admission)
         vector = self._vector_soon(parsed.text, image) if vectors else None
         total = len(self.vectors) + 1
         pool = max(50, 5 * want) * (4 if strict else 1)
@@ -243,6 +241,22 @@ class Searcher:
         if rerank is not None:
             hits = rerank.apply(Input(text=parsed.text or None, image=image), hits)
         return hits[offset : offset + k]
+
+    def admitted(self, admission: Admission) -> Allowed:
+        """The items the query's path, kind, tag and property filters admit, ascending (None:
+        no such filter). Without the scopes' table (the items change between searches) tag
+        and property filters are left to ``admission``, which checks each hit."""
+        f = admission.filters
+        scopes = self.catalog.scopes
+        allowed = scopes.items_in(f.paths, f.not_paths, [ITEM_KIND[x] for x in f.kinds],
+                                  [ITEM_KIND[x] for x in f.not_kinds])
+        if f.tags or f.not_tags or f.properties:
+            noted = scopes.noted(f.tags, f.not_tags, f.properties, passes)
+            if noted is not None:
+                admission.notes_checked = True
+                allowed = noted if allowed is None else np.intersect1d(
+                    allowed, noted, assume_unique=True)
+        return allowed
 
     def explain(self, query: str, ids: list[int], k: int = 10, literal: bool = False,
                 hits: Sequence[Hit] = ()) -> dict[int, dict[str, Any]]:
