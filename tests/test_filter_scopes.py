@@ -46,6 +46,8 @@ FILTERS = [
     "tag:inline", "tag:Inline/deep", "-tag:inline", "tag:TRIP",
 ]
 
+BROAD = ["kind:note", "-kind:image", "-kind:pdf", '-path:"Area 1"', "-tag:cold", '-path:"Notes"']
+
 
 def _vault(seed: int = 29) -> dict[str, str | bytes]:
     rng = random.Random(seed)
@@ -179,21 +181,34 @@ def test_every_path_and_kind_filter_admits_what_sqlite_admits(
     assert scopes.shared.table is not None  # answered from memory, not by SQLite each time
 
 
-@pytest.mark.parametrize("exact_within", [5000, 100])
+@pytest.mark.parametrize(("exact_within", "scan_share"), [(5000, 4), (100, 4), (100, 1)])
 def test_filtered_searches_answer_as_sqlite_did(workspaces: tuple[Workspace, Reader],
-                                                exact_within: int,
+                                                exact_within: int, scan_share: int,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """``exact_within``: filters admitting more items than this rank the best of them by
-    their vectors, not all of them."""
+    their vectors, not all of them; ``scan_share`` 1: those that admit most items find them
+    by a scan of every vector (the reference fetches every allowed item's vector)."""
     monkeypatch.setattr(searcher_module, "EXACT_WITHIN", exact_within)
+    monkeypatch.setattr(searcher_module, "SCAN_SHARE", scan_share)
     ws, old_catalog = workspaces
     new, old = ws.searcher(), _reference(ws, old_catalog)
+    scans = 0
+    search = ws.vectors.search
+
+    def counted(query: object, k: int, exact: bool = False) -> object:
+        nonlocal scans
+        scans += exact
+        return search(query, k, exact)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ws.vectors, "search", counted)
     rng = random.Random(2)
     new.search("tram path:Notes")  # the postings and the table are read at the second search
     compared = 0
     for _ in range(120):
         words = " ".join(rng.sample(WORDS, rng.choice([0, 1, 1, 2, 3])))
         filters = " ".join(rng.sample(FILTERS, rng.randint(1, 3)))
+        if scan_share == 1 and rng.random() < 0.5:  # one filter admitting most items
+            filters = rng.choice(BROAD)
         query = f"{words} {filters}".strip()
         k, offset = rng.randint(1, 10), rng.choice([0, 0, 3])
         got = new.search(query, k, offset)
@@ -202,6 +217,7 @@ def test_filtered_searches_answer_as_sqlite_did(workspaces: tuple[Workspace, Rea
         assert np.allclose([h.score for h in got], [h.score for h in want], rtol=1e-9), query
         compared += bool(want)
     assert compared > 50  # most combinations admit something: the comparison compares hits
+    assert (scans > 10) == (scan_share == 1)  # ... and the scan found the nearest, or not
     assert ws.postings._state is not None  # the new side ranked from the postings
     assert ws.catalog.scopes.shared.table is not None  # ... and its filters from memory
 

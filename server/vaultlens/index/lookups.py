@@ -1,6 +1,6 @@
 """Search's heavier reads, part of Reader (reader.py): which items a path, kind, tag or
-property filter admits, where sections sit, which images a paragraph places or sits beside, which notes place
-an image.
+property filter admits, where sections sit, which images a paragraph places or sits beside,
+which notes place an image.
 
 Which items a filter admits (``Scopes``): SQLite answered it with a join of items and files
 and a LIKE on every path (about 20 ms at 100,000 items, for every filtered search). Here the

@@ -119,13 +119,16 @@ class VectorIndex:
     def needs_compaction(self) -> bool:
         return self.removed > max(1000, REBUILD_TOMBSTONE_SHARE * max(len(self.index), 1))
 
-    def search(self, query: Vectors, k: int) -> tuple[NDArray[np.uint64], NDArray[np.float32]]:
-        """Item ids and cosine similarities, best first."""
+    def search(self, query: Vectors, k: int, exact: bool = False
+               ) -> tuple[NDArray[np.uint64], NDArray[np.float32]]:
+        """Item ids and cosine similarities, best first. ``exact``: the true nearest, by a
+        scan of every vector (in one thread: a search's threads are the daemon's)."""
         with self._lock:
             if len(self.index) == 0 or k <= 0:
                 return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float32)
             found = self.index.search(np.asarray(query, dtype=np.float32),
-                                      min(k, len(self.index)))
+                                      min(k, len(self.index)), exact=exact,
+                                      threads=1 if exact else 0)
         return (np.asarray(found.keys, dtype=np.uint64),
                 1.0 - np.asarray(found.distances, dtype=np.float32))
 
