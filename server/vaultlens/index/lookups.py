@@ -307,11 +307,20 @@ class Lookups:
         return [{**dict(r), "headings": json.loads(r["headings"]),
                  "context": json.loads(r["context"])} for r in rows], total
 
-    def images_around(self, section_ids: Iterable[int]) -> dict[int, set[int]]:
+    def images_around(self, section_ids: Iterable[int],
+                      places: dict[int, tuple[int, str, int, int]] | None = None
+                      ) -> dict[int, set[int]]:
         """For each note section, the image and PDF-page items whose placement it holds or whose
-        context (the paragraphs shown around a placement) it overlaps."""
+        context (the paragraphs shown around a placement) it overlaps. ``places``: the
+        sections' from :meth:`section_places`, when read already (every one of them)."""
         ids = list(section_ids)
         spans: dict[int, list[tuple[int, int, int]]] = {}  # note -> (start, end, section)
+        if places is not None:
+            for i in ids:
+                if i in places:
+                    note, _, start, end = places[i]
+                    spans.setdefault(note, []).append((start, end, i))
+            ids = []
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             for r in self._conn.execute(

@@ -188,8 +188,12 @@ class Searcher:
         elif vector is not None and allowed is not None:
             nearest, ev.reference = self.nearest_allowed(vector, allowed, pool)
             candidates.update(nearest)
-        ev.around = self.catalog.images_around(candidates)
-        candidates |= {i for found in ev.around.values() for i in found}
+        # the sections' places are read once: the images around them, and passages, need them
+        ev.places = self.catalog.section_places(candidates)
+        ev.around = self.catalog.images_around(candidates, ev.places)
+        lent = {i for found in ev.around.values() for i in found} - candidates
+        ev.places.update(self.catalog.section_places(lent))  # a placed note is sections
+        candidates |= lent
         if ev.bm25 and self.fusion.weights.coverage:
             # coverage of the best BM25 matches only: a path filter ranks thousands exactly
             ranked = sorted(ev.bm25, key=lambda i: -ev.bm25[i])[:COVERAGE_DEPTH]
@@ -312,9 +316,13 @@ class Searcher:
     def _item_count(self) -> int:
         return self.catalog.keyword_index.item_count()
 
-    def passages(self, scores: dict[int, float]) -> list[tuple[float, list[int]]]:
-        """Hits ranked as passages (see :func:`passages`)."""
-        return passages(scores, self.catalog.section_places(scores), self.grouping)
+    def passages(self, scores: dict[int, float],
+                 places: dict[int, tuple[int, str, int, int]] | None = None
+                 ) -> list[tuple[float, list[int]]]:
+        """Hits ranked as passages (see :func:`passages`). ``places``: those of the sections
+        among ``scores``, when read already."""
+        return passages(scores, self.catalog.section_places(scores) if places is None else places,
+                        self.grouping)
 
     def ranked(self, text: str, pool: int, vector: VectorSource,
                allowed: Allowed = None) -> list[tuple[float, list[int]]]:
@@ -323,7 +331,7 @@ class Searcher:
         if not text.strip() and vector is None:
             return self.passages(self.browse(pool, allowed))
         ev = self.evidence(text, pool, vector, allowed)
-        return promote(self.passages(self.fusion.combine(ev)), self.fusion.firsts(ev),
+        return promote(self.passages(self.fusion.combine(ev), ev.places), self.fusion.firsts(ev),
                        self.fusion.weights.keep_firsts)
 
     def _page(self, ranked: list[tuple[float, list[int]]], text: str, admission: Admission,
