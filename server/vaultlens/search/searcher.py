@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 from vaultlens.embedders.base import Embedder, Input, Vectors
 from vaultlens.index.postings import Postings
 from vaultlens.index.reader import Reader
-from vaultlens.index.vectors import VectorIndex
+from vaultlens.index.vectors import Rows, VectorIndex
 from vaultlens.search.filters import Admission, passes
 from vaultlens.search.fusion import Evidence, Fusion
 from vaultlens.search.hits import Hit, HitMaker
@@ -173,38 +173,56 @@ class Searcher:
         terms = self.weighted_terms(text) if text.strip() else {}
         matches = self.keyword_scores(text, pool, allowed, terms) if terms else Matches()
         ev.bm25, ev.idf = matches.bm25, sum(terms.values())
+        if ev.bm25 and self.fusion.weights.coverage:
+            # coverage of the best BM25 matches only: a path filter ranks thousands exactly
+            ranked = sorted(ev.bm25, key=lambda i: -ev.bm25[i])[:COVERAGE_DEPTH]
+            ev.coverage = self.keywords.coverage(ranked, terms, matches.counts)
+        candidates = set(ev.bm25)
+        # a filter admitting at most the pool: all its items are candidates, known before the
+        # query's vector is, so their places, the images around them and their vectors are
+        # read while the query model works (None: not known yet)
+        every = (sorted(candidates.union(allowed.tolist())) if vector is not None
+                 and allowed is not None and len(allowed) <= pool else None)
+        ahead = None if every is None else self._around(every, fetch=True)
         if callable(vector):
             vector = vector()
-        candidates = set(ev.bm25)
-        every: list[int] = []  # the allowed items, when all of them are candidates
         if vector is not None and allowed is None:
             ids, sims = self.vectors.search(vector, pool)
             candidates.update(ids.tolist())
             if len(sims) >= pool:  # the pool's depth reached: what "unrelated" looks like
                 ev.reference = float(np.min(sims))
-        elif vector is not None and allowed is not None and len(allowed) <= pool:
-            every = allowed.tolist()
+        elif vector is not None and allowed is not None and every is not None:
             candidates.update(every)
         elif vector is not None and allowed is not None:
             nearest, ev.reference = self.nearest_allowed(vector, allowed, pool)
             candidates.update(nearest)
-        # the sections' places are read once: the images around them, and passages, need them
-        ev.places = self.catalog.section_places(candidates)
-        ev.around = self.catalog.images_around(candidates, ev.places)
-        lent = {i for found in ev.around.values() for i in found} - candidates
-        ev.places.update(self.catalog.section_places(lent))  # a placed note is sections
+        if ahead is None or vector is None:
+            ahead = self._around(sorted(candidates), fetch=False)
+        ev.places, ev.around, lent, rows = ahead
         candidates |= lent
-        if ev.bm25 and self.fusion.weights.coverage:
-            # coverage of the best BM25 matches only: a path filter ranks thousands exactly
-            ranked = sorted(ev.bm25, key=lambda i: -ev.bm25[i])[:COVERAGE_DEPTH]
-            ev.coverage = self.keywords.coverage(ranked, terms, matches.counts)
         if vector is not None and candidates:
             ordered = sorted(candidates)
-            cosines = self.vectors.similarities(vector, ordered)
+            cosines = (self.vectors.similarities(vector, ordered) if rows is None
+                       else rows.cosines(vector))
             ev.cosine = dict(zip(ordered, cosines.tolist(), strict=True))
-            if every and len(every) >= pool:  # the pool's depth: the least of their cosines
-                ev.reference = min(ev.cosine[i] for i in every)
+            if allowed is not None and every is not None and len(allowed) >= pool:
+                # the pool's depth: the least of their cosines
+                ev.reference = min(ev.cosine[i] for i in allowed.tolist())
         return ev
+
+    def _around(self, candidates: list[int], fetch: bool
+                ) -> tuple[dict[int, tuple[int, str, int, int]], dict[int, set[int]], set[int],
+                           Rows | None]:
+        """The places of the candidates that are sections, the images around those (as
+        Evidence holds them), those images not among the candidates, and (``fetch``) the
+        vectors of all of them, by id. The places are read once: the images around them, and
+        passages, need them."""
+        places = self.catalog.section_places(candidates)
+        around = self.catalog.images_around(candidates, places)
+        lent = {i for found in around.values() for i in found}.difference(candidates)
+        places.update(self.catalog.section_places(lent))  # a placed note is sections
+        rows = self.vectors.rows(sorted({*candidates, *lent})) if fetch else None
+        return places, around, lent, rows
 
     def nearest_allowed(self, vector: Vectors, allowed: NDArray[np.int64], pool: int
                         ) -> tuple[list[int], float]:
@@ -383,14 +401,15 @@ def passages(scores: dict[int, float], places: dict[int, tuple[int, str, int, in
     for sections in runs.values():
         sections.sort()
         run = [sections[0]]
+        reach = sections[0][1]  # the furthest end line in the run
         for section in sections[1:]:
-            reach = max(end for _, end, _ in run)
             if (section[0] <= reach + grouping.gap + 1
                     and section[1] - run[0][0] < grouping.lines):
                 run.append(section)
+                reach = max(reach, section[1])
             else:
                 ranked.append(_passage(run, scores))
-                run = [section]
+                run, reach = [section], section[1]
         ranked.append(_passage(run, scores))
     ranked.sort(key=lambda x: (-x[0], x[1][0]))
     return ranked
