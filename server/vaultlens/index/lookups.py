@@ -35,7 +35,7 @@ from vaultlens.index.note_scopes import (
     Items,
     NoteTable,
     Passes,
-    PropertyTest,
+    Test,
     noted_items,
     passing_notes,
     read_notes,
@@ -112,7 +112,7 @@ class Scopes:
         return self.items_in_sql(*key) if found is None else found
 
     def noted(self, tags: Sequence[str], not_tags: Sequence[str],
-              tests: Sequence[PropertyTest], passes: Passes) -> NDArray[np.int64] | None:
+              tests: Sequence[Test], passes: Passes[Test]) -> NDArray[np.int64] | None:
         """Ids (ascending) of the items that pass these tag and property filters (see
         note_scopes.py; ``passes``: whether a note with these values of a property passes
         its test); None when the table cannot be had now (the caller checks each hit)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,8 +34,9 @@ class PropertyTest(Hashable, Protocol):
     def name(self) -> str: ...
 
 
+Test = TypeVar("Test", bound=PropertyTest)
 # whether a note holding these values of the test's property (none: []) passes the test
-Passes = Callable[[PropertyTest, Values], bool]
+Passes = Callable[[Test, Values], bool]
 
 
 def folded(text: str) -> str:
@@ -100,7 +101,7 @@ def _tagged(table: NoteTable, tag: str) -> NDArray[np.bool_]:
 
 
 def passing_notes(table: NoteTable, tags: Sequence[str], not_tags: Sequence[str],
-                  tests: Sequence[PropertyTest], passes: Passes) -> NDArray[np.bool_]:
+                  tests: Sequence[Test], passes: Passes[Test]) -> NDArray[np.bool_]:
     """Each file id: whether it passes the tag and property filters as a note."""
     ok = np.ones(table.size, dtype=bool)
     for tag in tags:
@@ -141,7 +142,7 @@ def noted_items(table: NoteTable, items: Items, notes: NDArray[np.bool_]) -> NDA
 
 
 def noted_items_sql(conn: sqlite3.Connection, tags: Sequence[str], not_tags: Sequence[str],
-                    tests: Sequence[PropertyTest], passes: Passes) -> NDArray[np.int64]:
+                    tests: Sequence[Test], passes: Passes[Test]) -> NDArray[np.int64]:
     """The same answer from SQLite, a note at a time (the reference the tests hold the
     memory answer to)."""
     def note_passes(file_id: int) -> bool:
