@@ -263,7 +263,8 @@ class Lookups:
             for r in self._conn.execute(
                     f"SELECT id, file_id, headings, start_line, end_line FROM items"
                     f" WHERE id IN ({marks}) AND kind = 'section'", chunk):
-                out[int(r[0])] = (int(r[1]), str(r[2]), int(r[3]), int(r[4]))
+                if r[3] is not None and r[4] is not None:  # one without lines has no place
+                    out[int(r[0])] = (int(r[1]), str(r[2]), int(r[3]), int(r[4]))
         return out
 
     def placements_within(self, note_id: int, start: int, end: int, limit: int
