@@ -273,7 +273,7 @@ def latency_bench(root: Path, sizes: list[int], flat: bool, baseline: Path | Non
     # every query once: the daemon caches query vectors, and a repeated query would measure
     # the cache (disjoint slices below: warm-up, concurrency 1, concurrency 8, filters)
     queries = list(dict.fromkeys(" ".join(random.Random(i).choices(words, weights, k=3))
-                                 for i in range(6000)))[:400]
+                                 for i in range(6000)))[:600]
     qvec = model.embed_texts(queries[:40], "query")
     largest: tuple[Path, Path] | None = None
     runs = (("this code", None, models[0]), ("baseline", baseline, models[1]))
@@ -334,9 +334,9 @@ def serve_and_measure(vault: Path, data: Path, code: Path | None, size: int,
                  ("a kind, all items", "kind:note"),
                  ("a tag, 2% of items", "tag:tagged"))
         took: dict[str, list[float]] = {label: [] for label, _ in cases}
-        for i in range(30):
+        for i in range(60):
             for n, (label, where) in enumerate(cases):
-                q = queries[245 + 30 * n + i]
+                q = queries[245 + 60 * n + i]
                 t = time.perf_counter()
                 daemon.search(f"{q} {where}", 10)
                 took[label].append(1000 * (time.perf_counter() - t))
