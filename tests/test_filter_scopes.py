@@ -181,6 +181,30 @@ def test_every_path_and_kind_filter_admits_what_sqlite_admits(
     assert scopes.shared.table is not None  # answered from memory, not by SQLite each time
 
 
+def _places_by_sql(catalog: Reader, ids: list[int]) -> object:
+    kept = catalog.scopes.places
+    catalog.scopes.places = lambda _: None  # type: ignore[method-assign]
+    try:
+        return catalog.section_places(ids)
+    finally:
+        catalog.scopes.places = kept  # type: ignore[method-assign]
+
+
+def test_section_places_from_the_table_are_sqlites(workspaces: tuple[Workspace, Reader]
+                                                   ) -> None:
+    ws, _ = workspaces
+    catalog = ws.catalog
+    catalog.scopes.items_in(["Notes"], [], [], [])  # the table is read
+    every = [int(r[0]) for r in catalog._conn.execute("SELECT id FROM items")]
+    ids = [*every, max(every) + 5, -1]  # and ids of no item
+    memory = catalog.scopes.places(ids)
+    assert memory is not None and len(memory) > 300
+    assert memory == _places_by_sql(catalog, ids) == catalog.section_places(ids)
+    assert {kind for (kind,) in catalog._conn.execute(
+        f"SELECT DISTINCT kind FROM items WHERE id NOT IN ({','.join(map(str, memory))})")} \
+        == {"image", "page"}  # images and PDF pages have none
+
+
 @pytest.mark.parametrize(("exact_within", "scan_share"), [(5000, 4), (100, 4), (100, 1)])
 def test_filtered_searches_answer_as_sqlite_did(workspaces: tuple[Workspace, Reader],
                                                 exact_within: int, scan_share: int,
@@ -291,5 +315,8 @@ def test_a_change_to_the_catalog_is_seen_by_the_next_filter(tmp_path: Path) -> N
             assert now.tolist() == scopes.items_in_sql(["A"], [], [], []).tolist()
         paths = {h.path for h in ws.searcher().search("tram path:A", 10)}
         assert paths == {"A/one.md", "A/three.md"}
+        every = [int(r[0]) for r in ws.catalog._conn.execute("SELECT id FROM items")]
+        assert ws.catalog.section_places(every) == _places_by_sql(ws.catalog, every)
+        assert len(ws.catalog.section_places(every)) == 3
     finally:
         ws.close()

@@ -67,6 +67,10 @@ class _Table:
     kind_names: list[str]
     file_ids: NDArray[np.int64]  # each item's file id
     pages: NDArray[np.int64]  # each item's page (-1: none)
+    starts: NDArray[np.int64]  # each item's first line (-1: none)
+    ends: NDArray[np.int64]  # ... and last line
+    heading_of: NDArray[np.int64]  # each item's headings, an index into ``headings``
+    headings: list[str]  # (JSON, as stored)
     notes: NoteTable  # the notes' tags, properties and links (note_scopes.py)
 
 
@@ -174,9 +178,11 @@ class Scopes:
         # one row a file and kind, its ids comma-joined: a row an item (a Python tuple each)
         # costs half again as much at 100,000 items
         # (pages: one aggregate's rows come in the same order as another's of the group)
+        # (headings: JSON, which holds no raw control character, so char(31) separates them)
         rows = self._conn.execute(
             "SELECT items.kind, files.path, group_concat(items.id), items.file_id,"
-            " group_concat(coalesce(items.page, -1)) FROM items"
+            " group_concat(coalesce(items.page, -1)), group_concat(coalesce(start_line, -1)),"
+            " group_concat(coalesce(end_line, -1)), group_concat(headings, char(31)) FROM items"
             " JOIN files ON files.id = items.file_id GROUP BY items.file_id, items.kind"
             ).fetchall()
         paths: dict[str, int] = {}
@@ -184,8 +190,12 @@ class Scopes:
         groups = [np.array(str(r[2]).split(","), dtype=np.int64) for r in rows]
         sizes = [len(g) for g in groups]
         ids = np.concatenate(groups) if groups else np.zeros(0, np.int64)
-        pages = (np.concatenate([np.array(str(r[4]).split(","), dtype=np.int64) for r in rows])
-                 if rows else np.zeros(0, np.int64))
+        pages, starts, ends = (
+            np.concatenate([np.array(str(r[c]).split(","), dtype=np.int64) for r in rows])
+            if rows else np.zeros(0, np.int64) for c in (4, 5, 6))
+        headings: dict[str, int] = {}
+        heading_of = np.array([headings.setdefault(h, len(headings)) for r in rows
+                               for h in str(r[7]).split("\x1f")], dtype=np.int64)
         files = np.repeat(np.array([paths.setdefault(str(r[1]), len(paths)) for r in rows],
                                    dtype=np.int32), sizes)
         file_ids = np.repeat(np.array([int(r[3]) for r in rows], dtype=np.int64), sizes)
@@ -195,7 +205,29 @@ class Scopes:
         names = list(paths)
         return _Table(ids[order], files[order], kinds[order], names,
                       [_folded(p) for p in names], list(kind_names), file_ids[order],
-                      pages[order], read_notes(self._conn))
+                      pages[order], starts[order], ends[order], heading_of[order],
+                      list(headings), read_notes(self._conn))
+
+    def places(self, ids: Iterable[int]) -> dict[int, tuple[int, str, int, int]] | None:
+        """:meth:`Lookups.section_places` from the table, when it is of the catalog's items
+        now; None when it is not."""
+        shared = self.shared
+        with shared.lock:
+            table, version = shared.table, shared.version
+        if table is None or version != self._version():
+            return None
+        want = np.fromiter(ids, dtype=np.int64)
+        if not len(want) or not len(table.ids):
+            return {}
+        at = np.minimum(np.searchsorted(table.ids, want), len(table.ids) - 1)
+        section = [n for n, k in enumerate(table.kind_names) if k == "section"]
+        # a section without lines has no place
+        hit = ((table.ids[at] == want) & np.isin(table.kinds[at], section)
+               & (table.starts[at] >= 0) & (table.ends[at] >= 0))
+        at, want = at[hit], want[hit]
+        return {i: (f, table.headings[h], a, b) for i, f, h, a, b in zip(
+            want.tolist(), table.file_ids[at].tolist(), table.heading_of[at].tolist(),
+            table.starts[at].tolist(), table.ends[at].tolist(), strict=True)}
 
     @staticmethod
     def _answer(table: _Table, paths: tuple[str, ...], not_paths: tuple[str, ...],
@@ -252,11 +284,16 @@ class Lookups:
     """Mixed into Reader; needs only its connection."""
 
     _conn: sqlite3.Connection
+    scopes: Scopes
 
     def section_places(self, ids: Iterable[int]) -> dict[int, tuple[int, str, int, int]]:
-        """(file id, headings, start line, end line) of each note section among ``ids``."""
-        out: dict[int, tuple[int, str, int, int]] = {}
+        """(file id, headings, start line, end line) of each note section among ``ids``: from
+        the filters' table when it is current, else from SQLite."""
         unique = list(ids)
+        kept = self.scopes.places(unique)
+        if kept is not None:
+            return kept
+        out: dict[int, tuple[int, str, int, int]] = {}
         for i in range(0, len(unique), 500):
             chunk = unique[i : i + 500]
             marks = ",".join("?" * len(chunk))
