@@ -220,10 +220,10 @@ def build_index(root: Path, items: int, words: list[str], weights: list[float],
                  for p in range(10)]
         front = "---\ntags: [tagged]\n---\n" if n % 49 == 3 else ""
         (folder / f"Note {n}.md").write_text(front + "\n\n".join(paras) + "\n")
+    # opened with the random embedder: an index built before (``--root``) is opened under its
+    # own signature, its saved vectors kept
     ws = open_workspace(Config(vault=vault, data_dir=data, model="minilm", ocr=False),
-                        writer=True)
-    ws.embedder = RandomVectors(model)
-    ws.vectors.signature = ws.embedder.signature
+                        writer=True, embedder=RandomVectors(model))
     indexer = ws.indexer()
     indexer.run()
     indexer.save_vectors()
@@ -266,14 +266,14 @@ def brute_force_ms(data: Path, queries: Vectors) -> float:
 
 
 def latency_bench(root: Path, sizes: list[int], flat: bool, baseline: Path | None = None,
-                  models: tuple[str, str] = ("minilm", "minilm")) -> None:
+                  models: tuple[str, str] = ("minilm", "minilm"), startup: bool = True) -> None:
     """``models``: this code's text model and the baseline's."""
     model = MiniLM()
     words, weights = (WORDS, [1.0] * len(WORDS)) if flat else vocabulary()
     # every query once: the daemon caches query vectors, and a repeated query would measure
     # the cache (disjoint slices below: warm-up, concurrency 1, concurrency 8, filters)
     queries = list(dict.fromkeys(" ".join(random.Random(i).choices(words, weights, k=3))
-                                 for i in range(6000)))[:400]
+                                 for i in range(6000)))[:600]
     qvec = model.embed_texts(queries[:40], "query")
     largest: tuple[Path, Path] | None = None
     runs = (("this code", None, models[0]), ("baseline", baseline, models[1]))
@@ -288,7 +288,7 @@ def latency_bench(root: Path, sizes: list[int], flat: bool, baseline: Path | Non
             serve_and_measure(vault, data, code, size, queries, model_name)
         print(f"{size:>7} items: numpy brute force (vector part only) "
               f"{brute_force_ms(data, qvec):6.2f} ms per query, same run")
-    if largest:
+    if largest and startup:
         for label, code, model_name in runs:
             if label == "baseline" and code is None:
                 continue
@@ -325,18 +325,22 @@ def serve_and_measure(vault: Path, data: Path, code: Path | None, size: int,
                 lat = list(pool.map(one, asked))
             print(f"{size:>7} items, concurrency {conc}: p50 {pct(lat, 50):6.1f} ms, "
                   f"p95 {pct(lat, 95):6.1f} ms over HTTP")
-        # a folder or kind filter ranks among the items it admits; a tag filter applies after
-        # ranking, and the pool widens until enough hits pass
-        cases = (("a folder, 2% of items", 'path:"Area 7"'),
+        # a path, kind or tag filter ranks among the items it admits (index/lookups.py); the
+        # cases take turns, a plain search among them, so that a change in the machine's
+        # load between them does not show as a difference
+        cases = (("no filter (plain, in turn with these)", ""),
+                 ("a folder, 2% of items", 'path:"Area 7"'),
                  ("one note, 10 items", 'path:"Area 7/Note 7.md"'),
                  ("a kind, all items", "kind:note"),
                  ("a tag, 2% of items", "tag:tagged"))
-        for n, (label, where) in enumerate(cases):
-            lat = []
-            for q in queries[245 + 30 * n : 275 + 30 * n]:
+        took: dict[str, list[float]] = {label: [] for label, _ in cases}
+        for i in range(60):
+            for n, (label, where) in enumerate(cases):
+                q = queries[245 + 60 * n + i]
                 t = time.perf_counter()
                 daemon.search(f"{q} {where}", 10)
-                lat.append(1000 * (time.perf_counter() - t))
+                took[label].append(1000 * (time.perf_counter() - t))
+        for label, lat in took.items():
             print(f"{size:>7} items, filter to {label}: p50 {pct(lat, 50):6.1f} ms, "
                   f"p95 {pct(lat, 95):6.1f} ms")
     finally:
@@ -353,9 +357,13 @@ def main() -> None:
                     "indexes, from a git worktree of it (query latency and start-up)")
     ap.add_argument("--model", default="e5-small", help="this code's text model")
     ap.add_argument("--baseline-model", default="minilm", help="the baseline's text model")
+    ap.add_argument("--root", help="a folder kept between runs: the synthetic vaults and their"
+                    " indexes are built there once and reused (100,000 items take a while)")
+    ap.add_argument("--no-startup", action="store_true", help="skip the start-up part")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+        root = Path(args.root) if args.root else Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
         if args.pastes:
             paste_bench(root, args.pastes)
         base = None
@@ -366,7 +374,7 @@ def main() -> None:
                            check=True, capture_output=True)
         try:
             latency_bench(root, [int(s) for s in args.sizes.split(",")], args.flat, base,
-                          (args.model, args.baseline_model))
+                          (args.model, args.baseline_model), not args.no_startup)
         finally:
             if base is not None:
                 subprocess.run(["git", "-C", str(Path(__file__).resolve().parent.parent),

@@ -240,7 +240,8 @@ def test_an_image_does_not_count_its_paragraphs_words_twice(
     monkeypatch.setattr(searcher, "weighted_terms", lambda text: {"w": 1.0})
     monkeypatch.setattr(searcher, "keyword_scores",
                         lambda *a, **k: Matches({paragraph: 1.0, image: 0.15}))
-    monkeypatch.setattr(searcher.catalog, "images_around", lambda ids: {paragraph: {image}})
+    monkeypatch.setattr(searcher.catalog, "images_around",
+                        lambda ids, places=None: {paragraph: {image}})
     monkeypatch.setattr(searcher, "fusion", Fusion(replace(FusionWeights(), coverage=0.0,
                                                            context=0.9, lent_rest=0.5)))
     scores = searcher.scores("w", 10, None)

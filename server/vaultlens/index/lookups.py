@@ -1,6 +1,6 @@
-"""Search's heavier reads, part of Reader (reader.py): which items a path or kind filter
-admits, where sections sit, which images a paragraph places or sits beside, which notes place
-an image.
+"""Search's heavier reads, part of Reader (reader.py): which items a path, kind, tag or
+property filter admits, where sections sit, which images a paragraph places or sits beside,
+which notes place an image.
 
 Which items a filter admits (``Scopes``): SQLite answered it with a join of items and files
 and a LIKE on every path (about 20 ms at 100,000 items, for every filtered search). Here the
@@ -11,7 +11,9 @@ SQLite answers; it is read at the first filtered search, and again at the second
 the same items.
 The answer is SQLite's exactly: an item is under a folder when its path equals the folder as
 given, or starts with the folder (its slashes stripped) and a slash, compared as SQLite's LIKE
-compares (ASCII letters without regard to case, every other character as it is).
+compares (ASCII letters without regard to case, every other character as it is). Tag and
+property filters are answered from the same table (note_scopes.py), or, without one, checked
+on each hit after ranking (search/filters.py).
 """
 
 from __future__ import annotations
@@ -21,13 +23,23 @@ import sqlite3
 import threading
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from vaultlens.index.note_scopes import (
+    Items,
+    NoteTable,
+    Passes,
+    Test,
+    noted_items,
+    passing_notes,
+    read_notes,
+)
 
 FILTERS_KEPT = 64  # filters whose admitted ids a connection keeps
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -53,6 +65,13 @@ class _Table:
     paths: list[str]
     folded: list[str]  # the paths with ASCII letters lower-cased (LIKE's comparison)
     kind_names: list[str]
+    file_ids: NDArray[np.int64]  # each item's file id
+    pages: NDArray[np.int64]  # each item's page (-1: none)
+    starts: NDArray[np.int64]  # each item's first line (-1: none)
+    ends: NDArray[np.int64]  # ... and last line
+    heading_of: NDArray[np.int64]  # each item's headings, an index into ``headings``
+    headings: list[str]  # (JSON, as stored)
+    notes: NoteTable  # the notes' tags, properties and links (note_scopes.py)
 
 
 class ScopeTable:
@@ -65,7 +84,7 @@ class ScopeTable:
         self.seen: Version | None = None  # the version the last search saw
         self.version: Version | None = None  # ... and the one the table belongs to
         self.table: _Table | None = None
-        self.answers: OrderedDict[Key, NDArray[np.int64]] = OrderedDict()
+        self.answers: OrderedDict[Hashable, NDArray[np.int64]] = OrderedDict()
 
 
 class Scopes:
@@ -93,6 +112,24 @@ class Scopes:
         if not (paths or not_paths or kinds or not_kinds):
             return None
         key: Key = (tuple(paths), tuple(not_paths), tuple(kinds), tuple(not_kinds))
+        found = self._kept(key, lambda table: self._answer(table, *key))
+        return self.items_in_sql(*key) if found is None else found
+
+    def noted(self, tags: Sequence[str], not_tags: Sequence[str],
+              tests: Sequence[Test], passes: Passes[Test]) -> NDArray[np.int64] | None:
+        """Ids (ascending) of the items that pass these tag and property filters (see
+        note_scopes.py; ``passes``: whether a note with these values of a property passes
+        its test); None when the table cannot be had now (the caller checks each hit)."""
+        key = ("notes", tuple(tags), tuple(not_tags), tuple(tests))
+        return self._kept(key, lambda table: noted_items(
+            table.notes, Items(table.ids, table.file_ids, table.kind_names, table.kinds,
+                               table.pages),
+            passing_notes(table.notes, tags, not_tags, tests, passes)))
+
+    def _kept(self, key: Hashable, answer_from: Callable[[_Table], NDArray[np.int64]]
+              ) -> NDArray[np.int64] | None:
+        """``key``'s answer from the current table, kept for the next search to ask; None when
+        there is no current table to be had (the items change between searches)."""
         shared = self.shared
         version = self._version()
         with shared.lock:
@@ -105,8 +142,8 @@ class Scopes:
         if table is None:
             table = self._read_shared(version, stable)
             if table is None:
-                return self.items_in_sql(*key)
-        answer = self._answer(table, *key)
+                return None
+        answer = answer_from(table)
         with shared.lock:
             if shared.version == version:
                 shared.answers[key] = answer
@@ -140,8 +177,12 @@ class Scopes:
     def _read(self) -> _Table:
         # one row a file and kind, its ids comma-joined: a row an item (a Python tuple each)
         # costs half again as much at 100,000 items
+        # (pages: one aggregate's rows come in the same order as another's of the group)
+        # (headings: JSON, which holds no raw control character, so char(31) separates them)
         rows = self._conn.execute(
-            "SELECT items.kind, files.path, group_concat(items.id) FROM items"
+            "SELECT items.kind, files.path, group_concat(items.id), items.file_id,"
+            " group_concat(coalesce(items.page, -1)), group_concat(coalesce(start_line, -1)),"
+            " group_concat(coalesce(end_line, -1)), group_concat(headings, char(31)) FROM items"
             " JOIN files ON files.id = items.file_id GROUP BY items.file_id, items.kind"
             ).fetchall()
         paths: dict[str, int] = {}
@@ -149,14 +190,44 @@ class Scopes:
         groups = [np.array(str(r[2]).split(","), dtype=np.int64) for r in rows]
         sizes = [len(g) for g in groups]
         ids = np.concatenate(groups) if groups else np.zeros(0, np.int64)
+        pages, starts, ends = (
+            np.concatenate([np.array(str(r[c]).split(","), dtype=np.int64) for r in rows])
+            if rows else np.zeros(0, np.int64) for c in (4, 5, 6))
+        headings: dict[str, int] = {}
+        heading_of = np.array([headings.setdefault(h, len(headings)) for r in rows
+                               for h in str(r[7]).split("\x1f")], dtype=np.int64)
         files = np.repeat(np.array([paths.setdefault(str(r[1]), len(paths)) for r in rows],
                                    dtype=np.int32), sizes)
+        file_ids = np.repeat(np.array([int(r[3]) for r in rows], dtype=np.int64), sizes)
         kinds = np.repeat(np.array([kind_names.setdefault(str(r[0]), len(kind_names))
                                     for r in rows], dtype=np.int32), sizes)
         order = np.argsort(ids, kind="stable")
         names = list(paths)
         return _Table(ids[order], files[order], kinds[order], names,
-                      [_folded(p) for p in names], list(kind_names))
+                      [_folded(p) for p in names], list(kind_names), file_ids[order],
+                      pages[order], starts[order], ends[order], heading_of[order],
+                      list(headings), read_notes(self._conn))
+
+    def places(self, ids: Iterable[int]) -> dict[int, tuple[int, str, int, int]] | None:
+        """:meth:`Lookups.section_places` from the table, when it is of the catalog's items
+        now; None when it is not."""
+        shared = self.shared
+        with shared.lock:
+            table, version = shared.table, shared.version
+        if table is None or version != self._version():
+            return None
+        want = np.fromiter(ids, dtype=np.int64)
+        if not len(want) or not len(table.ids):
+            return {}
+        at = np.minimum(np.searchsorted(table.ids, want), len(table.ids) - 1)
+        section = [n for n, k in enumerate(table.kind_names) if k == "section"]
+        # a section without lines has no place
+        hit = ((table.ids[at] == want) & np.isin(table.kinds[at], section)
+               & (table.starts[at] >= 0) & (table.ends[at] >= 0))
+        at, want = at[hit], want[hit]
+        return {i: (f, table.headings[h], a, b) for i, f, h, a, b in zip(
+            want.tolist(), table.file_ids[at].tolist(), table.heading_of[at].tolist(),
+            table.starts[at].tolist(), table.ends[at].tolist(), strict=True)}
 
     @staticmethod
     def _answer(table: _Table, paths: tuple[str, ...], not_paths: tuple[str, ...],
@@ -213,18 +284,24 @@ class Lookups:
     """Mixed into Reader; needs only its connection."""
 
     _conn: sqlite3.Connection
+    scopes: Scopes
 
     def section_places(self, ids: Iterable[int]) -> dict[int, tuple[int, str, int, int]]:
-        """(file id, headings, start line, end line) of each note section among ``ids``."""
-        out: dict[int, tuple[int, str, int, int]] = {}
+        """(file id, headings, start line, end line) of each note section among ``ids``: from
+        the filters' table when it is current, else from SQLite."""
         unique = list(ids)
+        kept = self.scopes.places(unique)
+        if kept is not None:
+            return kept
+        out: dict[int, tuple[int, str, int, int]] = {}
         for i in range(0, len(unique), 500):
             chunk = unique[i : i + 500]
             marks = ",".join("?" * len(chunk))
             for r in self._conn.execute(
                     f"SELECT id, file_id, headings, start_line, end_line FROM items"
                     f" WHERE id IN ({marks}) AND kind = 'section'", chunk):
-                out[int(r[0])] = (int(r[1]), str(r[2]), int(r[3]), int(r[4]))
+                if r[3] is not None and r[4] is not None:  # one without lines has no place
+                    out[int(r[0])] = (int(r[1]), str(r[2]), int(r[3]), int(r[4]))
         return out
 
     def placements_within(self, note_id: int, start: int, end: int, limit: int
@@ -268,11 +345,20 @@ class Lookups:
         return [{**dict(r), "headings": json.loads(r["headings"]),
                  "context": json.loads(r["context"])} for r in rows], total
 
-    def images_around(self, section_ids: Iterable[int]) -> dict[int, set[int]]:
+    def images_around(self, section_ids: Iterable[int],
+                      places: dict[int, tuple[int, str, int, int]] | None = None
+                      ) -> dict[int, set[int]]:
         """For each note section, the image and PDF-page items whose placement it holds or whose
-        context (the paragraphs shown around a placement) it overlaps."""
+        context (the paragraphs shown around a placement) it overlaps. ``places``: the
+        sections' from :meth:`section_places`, when read already (every one of them)."""
         ids = list(section_ids)
         spans: dict[int, list[tuple[int, int, int]]] = {}  # note -> (start, end, section)
+        if places is not None:
+            for i in ids:
+                if i in places:
+                    note, _, start, end = places[i]
+                    spans.setdefault(note, []).append((start, end, i))
+            ids = []
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             for r in self._conn.execute(

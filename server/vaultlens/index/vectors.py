@@ -30,6 +30,25 @@ DTYPES = ("f16", "i8", "f32")
 REBUILD_TOMBSTONE_SHARE = 0.25
 
 
+class Rows:
+    """Stored vectors of some ids (``present``: the places of those that have one), for their
+    cosines to a query."""
+
+    def __init__(self, count: int, present: NDArray[np.int64], matrix: NDArray[np.float32]
+                 ) -> None:
+        self.count = count
+        self.present = present
+        self.matrix = matrix
+        self.norms = np.maximum(np.linalg.norm(matrix, axis=1), 1e-12)
+
+    def cosines(self, query: Vectors) -> NDArray[np.float32]:
+        """Each id's cosine to ``query`` (0 for an id without a vector)."""
+        out = np.zeros(self.count, dtype=np.float32)
+        if len(self.present):
+            out[self.present] = (self.matrix @ np.asarray(query, dtype=np.float32)) / self.norms
+        return out
+
+
 class VectorIndex:
     def __init__(self, path: Path, dimension: int, signature: str, dtype: str = "f16") -> None:
         if dtype not in DTYPES:
@@ -119,34 +138,39 @@ class VectorIndex:
     def needs_compaction(self) -> bool:
         return self.removed > max(1000, REBUILD_TOMBSTONE_SHARE * max(len(self.index), 1))
 
-    def search(self, query: Vectors, k: int) -> tuple[NDArray[np.uint64], NDArray[np.float32]]:
-        """Item ids and cosine similarities, best first."""
+    def search(self, query: Vectors, k: int, exact: bool = False
+               ) -> tuple[NDArray[np.uint64], NDArray[np.float32]]:
+        """Item ids and cosine similarities, best first. ``exact``: the true nearest, by a
+        scan of every vector (in one thread: a search's threads are the daemon's)."""
         with self._lock:
             if len(self.index) == 0 or k <= 0:
                 return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float32)
             found = self.index.search(np.asarray(query, dtype=np.float32),
-                                      min(k, len(self.index)))
+                                      min(k, len(self.index)), exact=exact,
+                                      threads=1 if exact else 0)
         return (np.asarray(found.keys, dtype=np.uint64),
                 1.0 - np.asarray(found.distances, dtype=np.float32))
 
     def similarities(self, query: Vectors, ids: list[int]) -> NDArray[np.float32]:
         """Cosine of the query to each id's stored vector (0 for an id without one): every
         candidate of a search is scored exactly, not just those in the nearest-k list."""
-        out = np.zeros(len(ids), dtype=np.float32)
+        return self.rows(ids).cosines(query)
+
+    def rows(self, ids: list[int]) -> Rows:
+        """The stored vectors of ``ids``, read once, for their cosines to a query to come."""
         if not ids:
-            return out
+            return Rows(0, np.zeros(0, np.int64), np.zeros((0, self.dimension), np.float32))
         with self._lock:
             # in the stored type: usearch converts each row to f32 one by one, 4x slower than
             # stacking them and converting once (cosine does not care about i8's scale)
             found: Any = self.index.get(np.asarray(ids, dtype=np.uint64))
         present = [n for n, v in enumerate(found) if v is not None]
         if not present:
-            return out
-        rows = np.asarray(present)
-        matrix = np.stack([found[n] for n in present]).astype(np.float32)
-        norms = np.maximum(np.linalg.norm(matrix, axis=1), 1e-12)
-        out[rows] = (matrix @ np.asarray(query, dtype=np.float32)) / norms
-        return out
+            return Rows(len(ids), np.zeros(0, np.int64), np.zeros((0, self.dimension), np.float32))
+        # one concatenation of the rows, not a stack of them: a third of the time
+        kept = found if len(present) == len(ids) else [found[n] for n in present]
+        matrix = np.concatenate(kept).reshape(len(present), -1).astype(np.float32)
+        return Rows(len(ids), np.asarray(present, dtype=np.int64), matrix)
 
     def save(self, version: int) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")

@@ -59,12 +59,20 @@ def holds(condition: Condition, values: list[tuple[str, float | None]]) -> bool:
     return False
 
 
+def passes(condition: Condition, values: list[tuple[str, float | None]]) -> bool:
+    """Whether a note with these values of the condition's property (none: []) passes it."""
+    return holds(condition, values) != condition.negate
+
+
 class Admission:
     """Checks hits against one query's filters, phrases and excluded words."""
 
     def __init__(self, catalog: Reader, filters: Filters, phrases: tuple[str, ...]) -> None:
         self.catalog = catalog
         self.filters = filters
+        # the tag and property filters were applied before ranking (the items they admit,
+        # from index/note_scopes.py): no hit needs checking against them again
+        self.notes_checked = False
         self.phrases = [_normalise(p) for p in phrases]
         self.excluded = [re.compile(rf"(?<!\w){re.escape(_normalise(w))}(?!\w)")
                          for w in filters.excluded if w.strip()]
@@ -86,7 +94,7 @@ class Admission:
             if (f.before is not None and when >= f.before) or (
                     f.after is not None and when < f.after):
                 return False
-        if f.tags or f.not_tags or f.properties:
+        if (f.tags or f.not_tags or f.properties) and not self.notes_checked:
             notes = [hit.path] if hit.kind == HitKind.NOTE else [x["note"] for x in hit.links]
             if not any(self._note_passes(n) for n in notes):
                 return False
@@ -129,8 +137,7 @@ class Admission:
         if any(self._tagged(tags, t) for t in self.filters.not_tags):
             return False
         for c in self.filters.properties:
-            values = self.catalog.property_values(row.id, c.name)
-            if holds(c, values) == c.negate:
+            if not passes(c, self.catalog.property_values(row.id, c.name)):
                 return False
         return True
 

@@ -56,6 +56,8 @@ class Evidence:
     reference: float | None = None  # the cosine at the vector search's depth
     idf: float = 0.0  # the query's ranking words' IDF, added up
     around: dict[int, set[int]] = field(default_factory=dict)  # paragraph → its images
+    # (file, headings, start, end) of every candidate that is a note section, when read
+    places: dict[int, tuple[int, str, int, int]] | None = None
 
     def candidates(self) -> set[int]:
         out = set(self.bm25) | set(self.cosine)

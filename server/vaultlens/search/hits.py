@@ -118,7 +118,7 @@ class HitMaker:
         hit = self._hit(ids[0], score, terms)
         if hit is None or len(ids) == 1:
             return hit
-        rows = [r for r in (self.catalog.item(i) for i in ids) if r is not None]
+        rows = self.catalog.items(ids)
         # note sections, whose lines are never None
         rows.sort(key=lambda r: r["start_line"] or 0)
         hit.line = min(r["start_line"] or 0 for r in rows)

@@ -16,8 +16,9 @@
    the lent one, plus half the smaller, so that it does not count the paragraph's words twice.
 4. With a text model that is not multilingual, vectors of a CJK query are noise: keywords only.
 5. Paragraphs that follow one another under one heading come back as one passage.
-6. Filters, "phrases" and -excluded words apply to the ranked list; the pool widens until
-   enough hits pass or the index is exhausted.
+6. Path, kind, tag and property filters choose the items ranked (index/lookups.py); dates,
+   "phrases" and -excluded words apply to the ranked list, whose pool widens until enough
+   hits pass or the index is exhausted.
 7. Optionally, a cross-encoder reranks the top hits (reranker.py).
 """
 
@@ -35,8 +36,8 @@ from numpy.typing import NDArray
 from vaultlens.embedders.base import Embedder, Input, Vectors
 from vaultlens.index.postings import Postings
 from vaultlens.index.reader import Reader
-from vaultlens.index.vectors import VectorIndex
-from vaultlens.search.filters import Admission
+from vaultlens.index.vectors import Rows, VectorIndex
+from vaultlens.search.filters import Admission, passes
 from vaultlens.search.fusion import Evidence, Fusion
 from vaultlens.search.hits import Hit, HitMaker
 from vaultlens.search.keywords import Keywords, Matches
@@ -48,6 +49,11 @@ from vaultlens.text import CJK
 MAX_QUERY_CHARS = 1000  # a pasted page is searched by its start: a search stays milliseconds
 COVERAGE_DEPTH = 100  # keyword candidates whose coverage of the query is counted
 EXACT_WITHIN = 5000  # a path/kind filter admitting at most this many items scores them all
+# a filter admitting more finds its nearest items by a scan of every vector when the scan's
+# depth (the items not allowed, and twice the pool) times this is at most what it admits: a
+# scan costs about as much as fetching as many vectors as its depth, plus a floor (at 100,000
+# vectors, 12 ms: a scan 400 deep instead of fetching 100,000 vectors, 15 ms for 430 ms)
+SCAN_SHARE = 4
 # a query's vector, or a call that waits for it (Searcher._vector_soon), or None: no vectors
 VectorSource = Vectors | Callable[[], Vectors | None] | None
 # the items a path or kind filter admits, ascending (index/lookups.py); None: no such filter
@@ -167,36 +173,80 @@ class Searcher:
         terms = self.weighted_terms(text) if text.strip() else {}
         matches = self.keyword_scores(text, pool, allowed, terms) if terms else Matches()
         ev.bm25, ev.idf = matches.bm25, sum(terms.values())
+        if ev.bm25 and self.fusion.weights.coverage:
+            # coverage of the best BM25 matches only: a path filter ranks thousands exactly
+            ranked = sorted(ev.bm25, key=lambda i: -ev.bm25[i])[:COVERAGE_DEPTH]
+            ev.coverage = self.keywords.coverage(ranked, terms, matches.counts)
+        candidates = set(ev.bm25)
+        # a filter admitting at most the pool: all its items are candidates, known before the
+        # query's vector is, so their places, the images around them and their vectors are
+        # read while the query model works (None: not known yet)
+        every = (sorted(candidates.union(allowed.tolist())) if vector is not None
+                 and allowed is not None and len(allowed) <= pool else None)
+        ahead = None if every is None else self._around(every, fetch=True)
         if callable(vector):
             vector = vector()
-        candidates = set(ev.bm25)
-        every: list[int] = []  # the allowed items, when all of them are candidates
         if vector is not None and allowed is None:
             ids, sims = self.vectors.search(vector, pool)
             candidates.update(ids.tolist())
             if len(sims) >= pool:  # the pool's depth reached: what "unrelated" looks like
                 ev.reference = float(np.min(sims))
-        elif vector is not None and allowed is not None and len(allowed) <= pool:
-            every = allowed.tolist()
+        elif vector is not None and allowed is not None and every is not None:
             candidates.update(every)
         elif vector is not None and allowed is not None:
-            sims = self.vectors.similarities(vector, allowed.tolist())
-            nearest = np.argsort(-sims)[:pool]
-            candidates.update(allowed[nearest].tolist())
-            ev.reference = float(sims[nearest[-1]])
-        ev.around = self.catalog.images_around(candidates)
-        candidates |= {i for found in ev.around.values() for i in found}
-        if ev.bm25 and self.fusion.weights.coverage:
-            # coverage of the best BM25 matches only: a path filter ranks thousands exactly
-            ranked = sorted(ev.bm25, key=lambda i: -ev.bm25[i])[:COVERAGE_DEPTH]
-            ev.coverage = self.keywords.coverage(ranked, terms, matches.counts)
+            nearest, ev.reference = self.nearest_allowed(vector, allowed, pool)
+            candidates.update(nearest)
+        if ahead is None or vector is None:
+            ahead = self._around(sorted(candidates), fetch=False)
+        ev.places, ev.around, lent, rows = ahead
+        candidates |= lent
         if vector is not None and candidates:
             ordered = sorted(candidates)
-            cosines = self.vectors.similarities(vector, ordered)
+            cosines = (self.vectors.similarities(vector, ordered) if rows is None
+                       else rows.cosines(vector))
             ev.cosine = dict(zip(ordered, cosines.tolist(), strict=True))
-            if every and len(every) >= pool:  # the pool's depth: the least of their cosines
-                ev.reference = min(ev.cosine[i] for i in every)
+            if allowed is not None and every is not None and len(allowed) >= pool:
+                # the pool's depth: the least of their cosines
+                ev.reference = min(ev.cosine[i] for i in allowed.tolist())
         return ev
+
+    def _around(self, candidates: list[int], fetch: bool
+                ) -> tuple[dict[int, tuple[int, str, int, int]], dict[int, set[int]], set[int],
+                           Rows | None]:
+        """The places of the candidates that are sections, the images around those (as
+        Evidence holds them), those images not among the candidates, and (``fetch``) the
+        vectors of all of them, by id. The places are read once: the images around them, and
+        passages, need them."""
+        places = self.catalog.section_places(candidates)
+        around = self.catalog.images_around(candidates, places)
+        lent = {i for found in around.values() for i in found}.difference(candidates)
+        places.update(self.catalog.section_places(lent))  # a placed note is sections
+        rows = self.vectors.rows(sorted({*candidates, *lent})) if fetch else None
+        return places, around, lent, rows
+
+    def nearest_allowed(self, vector: Vectors, allowed: NDArray[np.int64], pool: int
+                        ) -> tuple[list[int], float]:
+        """The ``pool`` allowed items nearest the query by their exact cosines (an item
+        without a vector: 0), and the least of those cosines. When most items are allowed
+        (kind:note), a scan of every vector in usearch deep enough to pass every item not
+        allowed finds the nearest allowed ones, instead of fetching all their vectors; their
+        cosines are computed again, as for any other candidate. The scan's order is the
+        cosine's to about 1e-5, so its best ``2 * pool`` hold the exact best ``pool``."""
+        scan = len(self.vectors) - len(allowed) + 2 * pool
+        if SCAN_SHARE * scan <= len(allowed):
+            ids, _ = self.vectors.search(vector, scan, exact=True)
+            found = ids.astype(np.int64)
+            # the scan's allowed items are the best of all allowed, in order: a prefix
+            inside = found[np.isin(found, allowed, assume_unique=True)][: 2 * pool]
+            if len(inside) == 2 * pool:
+                sims = self.vectors.similarities(vector, inside.tolist())
+                best = np.argsort(-sims)[:pool]
+                # above 0: no allowed item without a vector (cosine 0) belongs among them
+                if sims[best[-1]] > 0:
+                    return inside[best].tolist(), float(sims[best[-1]])
+        sims = self.vectors.similarities(vector, allowed.tolist())
+        nearest = np.argsort(-sims)[:pool]
+        return allowed[nearest].tolist(), float(sims[nearest[-1]])
 
     def scores(self, text: str, pool: int, vector: VectorSource,
                allowed: Allowed = None) -> dict[int, float]:
@@ -223,10 +273,7 @@ class Searcher:
         strict = admission.filters.active or bool(parsed.phrases or admission.excluded)
         rerank = self.rerank if vectors else None  # not while the daemon is still loading
         want = max(k + offset, rerank.top) if rerank else k + offset
-        f = admission.filters
-        allowed = self.catalog.scopes.items_in(f.paths, f.not_paths,
-                                               [ITEM_KIND[x] for x in f.kinds],
-                                               [ITEM_KIND[x] for x in f.not_kinds])
+        allowed = self.admitted(admission)
         vector = self._vector_soon(parsed.text, image) if vectors else None
         total = len(self.vectors) + 1
         pool = max(50, 5 * want) * (4 if strict else 1)
@@ -243,6 +290,22 @@ class Searcher:
         if rerank is not None:
             hits = rerank.apply(Input(text=parsed.text or None, image=image), hits)
         return hits[offset : offset + k]
+
+    def admitted(self, admission: Admission) -> Allowed:
+        """The items the query's path, kind, tag and property filters admit, ascending (None:
+        no such filter). Without the scopes' table (the items change between searches) tag
+        and property filters are left to ``admission``, which checks each hit."""
+        f = admission.filters
+        scopes = self.catalog.scopes
+        allowed = scopes.items_in(f.paths, f.not_paths, [ITEM_KIND[x] for x in f.kinds],
+                                  [ITEM_KIND[x] for x in f.not_kinds])
+        if f.tags or f.not_tags or f.properties:
+            noted = scopes.noted(f.tags, f.not_tags, f.properties, passes)
+            if noted is not None:
+                admission.notes_checked = True
+                allowed = noted if allowed is None else np.intersect1d(
+                    allowed, noted, assume_unique=True)
+        return allowed
 
     def explain(self, query: str, ids: list[int], k: int = 10, literal: bool = False,
                 hits: Sequence[Hit] = ()) -> dict[int, dict[str, Any]]:
@@ -271,9 +334,13 @@ class Searcher:
     def _item_count(self) -> int:
         return self.catalog.keyword_index.item_count()
 
-    def passages(self, scores: dict[int, float]) -> list[tuple[float, list[int]]]:
-        """Hits ranked as passages (see :func:`passages`)."""
-        return passages(scores, self.catalog.section_places(scores), self.grouping)
+    def passages(self, scores: dict[int, float],
+                 places: dict[int, tuple[int, str, int, int]] | None = None
+                 ) -> list[tuple[float, list[int]]]:
+        """Hits ranked as passages (see :func:`passages`). ``places``: those of the sections
+        among ``scores``, when read already."""
+        return passages(scores, self.catalog.section_places(scores) if places is None else places,
+                        self.grouping)
 
     def ranked(self, text: str, pool: int, vector: VectorSource,
                allowed: Allowed = None) -> list[tuple[float, list[int]]]:
@@ -282,7 +349,7 @@ class Searcher:
         if not text.strip() and vector is None:
             return self.passages(self.browse(pool, allowed))
         ev = self.evidence(text, pool, vector, allowed)
-        return promote(self.passages(self.fusion.combine(ev)), self.fusion.firsts(ev),
+        return promote(self.passages(self.fusion.combine(ev), ev.places), self.fusion.firsts(ev),
                        self.fusion.weights.keep_firsts)
 
     def _page(self, ranked: list[tuple[float, list[int]]], text: str, admission: Admission,
@@ -334,14 +401,15 @@ def passages(scores: dict[int, float], places: dict[int, tuple[int, str, int, in
     for sections in runs.values():
         sections.sort()
         run = [sections[0]]
+        reach = sections[0][1]  # the furthest end line in the run
         for section in sections[1:]:
-            reach = max(end for _, end, _ in run)
             if (section[0] <= reach + grouping.gap + 1
                     and section[1] - run[0][0] < grouping.lines):
                 run.append(section)
+                reach = max(reach, section[1])
             else:
                 ranked.append(_passage(run, scores))
-                run = [section]
+                run, reach = [section], section[1]
         ranked.append(_passage(run, scores))
     ranked.sort(key=lambda x: (-x[0], x[1][0]))
     return ranked
