@@ -95,16 +95,27 @@ def tree_pids(pid: int) -> list[int]:
     return out
 
 
-def rss_mb(pid: int) -> float:
-    total = 0
+def rss_each_mb(pid: int) -> dict[int, tuple[str, float]]:
+    """Each process of the tree: (its command line, its RSS in MB)."""
+    out = {}
     for p in set(tree_pids(pid)):
         try:
+            cmd = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+                    out[p] = (cmd, int(line.split()[1]) / 1024)
         except OSError:
             continue  # a worker that ended between the listing and the read
-    return total / 1024
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    return sum(mb for _, mb in rss_each_mb(pid).values())
+
+
+def ocr_workers_mb(pid: int) -> list[float]:
+    """The RSS of each OCR worker of the tree."""
+    return [mb for cmd, mb in rss_each_mb(pid).values() if "vaultlens.extract.ocr" in cmd]
 
 
 class Watch(threading.Thread):
@@ -116,12 +127,16 @@ class Watch(threading.Thread):
         self.d, self.qps, self.rng = daemon, qps, random.Random(seed + 1)
         self.stop = threading.Event()
         self.peak_mb = 0.0
+        self.peak_ocr_worker_mb = 0.0  # the largest any one OCR worker was
         self.search_ms: list[float] = []
 
     def run(self) -> None:
         next_search = time.monotonic()
         while not self.stop.is_set():
-            self.peak_mb = max(self.peak_mb, rss_mb(self.d.proc.pid))
+            each = rss_each_mb(self.d.proc.pid).values()
+            self.peak_mb = max(self.peak_mb, sum(mb for _, mb in each))
+            self.peak_ocr_worker_mb = max([self.peak_ocr_worker_mb, *(
+                mb for cmd, mb in each if "vaultlens.extract.ocr" in cmd)])
             if self.qps > 0 and time.monotonic() >= next_search:
                 next_search = time.monotonic() + 1 / self.qps
                 t = time.perf_counter()
@@ -183,6 +198,7 @@ def measure_daemon(vault: Path, data: Path, shots: list[Shot], args: argparse.Na
         watch.stop.set()
         watch.join()
         out["peak_rss_mb"] = round(watch.peak_mb, 1)
+        out["peak_ocr_worker_mb"] = round(watch.peak_ocr_worker_mb, 1)
         out["search_during_p50_ms"] = round(pct(watch.search_ms, 50), 1) if watch.search_ms \
             else None
         out["search_during_p95_ms"] = round(pct(watch.search_ms, 95), 1) if watch.search_ms \
@@ -202,6 +218,7 @@ def measure_daemon(vault: Path, data: Path, shots: list[Shot], args: argparse.Na
         out["not_indexed"] = len(status.get("failures") or [])
         time.sleep(args.rest_s)
         out["rest_rss_mb"] = round(rss_mb(daemon.proc.pid), 1)
+        out["rest_ocr_workers_mb"] = [round(mb, 1) for mb in ocr_workers_mb(daemon.proc.pid)]
         out["daemon_rest_rss_mb"] = round(daemon.rss_mb(), 1)
         sample = random.Random(args.seed + 2).sample(shots, min(args.sample, len(shots)))
         top1, top3, lat = words_found(daemon, sample)
@@ -256,7 +273,9 @@ ROWS = (("screenshots", "n"), ("cores (= OCR processes)", "cores"),
         ("vaultlens / RapidOCR throughput", "throughput_ratio"),
         ("daemon's stage seconds (summed)", "stage_s"),
         ("peak RSS, daemon + children, MB", "peak_rss_mb"),
+        ("peak RSS of one OCR worker, MB", "peak_ocr_worker_mb"),
         ("at-rest RSS, daemon + children, MB", "rest_rss_mb"),
+        ("at-rest RSS of each OCR worker, MB", "rest_ocr_workers_mb"),
         ("at-rest RSS, daemon alone, MB", "daemon_rest_rss_mb"),
         ("index on disk, MB", "index_mb"), ("index per screenshot, KB", "index_kb_per_shot"),
         ("search p50 / p95 while indexing, ms", ("search_during_p50_ms", "search_during_p95_ms")),
