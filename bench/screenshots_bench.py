@@ -48,14 +48,16 @@ def daemon_settings() -> dict[str, Any]:
 
 
 def rapidocr_alone(images: list[Path], procs: int, root: Path,
-                   settings: dict[str, Any] | None = None) -> tuple[float, list[str]]:
+                   settings: dict[str, Any] | None = None
+                   ) -> tuple[float, float, list[str]]:
     """Wall seconds from starting ``procs`` processes (models loaded in each) to the last
-    image read, and the text of each image. ``settings``: RapidOCR's keyword arguments
-    (None: its defaults)."""
+    image read, their CPU seconds, and the text of each image. ``settings``: RapidOCR's
+    keyword arguments (None: its defaults)."""
     listfile = root / "images.txt"
     listfile.write_text("\n".join(str(p) for p in images), encoding="utf-8")
     extra = [json.dumps(settings)] if settings else []
     start = time.perf_counter()
+    cpu = _children_cpu_s()
     children = [subprocess.Popen([sys.executable, str(HERE / "rapidocr_alone.py"), str(listfile),
                                   str(i), str(procs), *extra], stdout=subprocess.PIPE)
                 for i in range(procs)]
@@ -66,7 +68,14 @@ def rapidocr_alone(images: list[Path], procs: int, root: Path,
             raise SystemExit(f"rapidocr_alone.py failed with {child.returncode}")
         texts.update(json.loads(out))
     took = time.perf_counter() - start
-    return took, [texts[str(p)] for p in images]
+    return took, _children_cpu_s() - cpu, [texts[str(p)] for p in images]
+
+
+def _children_cpu_s() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 # --- the daemon's process tree --------------------------------------------------------------
@@ -107,6 +116,20 @@ def rss_each_mb(pid: int) -> dict[int, tuple[str, float]]:
         except OSError:
             continue  # a worker that ended between the listing and the read
     return out
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user and system) of ``pid``, its children that ended (they are reaped)
+    and the ones that run: the tree's work, whatever else the machine ran meanwhile."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in set(tree_pids(pid)):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+    return total / tick
 
 
 def rss_mb(pid: int) -> float:
@@ -195,6 +218,7 @@ def measure_daemon(vault: Path, data: Path, shots: list[Shot], args: argparse.Na
     try:
         status = wait_idle(daemon, time.monotonic() + 60 * args.max_minutes)
         took = time.perf_counter() - daemon.started
+        out["daemon_cpu_s"] = round(tree_cpu_s(daemon.proc.pid), 1)
         watch.stop.set()
         watch.join()
         out["peak_rss_mb"] = round(watch.peak_mb, 1)
@@ -249,7 +273,9 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         some = shots[:args.baseline_n or None]
         settings = daemon_settings() if args.baseline_settings == "daemon" else None
         res["rapidocr_settings"] = args.baseline_settings
-        base_s, texts = rapidocr_alone([vault / s.image for s in some], procs, root, settings)
+        base_s, base_cpu, texts = rapidocr_alone([vault / s.image for s in some], procs, root,
+                                                 settings)
+        res["rapidocr_cpu_s_per_shot"] = round(base_cpu / len(some), 3)
         read = sum(all(w in text.lower() for w in s.phrase.split())
                    for s, text in zip(some, texts, strict=True))
         res.update(rapidocr_images=len(some), rapidocr_s=round(base_s, 1),
@@ -258,6 +284,11 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     res.update(measure_daemon(vault, data, shots, args))
     if res.get("shots_per_s") and res.get("rapidocr_shots_per_s"):
         res["throughput_ratio"] = round(res["shots_per_s"] / res["rapidocr_shots_per_s"], 2)
+    if res.get("finished") and res.get("rapidocr_cpu_s_per_shot"):
+        # CPU per screenshot, launch to searchable (notes, embedding and searches included):
+        # the throughput ratio of a machine with nothing else on its cores
+        res["daemon_cpu_s_per_shot"] = round(res["daemon_cpu_s"] / args.n, 3)
+        res["cpu_ratio"] = round(res["rapidocr_cpu_s_per_shot"] / res["daemon_cpu_s_per_shot"], 2)
     return res
 
 
@@ -271,6 +302,9 @@ ROWS = (("screenshots", "n"), ("cores (= OCR processes)", "cores"),
         ("vaultlens: launch → all searchable, s", "searchable_s"),
         ("vaultlens: screenshots/s", "shots_per_s"),
         ("vaultlens / RapidOCR throughput", "throughput_ratio"),
+        ("CPU s per screenshot: RapidOCR / vaultlens",
+         ("rapidocr_cpu_s_per_shot", "daemon_cpu_s_per_shot")),
+        ("vaultlens / RapidOCR, by CPU per screenshot", "cpu_ratio"),
         ("daemon's stage seconds (summed)", "stage_s"),
         ("peak RSS, daemon + children, MB", "peak_rss_mb"),
         ("peak RSS of one OCR worker, MB", "peak_ocr_worker_mb"),

@@ -18,6 +18,16 @@ def screenshot(text: str) -> Image.Image:
     return im
 
 
+def busy_screenshot(text: str) -> Image.Image:
+    """A screenshot with sixteen lines of text: about a second of one core's reading."""
+    im = Image.new("RGB", (1280, 720), "white")
+    draw = ImageDraw.Draw(im)
+    for row in range(16):
+        draw.text((20, 10 + 44 * row), f"{text} row {row} of the quarterly friction report",
+                  fill="black", font_size=28)
+    return im
+
+
 @pytest.fixture(scope="module")
 def ocr() -> OCR:
     engine = OCR(timeout=60)
@@ -68,8 +78,8 @@ def test_the_timeout_counts_the_workers_work_not_the_wall_clock() -> None:
     try:
         # the models loaded and this very picture read once (a new shape costs onnxruntime
         # extra work the first time), under the usual timeout. Reading it takes about 1 s of
-        # CPU here; the budget is four
-        engine.read(screenshot("zebra crossing"))
+        # CPU here (a picture read in less would be done before it is stopped); the budget is four
+        engine.read(busy_screenshot("zebra crossing"))
         engine.timeout = 4.0  # threads=1: 4 s of CPU
         engine.wall_factor = 2.5
         pid = engine.pid
@@ -83,7 +93,7 @@ def test_the_timeout_counts_the_workers_work_not_the_wall_clock() -> None:
 
         threading.Timer(0.05, stop_for, [5.0]).start()
         start = time.monotonic()
-        assert "zebra" in engine.read(screenshot("zebra crossing")).lower()
+        assert "zebra" in engine.read(busy_screenshot("zebra crossing")).lower()
         assert time.monotonic() - start > 4.0  # it was stopped past its timeout
         # stopped past the cap (here twice 0.5 s of wall time), it is given up on
         engine.timeout = 0.5
@@ -91,7 +101,7 @@ def test_the_timeout_counts_the_workers_work_not_the_wall_clock() -> None:
         threading.Timer(0.05, stop_for, [3.0]).start()
         start = time.monotonic()
         with pytest.raises(OCRError, match="longer than"):
-            engine.read(screenshot("zebra crossing"))
+            engine.read(busy_screenshot("zebra crossing"))
         assert time.monotonic() - start < 2.5
     finally:
         engine.close()

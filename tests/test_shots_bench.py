@@ -111,6 +111,9 @@ def test_the_bench_measures_three_screenshots_end_to_end(tmp_path: Path) -> None
     assert res["rapidocr_settings"] == "daemon"
     assert res["peak_ocr_worker_mb"] > 50 and res["rest_ocr_workers_mb"]  # the urgent one
     assert res["shots_per_s"] > 0 and res["throughput_ratio"] > 0
+    # the daemon's tree includes its model and OCR workers' work: more than OCR alone
+    assert res["daemon_cpu_s"] > res["rapidocr_cpu_s_per_shot"] * 3 > 0
+    assert res["cpu_ratio"] > 0
     assert "ocr" in res["stage_s"] and res["ocr_images"] == 3
     assert res["index_kb_per_shot"] > 0
     table = screenshots_bench.table(res)
