@@ -64,7 +64,7 @@ DET_MAX_SIDE = 1500
 # a worker holding more than this after an image hands its free heap back to the kernel;
 # below it, the buffers stay for the next image (faulting them in again cost a third of
 # OCR's time). Above a screenshot's own working set (models plus a 1280 x 720 picture's
-# buffers, about 300-350 MB), so only pictures larger than screenshots pay for it
+# buffers: 260-390 MB after each), so a worker reading screenshots trims about once in ten
 TRIM_ABOVE_MB = 400
 
 
