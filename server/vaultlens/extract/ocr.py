@@ -59,8 +59,9 @@ DET_LIMIT_TYPE = "max"
 # the same lines on the help vault's largest screenshots in half the time, with a fifth less
 # memory. Recognition still reads each line from the picture at its full working size
 DET_MAX_SIDE = 1500
-# neither is part of the OCR signature: they change word breaks and speed, not what a picture
-# says, which is not worth reading every cached picture again
+# (the three settings above are not part of the OCR signature: they change word breaks and
+# speed, not what a picture says, which is not worth reading every cached picture again)
+
 # a worker holding more than this after an image hands its free heap back to the kernel;
 # below it, the buffers stay for the next image (faulting them in again cost a third of
 # OCR's time). Above a screenshot's own working set (models plus a 1280 x 720 picture's
@@ -130,8 +131,8 @@ class OCR:
         # glibc hands each large buffer (a screenshot's detection maps, tens of MB) back to
         # the kernel when freed and faults it in again for the next image: a third of OCR's
         # time went to page faults. In the worker alone, keep buffers up to 256 MB in the
-        # heap; the worker trims it after a picture larger than screenshots (TRIM_ABOVE_MB),
-        # and the pool stops its bulk workers when idle (BULK_IDLE_S) and after each run.
+        # heap; the worker trims it when an image leaves it above TRIM_ABOVE_MB, and the
+        # pool stops its bulk workers when idle (BULK_IDLE_S) and after each run.
         tunables = ("glibc.malloc.mmap_threshold=268435456"
                     ":glibc.malloc.trim_threshold=536870912")
         env = {"GLIBC_TUNABLES": ":".join(

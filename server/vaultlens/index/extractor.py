@@ -33,9 +33,11 @@ from vaultlens.vault.notes import Note, NoteParser
 from vaultlens.vault.vault import FileKind, Refused, VaultFile, is_vector, open_file
 
 log = logging.getLogger(__name__)
-# pictures whose words are kept in memory for their copies: a read ahead holds a few files, so
-# any copy read in the same stretch finds its words here; older ones are in the cache
-RECENT_WORDS = 4096
+# pictures whose words are kept in memory for their copies (a few hundred KB at most): a read
+# ahead holds a few files, so any copy read in the same stretch finds its words here; older
+# ones are in the catalog's cache
+RECENT_WORDS = 1024
+
 
 def file_hash(fh: BinaryIO) -> str:
     """The SHA-256 of an open file, read from where it stands to its end, 1 MB at a time."""
