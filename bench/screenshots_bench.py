@@ -40,14 +40,26 @@ from shots import UNCOMMON, Shot, generate  # noqa: E402
 
 
 
-def rapidocr_alone(images: list[Path], procs: int, root: Path) -> tuple[float, list[str]]:
+def daemon_settings() -> dict[str, Any]:
+    """RapidOCR's settings in the daemon's OCR workers, where they differ from its defaults."""
+    from vaultlens.extract.ocr import DET_LIMIT_TYPE, REC_BATCH
+
+    return {"rec_batch_num": REC_BATCH, "det_limit_type": DET_LIMIT_TYPE}
+
+
+def rapidocr_alone(images: list[Path], procs: int, root: Path,
+                   settings: dict[str, Any] | None = None
+                   ) -> tuple[float, float, list[str]]:
     """Wall seconds from starting ``procs`` processes (models loaded in each) to the last
-    image read, and the text of each image."""
+    image read, their CPU seconds, and the text of each image. ``settings``: RapidOCR's
+    keyword arguments (None: its defaults)."""
     listfile = root / "images.txt"
     listfile.write_text("\n".join(str(p) for p in images), encoding="utf-8")
+    extra = [json.dumps(settings)] if settings else []
     start = time.perf_counter()
+    cpu = _children_cpu_s()
     children = [subprocess.Popen([sys.executable, str(HERE / "rapidocr_alone.py"), str(listfile),
-                                  str(i), str(procs)], stdout=subprocess.PIPE)
+                                  str(i), str(procs), *extra], stdout=subprocess.PIPE)
                 for i in range(procs)]
     texts: dict[str, str] = {}
     for child in children:
@@ -56,7 +68,14 @@ def rapidocr_alone(images: list[Path], procs: int, root: Path) -> tuple[float, l
             raise SystemExit(f"rapidocr_alone.py failed with {child.returncode}")
         texts.update(json.loads(out))
     took = time.perf_counter() - start
-    return took, [texts[str(p)] for p in images]
+    return took, _children_cpu_s() - cpu, [texts[str(p)] for p in images]
+
+
+def _children_cpu_s() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 # --- the daemon's process tree --------------------------------------------------------------
@@ -85,16 +104,41 @@ def tree_pids(pid: int) -> list[int]:
     return out
 
 
-def rss_mb(pid: int) -> float:
+def rss_each_mb(pid: int) -> dict[int, tuple[str, float]]:
+    """Each process of the tree: (its command line, its RSS in MB)."""
+    out = {}
+    for p in set(tree_pids(pid)):
+        try:
+            cmd = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    out[p] = (cmd, int(line.split()[1]) / 1024)
+        except OSError:
+            continue  # a worker that ended between the listing and the read
+    return out
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user and system) of ``pid``, its children that ended (they are reaped)
+    and the ones that run: the tree's work, whatever else the machine ran meanwhile."""
+    tick = os.sysconf("SC_CLK_TCK")
     total = 0
     for p in set(tree_pids(pid)):
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
-            continue  # a worker that ended between the listing and the read
-    return total / 1024
+            continue
+        total += sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+    return total / tick
+
+
+def rss_mb(pid: int) -> float:
+    return sum(mb for _, mb in rss_each_mb(pid).values())
+
+
+def ocr_workers_mb(pid: int) -> list[float]:
+    """The RSS of each OCR worker of the tree."""
+    return [mb for cmd, mb in rss_each_mb(pid).values() if "vaultlens.extract.ocr" in cmd]
 
 
 class Watch(threading.Thread):
@@ -106,12 +150,16 @@ class Watch(threading.Thread):
         self.d, self.qps, self.rng = daemon, qps, random.Random(seed + 1)
         self.stop = threading.Event()
         self.peak_mb = 0.0
+        self.peak_ocr_worker_mb = 0.0  # the largest any one OCR worker was
         self.search_ms: list[float] = []
 
     def run(self) -> None:
         next_search = time.monotonic()
         while not self.stop.is_set():
-            self.peak_mb = max(self.peak_mb, rss_mb(self.d.proc.pid))
+            each = rss_each_mb(self.d.proc.pid).values()
+            self.peak_mb = max(self.peak_mb, sum(mb for _, mb in each))
+            self.peak_ocr_worker_mb = max([self.peak_ocr_worker_mb, *(
+                mb for cmd, mb in each if "vaultlens.extract.ocr" in cmd)])
             if self.qps > 0 and time.monotonic() >= next_search:
                 next_search = time.monotonic() + 1 / self.qps
                 t = time.perf_counter()
@@ -170,9 +218,11 @@ def measure_daemon(vault: Path, data: Path, shots: list[Shot], args: argparse.Na
     try:
         status = wait_idle(daemon, time.monotonic() + 60 * args.max_minutes)
         took = time.perf_counter() - daemon.started
+        out["daemon_cpu_s"] = round(tree_cpu_s(daemon.proc.pid), 1)
         watch.stop.set()
         watch.join()
         out["peak_rss_mb"] = round(watch.peak_mb, 1)
+        out["peak_ocr_worker_mb"] = round(watch.peak_ocr_worker_mb, 1)
         out["search_during_p50_ms"] = round(pct(watch.search_ms, 50), 1) if watch.search_ms \
             else None
         out["search_during_p95_ms"] = round(pct(watch.search_ms, 95), 1) if watch.search_ms \
@@ -192,6 +242,7 @@ def measure_daemon(vault: Path, data: Path, shots: list[Shot], args: argparse.Na
         out["not_indexed"] = len(status.get("failures") or [])
         time.sleep(args.rest_s)
         out["rest_rss_mb"] = round(rss_mb(daemon.proc.pid), 1)
+        out["rest_ocr_workers_mb"] = [round(mb, 1) for mb in ocr_workers_mb(daemon.proc.pid)]
         out["daemon_rest_rss_mb"] = round(daemon.rss_mb(), 1)
         sample = random.Random(args.seed + 2).sample(shots, min(args.sample, len(shots)))
         top1, top3, lat = words_found(daemon, sample)
@@ -220,7 +271,11 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     if not args.skip_baseline:
         # a share of the images reads at the same rate as all of them (a shorter run)
         some = shots[:args.baseline_n or None]
-        base_s, texts = rapidocr_alone([vault / s.image for s in some], procs, root)
+        settings = daemon_settings() if args.baseline_settings == "daemon" else None
+        res["rapidocr_settings"] = args.baseline_settings
+        base_s, base_cpu, texts = rapidocr_alone([vault / s.image for s in some], procs, root,
+                                                 settings)
+        res["rapidocr_cpu_s_per_shot"] = round(base_cpu / len(some), 3)
         read = sum(all(w in text.lower() for w in s.phrase.split())
                    for s, text in zip(some, texts, strict=True))
         res.update(rapidocr_images=len(some), rapidocr_s=round(base_s, 1),
@@ -229,21 +284,32 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     res.update(measure_daemon(vault, data, shots, args))
     if res.get("shots_per_s") and res.get("rapidocr_shots_per_s"):
         res["throughput_ratio"] = round(res["shots_per_s"] / res["rapidocr_shots_per_s"], 2)
+    if res.get("finished") and res.get("rapidocr_cpu_s_per_shot"):
+        # CPU per screenshot, launch to searchable (notes, embedding and searches included):
+        # the throughput ratio of a machine with nothing else on its cores
+        res["daemon_cpu_s_per_shot"] = round(res["daemon_cpu_s"] / args.n, 3)
+        res["cpu_ratio"] = round(res["rapidocr_cpu_s_per_shot"] / res["daemon_cpu_s_per_shot"], 2)
     return res
 
 
 ROWS = (("screenshots", "n"), ("cores (= OCR processes)", "cores"),
         ("screenshots with CJK text", "cjk_shots"),
         ("RapidOCR alone: images read", "rapidocr_images"),
+        ("RapidOCR alone: settings", "rapidocr_settings"),
         ("RapidOCR alone: seconds", "rapidocr_s"),
         ("RapidOCR alone: screenshots/s", "rapidocr_shots_per_s"),
         ("RapidOCR alone: phrase read whole", "rapidocr_phrase_read"),
         ("vaultlens: launch → all searchable, s", "searchable_s"),
         ("vaultlens: screenshots/s", "shots_per_s"),
         ("vaultlens / RapidOCR throughput", "throughput_ratio"),
+        ("CPU s per screenshot: RapidOCR / vaultlens",
+         ("rapidocr_cpu_s_per_shot", "daemon_cpu_s_per_shot")),
+        ("vaultlens / RapidOCR, by CPU per screenshot", "cpu_ratio"),
         ("daemon's stage seconds (summed)", "stage_s"),
         ("peak RSS, daemon + children, MB", "peak_rss_mb"),
+        ("peak RSS of one OCR worker, MB", "peak_ocr_worker_mb"),
         ("at-rest RSS, daemon + children, MB", "rest_rss_mb"),
+        ("at-rest RSS of each OCR worker, MB", "rest_ocr_workers_mb"),
         ("at-rest RSS, daemon alone, MB", "daemon_rest_rss_mb"),
         ("index on disk, MB", "index_mb"), ("index per screenshot, KB", "index_kb_per_shot"),
         ("search p50 / p95 while indexing, ms", ("search_during_p50_ms", "search_during_p95_ms")),
@@ -277,6 +343,9 @@ def main() -> None:
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--baseline-n", type=int, default=0,
                     help="RapidOCR alone reads only the first this many images (0: all)")
+    ap.add_argument("--baseline-settings", choices=("default", "daemon"), default="default",
+                    help="RapidOCR alone with its own defaults (the baseline), or with the "
+                         "settings of the daemon's OCR workers (its overhead alone)")
     ap.add_argument("--keep", type=Path, help="build the vault and index here and keep them")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()

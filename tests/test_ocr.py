@@ -18,6 +18,16 @@ def screenshot(text: str) -> Image.Image:
     return im
 
 
+def busy_screenshot(text: str) -> Image.Image:
+    """A screenshot with sixteen lines of text: about a second of one core's reading."""
+    im = Image.new("RGB", (1280, 720), "white")
+    draw = ImageDraw.Draw(im)
+    for row in range(16):
+        draw.text((20, 10 + 44 * row), f"{text} row {row} of the quarterly friction report",
+                  fill="black", font_size=28)
+    return im
+
+
 @pytest.fixture(scope="module")
 def ocr() -> OCR:
     engine = OCR(timeout=60)
@@ -68,8 +78,8 @@ def test_the_timeout_counts_the_workers_work_not_the_wall_clock() -> None:
     try:
         # the models loaded and this very picture read once (a new shape costs onnxruntime
         # extra work the first time), under the usual timeout. Reading it takes about 1 s of
-        # CPU here; the budget is four
-        engine.read(screenshot("zebra crossing"))
+        # CPU here (a picture read in less would be done before it is stopped); the budget is four
+        engine.read(busy_screenshot("zebra crossing"))
         engine.timeout = 4.0  # threads=1: 4 s of CPU
         engine.wall_factor = 2.5
         pid = engine.pid
@@ -83,7 +93,7 @@ def test_the_timeout_counts_the_workers_work_not_the_wall_clock() -> None:
 
         threading.Timer(0.05, stop_for, [5.0]).start()
         start = time.monotonic()
-        assert "zebra" in engine.read(screenshot("zebra crossing")).lower()
+        assert "zebra" in engine.read(busy_screenshot("zebra crossing")).lower()
         assert time.monotonic() - start > 4.0  # it was stopped past its timeout
         # stopped past the cap (here twice 0.5 s of wall time), it is given up on
         engine.timeout = 0.5
@@ -91,7 +101,7 @@ def test_the_timeout_counts_the_workers_work_not_the_wall_clock() -> None:
         threading.Timer(0.05, stop_for, [3.0]).start()
         start = time.monotonic()
         with pytest.raises(OCRError, match="longer than"):
-            engine.read(screenshot("zebra crossing"))
+            engine.read(busy_screenshot("zebra crossing"))
         assert time.monotonic() - start < 2.5
     finally:
         engine.close()
@@ -180,3 +190,71 @@ def test_workers_die_with_a_killed_daemon_even_when_stopped() -> None:
     while {state(bulk), state(urgent)} - {"gone", "Z"} and time.monotonic() < deadline:
         time.sleep(0.1)
     assert {state(bulk), state(urgent)} <= {"gone", "Z"}, (state(bulk), state(urgent))
+
+
+def test_idle_bulk_workers_stop_and_come_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At rest only the urgent worker is left: a bulk worker holds hundreds of MB. The next
+    image starts one again."""
+    import time
+
+    from vaultlens.extract.ocr import OCRPool
+
+    pool = OCRPool(1, timeout=60, idle_s=0.5)
+    try:
+        pool.start_urgent()
+        assert "zebra" in pool.read(screenshot("zebra crossing")).lower()
+        first = pool.bulk_pids()
+        assert len(first) == 1
+        deadline = time.monotonic() + 10
+        while pool.bulk_pids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pool.bulk_pids() == [] and pool._all[-1].pid is not None  # the urgent one stays
+        assert state(first[0]) in ("gone", "Z")
+        assert "friction" in pool.read(screenshot("Quarterly friction report")).lower()
+        assert len(pool.bulk_pids()) == 1 and pool.bulk_pids() != first
+    finally:
+        pool.close()
+
+
+def test_a_busy_bulk_worker_is_not_stopped_for_idleness() -> None:
+    """The idle stop waits for the reads in progress: one slower than the idle time still
+    gets its words."""
+    from vaultlens.extract.ocr import OCRPool
+
+    pool = OCRPool(2, timeout=60, idle_s=0.2)
+    try:
+        pool.read(screenshot("warm"))  # one worker started, then idle for a moment
+        noisy = Image.effect_noise((1400, 1400), 100).convert("RGB")  # over a second of work
+        results: list[str] = []
+        slow = threading.Thread(target=lambda: results.append(pool.read(noisy)))
+        slow.start()
+        # a quick read ends while the slow one runs: its idle timer must not stop the other
+        assert "zebra" in pool.read(screenshot("zebra crossing")).lower()
+        slow.join(120)
+        assert len(results) == 1  # answered, not failed by a stop
+    finally:
+        pool.close()
+
+
+def test_a_worker_gives_back_the_memory_of_a_large_picture() -> None:
+    """A worker keeps large buffers in its heap between images (speed); after a picture that
+    made it larger than TRIM_ABOVE_MB it hands the free heap back."""
+    from vaultlens.extract.ocr import TRIM_ABOVE_MB
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("RSS is read from /proc")
+    engine = OCR(timeout=120, threads=1)
+    try:
+        big = Image.new("RGB", (2000, 1900), "white")
+        draw = ImageDraw.Draw(big)
+        for row in range(60):
+            draw.text((10, 10 + 31 * row), "Quarterly friction report " * 6, fill="black",
+                      font_size=22)
+        assert "friction" in engine.read(big).lower()
+        pid = engine.pid
+        assert pid is not None
+        with open(f"/proc/{pid}/status") as fh:
+            rss = next(int(x.split()[1]) for x in fh if x.startswith("VmRSS:")) / 1024
+        assert rss <= TRIM_ABOVE_MB + 50, rss
+    finally:
+        engine.close()

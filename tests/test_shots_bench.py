@@ -100,14 +100,20 @@ def test_the_bench_measures_three_screenshots_end_to_end(tmp_path: Path) -> None
     import screenshots_bench
 
     args = argparse.Namespace(n=3, seed=0, model="e5-small", sample=200, qps=2.0, rest_s=0.5,
-                              max_minutes=3.0, port=None, skip_baseline=False, baseline_n=0)
+                              max_minutes=3.0, port=None, skip_baseline=False, baseline_n=0,
+                              baseline_settings="daemon")
     res = screenshots_bench.run(args, tmp_path)
     assert res["finished"] and res["sample"] == 3
     assert res["rapidocr_phrase_read"] > 0.5
     assert res["top3"] > 0.5
     assert res["peak_rss_mb"] >= res["daemon_rest_rss_mb"] > 50
     assert res["rest_rss_mb"] >= res["daemon_rest_rss_mb"]
+    assert res["rapidocr_settings"] == "daemon"
+    assert res["peak_ocr_worker_mb"] > 50 and res["rest_ocr_workers_mb"]  # the urgent one
     assert res["shots_per_s"] > 0 and res["throughput_ratio"] > 0
+    # the daemon's tree includes its model and OCR workers' work: more than OCR alone
+    assert res["daemon_cpu_s"] > res["rapidocr_cpu_s_per_shot"] * 3 > 0
+    assert res["cpu_ratio"] > 0
     assert "ocr" in res["stage_s"] and res["ocr_images"] == 3
     assert res["index_kb_per_shot"] > 0
     table = screenshots_bench.table(res)

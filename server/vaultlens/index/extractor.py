@@ -15,6 +15,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -32,6 +33,11 @@ from vaultlens.vault.notes import Note, NoteParser
 from vaultlens.vault.vault import FileKind, Refused, VaultFile, is_vector, open_file
 
 log = logging.getLogger(__name__)
+# pictures whose words are kept in memory for their copies (a few hundred KB at most): a read
+# ahead holds a few files, so any copy read in the same stretch finds its words here; older
+# ones are in the catalog's cache
+RECENT_WORDS = 1024
+
 
 def file_hash(fh: BinaryIO) -> str:
     """The SHA-256 of an open file, read from where it stands to its end, 1 MB at a time."""
@@ -79,6 +85,13 @@ class Extractor:
         self.visual = visual
         self.max_pdf_pages = max_pdf_pages
         self.pdf_timeout = pdf_timeout
+        # the words of pictures read this run, by hash: a copy of a picture (the same
+        # screenshot pasted into two notes) is found here before its first copy is written
+        # to the catalog's cache, and one read while its first copy is being read waits for
+        # that read instead of doing it again
+        self._words: OrderedDict[str, str] = OrderedDict()
+        self._reading: dict[str, threading.Event] = {}
+        self._words_lock = threading.Lock()
 
     def read(self, f: VaultFile, known: str | None, urgent: bool = False) -> Extracted:
         """``known``: the hash the catalog has for this file when it needs nothing more.
@@ -148,8 +161,15 @@ class Extractor:
         out.note = note
 
     def _image(self, out: Extracted, path: Path) -> None:
-        picture = open_image(path)
         assert out.hash is not None
+        if not self.visual and self.data.thumb_path(out.hash).exists():
+            # the same bytes were read before (words cached, thumbnail made): nothing needs
+            # the pixels, so the picture is not decoded again
+            known = self._known_words(out.hash)
+            if known is not None:
+                out.ocr_text = known
+                return
+        picture = open_image(path)
         try:
             out.ocr_text = self._ocr(out, out.hash, picture.image)
         except OCRError as exc:  # still findable by its name and the notes around it
@@ -197,18 +217,44 @@ class Extractor:
         with self._cache_lock:
             return self.cache.extract(key, extractor)
 
+    def _known_words(self, key: str) -> str | None:
+        """A picture's words when they were read already: this run, or in the cache."""
+        if self.ocr is None:
+            return None
+        with self._words_lock:
+            if key in self._words:
+                self._words.move_to_end(key)
+                return self._words[key]
+        cached = self._cached(key, self.ocr.signature)
+        return None if cached is None else str(cached)
+
     def _ocr(self, out: Extracted, key: str, image: Image) -> str:
         if self.ocr is None:
             return ""
-        cached = self._cached(key, self.ocr.signature)
-        if cached is not None:
-            return str(cached)
+        while True:
+            known = self._known_words(key)
+            if known is not None:
+                return known
+            with self._words_lock:
+                ahead = self._reading.get(key)
+                if ahead is None or out.urgent:  # a paste never waits for a bulk read
+                    mine = self._reading.setdefault(key, threading.Event())
+                    break
+            ahead.wait()  # then its words are known, or its read failed and this one tries
         start = time.perf_counter()
         try:
             text = self.ocr.read(image, urgent=out.urgent)
+            with self._words_lock:
+                self._words[key] = text
+                while len(self._words) > RECENT_WORDS:
+                    self._words.popitem(last=False)
         finally:
             out.timed("ocr", start)
             out.ocr_images += 1
+            with self._words_lock:
+                if self._reading.get(key) is mine:
+                    del self._reading[key]
+            mine.set()
         out.extracts.append((key, self.ocr.signature, text))
         return text
 
