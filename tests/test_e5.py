@@ -157,3 +157,48 @@ def test_counting_tokens_reads_the_vocabulary_alone(monkeypatch: pytest.MonkeyPa
     text = "同步设置 and sync settings"
     expected, _ = numpy_e5._load()
     assert model.count_tokens(text) == len(expected.content(text)) > 3
+
+
+def test_the_compact_split_gives_the_librarys_ids() -> None:
+    """unigram.py's split (the query worker's and the daemon's token counts) against the
+    tokenizers library's unigram model over the same vocabulary (the indexing model's), on
+    text of every kind: scripts, unknown characters, the ▁ itself, runs of spaces."""
+    import random
+
+    from vaultlens.embedders.e5 import Tokens
+    from vaultlens.embedders.e5_weights import read_vocabulary
+
+    vocabulary = read_vocabulary(bundled_path())
+    compact, library = Tokens(vocabulary, 512), Tokens(vocabulary, 512, compact=False)
+    rng = random.Random(3)
+    ranges = [(32, 0x2FF), (0x4E00, 0x9FFF), (0x1F300, 0x1FAFF), (0x10000, 0x10FFFF),
+              (0x2581, 0x2582), (32, 33), (0x0600, 0x06FF)]
+    noise = ["".join(chr(rng.randrange(*rng.choice(ranges))) for _ in range(rng.randrange(40)))
+             for _ in range(400)]
+    edges = [" ", "▁", "▁▁a", " a", "a ", "<s> x </s>", "\x00\x01", "😀😀 ok 🦀", "𝔘𝔫𝔦",
+             "x" * 600]
+    for text in [*TEXTS, *edges, *noise]:
+        assert compact.content(text) == library.content(text), repr(text)
+        assert compact.ids(text) == library.ids(text)
+
+
+def test_the_query_model_loads_small() -> None:
+    """The numpy E5 (the query worker's) keeps the word table in the file and the compact
+    tokenizer: loaded and used, its process stays far below the 530 MB that a float32-free
+    table mapped whole, and the tokenizers library's 250k-piece trie, took."""
+    import subprocess
+    import sys
+
+    script = ("from vaultlens.embedders.e5 import E5\n"
+              "m = E5(kernels='numpy')\n"
+              "m.embed_texts(['how do I sync', '同步设置'] * 8, 'query')\n"
+              "m.embed_texts(['a long passage about vaults ' * 60] * 4, 'document')\n"
+              "print([int(l.split()[1]) for l in open('/proc/self/status')"
+              " if l.startswith('VmHWM')][0] // 1024)\n")
+    if not Path("/proc/self/status").exists():
+        pytest.skip("reads /proc")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, env={**__import__("os").environ,
+                                          "OPENBLAS_NUM_THREADS": "1"})
+    peak_mb = int(out.stdout.split()[-1])
+    assert peak_mb < 330, peak_mb
