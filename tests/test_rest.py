@@ -30,8 +30,8 @@ ws = open_workspace(cfg, writer=True)
 daemon = Daemon.open(ws, 600.0, 1)
 indexer = daemon.service.indexer
 summary = indexer.run()
-print(summary.indexed, len(ws.vectors), "torch" in sys.modules,
-      daemon.indexing_model.pid is not None)
+worker = getattr(getattr(daemon, "indexing_model", None), "pid", None)
+print(summary.indexed, len(ws.vectors), "torch" in sys.modules, worker is not None)
 indexer.close()
 daemon.close()
 ws.close()

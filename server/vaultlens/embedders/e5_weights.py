@@ -92,7 +92,7 @@ def read_vocabulary(path: Path) -> Vocabulary:
     """The file's vocabulary alone (a tokenizer for counting: no matrix is dequantised)."""
     data = _bytes(path)
     try:
-        return _header(memoryview(data))[1]
+        return _header(memoryview(data.data))[1]
     except (struct.error, ValueError, IndexError, UnicodeDecodeError) as exc:
         raise ModelError(f"{path}: not an e5-small-q4 model file ({exc})") from exc
 
@@ -142,7 +142,7 @@ def _header(buf: memoryview) -> tuple[dict[str, Any], Vocabulary, int]:
 
 
 def _parse(data: NDArray[np.uint8]) -> E5Weights:
-    buf = memoryview(data)  # struct reads the mapped bytes; the tensors are copied out
+    buf = memoryview(data.data)  # struct reads the mapped bytes; the tensors are copied out
     config, vocabulary, at = _header(buf)
     (n_tensors,) = struct.unpack_from("<i", buf, at)
     at += 4

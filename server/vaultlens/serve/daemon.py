@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from vaultlens.embedders.base import Embedder, ModelError
+from vaultlens.embedders.process import InWorker
 from vaultlens.embedders.registry import indexing_model_for, query_model_for
 from vaultlens.index.catalog import Catalog
 from vaultlens.index.indexer import Indexer
@@ -175,8 +176,11 @@ class Daemon:
         self.readers.close()
         self.status_readers.close()
         self.query_model.close()
-        if self.indexing_model is not self.workspace.embedder:
-            self.indexing_model.close()
+        model = self.indexing_model
+        if model is not self.workspace.embedder:
+            if isinstance(model, InWorker) and self.service.alive():
+                model.child.kill()  # a run that did not stop in time: its batch is not waited for
+            model.close()
 
 
 DAEMON = web.AppKey("daemon", Daemon)
