@@ -127,7 +127,11 @@ def indexing_model_for(model: Embedder) -> Embedder:
         return model
     # the threads are the model's (``--threads``, else torch's own choice, one per core), not
     # the query worker's one
-    return InWorker(model, factory, INDEXING_TIMEOUT_S, env=GIVE_BACK, idle=INDEXING_IDLE_S,
+    # oneDNN keeps a compiled kernel for each shape a bfloat16 product meets (1024 by default),
+    # and batches of every length meet hundreds: 16 kept grew the worker 60 MB less over
+    # thirty shapes, at the same speed
+    env = {**GIVE_BACK, "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "16"}
+    return InWorker(model, factory, INDEXING_TIMEOUT_S, env=env, idle=INDEXING_IDLE_S,
                     what="the indexing model")
 
 
