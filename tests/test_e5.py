@@ -157,3 +157,49 @@ def test_counting_tokens_reads_the_vocabulary_alone(monkeypatch: pytest.MonkeyPa
     text = "同步设置 and sync settings"
     expected, _ = numpy_e5._load()
     assert model.count_tokens(text) == len(expected.content(text)) > 3
+
+
+def test_the_compact_split_gives_the_librarys_ids() -> None:
+    """unigram.py's split (the query worker's and the daemon's token counts) against the
+    tokenizers library's unigram model over the same vocabulary (the indexing model's), on
+    text of every kind: scripts, unknown characters, the ▁ itself, runs of spaces."""
+    import random
+
+    from vaultlens.embedders.e5 import Tokens
+    from vaultlens.embedders.e5_weights import read_vocabulary
+
+    vocabulary = read_vocabulary(bundled_path())
+    compact, library = Tokens(vocabulary, 512), Tokens(vocabulary, 512, compact=False)
+    rng = random.Random(3)
+    ranges = [(32, 0x2FF), (0x4E00, 0x9FFF), (0x1F300, 0x1FAFF), (0x10000, 0x10FFFF),
+              (0x2581, 0x2582), (32, 33), (0x0600, 0x06FF)]
+    noise = ["".join(chr(rng.randrange(*rng.choice(ranges))) for _ in range(rng.randrange(40)))
+             for _ in range(400)]
+    edges = [" ", "▁", "▁▁a", " a", "a ", "<s> x </s>", "\x00\x01", "😀😀 ok 🦀",
+             "\U0001d518\U0001d52b", "x" * 600]
+    for text in [*TEXTS, *edges, *noise]:
+        assert compact.content(text) == library.content(text), repr(text)
+        assert compact.ids(text) == library.ids(text)
+
+
+def test_the_query_worker_stays_small() -> None:
+    """The daemon's query worker (numpy E5) holds the compact tokenizer and reads the word
+    table from the mapped file: after loading and embedding queries and a paste, it holds
+    well under the 530 MB that the tokenizers library's trie and the whole file held."""
+    from functools import partial
+
+    from vaultlens.embedders.process import InWorker
+
+    worker = InWorker(E5(kernels="numpy"), partial(E5, kernels="numpy"))
+    try:
+        worker.embed_texts(["how do I sync", "同步设置"] * 8, "query")
+        worker.embed_texts(["a long passage about vaults " * 60] * 4, "document")
+        assert worker.pid is not None
+        status = Path(f"/proc/{worker.pid}/status")
+        if not status.exists():
+            pytest.skip("reads /proc")
+        rss_mb = next(int(line.split()[1]) for line in status.read_text().splitlines()
+                      if line.startswith("VmRSS:")) // 1024
+        assert rss_mb < 300, rss_mb
+    finally:
+        worker.close()

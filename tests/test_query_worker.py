@@ -282,3 +282,53 @@ def test_an_answer_out_of_step_restarts_the_worker(junk: bytes) -> None:
         assert worker.pid not in (None, pid)
     finally:
         worker.close()
+
+
+def test_an_idle_worker_ends_and_the_next_request_starts_it_again() -> None:
+    """``idle``: the worker ends once it has had no request that long (the indexing model's,
+    between runs), not while requests keep coming, and the next request starts a new one
+    with the same vectors."""
+    worker = InWorker(NumpyMiniLM(), partial(NumpyMiniLM), idle=1.5)
+    assert worker.resting is not None
+    try:
+        first = worker.embed_texts(["first"], "document")
+        pid = worker.pid
+        assert pid is not None
+        for _ in range(4):  # busy: requests closer together than ``idle`` keep it
+            time.sleep(0.5)
+            worker.embed_texts(["again"], "query")
+        assert worker.pid == pid and worker.resting.stops == 0
+        deadline = time.monotonic() + 10
+        while worker.resting.stops == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert worker.resting.stops == 1 and worker.pid is None and gone(pid)
+        again = worker.embed_texts(["first"], "document")
+        assert worker.pid not in (None, pid)
+        np.testing.assert_allclose(again, first, atol=1e-6)
+    finally:
+        worker.close()
+
+
+def test_the_daemons_indexing_model_runs_in_a_worker_that_rests() -> None:
+    """A bundled text model indexes in a worker process that ends when idle; a visual model
+    stays in the daemon's process (too big to load twice)."""
+    from vaultlens.embedders.e5 import E5
+    from vaultlens.embedders.minilm import MiniLM
+    from vaultlens.embedders.registry import INDEXING_IDLE_S, indexing_model_for
+    from vaultlens.embedders.use import MultilingualUSE
+
+    for model in (E5(threads=3), MiniLM(threads=3), MultilingualUSE(threads=3)):
+        wrapped = indexing_model_for(model)
+        assert isinstance(wrapped, InWorker) and wrapped.signature == model.signature
+        assert wrapped.resting is not None and wrapped.resting.idle == INDEXING_IDLE_S
+        assert wrapped.factory().threads == 3  # type: ignore[attr-defined]
+        assert "OMP_NUM_THREADS" not in wrapped.child.recipe.env  # the model's threads
+    visual = FakeVisual()
+    assert indexing_model_for(visual) is visual
+
+
+class FakeVisual(Embedder):
+    name, signature, dimension, supports_images = "visual", "visual:1", 4, True
+
+    def embed(self, inputs: object, role: Role) -> Vectors:
+        raise AssertionError("never called")

@@ -70,8 +70,10 @@ class Workspace:
     def __post_init__(self) -> None:
         self.policy = Policy(self.config.vault, self.config.config_dir, self.config.exclude)
 
-    def indexer(self, progress: object = None, urgent_embedder: Embedder | None = None
-                ) -> Indexer:
+    def indexer(self, progress: object = None, urgent_embedder: Embedder | None = None,
+                embedder: Embedder | None = None) -> Indexer:
+        """``embedder``: the model to index with, if not ``self.embedder`` itself (the
+        daemon's runs in a worker process: registry.indexing_model_for)."""
         if not self.writer:
             raise WorkspaceError("opened read-only")
         cfg = self.config
@@ -82,8 +84,9 @@ class Workspace:
         )
         ocr = OCRPool(workers) if cfg.ocr else None
         callback = progress if callable(progress) else None
-        return Indexer(cfg.vault, self.data, self.catalog, self.vectors, self.embedder, ocr,
-                       options, callback, urgent_embedder, policy=self.policy)
+        return Indexer(cfg.vault, self.data, self.catalog, self.vectors,
+                       embedder or self.embedder, ocr, options, callback, urgent_embedder,
+                       policy=self.policy)
 
     def update(self, progress: object = None) -> Summary:
         """Bring the index up to date (a warm run embeds nothing); what is done stays saved,

@@ -1,10 +1,16 @@
-"""A text model in a process of its own: the daemon's query model.
+"""A text model in a process of its own: the daemon's query model, and its indexing model.
 
 A search holds Python's GIL for most of its work (ranking, hits, snippets, usearch), and a
 query's forward pass lets go of it a hundred times, once for each numpy product, then waits to
 get it back. With four search threads in one process, two cores stayed a third idle at eight
 searches at once: the threads took turns for the GIL. In a process of its own the model has a
 core and a GIL to itself; the calling thread waits on a pipe, holding nothing.
+
+The indexing model (torch, with a thread per core) runs in one too, for another reason: torch
+and the model are about 1.2 GB that only indexing needs, and memory a process has used is not
+reliably given back to the system while it runs. The worker holds them instead, and ends once
+it has had no request for ``idle`` seconds (``Resting``): at rest the daemon is as light as
+after a warm start. The next batch starts it again (a second or two).
 
 The worker is a child of ``vaultlens.workers``: its hello is the model's factory (a picklable
 callable that builds it), each request ``(texts, role)``, each answer the vectors. An answer
@@ -15,7 +21,10 @@ closes (the daemon stopped or died).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -34,8 +43,13 @@ from vaultlens.workers import (
 )
 
 MODULE = "vaultlens.embedders.process"
+# glibc's malloc: a block above 128 KiB gets pages of its own, given back to the system when
+# it is freed. By default that threshold rises to the largest block freed so far, and the
+# model's load (its matrices dequantised, then laid out again) left 90 MB freed but held for
+# the life of the query worker, and long batches grew the indexing worker by hundreds of MB
+GIVE_BACK = {"MALLOC_MMAP_THRESHOLD_": "131072"}
 # one BLAS thread, set for the worker alone: the searches have the other cores
-ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", **GIVE_BACK}
 
 
 class InWorker(Wrapper):
@@ -49,15 +63,21 @@ class InWorker(Wrapper):
     at once went from 80 to 90 ms."""
 
     def __init__(self, model: Embedder, factory: Callable[[], Embedder],
-                 timeout: float = 60.0) -> None:
+                 timeout: float = 60.0, *, env: Mapping[str, str] = ONE_THREAD,
+                 idle: float | None = None, what: str = "the query model") -> None:
         """``timeout``: seconds a request may take, the model's load included (a stuck
-        worker is killed, and the searches waiting on it hear why)."""
+        worker is killed, and the searches waiting on it hear why). ``env``: over this
+        process's environment, for the worker. ``idle``: the worker ends after this many
+        seconds without a request, and the next one starts it again (None: it runs until
+        closed). ``what``: the model, as errors name it."""
         if model.supports_images:
             raise ValueError(f"{model.name}: only a text model runs in a worker process")
         super().__init__(model)
         self.factory = factory
         self.timeout = timeout
-        self.child = Worker(Recipe(MODULE, hello=factory, env=ONE_THREAD))
+        self.what = what
+        self.child = Worker(Recipe(MODULE, hello=factory, env=dict(env)))
+        self.resting = Resting(self.child, idle) if idle is not None else None
 
     @property
     def pid(self) -> int | None:
@@ -72,20 +92,26 @@ class InWorker(Wrapper):
         if not inputs:
             return np.zeros((0, self.dimension), dtype=np.float32)
         texts = [item.text or "" for item in inputs]
+        if self.resting is None:
+            return self._request(texts, role)
+        with self.resting.working():
+            return self._request(texts, role)
+
+    def _request(self, texts: list[str], role: Role) -> Vectors:
         try:
             return self.child.request((texts, role), WallClock(self.timeout),
-                                      lambda value: self._vectors(value, len(inputs)))
+                                      lambda value: self._vectors(value, len(texts)))
         except Declined as exc:  # the model's own failure: the worker carries on
             raise ModelError(str(exc)) from exc
         except WorkerTimeout as exc:
-            raise ModelError(f"{self.name}: the query model's worker process did not "
+            raise ModelError(f"{self.name}: {self.what}'s worker process did not "
                              f"answer within {self.timeout:.0f} s") from exc
         except BadFrame as exc:
-            raise ModelError(f"{self.name}: the query model's worker process answered "
+            raise ModelError(f"{self.name}: {self.what}'s worker process answered "
                              f"out of step ({exc}); it is restarted") from exc
         except WorkerDied as exc:
             why = f" ({exc.last_words})" if exc.last_words else ""
-            raise ModelError(f"{self.name}: the query model's worker process ended{why}") from exc
+            raise ModelError(f"{self.name}: {self.what}'s worker process ended{why}") from exc
 
     def _vectors(self, value: Any, count: int) -> Vectors:
         """``value`` as the vectors of ``count`` texts; BadFrame for anything else."""
@@ -99,7 +125,64 @@ class InWorker(Wrapper):
 
     def close(self) -> None:
         """End the worker (it finishes the request in hand first)."""
+        if self.resting is not None:
+            self.resting.close()
         self.child.close()
+
+
+class Resting:
+    """Ends ``child`` once it has had no request for ``idle`` seconds. A thread of its own
+    watches the clock while the child may be running, and ends with it: a child that is
+    not running costs nothing, not even a thread."""
+
+    def __init__(self, child: Worker, idle: float) -> None:
+        self.child = child
+        self.idle = idle
+        self.stops = 0  # times the child was ended for want of work (read by tests)
+        self._lock = threading.Lock()
+        self._busy = 0  # requests in hand
+        self._last = time.monotonic()  # when the last one ended
+        self._watch: threading.Thread | None = None
+        self._closed = threading.Event()
+
+    @contextmanager
+    def working(self) -> Iterator[None]:
+        """A request in hand: the clock starts again when it ends."""
+        with self._lock:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            self._ended()
+
+    def _ended(self) -> None:
+        with self._lock:
+            self._busy -= 1
+            self._last = time.monotonic()
+            if self._watch is None and not self._closed.is_set():
+                self._watch = threading.Thread(target=self._watch_clock, daemon=True,
+                                               name="vaultlens-model-rest")
+                self._watch.start()
+
+    def _watch_clock(self) -> None:
+        while not self._closed.is_set():
+            with self._lock:
+                stamp = self._last
+                wait = self.idle if self._busy else stamp + self.idle - time.monotonic()
+            if wait > 0:
+                self._closed.wait(wait)
+                continue
+            self.child.close()  # after the request in hand, if one began meanwhile
+            with self._lock:
+                if not self._busy and self._last == stamp:  # none came: the child is gone
+                    self.stops += 1
+                    self._watch = None
+                    return
+        with self._lock:
+            self._watch = None
+
+    def close(self) -> None:
+        self._closed.set()
 
 
 def load(factory: Callable[[], Embedder]) -> Handler:

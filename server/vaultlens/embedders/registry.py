@@ -92,6 +92,49 @@ def query_model_for(indexer_model: Embedder) -> Embedder:
     return QueryCache(Coalesced(query_model))
 
 
+# seconds the indexing model's worker waits for its next batch before it ends: long enough
+# that a run's batches (seconds apart, even on a busy machine) and the files saved one after
+# another while someone writes keep it, short enough that a daemon done indexing is light
+# again within a minute; starting it again costs a second or two, on the next batch
+INDEXING_IDLE_S = 30.0
+# seconds an indexing batch may take, the model's load included, on a busy machine
+INDEXING_TIMEOUT_S = 300.0
+
+
+def indexing_model_for(model: Embedder) -> Embedder:
+    """The model a daemon indexes with. A bundled text model runs in a worker process
+    (process.py) with the model's own threads, which ends after INDEXING_IDLE_S without a
+    batch: torch and the weights leave with it, and the daemon never imports torch. A visual
+    model is too big to load twice and stays here (searches share it); a remote one holds
+    nothing worth a process."""
+    from vaultlens.embedders.e5 import E5
+    from vaultlens.embedders.minilm import MiniLM
+    from vaultlens.embedders.process import GIVE_BACK, InWorker
+    from vaultlens.embedders.use import MultilingualUSE
+
+    factory: Callable[[], Embedder]
+    if isinstance(model, E5):
+        factory = partial(E5, model.path, kernels=model.kernels, threads=model.threads,
+                          batch_size=model.batch_size, batch_tokens=model.batch_tokens,
+                          bf16=model.bf16)
+    elif isinstance(model, MiniLM):
+        factory = partial(MiniLM, model.path, threads=model.threads,
+                          batch_size=model.batch_size, batch_tokens=model.batch_tokens,
+                          bf16=model.bf16)
+    elif isinstance(model, MultilingualUSE):
+        factory = partial(MultilingualUSE, threads=model.threads, batch_size=model.batch_size)
+    else:
+        return model
+    # the threads are the model's (``--threads``, else torch's own choice, one per core), not
+    # the query worker's one
+    # oneDNN keeps a compiled kernel for each shape a bfloat16 product meets (1024 by default),
+    # and batches of every length meet hundreds: 16 kept grew the worker 60 MB less over
+    # thirty shapes, at the same speed
+    env = {**GIVE_BACK, "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "16"}
+    return InWorker(model, factory, INDEXING_TIMEOUT_S, env=env, idle=INDEXING_IDLE_S,
+                    what="the indexing model")
+
+
 def pull(name: str) -> Path:
     """Download a model into the Hugging Face cache (the one command that uses the network)."""
     from huggingface_hub import snapshot_download

@@ -387,8 +387,8 @@ class Indexer:
             st.summary.merge(got.timings, got.ocr_images)
             _, changed = self.writer.indexed(got.file, got.hash, row, p.doc, vectors,
                                              got.failure, p.warning, p.links, got.extracts)
-            if now:
-                self._refresh(changed, st.summary)
+            if now:  # by the urgent model too: the indexing one may be resting (not loaded)
+                self._refresh(changed, st.summary, self.urgent_vectorizer)
             st.dirty |= changed  # (again at the end: one may be in a batch not yet written)
             st.summary.indexed += 1
             if row is None and got.hash in st.gone_hashes:
@@ -397,5 +397,6 @@ class Indexer:
                 with contextlib.suppress(Stopped):  # embedded: the batch is written whole
                     self.urgent.between_calls()
 
-    def _refresh(self, targets: set[str], summary: Summary) -> None:
-        self.writer.redescribe(targets, self.vectorizer, self.visual, summary)
+    def _refresh(self, targets: set[str], summary: Summary,
+                 vectorizer: Vectorizer | None = None) -> None:
+        self.writer.redescribe(targets, vectorizer or self.vectorizer, self.visual, summary)

@@ -2,6 +2,9 @@
 wrong), the indexing thread (``indexing.py``), the searches' threads and read connections,
 the query model, and daemon.json, which says where it listens.
 
+With a text model, the indexer's model runs in a worker process that ends when indexing has
+been idle a while (registry.indexing_model_for): the daemon itself never imports torch.
+
 Searches run side by side in a pool of threads, each with its own read-only SQLite connection
 (``connections.py``), and nothing heavy runs on the event loop. With a text model, searches have
 their own query model and never wait for the indexer. A visual model is too big to load twice:
@@ -20,7 +23,8 @@ from typing import Any
 from aiohttp import web
 
 from vaultlens.embedders.base import Embedder, ModelError
-from vaultlens.embedders.registry import query_model_for
+from vaultlens.embedders.process import InWorker
+from vaultlens.embedders.registry import indexing_model_for, query_model_for
 from vaultlens.index.catalog import Catalog
 from vaultlens.index.indexer import Indexer
 from vaultlens.index.repair import rescue, set_aside
@@ -62,9 +66,11 @@ class Daemon:
         self.status_readers = ThreadReaders(make, 1)
         self.status_pool = ThreadPoolExecutor(1, thread_name_prefix="vaultlens-status")
         self.port: int | None = None  # where `vaultlens serve` listens, once announced
+        # the indexer's model: a worker process for a text model, ended while idle
+        self.indexing_model = indexing_model_for(workspace.embedder)
         self.service = IndexService(
-            workspace.indexer(urgent_embedder=query_model) if workspace.writer else None,
-            reconcile_every, reopen=self.reopen)
+            workspace.indexer(urgent_embedder=query_model, embedder=self.indexing_model)
+            if workspace.writer else None, reconcile_every, reopen=self.reopen)
 
     @classmethod
     def open(cls, workspace: Workspace, reconcile_every: float, search_threads: int
@@ -120,7 +126,7 @@ class Daemon:
         self.workspace = ws
         if self.port is not None:  # daemon.json went with the data dir: say where we are
             self.announce(self.port)
-        return ws.indexer(urgent_embedder=self.query_model)
+        return ws.indexer(urgent_embedder=self.query_model, embedder=self.indexing_model)
 
     def packer(self) -> Packer:
         """A context packer counting with the query model's tokenizer once it is loaded (the
@@ -170,6 +176,11 @@ class Daemon:
         self.readers.close()
         self.status_readers.close()
         self.query_model.close()
+        model = self.indexing_model
+        if model is not self.workspace.embedder:
+            if isinstance(model, InWorker) and self.service.alive():
+                model.child.kill()  # a run that did not stop in time: its batch is not waited for
+            model.close()
 
 
 DAEMON = web.AppKey("daemon", Daemon)
