@@ -156,3 +156,17 @@ def test_the_pictures_are_small() -> None:
     big = {p.name: p.stat().st_size for p in (DOCS / "images").iterdir()
            if p.stat().st_size > 400_000}
     assert not big, f"pictures over 400 kB in docs/images (shrink them): {big}"
+
+
+# phrasings of a before/after figure: a comment states the invariant and the reason, and the
+# figures live in docs/decisions/ (where they can be dated)
+HISTORY = re.compile(r"went from \d|took [\d.,]+ ?(ms|s)\b, not|\bas before\b|\b(was|were) [\d.,]+ ?(ms|s|MB|GB)\b")
+
+
+def test_no_comment_narrates_history() -> None:
+    package = Path(__file__).resolve().parents[1] / "server" / "vaultlens"
+    found = [f"{p.relative_to(package)}:{n}: {line.strip()}"
+             for p in sorted(package.rglob("*.py"))
+             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if HISTORY.search(line)]
+    assert not found, "before/after figures belong in docs/decisions/:\n" + "\n".join(found)

@@ -59,8 +59,8 @@ class InWorker(Wrapper):
 
     One request at a time, and the caller reads its own answer: queries come batched
     (coalesce.py). A worker answering two at once, with a thread here handing out the
-    answers, cost the searches' process a GIL handoff more a query, and p95 at eight searches
-    at once went from 80 to 90 ms."""
+    answers, costs the searches' process one more GIL handoff a query: slower under
+    concurrent searches (docs/decisions/0005-search-latency.md)."""
 
     def __init__(self, model: Embedder, factory: Callable[[], Embedder],
                  timeout: float = 60.0, *, env: Mapping[str, str] = ONE_THREAD,

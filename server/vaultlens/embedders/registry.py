@@ -128,8 +128,8 @@ def indexing_model_for(model: Embedder) -> Embedder:
     # the threads are the model's (``--threads``, else torch's own choice, one per core), not
     # the query worker's one
     # oneDNN keeps a compiled kernel for each shape a bfloat16 product meets (1024 by default),
-    # and batches of every length meet hundreds: 16 kept grew the worker 60 MB less over
-    # thirty shapes, at the same speed
+    # and batches of every length meet hundreds: keeping 16 bounds the worker's growth, at the
+    # same speed (decisions/0004-memory-at-rest.md)
     env = {**GIVE_BACK, "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "16"}
     return InWorker(model, factory, INDEXING_TIMEOUT_S, env=env, idle=INDEXING_IDLE_S,
                     what="the indexing model")

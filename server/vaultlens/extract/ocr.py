@@ -45,19 +45,18 @@ SHORT_WORDS = frozenset(
     "a an as at be by do go if in is it me my no of on or so to up us we".split())
 SPLIT_RULES = "v2"  # part of the OCR signature: changing the rules reads images again
 # text boxes recognised per model call. RapidOCR's default (6) pads every box of a batch to
-# the widest one's width: on one thread, one box a call took two thirds of the time (a
-# fifth less per screenshot in all), and read the spaces between words better
+# the widest one's width, and a screenshot's lines differ widely in width: one box a call
+# does no padding, and reads the spaces between words better (decisions/0009-ocr-settings.md)
 REC_BATCH = 1
 # detection at the picture's own size: RapidOCR's default ("min", 736) enlarges any picture
 # less than 736 px on its short side, so a 1280 x 480 screenshot was searched for text at
 # 1963 x 736, 2.4 times the pixels, for the same boxes. "max" never enlarges (and shrinks
-# only past 2000 px, which WORK_SIDE and RapidOCR's own max_side_len already bound):
-# detection took 40% less time on the screenshot bench, with the same phrases read
+# only past 2000 px, which WORK_SIDE and RapidOCR's own max_side_len already bound)
 DET_LIMIT_TYPE = "max"
 # ... and never on more than this many pixels on the longer side ("max" would take 2000 for
-# a picture past 1500): a 3000-pixel retina screenshot is detected on 1500 x 900, which found
-# the same lines on the help vault's largest screenshots in half the time, with a fifth less
-# memory. Recognition still reads each line from the picture at its full working size
+# a picture past 1500): a 3000-pixel retina screenshot is detected on 1500 x 900, where its
+# lines are still found, and the detector's buffers stay a quarter the size. Recognition
+# still reads each line from the picture at its full working size
 DET_MAX_SIDE = 1500
 # (the three settings above are not part of the OCR signature: they change word breaks and
 # speed, not what a picture says, which is not worth reading every cached picture again)

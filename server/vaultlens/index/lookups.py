@@ -2,8 +2,8 @@
 property filter admits, where sections sit, which images a paragraph places or sits beside,
 which notes place an image.
 
-Which items a filter admits (``Scopes``): SQLite answered it with a join of items and files
-and a LIKE on every path (about 20 ms at 100,000 items, for every filtered search). Here the
+Which items a filter admits (``Scopes``): SQLite would answer it with a join of items and
+files and a LIKE on every path, for every filtered search. Here the
 items are read once (id, kind, file path) into a table the search threads share, and a
 filter's answer is a sorted id array, kept per filter until the items change. While the
 indexer writes, they change between most searches: then the table is not read again and

@@ -10,8 +10,8 @@ A word's postings are read once (FTS5's own "instance" vocabulary: its items and
 holds it, in any field), weighed by each item's length, and kept, shared by the search
 threads, until the keyword index changes. FTS5 rewrites its structure record (rowid 10 of the
 _data table) on every write, so that record says whether anything changed. While the indexer
-writes, it changes between most searches: then nothing is read ahead, and searches ask SQLite
-as before. Reading starts at the second search that sees the same record.
+writes, it changes between most searches: then nothing is read ahead, and searches ask
+SQLite. Reading starts at the second search that sees the same record.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ common words: it is no keyword candidate (the vector side can still bring it), u
 words are in too few items to fill the pool, when SQLite ranks the common words' items too. When all
 the words together match fewer items than ``SEED_ROWS`` (every query in a vault of that size),
 or when the pool is so deep that rescoring it would cost more (a filter admitting thousands of
-items is ranked exactly), SQLite ranks them all, as before.
+items is ranked exactly), SQLite ranks them all.
 """
 
 from __future__ import annotations

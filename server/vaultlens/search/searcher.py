@@ -51,8 +51,8 @@ COVERAGE_DEPTH = 100  # keyword candidates whose coverage of the query is counte
 EXACT_WITHIN = 5000  # a path/kind filter admitting at most this many items scores them all
 # a filter admitting more finds its nearest items by a scan of every vector when the scan's
 # depth (the items not allowed, and twice the pool) times this is at most what it admits: a
-# scan costs about as much as fetching as many vectors as its depth, plus a floor (at 100,000
-# vectors, 12 ms: a scan 400 deep instead of fetching 100,000 vectors, 15 ms for 430 ms)
+# scan costs about as much as fetching as many vectors as its depth, plus a floor (a scan of
+# every vector costs about as much as fetching a few hundred of them one by one)
 SCAN_SHARE = 4
 # a query's vector, or a call that waits for it (Searcher._vector_soon), or None: no vectors
 VectorSource = Vectors | Callable[[], Vectors | None] | None

@@ -5,9 +5,9 @@ token guards as the API. aiohttp is not ASGI, so a small bridge hands each reque
 SDK's ASGI app. The tools call the daemon's service (``queries.py``) in-process, here and in
 ``vaultlens mcp`` when no daemon runs.
 
-The SDK is imported once the daemon's query model is in, not at start: importing it took
-0.7 s, and searches (with vectors) came that much later. A request to /mcp before then waits
-for it.
+The SDK is imported once the daemon's query model is in, not at start: importing it takes
+most of a second of CPU, which the first searches with vectors would wait for. A request
+to /mcp before then waits for it.
 """
 
 from __future__ import annotations
