@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import indexed_reader, write_vault
-from test_highlights import highlighter
-from test_indexer import screenshot
+from indexing import screenshot
+from keyword_data import highlighter
 from vaultlens.extract import images
 from vaultlens.extract.images import WORK_SIDE, ImageError, encode_for_model, open_image
 from vaultlens.index.catalog import Catalog

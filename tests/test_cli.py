@@ -82,7 +82,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_index_search_status_json(make_vault: MakeVault, tmp_path: Path) -> None:
-    from test_indexer import screenshot
+    from indexing import screenshot
 
     root = make_vault({
         "Trips/Pier.md": "# Pier\n\nThe storm over the pier.\n\n![[board.png]]\n\nAfter.\n",

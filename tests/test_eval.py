@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from test_indexer import VAULT
+from indexing import VAULT
 from vaultlens.cli import main
 from vaultlens.evaluate import Target, figures, is_hit, load_queries
 from vaultlens.search.hits import Hit

@@ -17,8 +17,7 @@ import pytest
 
 import file_kinds as fk
 from lzstring import compress_to_base64, decompress_from_base64
-from served import Served
-from test_daemon_e2e import Client, free_port
+from served import Client, Served, free_port
 from vaultlens.extract.svg import MAX_SVG_BYTES, SvgError, svg_text
 from vaultlens.index.datadir import DataDir
 from vaultlens.vault.context import link_note

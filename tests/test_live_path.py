@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import pytest
 
-from test_indexer import VAULT, MakeVault, Run, screenshot
+from indexing import VAULT, MakeVault, Run, screenshot
 from vaultlens.config import Config
 from vaultlens.index.indexer import Indexer
 from vaultlens.index.report import Summary

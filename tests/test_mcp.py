@@ -24,7 +24,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, ImageContent, TextContent
 from PIL import Image
 
-from test_indexer import screenshot
+from indexing import screenshot
 from vaultlens.config import Config
 from vaultlens.embedders.minilm import MiniLM
 from vaultlens.index.datadir import DataDir
@@ -179,8 +179,8 @@ async def test_mcp_over_stdio_without_a_daemon(vault: Path, tmp_path: Path) -> N
 
 
 async def test_mcp_over_stdio_goes_through_a_running_daemon(vault: Path, tmp_path: Path) -> None:
-    from test_daemon_e2e import Client as ApiClient
-    from test_daemon_e2e import free_port
+    from served import Client as ApiClient
+    from served import free_port
 
     port, data = free_port(), tmp_path / "data"
     serve = subprocess.Popen(

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from test_indexer import VAULT, MakeVault, Run, screenshot
+from indexing import VAULT, MakeVault, Run, screenshot
 from vaultlens.config import Config
 from vaultlens.embedders.base import Input, Role, Vectors
 from vaultlens.embedders.minilm import MiniLM, length_batches

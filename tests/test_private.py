@@ -14,7 +14,7 @@ import pymupdf
 import pytest
 
 import vaultlens.index.indexer as indexer_module
-from test_indexer import VAULT, MakeVault, Run, screenshot
+from indexing import VAULT, MakeVault, Run, screenshot
 from vaultlens.index.datadir import DataDir
 from vaultlens.workspace import Workspace
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_indexer import VAULT, MakeVault
+from indexing import VAULT, MakeVault
 
 BUILD = """
 import asyncio, sys

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from test_embedders import picture
+from documents import picture
 from vaultlens.cli import main
 from vaultlens.embedders.base import Input, ModelError
 from vaultlens.search.hits import Hit
@@ -124,7 +124,7 @@ def test_a_search_reranked_by_a_server_and_by_none(make_vault, tmp_path: Path,  
                                                    server: FakeVLLM) -> None:
     """--rerank remote:URL through the workspace: the top hits are sent and reordered; with
     the server gone, the same search answers in its own order."""
-    from test_indexer import VAULT, Run
+    from indexing import VAULT, Run
 
     run = Run(make_vault(VAULT), tmp_path / "data")
     run.index(ocr=False)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from test_indexer import VAULT, Run
+from indexing import VAULT, Run
 from vaultlens.cli import main
 from vaultlens.embedders.base import Input, Role, Vectors
 from vaultlens.embedders.minilm import MiniLM

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_indexer import VAULT, MakeVault
+from indexing import VAULT, MakeVault
 from vaultlens.config import Config
 from vaultlens.embedders.base import Embedder, Input, ModelError, Role, Vectors, normalise
 from vaultlens.embedders.coalesce import Coalesced
