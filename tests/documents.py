@@ -33,3 +33,10 @@ def picture(colour: str, size: tuple[int, int] = (120, 80), text: str = "") -> I
     if text:
         ImageDraw.Draw(im).text((5, 5), text, fill="white")
     return im
+
+
+def text_picture(text: str) -> Image.Image:
+    """A line of black text on white, as the OCR reads it."""
+    im = Image.new("RGB", (640, 120), "white")
+    ImageDraw.Draw(im).text((20, 40), text, fill="black", font_size=32)
+    return im

@@ -242,6 +242,7 @@ def test_every_date_the_document_allows_is_a_date(value: str) -> None:
     parse_date(value)
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.from_regex(PROPERTY_TESTS))
 def test_every_where_the_document_allows_is_property_tests(value: str) -> None:

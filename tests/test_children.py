@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from documents import make_pdf
-from indexing import screenshot
+from documents import text_picture as screenshot
 from vaultlens.embedders.minilm_numpy import NumpyMiniLM
 from vaultlens.embedders.process import InWorker
 from vaultlens.extract.ocr import OCR

@@ -81,6 +81,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=300, check=False)
 
 
+@pytest.mark.slow
 def test_index_search_status_json(make_vault: MakeVault, tmp_path: Path) -> None:
     from indexing import screenshot
 
@@ -204,6 +205,7 @@ def test_a_relative_vault_is_the_same_vault_as_its_full_path(
     assert cfg.vault == tmp_path.resolve() / "Notes"  # what status and daemon.json say
 
 
+@pytest.mark.slow
 def test_search_asks_the_daemon_that_serves_the_vault(make_vault: MakeVault, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """With a daemon serving the vault, `search` is answered by it (its model is warm), not by

@@ -278,6 +278,7 @@ def _search(daemon: _Daemon, query: str, **extra: Any) -> list[dict[str, Any]]:
     return results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("query", "kind", "path"), [
     ("Billing reconciler", "image", "Diagrams/billing.drawio.svg"),
     ("Customer checkout", "image", "Diagrams/checkout.svg"),
@@ -394,6 +395,7 @@ def test_an_svg_is_rendered_only_where_its_pixels_are_needed(
     assert bool(ocr.seen) == (text == "words drawn as outlines")
 
 
+@pytest.mark.slow
 def test_the_watcher_takes_a_new_canvas_and_svg(daemon: _Daemon) -> None:
     board = daemon.vault / "Boards" / "Live.canvas"
     diagram = daemon.vault / "Diagrams" / "live.svg"

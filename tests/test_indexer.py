@@ -77,6 +77,7 @@ def test_new_note_around_an_old_image_updates_it(run: Run) -> None:
     assert ("image", "Attachments/board.png", None) in run.search("llama offsite planning")[:2]
 
 
+@pytest.mark.slow
 def test_truncated_image_is_retried_then_skipped(run: Run) -> None:
     data = screenshot("half")
     (run.config.vault / "half.png").write_bytes(data[: len(data) // 2])
@@ -164,6 +165,7 @@ def test_search_before_indexing_says_what_to_do(run: Run) -> None:
         run.reader()
 
 
+@pytest.mark.slow
 def test_switching_between_the_bundled_text_models_reuses_the_cache(run: Run) -> None:
     """minilm → use-multilingual re-embeds everything; going back embeds nothing, and each
     model's reader only opens the index built with it."""

@@ -141,6 +141,7 @@ async def daemon(aiohttp_server: Any, vault: Path, tmp_path: Path) -> AsyncItera
     await server.close()
 
 
+@pytest.mark.slow
 async def test_mcp_over_http(daemon: Any, tmp_path: Path) -> None:
     token = DataDir(tmp_path / "data").token()
     url = f"http://127.0.0.1:{daemon.port}/mcp"
@@ -164,6 +165,7 @@ async def test_mcp_over_http(daemon: Any, tmp_path: Path) -> None:
         assert r.json()["ok"] is False
 
 
+@pytest.mark.slow
 async def test_mcp_over_stdio_without_a_daemon(vault: Path, tmp_path: Path) -> None:
     params = StdioServerParameters(
         command=sys.executable,
@@ -178,6 +180,7 @@ async def test_mcp_over_stdio_without_a_daemon(vault: Path, tmp_path: Path) -> N
     data.unlock()
 
 
+@pytest.mark.slow
 async def test_mcp_over_stdio_goes_through_a_running_daemon(vault: Path, tmp_path: Path) -> None:
     from served import Client as ApiClient
     from served import free_port

@@ -49,6 +49,7 @@ def gone(pid: int, within: float = 10.0) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_vectors_are_the_models(worker: InWorker) -> None:
     local = NumpyMiniLM()
     for role in ("query", "document"):
@@ -77,6 +78,7 @@ def test_a_killed_worker_is_replaced(worker: InWorker) -> None:
                                atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_stuck_worker_is_given_up_on_and_replaced() -> None:
     worker = InWorker(NumpyMiniLM(), partial(NumpyMiniLM), timeout=3.0)
     try:

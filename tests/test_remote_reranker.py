@@ -38,6 +38,7 @@ def server(tiny_qwen_path: Path) -> Iterator[FakeVLLM]:
     fake.close()
 
 
+@pytest.mark.slow
 def test_remote_scores_are_the_local_scores(server: FakeVLLM, local: Qwen3VLReranker) -> None:
     remote = RemoteReranker(server.url, max_image_tokens=CAP)
     documents = [Input(text="the storm over the pier"), Input(text="a purple chart"),

@@ -120,6 +120,7 @@ def test_rerank_orders_the_top_and_keeps_the_tail() -> None:
     assert out[0].score == 0.03 and out[3].score == 1.0
 
 
+@pytest.mark.slow
 def test_search_with_the_tiny_reranker(make_vault, tmp_path: Path,  # type: ignore[no-untyped-def]
                                        tiny_qwen_path: Path) -> None:
     from indexing import VAULT

@@ -76,6 +76,7 @@ async def test_a_note_hit_has_no_paragraph_of_a_picture(api: Api) -> None:
     assert note["context_text"] == "" and note["context_highlights"] == []
 
 
+@pytest.mark.slow
 def test_the_page_marks_the_words_in_the_paragraph_beside_a_picture(
         tmp_path: Path) -> None:
     from browsing import CHROMIUM

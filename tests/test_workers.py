@@ -173,6 +173,7 @@ def test_a_deadline_passing_kills_the_child(worker: Worker) -> None:
     assert worker.request(("echo", "again"), SECONDS) == ">again"
 
 
+@pytest.mark.slow
 def test_the_cpu_clock_counts_the_childs_work_not_its_waiting(worker: Worker) -> None:
     clock = CpuClock(budget=0.3, cap=10.0, fallback=10.0)
     if not Path("/proc/self/stat").exists():
@@ -333,6 +334,7 @@ def test_arrays_of_numbers_come_through(vectors: np.ndarray[Any, Any]) -> None:
     np.testing.assert_array_equal(value, vectors)
 
 
+@pytest.mark.slow
 def test_the_real_childrens_answers_come_through(tmp_path: Path) -> None:
     """Each of the package's children, end to end: the query model's vectors, a PDF's
     pages (text, a render, the page count), an image's text."""
