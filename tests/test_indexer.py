@@ -106,6 +106,7 @@ def test_vectors_are_rebuilt_from_cache_not_re_embedded(run: Run) -> None:
     assert s.embedded == 0 and run.search("zebra metrics")[0][0] == "image"
 
 
+@pytest.mark.slow
 def test_tiny_qwen_pipeline_and_model_switch(run: Run, tiny_qwen_path: Path) -> None:
     qwen = str(tiny_qwen_path)
     minilm = run.index()
@@ -181,6 +182,7 @@ def test_switching_between_the_bundled_text_models_reuses_the_cache(run: Run) ->
     assert run.search("keep sync away from one directory")[0] == ("note", "Sync.md", 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch", [4, 16])
 def test_pictures_go_to_the_model_a_batch_at_a_time(make_vault: MakeVault, tmp_path: Path,
                                                     tiny_qwen_path: Path, batch: int,
