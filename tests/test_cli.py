@@ -149,6 +149,7 @@ def test_search_unindexed_vault_is_a_clear_error(make_vault: MakeVault, tmp_path
     assert "or `vaultlens index` first" in proc.stderr
 
 
+@pytest.mark.slow
 def test_index_shows_a_progress_bar_on_a_terminal(make_vault: MakeVault, tmp_path: Path) -> None:
     import os
     import pty

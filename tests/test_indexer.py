@@ -21,6 +21,7 @@ def run(make_vault: MakeVault, tmp_path: Path) -> Iterator[Run]:
     yield Run(make_vault(VAULT), tmp_path / "data")
 
 
+@pytest.mark.slow
 def test_pipeline_minilm(run: Run) -> None:
     first = run.index()
     assert (first.files, first.indexed, first.skipped, first.retry) == (3, 3, [], [])
@@ -41,6 +42,7 @@ def test_pipeline_minilm(run: Run) -> None:
         assert max(thumb.size) <= 320
 
 
+@pytest.mark.slow
 def test_changed_note_embeds_only_changed_sections(run: Run) -> None:
     run.index()
     note = run.config.vault / "Sync.md"
@@ -69,6 +71,7 @@ def test_deleted_files_leave_the_index(run: Run) -> None:
     assert all(path != "Sync.md" for _, path, _ in run.search("selective sync settings"))
 
 
+@pytest.mark.slow
 def test_new_note_around_an_old_image_updates_it(run: Run) -> None:
     run.index()
     (run.config.vault / "Offsite.md").write_text(
@@ -93,6 +96,7 @@ def test_truncated_image_is_retried_then_skipped(run: Run) -> None:
     assert fourth.indexed == 1 and not fourth.retry
 
 
+@pytest.mark.slow
 def test_vectors_are_rebuilt_from_cache_not_re_embedded(run: Run) -> None:
     first = run.index()
     data = run.config.data_dir
@@ -233,6 +237,7 @@ def test_a_chinese_word_written_another_way_is_found_by_its_characters(
     assert [p for _, p, _ in run.search("删掉")] == ["回收.md"]
 
 
+@pytest.mark.slow
 def test_a_file_whose_reading_fails_unforeseen_fails_alone(run: Run,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """A bug meeting odd input in one file's reading is that file's failure, with a reason and

@@ -233,6 +233,7 @@ def test_stdout_holds_only_protocol(vault: Path, tmp_path: Path) -> None:
     assert all(m.get("jsonrpc") == "2.0" for m in lines)
 
 
+@pytest.mark.slow
 async def test_stdio_backend_reads_when_another_process_writes(vault: Path,
                                                                tmp_path: Path) -> None:
     from vaultlens.serve.mcp_stdio import backend_for

@@ -121,6 +121,7 @@ def test_a_failing_reranker_leaves_the_ranking_as_it_was(server: FakeVLLM) -> No
     assert step.apply(Input(text="note 2"), hits) == hits
 
 
+@pytest.mark.slow
 def test_a_search_reranked_by_a_server_and_by_none(make_vault, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                    server: FakeVLLM) -> None:
     """--rerank remote:URL through the workspace: the top hits are sent and reordered; with
