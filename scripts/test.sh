@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite: the daemon's (pytest) and the Obsidian plugin's (vitest, including an
 # end-to-end run against the real daemon from .venv). Run scripts/setup.sh first.
+#   --fast  the quick tier: pytest -m "not slow" and the plugin's unit tests without the daemon run
+# Other arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+e2e=required
+if [ "${1:-}" = "--fast" ]; then
+  shift
+  set -- -m "not slow" "$@"
+  e2e=off
+fi
 set +e
 .venv/bin/pytest "$@"
 code=$?
@@ -15,4 +23,4 @@ fi
 [ "$code" -eq 0 ] || exit "$code"
 cd plugin-bridge
 [ -d node_modules ] || npm ci --no-audit --no-fund
-VAULTLENS_E2E=required npm test
+VAULTLENS_E2E=$e2e npm test

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from browsing import CHROMIUM
 from vaultlens.config import Config
 from vaultlens.vault.notes import Note, NoteParser
 from vaultlens.workspace import Workspace, open_workspace
@@ -69,3 +71,15 @@ def tiny_qwen_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tiny_qwen import build
 
     return build(tmp_path_factory.mktemp("tiny-qwen3-vl"))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless chromium for the page tests (mark them browsing.needs_chromium)."""
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM, "VAULTLENS_BROWSER=required, but no chromium is installed"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()

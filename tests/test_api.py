@@ -6,15 +6,14 @@ import asyncio
 import io
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import FormData, web
-from aiohttp.test_utils import TestClient
+from aiohttp import FormData
 
-from test_indexer import screenshot
+from indexing import screenshot
+from inprocess_api import VAULT, Api, Client, MakeVault, assert_error, open_api
 from vaultlens.config import Config
 from vaultlens.embedders.base import ModelError
 from vaultlens.embedders.minilm_numpy import NumpyMiniLM
@@ -24,57 +23,10 @@ from vaultlens.serve.app import make_app
 from vaultlens.serve.daemon import DAEMON
 from vaultlens.serve.routes import ROUTES
 
-MakeVault = Callable[[dict[str, str | bytes]], Path]
-Client = Callable[..., Any]
-
-VAULT: dict[str, str | bytes] = {
-    "Trips/Pier.md": "---\ntags: [travel]\n---\n# Pier\n\nWe watched the storm roll over the "
-                     "old pier at night.\n\n![[board.png]]\n\nThe harbour office board.\n",
-    "Sync.md": "# Selective sync\n\nTo stop Obsidian Sync from touching a folder, exclude it "
-               "in the selective sync settings.\n",
-    "Attachments/board.png": screenshot("HARBOUR TIDES"),
-}
-
-
-class Api:
-    def __init__(self, client: TestClient, token: str, vault: Path, app: web.Application):
-        self.client, self.token, self.vault, self.app = client, token, vault, app
-
-    def headers(self, **extra: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}", **extra}
-
-    async def post(self, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
-        resp = await self.client.post(path, json=body, headers=self.headers(), **kw)
-        return resp.status, await resp.json()
-
-    async def get(self, path: str) -> tuple[int, Any]:
-        resp = await self.client.get(path, headers=self.headers())
-        return resp.status, await resp.json()
-
-    async def idle(self) -> None:
-        service = self.app[DAEMON].service
-        ok = await asyncio.get_running_loop().run_in_executor(None, service.wait_idle, 120)
-        assert ok, "indexing did not finish"
-
-
-async def open_api(aiohttp_client: Client, vault: Path, data: Path, ocr: bool = False) -> Api:
-    """A daemon on the vault with MiniLM, indexed before it is handed over."""
-    app = make_app(Config(vault=vault, data_dir=data, model="minilm", ocr=ocr), watching=False)
-    client = await aiohttp_client(app)
-    a = Api(client, DataDir(data).token(), vault, app)
-    await a.idle()
-    return a
-
 
 @pytest.fixture
 async def api(aiohttp_client: Client, make_vault: MakeVault, tmp_path: Path) -> Api:
     return await open_api(aiohttp_client, make_vault(VAULT), tmp_path / "data")
-
-
-def assert_error(status: int, body: Any, expected: int, code: str) -> None:
-    assert status == expected, body
-    assert body["ok"] is False and body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
 
 
 async def test_health_needs_no_token(api: Api) -> None:
@@ -419,7 +371,7 @@ async def test_keyword_answers_while_the_model_loads(aiohttp_client: Client, mak
     vault = make_vault(VAULT)
     data = tmp_path / "data"
     # an index already on disk, as after a restart
-    from test_indexer import Run
+    from indexing import Run
 
     Run(vault, data).index(ocr=False)
     app = make_app(Config(vault=vault, data_dir=data, model="minilm", ocr=False),

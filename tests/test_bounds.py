@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import indexed_reader, write_vault
-from test_highlights import highlighter
-from test_indexer import screenshot
+from indexing import screenshot
+from keyword_data import highlighter
 from vaultlens.extract import images
 from vaultlens.extract.images import WORK_SIDE, ImageError, encode_for_model, open_image
 from vaultlens.index.catalog import Catalog
@@ -242,6 +242,7 @@ def test_every_date_the_document_allows_is_a_date(value: str) -> None:
     parse_date(value)
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.from_regex(PROPERTY_TESTS))
 def test_every_where_the_document_allows_is_property_tests(value: str) -> None:

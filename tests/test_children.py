@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_ocr import screenshot
-from test_pdfs import make_pdf
+from documents import make_pdf
+from documents import text_picture as screenshot
 from vaultlens.embedders.minilm_numpy import NumpyMiniLM
 from vaultlens.embedders.process import InWorker
 from vaultlens.extract.ocr import OCR

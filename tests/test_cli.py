@@ -81,8 +81,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=300, check=False)
 
 
+@pytest.mark.slow
 def test_index_search_status_json(make_vault: MakeVault, tmp_path: Path) -> None:
-    from test_indexer import screenshot
+    from indexing import screenshot
 
     root = make_vault({
         "Trips/Pier.md": "# Pier\n\nThe storm over the pier.\n\n![[board.png]]\n\nAfter.\n",
@@ -148,6 +149,7 @@ def test_search_unindexed_vault_is_a_clear_error(make_vault: MakeVault, tmp_path
     assert "or `vaultlens index` first" in proc.stderr
 
 
+@pytest.mark.slow
 def test_index_shows_a_progress_bar_on_a_terminal(make_vault: MakeVault, tmp_path: Path) -> None:
     import os
     import pty
@@ -204,6 +206,7 @@ def test_a_relative_vault_is_the_same_vault_as_its_full_path(
     assert cfg.vault == tmp_path.resolve() / "Notes"  # what status and daemon.json say
 
 
+@pytest.mark.slow
 def test_search_asks_the_daemon_that_serves_the_vault(make_vault: MakeVault, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """With a daemon serving the vault, `search` is answered by it (its model is warm), not by

@@ -163,6 +163,7 @@ def test_to_json_shape(parse: Callable[..., Note]) -> None:
                                   "role": "containing"}
 
 
+@pytest.mark.slow
 def test_many_placements_in_one_note_finish() -> None:
     """A 1,500-image gallery once took 143 s (every placement rescanned every section and every
     placement). Each case must finish in a child process we can kill."""

@@ -16,6 +16,8 @@ from vaultlens.config import Config
 from vaultlens.index.report import Progress
 from vaultlens.workspace import open_workspace
 
+pytestmark = pytest.mark.slow
+
 PER_FILE_LIMIT = 30.0
 
 

@@ -12,8 +12,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from vaultlens.config import Config
 from vaultlens.workspace import open_workspace
+
+pytestmark = pytest.mark.slow
 
 NOTES = 240
 

@@ -3,50 +3,20 @@ deletes followed, and SIGTERM obeyed within 10 s."""
 
 from __future__ import annotations
 
-import json
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
 
-from test_indexer import screenshot
+import pytest
 
+from indexing import screenshot
+from served import Client, free_port
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Client:
-    def __init__(self, port: int, token: str) -> None:
-        self.base, self.token = f"http://127.0.0.1:{port}", token
-
-    def call(self, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base + path, data=data, headers={
-            "Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                return json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            raise AssertionError(f"{path}: {exc.code} {exc.read().decode()}") from exc
-
-    def paths(self, query: str) -> list[str]:
-        return [r["path"] for r in self.call("/api/search", {"query": query, "k": 5})["results"]]
-
-    def wait_for(self, check: Any, what: str, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if check():
-                return
-            time.sleep(0.3)
-        raise AssertionError(f"timed out waiting for {what}")
+pytestmark = pytest.mark.slow
 
 
 def test_serve_follows_the_vault(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from test_api import VAULT, Api, Client, MakeVault, open_api
+from inprocess_api import VAULT, Api, Client, MakeVault, open_api
 from vaultlens.index.catalog import Catalog
 from vaultlens.serve.daemon import DAEMON
 

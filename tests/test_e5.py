@@ -87,6 +87,7 @@ def test_tokens_are_the_engines(numpy_e5: E5, engine: object) -> None:
             assert ours == engine.token_count(text, is_query), text  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kernels", ["numpy", "torch"])
 def test_vectors_are_the_engines(kernels: str, engine: object) -> None:
     model = E5(kernels=kernels, bf16=False)
@@ -98,6 +99,7 @@ def test_vectors_are_the_engines(kernels: str, engine: object) -> None:
         assert np.all((ours * theirs).sum(1) > 0.999)
 
 
+@pytest.mark.slow
 def test_numpy_and_torch_agree_and_bfloat16_stays_close(numpy_e5: E5) -> None:
     base = numpy_e5.embed_texts(TEXTS, "document")
     full = E5(kernels="torch", bf16=False).embed_texts(TEXTS, "document")
@@ -107,6 +109,7 @@ def test_numpy_and_torch_agree_and_bfloat16_stays_close(numpy_e5: E5) -> None:
     assert np.allclose(np.linalg.norm(base, axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_chinese_paraphrase_finds_its_answer(numpy_e5: E5) -> None:
     docs = numpy_e5.embed_texts([
         "如果不想看到标题旁边的折叠箭头，可以在设置的编辑器选项中关闭折叠标题。",  # noqa: RUF001

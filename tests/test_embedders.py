@@ -10,20 +10,13 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw
 
+from documents import picture
 from vaultlens.embedders.base import Input, ModelError
 from vaultlens.embedders.minilm import MiniLM
 from vaultlens.embedders.qwen3_vl import QUERY_INSTRUCTION, Qwen3VL
 from vaultlens.embedders.registry import load
 from vaultlens.embedders.use import MultilingualUSE
-
-
-def picture(colour: str, size: tuple[int, int] = (120, 80), text: str = "") -> Image.Image:
-    im = Image.new("RGB", size, colour)
-    if text:
-        ImageDraw.Draw(im).text((5, 5), text, fill="white")
-    return im
 
 
 @pytest.fixture(scope="module")

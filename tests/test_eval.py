@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from test_indexer import VAULT
+from indexing import VAULT
 from vaultlens.cli import main
 from vaultlens.evaluate import Target, figures, is_hit, load_queries
 from vaultlens.search.hits import Hit
@@ -65,6 +65,7 @@ def test_bad_query_files_name_the_line(tmp_path: Path, line: str, why: str) -> N
         load_queries(path)
 
 
+@pytest.mark.slow
 def test_eval_command_json(make_vault: MakeVault, tmp_path: Path,
                            capsys: pytest.CaptureFixture[str]) -> None:
     vault = make_vault(VAULT)

@@ -17,8 +17,7 @@ import pytest
 
 import file_kinds as fk
 from lzstring import compress_to_base64, decompress_from_base64
-from served import Served
-from test_daemon_e2e import Client, free_port
+from served import Client, Served, free_port
 from vaultlens.extract.svg import MAX_SVG_BYTES, SvgError, svg_text
 from vaultlens.index.datadir import DataDir
 from vaultlens.vault.context import link_note
@@ -279,6 +278,7 @@ def _search(daemon: _Daemon, query: str, **extra: Any) -> list[dict[str, Any]]:
     return results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("query", "kind", "path"), [
     ("Billing reconciler", "image", "Diagrams/billing.drawio.svg"),
     ("Customer checkout", "image", "Diagrams/checkout.svg"),
@@ -298,6 +298,7 @@ def test_each_kind_is_found_by_its_words(daemon: _Daemon, query: str, kind: str,
     assert hits[0]["matched"] == "words"
 
 
+@pytest.mark.slow
 def test_an_icon_is_counted_never_a_hit(daemon: _Daemon) -> None:
     """An interface glyph's name ("settings-gear") would crowd real answers: it is ignored,
     counted in the status, and never a hit nor a failure."""
@@ -308,17 +309,20 @@ def test_an_icon_is_counted_never_a_hit(daemon: _Daemon) -> None:
     assert "icons/settings-gear.svg" not in [f["path"] for f in status["failures"]]
 
 
+@pytest.mark.slow
 def test_a_svg_hit_reads_its_label_once(daemon: _Daemon) -> None:
     hit = _search(daemon, "Billing reconciler")[0]
     assert hit["kind"] == "image" and hit["text"].count("Billing reconciler") == 1
 
 
+@pytest.mark.slow
 def test_a_card_hit_says_its_group_and_edge(daemon: _Daemon) -> None:
     hit = _search(daemon, "Payments pipeline", kind="note")[0]
     assert hit["path"] == "Boards/Payments.canvas" and fk.CARD.startswith(hit["text"][:40])
     assert hit["headings"] == ["Payments pipeline", "shown on the dashboard"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("word", [fk.HIDDEN, fk.HIDDEN_PLAIN, fk.packed_word(), "lol"])
 def test_drawing_data_and_refused_svgs_are_never_words(daemon: _Daemon, word: str) -> None:
     for hit in _search(daemon, word):
@@ -326,6 +330,7 @@ def test_drawing_data_and_refused_svgs_are_never_words(daemon: _Daemon, word: st
         assert word.lower() not in hit["text"].lower()
 
 
+@pytest.mark.slow
 def test_a_screenshot_on_a_canvas_is_found_by_a_paraphrase_of_its_card(daemon: _Daemon) -> None:
     query = "money given back to cardholders gets squared with the bank overnight"
     hits = _search(daemon, query, kind="image")
@@ -333,6 +338,7 @@ def test_a_screenshot_on_a_canvas_is_found_by_a_paraphrase_of_its_card(daemon: _
     assert [x["note"] for x in hits[0]["links"]] == ["Boards/Payments.canvas"]
 
 
+@pytest.mark.slow
 def test_pictures_in_a_drawing_belong_to_it(daemon: _Daemon) -> None:
     hits = _search(daemon, "quarterly capacity forecast", kind="image")
     assert hits[0]["path"] == "Drawings/whiteboard.png"
@@ -340,6 +346,7 @@ def test_pictures_in_a_drawing_belong_to_it(daemon: _Daemon) -> None:
                                                      "Drawings/Legacy.excalidraw.md"}
 
 
+@pytest.mark.slow
 def test_hostile_and_broken_files_are_skip_reasons(daemon: _Daemon) -> None:
     status = daemon.api.call("/api/status")
     reasons = {f["path"]: f["reason"] for f in status["failures"]}
@@ -351,6 +358,7 @@ def test_hostile_and_broken_files_are_skip_reasons(daemon: _Daemon) -> None:
     assert daemon.api.call("/api/health")["ok"]
 
 
+@pytest.mark.slow
 def test_a_svg_in_a_context_pack_is_a_picture(daemon: _Daemon) -> None:
     pack = daemon.api.call("/api/context", {"query": "Billing reconciler", "inline": True})["pack"]
     entry = next(e for e in pack["entries"] if e["path"] == "Diagrams/billing.drawio.svg")
@@ -395,6 +403,7 @@ def test_an_svg_is_rendered_only_where_its_pixels_are_needed(
     assert bool(ocr.seen) == (text == "words drawn as outlines")
 
 
+@pytest.mark.slow
 def test_the_watcher_takes_a_new_canvas_and_svg(daemon: _Daemon) -> None:
     board = daemon.vault / "Boards" / "Live.canvas"
     diagram = daemon.vault / "Diagrams" / "live.svg"

@@ -13,7 +13,7 @@ import pymupdf
 import pytest
 
 from conftest import indexed_reader, write_vault
-from test_indexer import screenshot
+from indexing import screenshot
 from vaultlens.config import Config
 from vaultlens.index.note_scopes import noted_items_sql
 from vaultlens.index.reader import Reader

@@ -15,8 +15,10 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
 from conftest import write_vault
+from indexing import screenshot
 from served import Served, serving
-from test_indexer import screenshot
+
+pytestmark = pytest.mark.slow
 
 VAULT: dict[str, str | bytes] = {
     "Notes/Pier.md": "# Pier\n\nThe storm over the pier.\n\n![[board.png]]\n",

@@ -20,6 +20,7 @@ from vaultlens.embedders.base import Input  # noqa: E402
 from vaultlens.embedders.qwen3_vl import Qwen3VL  # noqa: E402
 
 
+@pytest.mark.slow
 def test_the_flop_count_matches_torchs_for_images_and_texts(tmp_path: Path) -> None:
     from torch.utils.flop_counter import FlopCounterMode
 

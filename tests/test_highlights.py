@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import sqlite3
 
+from keyword_data import highlighter
 from vaultlens.index.keyword_index import KeywordIndex
 from vaultlens.search.highlights import Highlighter
-
-
-def highlighter() -> Highlighter:
-    """With the index's own stemmer, on a connection of its own (no index needed)."""
-    return Highlighter(KeywordIndex(sqlite3.connect(":memory:")).stems)
 
 
 def marked(text: str, query: str) -> list[str]:

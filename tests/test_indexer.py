@@ -3,66 +3,17 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
-from vaultlens.config import Config
+from indexing import VAULT, MakeVault, Run, screenshot
 from vaultlens.index.datadir import DataDirError
-from vaultlens.index.report import Summary
 from vaultlens.index.vectors import VectorIndex
-from vaultlens.workspace import Workspace, WorkspaceError, open_workspace
-
-MakeVault = Callable[[dict[str, str | bytes]], Path]
-
-
-def screenshot(text: str) -> bytes:
-    im = Image.new("RGB", (700, 140), "white")
-    ImageDraw.Draw(im).text((20, 50), text, fill="black", font_size=34)
-    import io
-
-    buf = io.BytesIO()
-    im.save(buf, "PNG")
-    return buf.getvalue()
-
-
-VAULT: dict[str, str | bytes] = {
-    "Trips/Pier.md": "# Pier\n\nWe watched the storm roll over the old pier at night.\n\n"
-                     "![[board.png]]\n\nThe board above was in the harbour office.\n",
-    "Sync.md": "# Selective sync\n\nTo stop Obsidian Sync from touching a folder, exclude it in "
-               "the selective sync settings.\n\n## Other\n\nGraph view shows notes as dots.\n",
-    "Attachments/board.png": screenshot("QUARTERLY ZEBRA METRICS"),
-}
-
-
-class Run:
-    """Index a vault again and again with the same settings."""
-
-    def __init__(self, vault: Path, data: Path, model: str = "minilm") -> None:
-        self.config = Config(vault=vault, data_dir=data, model=model)
-
-    def index(self, **changes: Any) -> Summary:
-        ws = open_workspace(Config(**{**self.config.__dict__, **changes}), writer=True)
-        indexer = ws.indexer()
-        try:
-            return indexer.run()
-        finally:
-            indexer.save_vectors()
-            indexer.close()
-            ws.close()
-
-    def reader(self, **changes: Any) -> Workspace:
-        return open_workspace(Config(**{**self.config.__dict__, **changes}), writer=False)
-
-    def search(self, query: str, **changes: Any) -> list[tuple[str, str, int | None]]:
-        ws = self.reader(**changes)
-        try:
-            return [(h.kind, h.path, h.line) for h in ws.searcher().search(query, 5)]
-        finally:
-            ws.close()
+from vaultlens.workspace import WorkspaceError, open_workspace
 
 
 @pytest.fixture
@@ -70,6 +21,7 @@ def run(make_vault: MakeVault, tmp_path: Path) -> Iterator[Run]:
     yield Run(make_vault(VAULT), tmp_path / "data")
 
 
+@pytest.mark.slow
 def test_pipeline_minilm(run: Run) -> None:
     first = run.index()
     assert (first.files, first.indexed, first.skipped, first.retry) == (3, 3, [], [])
@@ -90,6 +42,7 @@ def test_pipeline_minilm(run: Run) -> None:
         assert max(thumb.size) <= 320
 
 
+@pytest.mark.slow
 def test_changed_note_embeds_only_changed_sections(run: Run) -> None:
     run.index()
     note = run.config.vault / "Sync.md"
@@ -118,6 +71,7 @@ def test_deleted_files_leave_the_index(run: Run) -> None:
     assert all(path != "Sync.md" for _, path, _ in run.search("selective sync settings"))
 
 
+@pytest.mark.slow
 def test_new_note_around_an_old_image_updates_it(run: Run) -> None:
     run.index()
     (run.config.vault / "Offsite.md").write_text(
@@ -126,6 +80,7 @@ def test_new_note_around_an_old_image_updates_it(run: Run) -> None:
     assert ("image", "Attachments/board.png", None) in run.search("llama offsite planning")[:2]
 
 
+@pytest.mark.slow
 def test_truncated_image_is_retried_then_skipped(run: Run) -> None:
     data = screenshot("half")
     (run.config.vault / "half.png").write_bytes(data[: len(data) // 2])
@@ -141,6 +96,7 @@ def test_truncated_image_is_retried_then_skipped(run: Run) -> None:
     assert fourth.indexed == 1 and not fourth.retry
 
 
+@pytest.mark.slow
 def test_vectors_are_rebuilt_from_cache_not_re_embedded(run: Run) -> None:
     first = run.index()
     data = run.config.data_dir
@@ -154,6 +110,7 @@ def test_vectors_are_rebuilt_from_cache_not_re_embedded(run: Run) -> None:
     assert s.embedded == 0 and run.search("zebra metrics")[0][0] == "image"
 
 
+@pytest.mark.slow
 def test_tiny_qwen_pipeline_and_model_switch(run: Run, tiny_qwen_path: Path) -> None:
     qwen = str(tiny_qwen_path)
     minilm = run.index()
@@ -213,6 +170,7 @@ def test_search_before_indexing_says_what_to_do(run: Run) -> None:
         run.reader()
 
 
+@pytest.mark.slow
 def test_switching_between_the_bundled_text_models_reuses_the_cache(run: Run) -> None:
     """minilm → use-multilingual re-embeds everything; going back embeds nothing, and each
     model's reader only opens the index built with it."""
@@ -228,6 +186,7 @@ def test_switching_between_the_bundled_text_models_reuses_the_cache(run: Run) ->
     assert run.search("keep sync away from one directory")[0] == ("note", "Sync.md", 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch", [4, 16])
 def test_pictures_go_to_the_model_a_batch_at_a_time(make_vault: MakeVault, tmp_path: Path,
                                                     tiny_qwen_path: Path, batch: int,
@@ -278,6 +237,7 @@ def test_a_chinese_word_written_another_way_is_found_by_its_characters(
     assert [p for _, p, _ in run.search("删掉")] == ["回收.md"]
 
 
+@pytest.mark.slow
 def test_a_file_whose_reading_fails_unforeseen_fails_alone(run: Run,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """A bug meeting odd input in one file's reading is that file's failure, with a reason and

@@ -3,37 +3,14 @@ query of common words must still rank its candidates by the whole query."""
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pytest
 
+from keyword_data import sql_bm25, zipf_catalog
 from vaultlens.index.catalog import Catalog
 from vaultlens.search import keywords
-from vaultlens.search.keywords import Keywords, fts_query
-
-WORDS = [f"w{i}" for i in range(40)] + ["running", "runs", "设置", "同步"]
-
-
-def zipf_catalog(path: Path, seed: int = 7, long_every: int = 0) -> Catalog:
-    """300 items whose three fields hold words of very different frequencies (Zipf);
-    ``long_every``: every so many items, a text field of up to 400 words (more than 127
-    tokens: two-byte sizes in FTS5's docsize records)."""
-    rng = random.Random(seed)
-    weights = [1 / (n + 1) for n in range(len(WORDS))]
-
-    def field(most: int) -> str:
-        return " ".join(rng.choices(WORDS, weights, k=rng.randint(0, most)))
-
-    cat = Catalog.open(path)
-    with cat.transaction():
-        fid = cat.upsert_file("n.md", "note", 1, 1, "h", "indexed", None)
-        _, ids = cat.replace_items(fid, [{"kind": "section", "text": "x", "content_hash": str(n)}
-                                         for n in range(300)])
-        for n, i in enumerate(ids):
-            long = long_every and n % long_every == 0
-            cat.set_fts(i, field(400 if long else 60), field(4), field(20))
-    return cat
+from vaultlens.search.keywords import Keywords
 
 
 @pytest.fixture
@@ -41,10 +18,6 @@ def catalog(tmp_path: Path) -> Catalog:
     return zipf_catalog(tmp_path / "c.sqlite")
 
 
-def sql_bm25(cat: Catalog, words: list[str]) -> dict[int, float]:
-    return {int(r[0]): -float(r[1]) for r in cat._conn.execute(
-        "SELECT rowid, bm25(items_fts) FROM items_fts WHERE items_fts MATCH ?",
-        (fts_query(words),))}
 
 
 @pytest.mark.parametrize("words", [["w0"], ["w3", "w17"], ["w1", "w30", "running"],

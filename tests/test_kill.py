@@ -10,7 +10,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import pytest
+
 import fault_bench
+
+pytestmark = pytest.mark.slow
 
 
 def test_killed_daemons_lose_and_double_nothing(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import pytest
 
-from test_indexer import VAULT, MakeVault, Run, screenshot
+from indexing import VAULT, MakeVault, Run, screenshot
 from vaultlens.config import Config
 from vaultlens.index.indexer import Indexer
 from vaultlens.index.report import Summary
@@ -112,6 +112,7 @@ def test_a_picture_replaced_by_a_link_out_is_not_served(run: Run, tmp_path: Path
         ws.close()
 
 
+@pytest.mark.slow
 def test_a_fifo_never_blocks_indexing(run: Run) -> None:
     run.index()
     fifo = run.config.vault / "pipe.md"

@@ -24,7 +24,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, ImageContent, TextContent
 from PIL import Image
 
-from test_indexer import screenshot
+from indexing import screenshot
 from vaultlens.config import Config
 from vaultlens.embedders.minilm import MiniLM
 from vaultlens.index.datadir import DataDir
@@ -141,6 +141,7 @@ async def daemon(aiohttp_server: Any, vault: Path, tmp_path: Path) -> AsyncItera
     await server.close()
 
 
+@pytest.mark.slow
 async def test_mcp_over_http(daemon: Any, tmp_path: Path) -> None:
     token = DataDir(tmp_path / "data").token()
     url = f"http://127.0.0.1:{daemon.port}/mcp"
@@ -164,6 +165,7 @@ async def test_mcp_over_http(daemon: Any, tmp_path: Path) -> None:
         assert r.json()["ok"] is False
 
 
+@pytest.mark.slow
 async def test_mcp_over_stdio_without_a_daemon(vault: Path, tmp_path: Path) -> None:
     params = StdioServerParameters(
         command=sys.executable,
@@ -178,9 +180,10 @@ async def test_mcp_over_stdio_without_a_daemon(vault: Path, tmp_path: Path) -> N
     data.unlock()
 
 
+@pytest.mark.slow
 async def test_mcp_over_stdio_goes_through_a_running_daemon(vault: Path, tmp_path: Path) -> None:
-    from test_daemon_e2e import Client as ApiClient
-    from test_daemon_e2e import free_port
+    from served import Client as ApiClient
+    from served import free_port
 
     port, data = free_port(), tmp_path / "data"
     serve = subprocess.Popen(
@@ -230,6 +233,7 @@ def test_stdout_holds_only_protocol(vault: Path, tmp_path: Path) -> None:
     assert all(m.get("jsonrpc") == "2.0" for m in lines)
 
 
+@pytest.mark.slow
 async def test_stdio_backend_reads_when_another_process_writes(vault: Path,
                                                                tmp_path: Path) -> None:
     from vaultlens.serve.mcp_stdio import backend_for

@@ -9,13 +9,8 @@ import threading
 import pytest
 from PIL import Image, ImageDraw
 
+from documents import text_picture as screenshot
 from vaultlens.extract.ocr import OCR, OCRError, split_run_together
-
-
-def screenshot(text: str) -> Image.Image:
-    im = Image.new("RGB", (640, 120), "white")
-    ImageDraw.Draw(im).text((20, 40), text, fill="black", font_size=32)
-    return im
 
 
 def busy_screenshot(text: str) -> Image.Image:
@@ -35,12 +30,14 @@ def ocr() -> OCR:
     engine.close()
 
 
+@pytest.mark.slow
 def test_reads_words_in_a_picture(ocr: OCR) -> None:
     text = ocr.read(screenshot("Quarterly friction report"))
     assert "friction" in text.lower()
     assert ocr.read(Image.new("RGB", (50, 50), "white")) == ""
 
 
+@pytest.mark.slow
 def test_a_dead_worker_is_restarted(ocr: OCR) -> None:
     ocr.read(screenshot("warm"))
     proc = ocr.child.process
@@ -50,6 +47,7 @@ def test_a_dead_worker_is_restarted(ocr: OCR) -> None:
     assert "zebra" in ocr.read(screenshot("zebra crossing")).lower()
 
 
+@pytest.mark.slow
 def test_death_during_a_read_is_an_error_not_a_hang(ocr: OCR) -> None:
     """What a hostile image that crashes the OCR engine looks like from the indexer."""
     ocr.read(screenshot("warm"))
@@ -62,6 +60,7 @@ def test_death_during_a_read_is_an_error_not_a_hang(ocr: OCR) -> None:
     assert "zebra" in ocr.read(screenshot("zebra crossing")).lower()
 
 
+@pytest.mark.slow
 def test_the_timeout_counts_the_workers_work_not_the_wall_clock() -> None:
     """A bulk worker at low priority on a busy machine gets little CPU: a screenshot of a few
     seconds' work once ran past the 30 s timeout and lost its words. Here the worker is stopped

@@ -12,8 +12,8 @@ import pymupdf
 import pytest
 from PIL import Image
 
-from test_api import Api, Client, MakeVault, assert_error, open_api
-from test_indexer import screenshot
+from indexing import screenshot
+from inprocess_api import Api, Client, MakeVault, assert_error, open_api
 from vaultlens.embedders.minilm import MiniLM
 from vaultlens.search.pack import Entry, render
 from vaultlens.search.tokens import ESTIMATE_RULE, TokenCounter, estimate, image_tokens

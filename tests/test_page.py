@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,24 +13,15 @@ from urllib.parse import quote
 
 import pytest
 
+from browsing import needs_chromium, signed_in
 from conftest import write_vault
+from documents import two_page_pdf
+from indexing import screenshot
 from served import Served, serving
-from test_indexer import screenshot
 
-CHROMIUM = next((p for p in (os.environ.get("VAULTLENS_CHROMIUM"), shutil.which("chromium"),
-                             shutil.which("chromium-browser")) if p), None)
-# CI sets VAULTLENS_BROWSER=required: there a missing chromium fails instead of skipping
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None and os.environ.get("VAULTLENS_BROWSER") != "required",
-    reason="no chromium installed (apt-get install chromium)")
-def two_page_pdf() -> bytes:
-    import pymupdf
+pytestmark = [pytest.mark.slow, needs_chromium]
 
-    doc = pymupdf.open()
-    for text in ("Agenda for the quarter", "Friction cost of switching tools"):
-        doc.new_page(width=960, height=540).insert_text((60, 200), text, fontsize=36)
-    data: bytes = doc.tobytes()
-    return data
+
 
 
 PARAGRAPH = "The tide board in the harbour office listed every boat leaving that week."
@@ -46,13 +36,6 @@ VAULT: dict[str, str | bytes] = {
     "Attachments/broken.png": b"\x89PNG\r\n\x1a\n but not really",
 }
 # clicks on obsidian:// links are recorded, not followed
-CAPTURE = """
-window.__opened = [];
-document.addEventListener("click", (e) => {
-  const a = e.target.closest && e.target.closest("a");
-  if (a && a.href.startsWith("obsidian:")) { e.preventDefault(); window.__opened.push(a.href); }
-}, true);
-"""
 
 
 @pytest.fixture(scope="module")
@@ -62,22 +45,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         yield daemon
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    assert CHROMIUM, "VAULTLENS_BROWSER=required, but no chromium is installed"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
-def signed_in(browser: Any, served: Served, query: str = "", **context: Any) -> Any:
-    page = browser.new_context(**context).new_page()
-    page.add_init_script(CAPTURE)
-    page.goto(f"{served.base}/{query}#token={served.token}")
-    return page
 
 
 def test_sign_in_through_the_fragment(browser: Any, served: Served) -> None:

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 import file_kinds as fk
+from browsing import needs_chromium, signed_in
 from served import Served, serving
-from test_page import CHROMIUM, browser, signed_in  # noqa: F401  (browser: a fixture)
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium installed")
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def _first(page: Any, query: str, kind: str, path: str, text: str) -> Any:
     return hit
 
 
-def test_diagrams_cards_and_drawings_on_the_page(browser: Any, served: Served) -> None:  # noqa: F811
+def test_diagrams_cards_and_drawings_on_the_page(browser: Any, served: Served) -> None:
     page = signed_in(browser, served)
     failed: list[str] = []  # the favicon's 401 is the page's own issue, not these files'
     page.on("response", lambda r: failed.append(f"{r.status} {r.url}")

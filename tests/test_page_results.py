@@ -12,11 +12,14 @@ from typing import Any
 
 import pytest
 
+from browsing import needs_chromium
 from conftest import write_vault
+from documents import two_page_pdf
+from indexing import screenshot
 from served import Served, serving
-from test_indexer import screenshot
-from test_page import CHROMIUM, pytestmark, two_page_pdf  # noqa: F401  (pytestmark: skips)
 from vaultlens.search.searcher import MAX_QUERY_CHARS
+
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 LONG_PATH = "Projects/Harbour authority/Quarterly tide measurements/Harbour tide readings.md"
 NOTES = 60  # more than the page shows at first (30), and more than a page of 50
@@ -41,15 +44,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         yield daemon
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    assert CHROMIUM, "VAULTLENS_BROWSER=required, but no chromium is installed"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 def opened(browser: Any, served: Served, query: str = "", width: int = 1280,

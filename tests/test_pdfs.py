@@ -8,18 +8,9 @@ import pymupdf
 import pytest
 from PIL import Image
 
+from documents import make_pdf
 from vaultlens.extract import pdfs
 from vaultlens.extract.pdfs import PdfError, read_pdf
-
-
-def make_pdf(path: Path, pages: list[str], **save: object) -> Path:
-    doc = pymupdf.open()
-    for text in pages:
-        page = doc.new_page(width=595, height=842)
-        if text:
-            page.insert_text((72, 72), text, fontsize=14)
-    doc.save(path, **save)
-    return path
 
 
 def test_text_and_renders(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from test_indexer import VAULT, MakeVault, Run, screenshot
+from indexing import VAULT, MakeVault, Run, screenshot
 from vaultlens.config import Config
 from vaultlens.embedders.base import Input, Role, Vectors
 from vaultlens.embedders.minilm import MiniLM, length_batches
@@ -43,6 +43,7 @@ def test_length_batches_cover_every_index_once_within_the_limits() -> None:
         assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 100
 
 
+@pytest.mark.slow
 def test_minilm_batched_by_length_equals_one_at_a_time() -> None:
     model = MiniLM(batch_size=4, batch_tokens=64)
     together = model.embed_texts(TEXTS, "document")
@@ -51,6 +52,7 @@ def test_minilm_batched_by_length_equals_one_at_a_time() -> None:
     np.testing.assert_allclose(together, alone, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_minilm_documents_in_bfloat16_keep_their_direction() -> None:
     """bfloat16 is a rounding of the same model: every document's cosine to its float32
     vector is above 0.9999, and queries are float32 either way."""
@@ -80,6 +82,7 @@ def reference_vectors(texts: list[str]) -> tuple[Vectors, Any]:
     return pooled / np.linalg.norm(pooled, axis=1, keepdims=True), tokenizer
 
 
+@pytest.mark.slow
 def test_both_minilms_give_transformers_vectors_and_token_counts() -> None:
     expected, tokenizer = reference_vectors(TEXTS)
     numpy_model, torch_model = NumpyMiniLM(), MiniLM(bf16=False)
@@ -109,6 +112,7 @@ def test_the_indexers_minilm_needs_no_transformers() -> None:
     assert imports("minilm", "MiniLM", "document") == (True, False)
 
 
+@pytest.mark.slow
 def test_numpy_minilm_is_safe_in_many_threads() -> None:
     model = NumpyMiniLM()
     expected = model.embed_texts(TEXTS, "query")
@@ -142,6 +146,7 @@ def test_embeddings_are_batched_across_files(make_vault: MakeVault, tmp_path: Pa
     assert len(calls) < 40 / 2, calls  # many notes to a call, not one call per note
 
 
+@pytest.mark.slow
 def test_files_read_while_the_model_loads_are_written_batch_by_batch(
         make_vault: MakeVault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """In the daemon the indexer's model loads beside the loop, and the notes read meanwhile
@@ -178,6 +183,7 @@ def test_files_read_while_the_model_loads_are_written_batch_by_batch(
     assert len(batches) >= 5 and max(batches) <= 8, batches
 
 
+@pytest.mark.slow
 def test_an_image_written_before_its_note_gets_the_notes_words(
         make_vault: MakeVault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Files are written as their reads finish, so an image may be written before the note
@@ -203,6 +209,7 @@ def test_an_image_written_before_its_note_gets_the_notes_words(
     assert "harbour office" in context
 
 
+@pytest.mark.slow
 def test_an_urgent_file_overtakes_a_cold_index(make_vault: MakeVault, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Every OCR worker of the cold index is stuck on a slow image; a paste is still read

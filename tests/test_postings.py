@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from test_keywords import WORDS, sql_bm25, zipf_catalog
+from keyword_data import WORDS, sql_bm25, zipf_catalog
 from vaultlens.index import postings as postings_module
 from vaultlens.index.catalog import Catalog
 from vaultlens.index.postings import Postings, decode_sizes

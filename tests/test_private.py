@@ -14,7 +14,7 @@ import pymupdf
 import pytest
 
 import vaultlens.index.indexer as indexer_module
-from test_indexer import VAULT, MakeVault, Run, screenshot
+from indexing import VAULT, MakeVault, Run, screenshot
 from vaultlens.index.datadir import DataDir
 from vaultlens.workspace import Workspace
 
@@ -60,6 +60,7 @@ def bytes_of(folder: Path) -> bytes:
     return b"".join(p.read_bytes().lower() for p in sorted(folder.rglob("*")) if p.is_file())
 
 
+@pytest.mark.slow
 def test_the_data_dir_and_every_file_in_it_are_private(run: Run, lax_umask: None) -> None:
     data = run.config.data_dir
     assert data is not None
@@ -116,6 +117,7 @@ def held(ws: Workspace, sql: str, *args: object) -> list[str]:
     return [str(r[0]) for r in ws.catalog._conn.execute(sql, args)]
 
 
+@pytest.mark.slow
 def test_deleted_files_leave_no_trace_on_disk(make_vault: MakeVault, tmp_path: Path) -> None:
     """A deleted note's, PDF's and screenshot's words are nowhere in the data dir's bytes
     after the run that sees them go, with a reader open all along (as in the daemon: the WAL
@@ -150,6 +152,7 @@ def test_deleted_files_leave_no_trace_on_disk(make_vault: MakeVault, tmp_path: P
         ws.close()
 
 
+@pytest.mark.slow
 def test_a_run_killed_after_a_delete_leaves_what_the_next_run_clears(
         make_vault: MakeVault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Killed between the delete and the clean-up: the mark and the cache survive, no
@@ -186,6 +189,7 @@ def test_a_run_killed_after_a_delete_leaves_what_the_next_run_clears(
     assert b"zumbrax" not in raw and b"angolin" not in raw
 
 
+@pytest.mark.slow
 def test_free_pages_of_an_older_catalog_are_rewritten_once(run: Run) -> None:
     """A catalog written before deletes were zeroed holds deleted text in its free pages:
     the first full run after the upgrade rewrites it."""

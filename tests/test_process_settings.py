@@ -10,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_indexer import VAULT, MakeVault
+import pytest
+
+from indexing import VAULT, MakeVault
 
 BUILD = """
 import asyncio, sys
@@ -54,6 +56,7 @@ print(before, imported, built, during, now()[0], sep="|")
 """
 
 
+@pytest.mark.slow
 def test_building_a_daemon_changes_no_process_setting_until_its_tuning_is_applied(
         make_vault: MakeVault, tmp_path: Path) -> None:
     vault = make_vault(VAULT)

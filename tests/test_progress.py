@@ -256,7 +256,7 @@ async def test_a_daemon_says_what_it_is_doing(aiohttp_client: Any, make_vault: A
     import asyncio
     import threading
 
-    from test_api import Api
+    from inprocess_api import Api
     from vaultlens.config import Config
     from vaultlens.index.datadir import DataDir
     from vaultlens.index.indexer import Indexer

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from test_api import Client, open_api
+from inprocess_api import Client, open_api
 from vaultlens.cli import main
 from vaultlens.index.datadir import DataDir
 from vaultlens.serve.mcp_stdio import running_daemon

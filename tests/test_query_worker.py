@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_workers import answer_pipe as child_answer_pipe
 from vaultlens.embedders.base import Embedder, Input, ModelError, Role, Vectors
 from vaultlens.embedders.minilm_numpy import NumpyMiniLM
 from vaultlens.embedders.process import InWorker, load
 from vaultlens.workers import read_frame, serve, stream_reader, write_frame
+from worker_pipes import query_answer_pipe as answer_pipe
+from worker_pipes import query_framed as framed
 
 TEXTS = ["how do I sync my vault", "同步设置", "", "a " * 400]
 
@@ -48,6 +49,7 @@ def gone(pid: int, within: float = 10.0) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_vectors_are_the_models(worker: InWorker) -> None:
     local = NumpyMiniLM()
     for role in ("query", "document"):
@@ -76,6 +78,7 @@ def test_a_killed_worker_is_replaced(worker: InWorker) -> None:
                                atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_stuck_worker_is_given_up_on_and_replaced() -> None:
     worker = InWorker(NumpyMiniLM(), partial(NumpyMiniLM), timeout=3.0)
     try:
@@ -234,15 +237,8 @@ def test_what_the_model_prints_never_reaches_the_pipe(tmp_path: Path,
         worker.close()
 
 
-def answer_pipe(worker: InWorker) -> Path:
-    """The query worker's end of the pipe its answers come on, to write into as if it were
-    the worker."""
-    return child_answer_pipe(worker.child)
 
 
-def framed(data: bytes, seq: int = 2) -> bytes:
-    """A frame numbered as the request after the warm-up (the second), unless said."""
-    return struct.pack("<QQ", len(data), seq) + data
 
 
 ONE_VECTOR = np.ones((1, 384), dtype=np.float32) / np.sqrt(384)

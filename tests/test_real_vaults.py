@@ -12,6 +12,8 @@ from vaultlens.vault.context import LinkedVault, link_vault
 from vaultlens.vault.notes import NoteParser
 from vaultlens.vault.scan import scan
 
+pytestmark = pytest.mark.slow
+
 STYLE_GUIDE = "Contributing to Obsidian/Style guide.md"
 EMBED_FILES = "Linking notes and files/Embed files.md"
 

@@ -103,6 +103,7 @@ def test_the_stand_in_is_strict_like_vllm(server: FakeVLLM) -> None:
     assert status({**good, "model": "another/model"}) == 400
 
 
+@pytest.mark.slow
 def test_retries_on_busy_and_failing_servers(server: FakeVLLM) -> None:
     model = remote(server)
     server.fail = [429, 503]
@@ -113,6 +114,7 @@ def test_retries_on_busy_and_failing_servers(server: FakeVLLM) -> None:
         impatient.embed_texts(["x"], "query")
 
 
+@pytest.mark.slow
 def test_an_unreachable_or_slow_server_is_a_clear_error(server: FakeVLLM) -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))

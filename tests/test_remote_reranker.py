@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from test_embedders import picture
+from documents import picture
 from vaultlens.cli import main
 from vaultlens.embedders.base import Input, ModelError
 from vaultlens.search.hits import Hit
@@ -38,6 +38,7 @@ def server(tiny_qwen_path: Path) -> Iterator[FakeVLLM]:
     fake.close()
 
 
+@pytest.mark.slow
 def test_remote_scores_are_the_local_scores(server: FakeVLLM, local: Qwen3VLReranker) -> None:
     remote = RemoteReranker(server.url, max_image_tokens=CAP)
     documents = [Input(text="the storm over the pier"), Input(text="a purple chart"),
@@ -120,11 +121,12 @@ def test_a_failing_reranker_leaves_the_ranking_as_it_was(server: FakeVLLM) -> No
     assert step.apply(Input(text="note 2"), hits) == hits
 
 
+@pytest.mark.slow
 def test_a_search_reranked_by_a_server_and_by_none(make_vault, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                    server: FakeVLLM) -> None:
     """--rerank remote:URL through the workspace: the top hits are sent and reordered; with
     the server gone, the same search answers in its own order."""
-    from test_indexer import VAULT, Run
+    from indexing import VAULT, Run
 
     run = Run(make_vault(VAULT), tmp_path / "data")
     run.index(ocr=False)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from test_embedders import picture
-from test_indexer import Run
+from documents import picture
+from indexing import Run
 from vaultlens.embedders.base import Input, ModelError
 from vaultlens.search.hits import Hit
 from vaultlens.search.reranker import Qwen3VLReranker, Rerank, Reranker
@@ -120,9 +120,10 @@ def test_rerank_orders_the_top_and_keeps_the_tail() -> None:
     assert out[0].score == 0.03 and out[3].score == 1.0
 
 
+@pytest.mark.slow
 def test_search_with_the_tiny_reranker(make_vault, tmp_path: Path,  # type: ignore[no-untyped-def]
                                        tiny_qwen_path: Path) -> None:
-    from test_indexer import VAULT
+    from indexing import VAULT
 
     run = Run(make_vault(VAULT), tmp_path / "data")
     run.index(ocr=False)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from test_indexer import VAULT, Run
+from indexing import VAULT, Run
 from vaultlens.cli import main
 from vaultlens.embedders.base import Input, Role, Vectors
 from vaultlens.embedders.minilm import MiniLM
@@ -36,6 +36,7 @@ def time_passes(run: Run) -> None:
         conn.execute("UPDATE files SET retry_at = 0")
 
 
+@pytest.mark.slow
 def test_an_embedding_failure_keeps_the_text_and_is_retried(
         run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     real = MiniLM.embed
@@ -62,6 +63,7 @@ def test_an_embedding_failure_keeps_the_text_and_is_retried(
     assert run.search("thunder above the jetty after dark")[0][1] == "Trips/Pier.md"
 
 
+@pytest.mark.slow
 def test_retries_stop_after_the_cap(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(self: MiniLM, inputs: Sequence[Input], role: Role) -> Vectors:
         raise RuntimeError("model hiccup")
@@ -78,6 +80,7 @@ def test_retries_stop_after_the_cap(run: Run, monkeypatch: pytest.MonkeyPatch) -
     assert run.index().indexed == 1 and status_of(run, "Sync.md")[0] == "indexed"
 
 
+@pytest.mark.slow
 def test_an_ocr_failure_is_visible_and_retried(run: Run, monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     real = OCR.read

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import indexed_reader, write_vault
-from test_indexer import screenshot
+from indexing import screenshot
 from vaultlens.search.hits import Hit
 from vaultlens.search.query import QueryError
 from vaultlens.search.searcher import Searcher

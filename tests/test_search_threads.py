@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_indexer import VAULT, MakeVault
+from indexing import VAULT, MakeVault
 from vaultlens.config import Config
 from vaultlens.embedders.base import Embedder, Input, ModelError, Role, Vectors, normalise
 from vaultlens.embedders.coalesce import Coalesced
@@ -89,6 +89,7 @@ def test_a_failed_batch_fails_its_callers_and_the_next_round_works() -> None:
     assert model.embed_texts(["fine again"], "query").shape == (1, 8)
 
 
+@pytest.mark.slow
 def test_the_numpy_model_batched_equals_one_at_a_time() -> None:
     model = NumpyMiniLM()
     texts = ["sync", "how do I sync my vault between phone and laptop", "x " * 300, ""]

@@ -12,6 +12,8 @@ from conftest import shared_path
 from vaultlens.config import Config
 from vaultlens.evaluate import evaluate_vault, load_queries
 
+pytestmark = pytest.mark.slow
+
 VAULTS = ["obsidian-help-en", "obsidian-help-zh", "slides-vault"]
 
 

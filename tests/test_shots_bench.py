@@ -91,6 +91,7 @@ def test_the_process_tree_rss_includes_children() -> None:
         child.wait()
 
 
+@pytest.mark.slow
 def test_the_bench_measures_three_screenshots_end_to_end(tmp_path: Path) -> None:
     """About 20-40 s on 2 cores (RapidOCR alone, then a daemon with e5-small)."""
     # found, not imported: RapidOCR runs in the bench's own processes (imported here, after

@@ -14,8 +14,12 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import pytest
+
 import fault_bench
-from test_daemon_e2e import free_port
+from served import free_port
+
+pytestmark = pytest.mark.slow
 
 
 def serve(vault: Path, data: Path, port: int, log: Path, model: str

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from test_api import Api, Client, MakeVault, open_api
-from test_indexer import screenshot
+from indexing import screenshot
+from inprocess_api import Api, Client, MakeVault, open_api
 
 MARKUP = re.compile(r"\[\[|\]\]|\*\*|==|> ?\[!|\^blk|`|<b>|\[\^|!\[")
 VAULT: dict[str, str | bytes] = {
@@ -76,9 +76,10 @@ async def test_a_note_hit_has_no_paragraph_of_a_picture(api: Api) -> None:
     assert note["context_text"] == "" and note["context_highlights"] == []
 
 
+@pytest.mark.slow
 def test_the_page_marks_the_words_in_the_paragraph_beside_a_picture(
         tmp_path: Path) -> None:
-    from test_page import CHROMIUM
+    from browsing import CHROMIUM
 
     if CHROMIUM is None:
         pytest.skip("no chromium installed")

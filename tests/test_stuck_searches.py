@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 
-from test_api import VAULT, Api, open_api
-from test_query_worker import answer_pipe, framed
+from inprocess_api import VAULT, Api, open_api
 from vaultlens.embedders.minilm_numpy import NumpyMiniLM
 from vaultlens.embedders.process import InWorker
 from vaultlens.serve.daemon import DAEMON
 from vaultlens.serve.queries import Queries
+from worker_pipes import query_answer_pipe as answer_pipe
+from worker_pipes import query_framed as framed
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="stops the worker and writes into its pipe by /proc")

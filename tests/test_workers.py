@@ -4,7 +4,6 @@ child whose answer would run code in the parent; and the real children's answers
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import pickle
@@ -41,6 +40,7 @@ from vaultlens.workers import (
     stream_reader,
     write_frame,
 )
+from worker_pipes import answer_pipe, framed
 
 # what each request asks the child to do; its hello is a prefix for what it echoes
 CHILD = '''
@@ -173,6 +173,7 @@ def test_a_deadline_passing_kills_the_child(worker: Worker) -> None:
     assert worker.request(("echo", "again"), SECONDS) == ">again"
 
 
+@pytest.mark.slow
 def test_the_cpu_clock_counts_the_childs_work_not_its_waiting(worker: Worker) -> None:
     clock = CpuClock(budget=0.3, cap=10.0, fallback=10.0)
     if not Path("/proc/self/stat").exists():
@@ -199,16 +200,6 @@ def test_a_child_killed_between_requests_is_replaced(worker: Worker) -> None:
     assert second != first and worker.pid == second
 
 
-def answer_pipe(worker: Worker) -> Path:
-    """The child's end of the pipe its answers come on (whatever descriptor it holds it on)."""
-    proc = worker.process
-    assert proc is not None and proc.stdout is not None
-    pipe = os.fstat(proc.stdout.fileno()).st_ino
-    for fd in sorted(Path(f"/proc/{proc.pid}/fd").iterdir()):
-        with contextlib.suppress(OSError):
-            if os.stat(fd).st_ino == pipe:
-                return fd
-    raise AssertionError("the child holds no end of its answer pipe")
 
 
 def frame(seq: int, value: object) -> bytes:
@@ -306,12 +297,6 @@ class Runs:
         return self.call, (self.arg,)
 
 
-def framed(*values: object) -> io.BytesIO:
-    stream = io.BytesIO()
-    for seq, value in enumerate(values, 1):
-        write_frame(stream, seq, value)
-    stream.seek(0)
-    return stream
 
 
 def test_only_the_parents_frames_are_unpickled_as_they_are(tmp_path: Path) -> None:
@@ -349,6 +334,7 @@ def test_arrays_of_numbers_come_through(vectors: np.ndarray[Any, Any]) -> None:
     np.testing.assert_array_equal(value, vectors)
 
 
+@pytest.mark.slow
 def test_the_real_childrens_answers_come_through(tmp_path: Path) -> None:
     """Each of the package's children, end to end: the query model's vectors, a PDF's
     pages (text, a render, the page count), an image's text."""

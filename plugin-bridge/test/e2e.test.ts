@@ -1,7 +1,8 @@
 // @vitest-environment node
 // The client against the real daemon (python, bundled MiniLM, OCR off) on a temporary vault.
 // Needs the project's virtualenv (../.venv, or $VAULTLENS_PYTHON). Skips without it, unless
-// VAULTLENS_E2E=required (as in .ci/run), where a missing python fails.
+// VAULTLENS_E2E=required (as in .ci/run), where a missing python fails; VAULTLENS_E2E=off skips it
+// (scripts/test.sh --fast: the daemon's start dominates the plugin's test time).
 
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -16,6 +17,7 @@ import {
 const PYTHON = process.env.VAULTLENS_PYTHON ?? resolve(__dirname, "../../.venv/bin/python");
 const REQUIRED = process.env.VAULTLENS_E2E === "required";
 const HAVE_PYTHON = existsSync(PYTHON);
+const OFF = process.env.VAULTLENS_E2E === "off";
 if (REQUIRED && !HAVE_PYTHON) throw new Error(`VAULTLENS_E2E=required but ${PYTHON} is missing`);
 
 function freePort(): Promise<number> {
@@ -27,7 +29,7 @@ function freePort(): Promise<number> {
   });
 }
 
-describe.skipIf(!HAVE_PYTHON)("the client against a real daemon", () => {
+describe.skipIf(!HAVE_PYTHON || OFF)("the client against a real daemon", () => {
   let root: string;
   let daemon: ChildProcess;
   let client: VaultlensClient;
