@@ -160,7 +160,8 @@ def test_the_pictures_are_small() -> None:
 
 # phrasings of a before/after figure: a comment states the invariant and the reason, and the
 # figures live in docs/decisions/ (where they can be dated)
-HISTORY = re.compile(r"went from \d|took [\d.,]+ ?(ms|s)\b, not|\bas before\b|\b(was|were) [\d.,]+ ?(ms|s|MB|GB)\b")
+HISTORY = re.compile(r"went from \d|took [\d.,]+ ?(ms|s)\b, not|\bas before\b"
+                     r"|\b(was|were) [\d.,]+ ?(ms|s|MB|GB)\b")
 
 
 def test_no_comment_narrates_history() -> None:

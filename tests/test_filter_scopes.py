@@ -205,6 +205,7 @@ def test_section_places_from_the_table_are_sqlites(workspaces: tuple[Workspace, 
         == {"image", "page"}  # images and PDF pages have none
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("exact_within", "scan_share"), [(5000, 4), (100, 4), (100, 1)])
 def test_filtered_searches_answer_as_sqlite_did(workspaces: tuple[Workspace, Reader],
                                                 exact_within: int, scan_share: int,

@@ -21,7 +21,7 @@ RANKS = {
     "index": 3,
     "extract": 2,
     "vault": 1,
-    "embedders": 0, "config": 0, "children": 0, "workers": 0,
+    "embedders": 0, "config": 0, "children": 0, "workers": 0, "heap": 0,
     "errors": 0,  # the root of every domain error: imported by every stage
     "text": 0,  # CJK characters and their keyword terms: the index and search split alike
 }

@@ -280,6 +280,7 @@ def test_an_answer_out_of_step_restarts_the_worker(junk: bytes) -> None:
         worker.close()
 
 
+@pytest.mark.slow
 def test_an_idle_worker_ends_and_the_next_request_starts_it_again() -> None:
     """``idle``: the worker ends once it has had no request that long (the indexing model's,
     between runs), not while requests keep coming, and the next request starts a new one

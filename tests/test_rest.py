@@ -38,6 +38,7 @@ ws.close()
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["e5-small", "minilm"])
 def test_the_daemon_indexes_with_a_text_model_without_importing_torch(
         tmp_path: Path, model: str) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from vaultlens.embedders.base import Embedder, Input, ModelError, Role, Vectors, Wrapper
+from vaultlens.heap import give_back
 from vaultlens.workers import (
     BadFrame,
     Declined,
@@ -43,13 +44,8 @@ from vaultlens.workers import (
 )
 
 MODULE = "vaultlens.embedders.process"
-# glibc's malloc: a block above 128 KiB gets pages of its own, given back to the system when
-# it is freed. By default that threshold rises to the largest block freed so far, and the
-# model's load (its matrices dequantised, then laid out again) left 90 MB freed but held for
-# the life of the query worker, and long batches grew the indexing worker by hundreds of MB
-GIVE_BACK = {"MALLOC_MMAP_THRESHOLD_": "131072"}
 # one BLAS thread, set for the worker alone: the searches have the other cores
-ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", **GIVE_BACK}
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
 class InWorker(Wrapper):
@@ -188,6 +184,9 @@ class Resting:
 def load(factory: Callable[[], Embedder]) -> Handler:
     """The worker's side: build the model, and embed each request's texts with it."""
     model = factory()
+    # the load (matrices dequantised, then laid out again) freed tens of MB that the heap
+    # would keep for the worker's whole life: handed back once, not after every request
+    give_back()
 
     def embed(request: tuple[list[str], Role]) -> Vectors:
         texts, role = request

@@ -109,7 +109,7 @@ def indexing_model_for(model: Embedder) -> Embedder:
     nothing worth a process."""
     from vaultlens.embedders.e5 import E5
     from vaultlens.embedders.minilm import MiniLM
-    from vaultlens.embedders.process import GIVE_BACK, InWorker
+    from vaultlens.embedders.process import InWorker
     from vaultlens.embedders.use import MultilingualUSE
 
     factory: Callable[[], Embedder]
@@ -129,8 +129,8 @@ def indexing_model_for(model: Embedder) -> Embedder:
     # the query worker's one
     # oneDNN keeps a compiled kernel for each shape a bfloat16 product meets (1024 by default),
     # and batches of every length meet hundreds: keeping 16 bounds the worker's growth, at the
-    # same speed (decisions/0004-memory-at-rest.md)
-    env = {**GIVE_BACK, "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "16"}
+    # same speed. Its memory goes back when it rests, not after each batch (heap.py)
+    env = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "16"}
     return InWorker(model, factory, INDEXING_TIMEOUT_S, env=env, idle=INDEXING_IDLE_S,
                     what="the indexing model")
 

@@ -24,6 +24,7 @@ from PIL import Image
 
 from vaultlens.children import Spawner
 from vaultlens.errors import VaultlensError
+from vaultlens.heap import give_back
 from vaultlens.workers import (
     BadFrame,
     CpuClock,
@@ -314,17 +315,11 @@ def _heap_trimmer() -> Callable[[], None]:
     when the worker holds more than TRIM_ABOVE_MB. The heap keeps large buffers (see OCR's
     malloc tunables), so a worker would otherwise stay as large as the largest picture it
     ever read made it (1.4 GB after the help vault's 3000-pixel screenshots). A no-op where
-    glibc's malloc_trim is missing."""
-    try:
-        import ctypes
-
-        malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return lambda: None
+    glibc's malloc_trim is missing (heap.py)."""
 
     def trim() -> None:
         if _rss_mb() > TRIM_ABOVE_MB:
-            malloc_trim(0)
+            give_back()
 
     return trim
 

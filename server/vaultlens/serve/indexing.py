@@ -8,16 +8,14 @@ it can through ``reopen``, and tries again.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import threading
 import time
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 from vaultlens.errors import VaultlensError
+from vaultlens.heap import give_back
 from vaultlens.index.indexer import Indexer
 from vaultlens.index.repair import classify
 from vaultlens.index.report import LOG_EVERY_S, Estimate, Pace, Progress, RunLog, Summary
@@ -192,33 +190,3 @@ class IndexService:
             self.indexer.close()
         return ended
 
-
-# Memory the daemon freed, given back once indexing is idle. glibc's malloc keeps what Python
-# and the libraries free on its heaps (one per thread that allocates, up to eight per core)
-# to use again; after a run that read a whole vault, that is much of the daemon's resident
-# memory, unused until the next big run. malloc_trim(0) hands every heap's free pages back.
-# Elsewhere (musl, macOS, Windows) there is no such call, and nothing is done.
-
-
-@cache
-def _trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim, or None where the C library has none."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim: Callable[[int], int] = libc.malloc_trim  # ctypes releases the GIL in the call
-    except (OSError, AttributeError):
-        return None
-    return trim
-
-
-def give_back() -> bool:
-    """Hand the heaps' free pages back to the system; False where that cannot be done.
-    Takes tens of milliseconds on a large heap: call it from a worker thread, never the event
-    loop."""
-    trim = _trim()
-    if trim is None:
-        return False
-    start = time.perf_counter()
-    trim(0)
-    log.debug("freed memory given back in %.0f ms", 1000 * (time.perf_counter() - start))
-    return True
