@@ -33,7 +33,8 @@ sys.path.insert(0, str(HERE))
 from daemon_bench import Daemon, made_up_word, pct, screenshot  # noqa: E402
 from tree_rss import breakdown, rss_mb  # noqa: E402
 
-HELP_VAULT = Path("/work/shared/vaults/obsidian-help-en")
+# ../shared beside the repository, as the tests find it
+HELP_VAULT = Path(__file__).resolve().parents[2] / "shared" / "vaults" / "obsidian-help-en"
 
 
 class Peak(threading.Thread):

@@ -35,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from daemon_bench import Daemon, pct  # noqa: E402
 from shots import UNCOMMON, Shot, generate  # noqa: E402
+from tree_rss import breakdown, rss_mb, tree_pids  # noqa: E402
 
 # --- RapidOCR alone -------------------------------------------------------------------------
 
@@ -81,43 +82,6 @@ def _children_cpu_s() -> float:
 # --- the daemon's process tree --------------------------------------------------------------
 
 
-def tree_pids(pid: int) -> list[int]:
-    """``pid`` and all its descendants (psutil where installed, else /proc)."""
-    try:
-        import psutil  # type: ignore[import-untyped,import-not-found,unused-ignore]
-
-        root = psutil.Process(pid)
-        return [pid, *(c.pid for c in root.children(recursive=True))]
-    except ImportError:
-        pass
-    except Exception:  # the process is gone
-        return []
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return out
-
-
-def rss_each_mb(pid: int) -> dict[int, tuple[str, float]]:
-    """Each process of the tree: (its command line, its RSS in MB)."""
-    out = {}
-    for p in set(tree_pids(pid)):
-        try:
-            cmd = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    out[p] = (cmd, int(line.split()[1]) / 1024)
-        except OSError:
-            continue  # a worker that ended between the listing and the read
-    return out
-
-
 def tree_cpu_s(pid: int) -> float:
     """CPU seconds (user and system) of ``pid``, its children that ended (they are reaped)
     and the ones that run: the tree's work, whatever else the machine ran meanwhile."""
@@ -132,13 +96,9 @@ def tree_cpu_s(pid: int) -> float:
     return total / tick
 
 
-def rss_mb(pid: int) -> float:
-    return sum(mb for _, mb in rss_each_mb(pid).values())
-
-
 def ocr_workers_mb(pid: int) -> list[float]:
     """The RSS of each OCR worker of the tree."""
-    return [mb for cmd, mb in rss_each_mb(pid).values() if "vaultlens.extract.ocr" in cmd]
+    return [mb for role, mb in breakdown(pid) if role == "ocr"]
 
 
 class Watch(threading.Thread):
@@ -156,10 +116,10 @@ class Watch(threading.Thread):
     def run(self) -> None:
         next_search = time.monotonic()
         while not self.stop.is_set():
-            each = rss_each_mb(self.d.proc.pid).values()
+            each = breakdown(self.d.proc.pid)
             self.peak_mb = max(self.peak_mb, sum(mb for _, mb in each))
             self.peak_ocr_worker_mb = max([self.peak_ocr_worker_mb, *(
-                mb for cmd, mb in each if "vaultlens.extract.ocr" in cmd)])
+                mb for role, mb in each if role == "ocr")])
             if self.qps > 0 and time.monotonic() >= next_search:
                 next_search = time.monotonic() + 1 / self.qps
                 t = time.perf_counter()
